@@ -1,0 +1,280 @@
+package config
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Group is a set of related settings. A command loads only the groups it uses, so that, for
+// example, `tail` needs no Personio credentials.
+type Group uint8
+
+// The setting groups.
+const (
+	GroupPersonio Group = 1 << iota // Personio API access and rate limits
+	GroupKafka                      // brokers, security, topics
+	GroupRegistry                   // schema registry
+	GroupSync                       // schedule and delete guard
+	GroupAdmin                      // admin HTTP server and shutdown
+	GroupLog                        // log format and level
+
+	// GroupAll is everything the service (`run`) needs.
+	GroupAll = GroupPersonio | GroupKafka | GroupRegistry | GroupSync | GroupAdmin | GroupLog
+)
+
+// setting is one configurable value: its environment variable, its flag (empty for secrets,
+// which are never flags), its default and how to parse and print it.
+type setting struct {
+	env    string
+	flag   string
+	def    string
+	usage  string
+	group  Group
+	secret bool // read from env or env_FILE, never a flag; printed redacted
+	isBool bool // flag may be given without a value
+	set    func(c *Config, v string) error
+	get    func(c *Config) string
+}
+
+func str(p func(c *Config) *string) (func(*Config, string) error, func(*Config) string) {
+	return func(c *Config, v string) error { *p(c) = strings.TrimSpace(v); return nil },
+		func(c *Config) string { return *p(c) }
+}
+
+func secret(p func(c *Config) *Secret) (func(*Config, string) error, func(*Config) string) {
+	return func(c *Config, v string) error { *p(c) = Secret(v); return nil },
+		func(c *Config) string { return p(c).String() }
+}
+
+func dur(p func(c *Config) *time.Duration) (func(*Config, string) error, func(*Config) string) {
+	return func(c *Config, v string) error {
+			d, err := time.ParseDuration(strings.TrimSpace(v))
+			if err != nil {
+				return fmt.Errorf("%q is not a duration (examples: 90s, 5m, 168h)", v)
+			}
+			*p(c) = d
+			return nil
+		},
+		func(c *Config) string { return p(c).String() }
+}
+
+func integer(p func(c *Config) *int) (func(*Config, string) error, func(*Config) string) {
+	return func(c *Config, v string) error {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				return fmt.Errorf("%q is not an integer", v)
+			}
+			*p(c) = n
+			return nil
+		},
+		func(c *Config) string { return strconv.Itoa(*p(c)) }
+}
+
+func float(p func(c *Config) *float64) (func(*Config, string) error, func(*Config) string) {
+	return func(c *Config, v string) error {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				return fmt.Errorf("%q is not a number", v)
+			}
+			*p(c) = f
+			return nil
+		},
+		func(c *Config) string { return strconv.FormatFloat(*p(c), 'g', -1, 64) }
+}
+
+func boolean(p func(c *Config) *bool) (func(*Config, string) error, func(*Config) string) {
+	return func(c *Config, v string) error {
+			b, err := strconv.ParseBool(strings.TrimSpace(v))
+			if err != nil {
+				return fmt.Errorf("%q is not a boolean (true or false)", v)
+			}
+			*p(c) = b
+			return nil
+		},
+		func(c *Config) string { return strconv.FormatBool(*p(c)) }
+}
+
+func list(p func(c *Config) *[]string) (func(*Config, string) error, func(*Config) string) {
+	return func(c *Config, v string) error {
+			var out []string
+			for _, part := range strings.Split(v, ",") {
+				if part = strings.TrimSpace(part); part != "" {
+					out = append(out, part)
+				}
+			}
+			*p(c) = out
+			return nil
+		},
+		func(c *Config) string { return strings.Join(*p(c), ",") }
+}
+
+func def(env, flag, dflt, usage string, g Group, set func(*Config, string) error, get func(*Config) string) setting {
+	return setting{env: env, flag: flag, def: dflt, usage: usage, group: g, set: set, get: get}
+}
+
+func boolDef(env, flag, dflt, usage string, g Group, set func(*Config, string) error, get func(*Config) string) setting {
+	s := def(env, flag, dflt, usage, g, set, get)
+	s.isBool = true
+	return s
+}
+
+func sec(env, usage string, g Group, set func(*Config, string) error, get func(*Config) string) setting {
+	return setting{env: env, usage: usage, group: g, secret: true, set: set, get: get}
+}
+
+// settings is the single list of every setting, in the order they are documented.
+var settings = func() []setting {
+	var out []setting
+	add := func(st setting) { out = append(out, st) }
+
+	// Personio.
+	{
+		set, get := str(func(c *Config) *string { return &c.Personio.BaseURL })
+		add(def("PERSONIO_BASE_URL", "personio-url", "https://api.personio.de", "Personio API base URL", GroupPersonio, set, get))
+	}
+	{
+		set, get := str(func(c *Config) *string { return &c.Personio.ClientID })
+		add(def("PERSONIO_CLIENT_ID", "client-id", "", "Personio API client id", GroupPersonio, set, get))
+	}
+	{
+		set, get := secret(func(c *Config) *Secret { return &c.Personio.ClientSecret })
+		add(sec("PERSONIO_CLIENT_SECRET", "Personio API client secret", GroupPersonio, set, get))
+	}
+	{
+		set, get := str(func(c *Config) *string { return &c.Personio.Tenant })
+		add(def("PERSONIO_TENANT", "tenant", "", "stable name of the Personio account; prefixes every event key (never a credential)", GroupPersonio, set, get))
+	}
+	{
+		set, get := str(func(c *Config) *string { return &c.Personio.AppID })
+		add(def("PERSONIO_APP_ID", "app-id", "", "optional X-Personio-App-ID header", GroupPersonio, set, get))
+	}
+	{
+		set, get := str(func(c *Config) *string { return &c.Personio.PartnerID })
+		add(def("PERSONIO_PARTNER_ID", "partner-id", "", "optional X-Personio-Partner-ID header", GroupPersonio, set, get))
+	}
+	{
+		set, get := float(func(c *Config) *float64 { return &c.Personio.RateLimitPerMinute })
+		add(def("PERSONIO_RATE_LIMIT_PER_MINUTE", "rate-limit", "300", "API requests per minute for this tenant", GroupPersonio, set, get))
+	}
+	{
+		set, get := integer(func(c *Config) *int { return &c.Personio.RateBurst })
+		add(def("PERSONIO_RATE_BURST", "rate-burst", "15", "API request burst", GroupPersonio, set, get))
+	}
+	{
+		set, get := float(func(c *Config) *float64 { return &c.Personio.CompensationRateLimitPerMinute })
+		add(def("COMPENSATION_RATE_LIMIT_PER_MINUTE", "compensation-rate-limit", "300", "compensation requests per minute (separate budget)", GroupPersonio, set, get))
+	}
+	{
+		set, get := integer(func(c *Config) *int { return &c.Personio.CompensationRateBurst })
+		add(def("COMPENSATION_RATE_BURST", "compensation-rate-burst", "5", "compensation request burst", GroupPersonio, set, get))
+	}
+	{
+		set, get := dur(func(c *Config) *time.Duration { return &c.Personio.RequestTimeout })
+		add(def("PERSONIO_REQUEST_TIMEOUT", "request-timeout", "30s", "timeout of one API request", GroupPersonio, set, get))
+	}
+
+	// Kafka.
+	{
+		set, get := list(func(c *Config) *[]string { return &c.Kafka.Brokers })
+		add(def("KAFKA_BROKERS", "kafka-brokers", "localhost:9092", "comma-separated bootstrap brokers host:port", GroupKafka, set, get))
+	}
+	{
+		set, get := str(func(c *Config) *string { return &c.Kafka.TopicPrefix })
+		add(def("TOPIC_PREFIX", "topic-prefix", "personio", "topic name prefix: <prefix>.persons, <prefix>.compensations", GroupKafka, set, get))
+	}
+	{
+		set, get := str(func(c *Config) *string { return &c.Kafka.SASLMechanism })
+		add(def("KAFKA_SASL_MECHANISM", "kafka-sasl-mechanism", "", "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512; empty for none", GroupKafka, set, get))
+	}
+	{
+		set, get := str(func(c *Config) *string { return &c.Kafka.SASLUsername })
+		add(def("KAFKA_SASL_USERNAME", "kafka-sasl-username", "", "SASL user name", GroupKafka, set, get))
+	}
+	{
+		set, get := secret(func(c *Config) *Secret { return &c.Kafka.SASLPassword })
+		add(sec("KAFKA_SASL_PASSWORD", "SASL password", GroupKafka, set, get))
+	}
+	{
+		set, get := boolean(func(c *Config) *bool { return &c.Kafka.TLSEnabled })
+		add(boolDef("KAFKA_TLS_ENABLED", "kafka-tls", "false", "connect to Kafka with TLS", GroupKafka, set, get))
+	}
+	{
+		set, get := str(func(c *Config) *string { return &c.Kafka.TLSCAFile })
+		add(def("KAFKA_TLS_CA_FILE", "kafka-tls-ca-file", "", "PEM file of CAs to trust (default: system roots)", GroupKafka, set, get))
+	}
+	{
+		set, get := str(func(c *Config) *string { return &c.Kafka.Compression })
+		add(def("KAFKA_COMPRESSION", "kafka-compression", "snappy", "producer compression: none, gzip, snappy, lz4, zstd", GroupKafka, set, get))
+	}
+	{
+		set, get := integer(func(c *Config) *int { return &c.Kafka.TopicPartitions })
+		add(def("KAFKA_TOPIC_PARTITIONS", "topic-partitions", "6", "partitions of topics the service creates", GroupKafka, set, get))
+	}
+	{
+		set, get := integer(func(c *Config) *int { return &c.Kafka.ReplicationFactor })
+		add(def("KAFKA_REPLICATION_FACTOR", "replication-factor", "-1", "replication factor of topics the service creates; -1 = broker default", GroupKafka, set, get))
+	}
+	{
+		set, get := dur(func(c *Config) *time.Duration { return &c.Kafka.MinCompactionLag })
+		add(def("MIN_COMPACTION_LAG", "min-compaction-lag", "168h", "min.compaction.lag.ms and delete.retention.ms of created topics", GroupKafka, set, get))
+	}
+
+	// Schema registry.
+	{
+		set, get := str(func(c *Config) *string { return &c.SchemaRegistry.URL })
+		add(def("SCHEMA_REGISTRY_URL", "schema-registry-url", "http://localhost:8081", "Confluent-compatible schema registry URL", GroupRegistry, set, get))
+	}
+	{
+		set, get := str(func(c *Config) *string { return &c.SchemaRegistry.Username })
+		add(def("SCHEMA_REGISTRY_USERNAME", "schema-registry-username", "", "registry basic-auth user", GroupRegistry, set, get))
+	}
+	{
+		set, get := secret(func(c *Config) *Secret { return &c.SchemaRegistry.Password })
+		add(sec("SCHEMA_REGISTRY_PASSWORD", "registry basic-auth password", GroupRegistry, set, get))
+	}
+
+	// Sync.
+	{
+		set, get := dur(func(c *Config) *time.Duration { return &c.Sync.FullInterval })
+		add(def("FULL_SYNC_INTERVAL", "full-sync-interval", "1h", "time between full syncs", GroupSync, set, get))
+	}
+	{
+		set, get := dur(func(c *Config) *time.Duration { return &c.Sync.IncrementalInterval })
+		add(def("INCREMENTAL_SYNC_INTERVAL", "incremental-sync-interval", "5m", "time between incremental syncs; 0 disables them", GroupSync, set, get))
+	}
+	{
+		set, get := integer(func(c *Config) *int { return &c.Sync.CompensationLookbackMonths })
+		add(def("COMPENSATION_LOOKBACK_MONTHS", "compensation-lookback-months", "2", "months before the current one a full sync lists compensations for", GroupSync, set, get))
+	}
+	{
+		set, get := float(func(c *Config) *float64 { return &c.Sync.DeleteGuardRatio })
+		add(def("DELETE_GUARD_RATIO", "delete-guard-ratio", "0.2", "largest share of an entity one sync may delete", GroupSync, set, get))
+	}
+	{
+		set, get := boolean(func(c *Config) *bool { return &c.Sync.DeleteGuardOverride })
+		add(boolDef("DELETE_GUARD_OVERRIDE", "delete-guard-override", "false", "publish deletes even when the mass-delete guard trips", GroupSync, set, get))
+	}
+
+	// Admin.
+	{
+		set, get := str(func(c *Config) *string { return &c.Admin.Addr })
+		add(def("ADMIN_ADDR", "admin-addr", "127.0.0.1:9464", "listen address of /metrics /healthz /readyz /status", GroupAdmin, set, get))
+	}
+	{
+		set, get := dur(func(c *Config) *time.Duration { return &c.Admin.ShutdownTimeout })
+		add(def("SHUTDOWN_TIMEOUT", "shutdown-timeout", "30s", "how long a stop may wait for an in-flight publish", GroupAdmin, set, get))
+	}
+
+	// Log.
+	{
+		set, get := str(func(c *Config) *string { return &c.Log.Format })
+		add(def("LOG_FORMAT", "log-format", "text", "text or json", GroupLog, set, get))
+	}
+	{
+		set, get := str(func(c *Config) *string { return &c.Log.Level })
+		add(def("LOG_LEVEL", "log-level", "info", "debug, info, warn or error", GroupLog, set, get))
+	}
+	return out
+}()

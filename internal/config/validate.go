@@ -1,0 +1,184 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+var (
+	tenantRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+	topicRE  = regexp.MustCompile(`^[A-Za-z0-9._-]{1,200}$`)
+)
+
+// Validate checks every setting the service needs and returns an *Error listing every problem,
+// or nil.
+func (c Config) Validate() error { return c.ValidateGroups(GroupAll) }
+
+// ValidateGroups checks the settings of groups only.
+func (c Config) ValidateGroups(groups Group) error {
+	if p := c.problems(groups); len(p) > 0 {
+		return &Error{Problems: p}
+	}
+	return nil
+}
+
+func (c Config) problems(groups Group) []Problem {
+	var ps []Problem
+	bad := func(setting, format string, args ...any) {
+		ps = append(ps, Problem{Setting: setting, Message: setting + " " + fmt.Sprintf(format, args...)})
+	}
+	if groups&GroupPersonio != 0 {
+		p := c.Personio
+		checkURL(bad, "PERSONIO_BASE_URL", p.BaseURL)
+		if p.ClientID == "" {
+			bad("PERSONIO_CLIENT_ID", "is required")
+		}
+		if !p.ClientSecret.IsSet() {
+			bad("PERSONIO_CLIENT_SECRET", "is required (or PERSONIO_CLIENT_SECRET_FILE)")
+		}
+		switch {
+		case p.Tenant == "":
+			bad("PERSONIO_TENANT", "is required: a stable name for the Personio account, e.g. acme-gmbh")
+		case !tenantRE.MatchString(p.Tenant):
+			bad("PERSONIO_TENANT", "%q must be 1-63 letters, digits, '.', '_' or '-' (no ':'), starting with a letter or digit", p.Tenant)
+		}
+		if p.RateLimitPerMinute <= 0 {
+			bad("PERSONIO_RATE_LIMIT_PER_MINUTE", "must be greater than 0")
+		}
+		if p.RateBurst < 1 {
+			bad("PERSONIO_RATE_BURST", "must be at least 1")
+		}
+		if p.CompensationRateLimitPerMinute <= 0 {
+			bad("COMPENSATION_RATE_LIMIT_PER_MINUTE", "must be greater than 0")
+		}
+		if p.CompensationRateBurst < 1 {
+			bad("COMPENSATION_RATE_BURST", "must be at least 1")
+		}
+		if p.RequestTimeout <= 0 {
+			bad("PERSONIO_REQUEST_TIMEOUT", "must be greater than 0")
+		}
+	}
+	if groups&GroupKafka != 0 {
+		k := c.Kafka
+		if len(k.Brokers) == 0 {
+			bad("KAFKA_BROKERS", "is required (host:port[,host:port…])")
+		}
+		for _, b := range k.Brokers {
+			if !validHostPort(b, false) {
+				bad("KAFKA_BROKERS", "entry %q is not host:port", b)
+			}
+		}
+		if !topicRE.MatchString(k.TopicPrefix) {
+			bad("TOPIC_PREFIX", "%q must be 1-200 letters, digits, '.', '_' or '-'", k.TopicPrefix)
+		}
+		switch strings.ToUpper(k.SASLMechanism) {
+		case "":
+			if k.SASLUsername != "" || k.SASLPassword.IsSet() {
+				bad("KAFKA_SASL_MECHANISM", "is required when KAFKA_SASL_USERNAME or KAFKA_SASL_PASSWORD is set")
+			}
+		case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+			if k.SASLUsername == "" {
+				bad("KAFKA_SASL_USERNAME", "is required when KAFKA_SASL_MECHANISM is set")
+			}
+			if !k.SASLPassword.IsSet() {
+				bad("KAFKA_SASL_PASSWORD", "is required when KAFKA_SASL_MECHANISM is set (or KAFKA_SASL_PASSWORD_FILE)")
+			}
+		default:
+			bad("KAFKA_SASL_MECHANISM", "%q must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", k.SASLMechanism)
+		}
+		if k.TLSCAFile != "" && !k.TLSEnabled {
+			bad("KAFKA_TLS_CA_FILE", "is set but KAFKA_TLS_ENABLED is false")
+		}
+		switch k.Compression {
+		case "none", "gzip", "snappy", "lz4", "zstd":
+		default:
+			bad("KAFKA_COMPRESSION", "%q must be none, gzip, snappy, lz4 or zstd", k.Compression)
+		}
+		if k.TopicPartitions < 1 {
+			bad("KAFKA_TOPIC_PARTITIONS", "must be at least 1")
+		}
+		if k.ReplicationFactor < 1 && k.ReplicationFactor != -1 {
+			bad("KAFKA_REPLICATION_FACTOR", "must be at least 1, or -1 for the broker default")
+		}
+		if k.MinCompactionLag < 0 {
+			bad("MIN_COMPACTION_LAG", "must not be negative")
+		}
+	}
+	if groups&GroupRegistry != 0 {
+		r := c.SchemaRegistry
+		checkURL(bad, "SCHEMA_REGISTRY_URL", r.URL)
+		if r.Username != "" && !r.Password.IsSet() {
+			bad("SCHEMA_REGISTRY_PASSWORD", "is required when SCHEMA_REGISTRY_USERNAME is set (or SCHEMA_REGISTRY_PASSWORD_FILE)")
+		}
+		if r.Username == "" && r.Password.IsSet() {
+			bad("SCHEMA_REGISTRY_USERNAME", "is required when SCHEMA_REGISTRY_PASSWORD is set")
+		}
+	}
+	if groups&GroupSync != 0 {
+		s := c.Sync
+		if s.FullInterval <= 0 {
+			bad("FULL_SYNC_INTERVAL", "must be greater than 0")
+		}
+		if s.IncrementalInterval < 0 {
+			bad("INCREMENTAL_SYNC_INTERVAL", "must not be negative (0 disables incremental syncs)")
+		} else if s.IncrementalInterval > 0 && s.FullInterval > 0 && s.IncrementalInterval >= s.FullInterval {
+			bad("INCREMENTAL_SYNC_INTERVAL", "(%s) must be shorter than FULL_SYNC_INTERVAL (%s), or 0 to disable incremental syncs", s.IncrementalInterval, s.FullInterval)
+		}
+		if s.CompensationLookbackMonths < 0 || s.CompensationLookbackMonths > 24 {
+			bad("COMPENSATION_LOOKBACK_MONTHS", "must be between 0 and 24")
+		}
+		if !(s.DeleteGuardRatio > 0 && s.DeleteGuardRatio <= 1) {
+			bad("DELETE_GUARD_RATIO", "must be greater than 0 and at most 1")
+		}
+	}
+	if groups&GroupAdmin != 0 {
+		if !validHostPort(c.Admin.Addr, true) {
+			bad("ADMIN_ADDR", "%q is not host:port (e.g. 127.0.0.1:9464 or :9464)", c.Admin.Addr)
+		}
+		if c.Admin.ShutdownTimeout <= 0 {
+			bad("SHUTDOWN_TIMEOUT", "must be greater than 0")
+		}
+	}
+	if groups&GroupLog != 0 {
+		switch c.Log.Format {
+		case "text", "json":
+		default:
+			bad("LOG_FORMAT", "%q must be text or json", c.Log.Format)
+		}
+		switch strings.ToLower(c.Log.Level) {
+		case "debug", "info", "warn", "error":
+		default:
+			bad("LOG_LEVEL", "%q must be debug, info, warn or error", c.Log.Level)
+		}
+	}
+	return ps
+}
+
+// checkURL requires an absolute http(s) URL without credentials. It never echoes the URL, which
+// might carry a password.
+func checkURL(bad func(string, string, ...any), name, raw string) {
+	if raw == "" {
+		bad(name, "is required")
+		return
+	}
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https"):
+		bad(name, "must be an absolute http:// or https:// URL")
+	case u.User != nil:
+		bad(name, "must not contain credentials; use the _USERNAME/_PASSWORD settings")
+	}
+}
+
+func validHostPort(s string, emptyHostOK bool) bool {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil || (host == "" && !emptyHostOK) {
+		return false
+	}
+	n, err := strconv.Atoi(port)
+	return err == nil && n >= 0 && n <= 65535
+}
