@@ -1,0 +1,565 @@
+// Package personio is a client for the Personio HR API v2: persons, employments and
+// compensations, read through OAuth2 client credentials with cursor paging, retries and an
+// adaptive client-side rate limiter.
+//
+// One Client serves one credential. Share it between every worker that uses the credential so
+// that they share its request budgets.
+package personio
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+)
+
+// Defaults of Config.
+const (
+	DefaultBaseURL     = "https://api.personio.de"
+	DefaultMaxAttempts = 8
+	DefaultMinBackoff  = 250 * time.Millisecond
+	DefaultMaxBackoff  = 30 * time.Second
+	defaultHTTPTimeout = 60 * time.Second
+	maxBodyBytes       = 64 << 20
+)
+
+var (
+	// DefaultRateLimit is Personio's documented budget: 300 requests per minute, bursts of 15.
+	DefaultRateLimit = Rate{PerMinute: 300, Burst: 15}
+	// DefaultCompensationRateLimit is the stricter compensations budget: 5 per second, bursts of 5.
+	DefaultCompensationRateLimit = Rate{PerMinute: 300, Burst: 5}
+)
+
+// Config configures a Client. ClientID and ClientSecret are required; everything else has a
+// default.
+type Config struct {
+	// BaseURL is the API origin, e.g. https://api.personio.de (PERSONIO_BASE_URL).
+	BaseURL string
+	// ClientID and ClientSecret are the API credential (PERSONIO_CLIENT_ID,
+	// PERSONIO_CLIENT_SECRET).
+	ClientID, ClientSecret string
+	// AppID and PartnerID, when set, are sent as X-Personio-App-ID and X-Personio-Partner-ID.
+	AppID, PartnerID string
+	// HTTPClient sends the requests; its Timeout bounds each request. Default: a client with a
+	// 60 s timeout.
+	HTTPClient *http.Client
+	// RateLimit is the budget for persons and employments; CompensationRateLimit the separate
+	// budget for compensations. Zero fields take the defaults.
+	RateLimit, CompensationRateLimit Rate
+	// MaxAttempts bounds the attempts of a request that fails with a retryable error other than
+	// 429 (a 429 is retried until the context ends). Default 8.
+	MaxAttempts int
+	// MinBackoff and MaxBackoff shape the exponential backoff with full jitter between
+	// attempts. Defaults 250 ms and 30 s.
+	MinBackoff, MaxBackoff time.Duration
+	// Registerer, when set, receives the personio_cdc_api_* metrics.
+	Registerer prometheus.Registerer
+	// Logger receives debug records about retries. Default: discard.
+	Logger *slog.Logger
+}
+
+// Client reads the Personio API v2. It is safe for concurrent use.
+type Client struct {
+	base      *url.URL
+	hc        *http.Client
+	tokens    *tokenCache
+	appID     string
+	partnerID string
+	persons   *adaptiveLimiter // persons and employments
+	comps     *adaptiveLimiter // compensations
+	metrics   *metrics
+	stats     stats
+	log       *slog.Logger
+
+	maxAttempts            int
+	minBackoff, maxBackoff time.Duration
+}
+
+// New validates cfg and returns a Client. Every invalid setting is reported, each error naming
+// its setting (errors.As finds a *ConfigError).
+func New(cfg Config) (*Client, error) {
+	var errs []error
+	bad := func(field, env, reason string) { errs = append(errs, &ConfigError{Field: field, Env: env, Reason: reason}) }
+
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = DefaultBaseURL
+	}
+	base, err := parseBaseURL(cfg.BaseURL)
+	if err != nil {
+		bad("BaseURL", "PERSONIO_BASE_URL", err.Error())
+	}
+	if strings.TrimSpace(cfg.ClientID) == "" {
+		bad("ClientID", "PERSONIO_CLIENT_ID", "is required")
+	}
+	if cfg.ClientSecret == "" {
+		bad("ClientSecret", "PERSONIO_CLIENT_SECRET", "is required")
+	}
+	for _, h := range []struct{ field, v string }{{"AppID", cfg.AppID}, {"PartnerID", cfg.PartnerID}} {
+		if strings.ContainsAny(h.v, "\r\n") {
+			bad(h.field, "", "must not contain line breaks")
+		}
+	}
+	cfg.RateLimit = withDefaults(cfg.RateLimit, DefaultRateLimit)
+	cfg.CompensationRateLimit = withDefaults(cfg.CompensationRateLimit, DefaultCompensationRateLimit)
+	for _, r := range []struct {
+		field string
+		r     Rate
+	}{{"RateLimit", cfg.RateLimit}, {"CompensationRateLimit", cfg.CompensationRateLimit}} {
+		if math.IsNaN(r.r.PerMinute) || math.IsInf(r.r.PerMinute, 0) || r.r.PerMinute < 0 {
+			bad(r.field+".PerMinute", "", "must be a positive number")
+		}
+		if r.r.Burst < 0 {
+			bad(r.field+".Burst", "", "must be at least 1")
+		}
+	}
+	if cfg.MaxAttempts < 0 {
+		bad("MaxAttempts", "", "must not be negative")
+	}
+	if cfg.MinBackoff < 0 || cfg.MaxBackoff < 0 {
+		bad("MinBackoff/MaxBackoff", "", "must not be negative")
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+
+	hc := cfg.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Timeout: defaultHTTPTimeout}
+	}
+	c := &Client{
+		base:        base,
+		hc:          hc,
+		appID:       cfg.AppID,
+		partnerID:   cfg.PartnerID,
+		metrics:     newMetrics(cfg.Registerer),
+		log:         cfg.Logger,
+		maxAttempts: cmp(cfg.MaxAttempts, DefaultMaxAttempts),
+		minBackoff:  cmp(cfg.MinBackoff, DefaultMinBackoff),
+		maxBackoff:  cmp(cfg.MaxBackoff, DefaultMaxBackoff),
+	}
+	if c.maxBackoff < c.minBackoff {
+		c.maxBackoff = c.minBackoff
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	c.persons = newAdaptiveLimiter(cfg.RateLimit, c.metrics.limiterRate.WithLabelValues(budgetDefault).Set)
+	c.comps = newAdaptiveLimiter(cfg.CompensationRateLimit, c.metrics.limiterRate.WithLabelValues(budgetCompensations).Set)
+
+	tokenHC := hc
+	if c.appID != "" || c.partnerID != "" {
+		cp := *hc
+		cp.Transport = &headerTransport{next: hc.Transport, appID: c.appID, partnerID: c.partnerID}
+		tokenHC = &cp
+	}
+	c.tokens = newTokenCache(clientcredentials.Config{
+		ClientID:     cfg.ClientID,
+		ClientSecret: cfg.ClientSecret,
+		TokenURL:     base.JoinPath("v2", "auth", "token").String(),
+		AuthStyle:    oauth2.AuthStyleInParams,
+	}, tokenHC)
+	return c, nil
+}
+
+// Stats returns the client's cumulative counters.
+func (c *Client) Stats() Stats { return c.stats.snapshot() }
+
+// RateLimits returns the request rates (per second) the adaptive limiters currently allow for
+// the default and the compensations budget.
+func (c *Client) RateLimits() (persons, compensations float64) {
+	return c.persons.Limit(), c.comps.Limit()
+}
+
+func cmp[T int | time.Duration](v, def T) T {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+func withDefaults(r, def Rate) Rate {
+	if r.PerMinute == 0 {
+		r.PerMinute = def.PerMinute
+	}
+	if r.Burst == 0 {
+		r.Burst = def.Burst
+	}
+	return r
+}
+
+func parseBaseURL(s string) (*url.URL, error) {
+	u, err := url.Parse(strings.TrimSpace(s))
+	if err != nil {
+		return nil, errors.New("is not a valid URL")
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, errors.New("must be an absolute http or https URL")
+	case u.Host == "":
+		return nil, errors.New("must name a host")
+	case u.User != nil:
+		return nil, errors.New("must not contain credentials")
+	case u.RawQuery != "" || u.ForceQuery:
+		return nil, errors.New("must not contain a query")
+	case u.Fragment != "":
+		return nil, errors.New("must not contain a fragment")
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	u.RawPath = ""
+	return u, nil
+}
+
+// headerTransport adds the optional Personio app and partner headers to token requests.
+type headerTransport struct {
+	next             http.RoundTripper
+	appID, partnerID string
+}
+
+func (t *headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	setAppHeaders(r.Header, t.appID, t.partnerID)
+	next := t.next
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	return next.RoundTrip(r)
+}
+
+func setAppHeaders(h http.Header, appID, partnerID string) {
+	if appID != "" {
+		h.Set("X-Personio-App-ID", appID)
+	}
+	if partnerID != "" {
+		h.Set("X-Personio-Partner-ID", partnerID)
+	}
+}
+
+// get sends GET u under the budget lim and returns the body of a 2xx response that is valid
+// JSON. endpoint is the route template used in errors, logs and metrics. It retries 429 until
+// ctx ends, other retryable failures up to MaxAttempts, and a 401 once with a fresh token.
+func (c *Client) get(ctx context.Context, endpoint string, lim *adaptiveLimiter, u *url.URL) ([]byte, error) {
+	budget := budgetDefault
+	if lim == c.comps {
+		budget = budgetCompensations
+	}
+	var (
+		failures    int // retryable failures other than 429
+		throttles   int // consecutive 429s
+		authRetried bool
+	)
+	for {
+		waited, err := lim.Wait(ctx)
+		c.stats.limiterWait.Add(int64(waited))
+		c.metrics.limiterWait.WithLabelValues(budget).Add(waited.Seconds())
+		if err != nil {
+			if ctxErr := ctx.Err(); ctxErr != nil {
+				return nil, ctxErr
+			}
+			return nil, err // the deadline is closer than the next token
+		}
+
+		body, hdr, status, tok, err := c.attempt(ctx, endpoint, u)
+		var delay time.Duration
+		reason := ""
+		switch {
+		case err == nil:
+			lim.Success(hdr)
+			return body, nil
+		case status == http.StatusTooManyRequests:
+			lim.Throttled(hdr)
+			c.stats.rateLimited.Add(1)
+			throttles++
+			reason = reasonRateLimited
+			delay = max(c.backoff(throttles), retryAfter(hdr))
+		case status == http.StatusUnauthorized && tok != nil:
+			lim.Success(hdr)
+			if authRetried {
+				return nil, &AuthError{Endpoint: endpoint, Status: status, Reason: "credential revoked or missing scope", Err: err}
+			}
+			authRetried = true
+			c.tokens.Invalidate(tok)
+			reason = reasonUnauthorized
+		default:
+			if status != 0 {
+				lim.Success(hdr)
+			}
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			if !Retryable(err) {
+				return nil, err
+			}
+			failures++
+			if failures >= c.maxAttempts {
+				return nil, fmt.Errorf("%s: giving up after %d attempts: %w", endpoint, failures, err)
+			}
+			reason = retryReason(err)
+			delay = max(c.backoff(failures), retryAfter(hdr))
+			throttles = 0
+		}
+		c.stats.retries.Add(1)
+		c.metrics.retries.WithLabelValues(endpoint, reason).Inc()
+		c.log.DebugContext(ctx, "personio request retried", "endpoint", endpoint, "reason", reason, "status", status, "delay", delay)
+		if err := sleep(ctx, delay); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// attempt sends one request. It returns the body and headers of a 2xx JSON response, or an
+// error; status is 0 when no response arrived, tok the token that was sent.
+func (c *Client) attempt(ctx context.Context, endpoint string, u *url.URL) (body []byte, hdr http.Header, status int, tok *oauth2.Token, err error) {
+	tok, err = c.tokens.Token(ctx)
+	if err != nil {
+		return nil, nil, 0, nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, nil, 0, tok, fmt.Errorf("%s: build request: %w", endpoint, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "personio-cdc")
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	setAppHeaders(req.Header, c.appID, c.partnerID)
+
+	start := time.Now()
+	c.stats.requests.Add(1)
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		c.metrics.observeRequest(endpoint, 0, time.Since(start))
+		return nil, nil, 0, tok, classifyTransportError(ctx, fmt.Errorf("%s: %w", endpoint, stripURL(err)))
+	}
+	defer resp.Body.Close()
+	body, readErr := io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes+1))
+	c.metrics.observeRequest(endpoint, resp.StatusCode, time.Since(start))
+	status, hdr = resp.StatusCode, resp.Header
+
+	if status < 200 || status > 299 {
+		return nil, hdr, status, tok, newAPIError(endpoint, status, body)
+	}
+	if readErr != nil {
+		if errors.Is(readErr, io.ErrUnexpectedEOF) || errors.Is(readErr, io.EOF) {
+			return nil, hdr, status, tok, &retryableError{reason: reasonMalformed, err: fmt.Errorf("%s: %w: truncated", endpoint, ErrMalformedBody)}
+		}
+		return nil, hdr, status, tok, classifyTransportError(ctx, fmt.Errorf("%s: read body: %w", endpoint, readErr))
+	}
+	if len(body) > maxBodyBytes {
+		return nil, hdr, status, tok, fmt.Errorf("%s: %w: body larger than %d bytes", endpoint, ErrDecode, maxBodyBytes)
+	}
+	if !json.Valid(body) {
+		return nil, hdr, status, tok, &retryableError{reason: reasonMalformed, err: fmt.Errorf("%s: %w: not valid JSON", endpoint, ErrMalformedBody)}
+	}
+	return body, hdr, status, tok, nil
+}
+
+// classifyTransportError marks failures of the transport retryable (timeout, connection)
+// unless the context ended or the server's certificate was rejected.
+func classifyTransportError(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	var certErr *tls.CertificateVerificationError
+	if errors.As(err, &certErr) {
+		return err
+	}
+	var netErr net.Error
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, syscall.ETIMEDOUT) ||
+		(errors.As(err, &netErr) && netErr.Timeout()) {
+		return &retryableError{reason: reasonTimeout, err: err}
+	}
+	return &retryableError{reason: reasonConnection, err: err}
+}
+
+// stripURL removes the request URL (which carries query values such as e-mail addresses) from
+// a *url.Error.
+func stripURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+func retryReason(err error) string {
+	var re *retryableError
+	if errors.As(err, &re) {
+		return re.reason
+	}
+	var ae *APIError
+	if errors.As(err, &ae) {
+		if ae.Status == http.StatusRequestTimeout || ae.Status == http.StatusGatewayTimeout {
+			return reasonTimeout
+		}
+		return reasonServerError
+	}
+	return reasonConnection
+}
+
+// backoff returns the delay before retry n (n ≥ 1): full jitter over an exponentially growing,
+// capped ceiling.
+func (c *Client) backoff(n int) time.Duration {
+	ceiling := c.maxBackoff
+	if n < 30 {
+		ceiling = min(c.minBackoff<<(n-1), c.maxBackoff)
+	}
+	if ceiling <= 0 {
+		return 0
+	}
+	return rand.N(ceiling + 1)
+}
+
+// retryAfter reads a Retry-After header (seconds or an HTTP date); 0 when absent.
+func retryAfter(h http.Header) time.Duration {
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
+		return min(time.Duration(s)*time.Second, 5*time.Minute)
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return min(max(time.Until(t), 0), 5*time.Minute)
+	}
+	return 0
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// link is one entry of _meta.links.
+type link struct {
+	Href string `json:"href"`
+}
+
+type pageBody[T any] struct {
+	Data []T `json:"_data"`
+	Meta struct {
+		Links map[string]link `json:"links"`
+	} `json:"_meta"`
+}
+
+// list fetches first and every following page, calling fn once per page in order. It follows
+// _meta.links.next.href (absolute or relative to the page's URL), refuses a next link to
+// another origin and fails on a next link it has already followed.
+func list[T any](ctx context.Context, c *Client, endpoint string, lim *adaptiveLimiter, first *url.URL, fn func([]T) error) error {
+	seenURL := map[string]bool{first.String(): true}
+	seenCursor := map[string]bool{}
+	if cur := first.Query().Get("cursor"); cur != "" {
+		seenCursor[cur] = true
+	}
+	u := first
+	for n := 1; ; n++ {
+		body, err := c.get(ctx, endpoint, lim, u)
+		if err != nil {
+			return fmt.Errorf("page %d: %w", n, err)
+		}
+		var p pageBody[T]
+		if err := json.Unmarshal(body, &p); err != nil {
+			return fmt.Errorf("%s: page %d: %w: %s", endpoint, n, ErrDecode, describeDecodeError(err))
+		}
+		c.stats.pages.Add(1)
+		if err := fn(p.Data); err != nil {
+			return err
+		}
+		next := strings.TrimSpace(p.Meta.Links["next"].Href)
+		if next == "" {
+			return nil
+		}
+		nu, err := u.Parse(next)
+		if err != nil {
+			return fmt.Errorf("%s: page %d: %w: next link is not a URL", endpoint, n, ErrDecode)
+		}
+		if !sameOrigin(u, nu) {
+			return fmt.Errorf("%s: page %d: %w", endpoint, n, ErrForeignNextLink)
+		}
+		cur := nu.Query().Get("cursor")
+		if seenURL[nu.String()] || (cur != "" && seenCursor[cur]) {
+			return fmt.Errorf("%s: page %d: %w", endpoint, n, ErrRepeatedCursor)
+		}
+		seenURL[nu.String()] = true
+		if cur != "" {
+			seenCursor[cur] = true
+		}
+		u = nu
+	}
+}
+
+// getOne fetches a single resource. A body of the form {"_data": {...}} is unwrapped.
+func getOne[T any](ctx context.Context, c *Client, endpoint string, u *url.URL) (T, error) {
+	var v T
+	body, err := c.get(ctx, endpoint, c.persons, u)
+	if err != nil {
+		return v, err
+	}
+	var wrapped struct {
+		Data json.RawMessage `json:"_data"`
+	}
+	if json.Unmarshal(body, &wrapped) == nil && len(wrapped.Data) > 0 && bytes.HasPrefix(bytes.TrimSpace(wrapped.Data), []byte("{")) {
+		body = wrapped.Data
+	}
+	if err := json.Unmarshal(body, &v); err != nil {
+		return v, fmt.Errorf("%s: %w: %s", endpoint, ErrDecode, describeDecodeError(err))
+	}
+	c.stats.pages.Add(1)
+	return v, nil
+}
+
+func sameOrigin(a, b *url.URL) bool {
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(hostPort(a), hostPort(b))
+}
+
+func hostPort(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		switch strings.ToLower(u.Scheme) {
+		case "https":
+			port = "443"
+		case "http":
+			port = "80"
+		}
+	}
+	return net.JoinHostPort(u.Hostname(), port)
+}
+
+// describeDecodeError says what did not fit without quoting the offending value, which may be
+// personal or payroll data.
+func describeDecodeError(err error) string {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.As(err, &typeErr):
+		return fmt.Sprintf("field %q: JSON %s does not fit %s", typeErr.Field, typeErr.Value, typeErr.Type)
+	case errors.As(err, &syntaxErr):
+		return fmt.Sprintf("syntax error at offset %d", syntaxErr.Offset)
+	default:
+		return "a value does not fit its field"
+	}
+}

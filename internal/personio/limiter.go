@@ -1,0 +1,179 @@
+package personio
+
+import (
+	"context"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Rate is a request budget: PerMinute requests per minute with bursts of up to Burst requests.
+// The zero value means "use the default".
+type Rate struct {
+	PerMinute float64
+	Burst     int
+}
+
+func (r Rate) perSecond() rate.Limit { return rate.Limit(r.PerMinute / 60) }
+
+// Response headers Personio sends with its rate-limit state. Replenish rate is in requests per
+// second (the gateway's token-bucket refill rate), burst capacity is the bucket size and
+// remaining is the number of tokens left after this request.
+const (
+	headerRemaining     = "X-Ratelimit-Remaining"
+	headerReplenishRate = "X-Ratelimit-Replenish-Rate"
+	headerBurstCapacity = "X-Ratelimit-Burst-Capacity"
+)
+
+// Tuning of the adaptive limiter: a 429 halves the rate (never below floorFraction of the
+// configured rate); each success adds stepFraction of the configured rate back, up to the
+// configured rate.
+const (
+	decreaseFactor = 0.5
+	floorFraction  = 1.0 / 16
+	stepFraction   = 1.0 / 50
+)
+
+// adaptiveLimiter is one request budget shared by every caller of a credential. It wraps a
+// token bucket (*rate.Limiter) whose rate follows additive-increase/multiplicative-decrease on
+// 429s and never exceeds what the server announces in its x-ratelimit-* headers.
+type adaptiveLimiter struct {
+	lim *rate.Limiter
+
+	mu          sync.Mutex
+	configured  rate.Limit // the rate the operator configured
+	burst       int        // the burst the operator configured
+	aimd        rate.Limit // current rate chosen by AIMD, in [floor, configured]
+	floor       rate.Limit
+	step        rate.Limit
+	serverRate  rate.Limit // last x-ratelimit-replenish-rate, 0 when never seen
+	serverBurst int        // last x-ratelimit-burst-capacity, 0 when never seen
+	onChange    func(perSecond float64)
+}
+
+// newAdaptiveLimiter returns a limiter for r (which must be valid). onChange, if not nil, is
+// called with the effective rate whenever it changes (and once now).
+func newAdaptiveLimiter(r Rate, onChange func(float64)) *adaptiveLimiter {
+	lim := r.perSecond()
+	l := &adaptiveLimiter{
+		lim:        rate.NewLimiter(lim, r.Burst),
+		configured: lim,
+		burst:      r.Burst,
+		aimd:       lim,
+		floor:      lim * floorFraction,
+		step:       lim * stepFraction,
+		onChange:   onChange,
+	}
+	if onChange != nil {
+		onChange(float64(lim))
+	}
+	return l
+}
+
+// Wait blocks until the budget allows one request and returns how long it waited.
+func (l *adaptiveLimiter) Wait(ctx context.Context) (time.Duration, error) {
+	start := time.Now()
+	err := l.lim.Wait(ctx)
+	return time.Since(start), err
+}
+
+// Limit returns the effective rate in requests per second.
+func (l *adaptiveLimiter) Limit() float64 { return float64(l.lim.Limit()) }
+
+// Burst returns the effective burst.
+func (l *adaptiveLimiter) Burst() int { return l.lim.Burst() }
+
+// Success records a response that was not a 429: the rate grows by one step toward the
+// configured rate, and the server's rate-limit headers are applied.
+func (l *adaptiveLimiter) Success(h http.Header) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.aimd < l.configured {
+		l.aimd = min(l.aimd+l.step, l.configured)
+	}
+	l.observeLocked(h)
+	l.applyLocked()
+}
+
+// Throttled records a 429: the rate is cut (multiplicative decrease, floored), the local bucket
+// is emptied since the server has none left, and the headers are applied.
+func (l *adaptiveLimiter) Throttled(h http.Header) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.aimd = max(l.aimd*decreaseFactor, l.floor)
+	l.observeLocked(h)
+	l.applyLocked()
+	l.drainLocked(0)
+}
+
+// observeLocked reads the x-ratelimit-* headers, ignoring absent or unparsable values.
+func (l *adaptiveLimiter) observeLocked(h http.Header) {
+	if h == nil {
+		return
+	}
+	if v, ok := headerFloat(h, headerReplenishRate); ok && v > 0 {
+		l.serverRate = rate.Limit(v)
+	}
+	if v, ok := headerFloat(h, headerBurstCapacity); ok && v >= 1 {
+		l.serverBurst = int(v)
+	}
+	if v, ok := headerFloat(h, headerRemaining); ok && v >= 0 {
+		// Never be more optimistic than the server: if it has fewer tokens left than the local
+		// bucket, spend the difference locally. With remaining 0 the next request waits until a
+		// token should be back.
+		l.drainLocked(v)
+	}
+}
+
+// applyLocked sets the bucket's rate and burst to the lowest of configuration, AIMD and server.
+func (l *adaptiveLimiter) applyLocked() {
+	limit := l.aimd
+	if l.serverRate > 0 && l.serverRate < limit {
+		limit = l.serverRate
+	}
+	burst := l.burst
+	if l.serverBurst > 0 && l.serverBurst < burst {
+		burst = l.serverBurst
+	}
+	now := time.Now()
+	if l.lim.Burst() != burst {
+		l.lim.SetBurstAt(now, burst)
+	}
+	if l.lim.Limit() != limit {
+		l.lim.SetLimitAt(now, limit)
+		if l.onChange != nil {
+			l.onChange(float64(limit))
+		}
+	}
+}
+
+// drainLocked removes tokens from the local bucket until at most remaining are left.
+func (l *adaptiveLimiter) drainLocked(remaining float64) {
+	now := time.Now()
+	excess := l.lim.TokensAt(now) - remaining
+	if excess <= 0 {
+		return
+	}
+	n := int(math.Ceil(excess - 1e-9))
+	if n > 0 {
+		// A reservation of n ≤ burst tokens always succeeds; it is never cancelled.
+		l.lim.ReserveN(now, min(n, l.lim.Burst()))
+	}
+}
+
+func headerFloat(h http.Header, name string) (float64, bool) {
+	s := strings.TrimSpace(h.Get(name))
+	if s == "" {
+		return 0, false
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0, false
+	}
+	return v, true
+}
