@@ -1,0 +1,21 @@
+// Package codec owns the Avro side of the pipeline: the Confluent wire format
+// (magic byte 0x00, a 4-byte big-endian schema id, Avro binary), a schema
+// registry client with id caches, and the money guard that refuses a decimal
+// which the schema cannot carry exactly.
+//
+// It is the only package that imports github.com/hamba/avro/v2; everything
+// else hands it a parsed schema and a Go value with `avro` struct tags.
+//
+// A typical producer registers its schema once at start-up and then encodes
+// many values:
+//
+//	reg, err := codec.NewRegistry(url)
+//	id, err := reg.Register(ctx, codec.Subject(topic), schema)
+//	c := codec.New(reg)
+//	value, err := c.Encode(id, schema, &event)
+//
+// A consumer decodes with the schema it was built against; the writer schema
+// is fetched from the registry by id (cached) and resolved against it:
+//
+//	err := c.Decode(ctx, value, readerSchema, &event)
+package codec
