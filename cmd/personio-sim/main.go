@@ -1,0 +1,119 @@
+// Command personio-sim serves a simulated Personio API v2 (see package personiotest).
+//
+//	personio-sim --addr 127.0.0.1:0 --persons 500 --seed 1
+//
+// It prints its base URL as the first line of stdout and serves until SIGINT or SIGTERM.
+// Exit codes: 0 after a signal, 1 on a runtime error, 2 on a bad flag.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/personio-cdc/personio-cdc/internal/personio/personiotest"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+type config struct {
+	addr string
+	opts personiotest.Options
+}
+
+func parseFlags(args []string, stderr io.Writer) (config, error) {
+	var c config
+	o := &c.opts
+	fs := flag.NewFlagSet("personio-sim", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:0", "listen address")
+	fs.IntVar(&o.Persons, "persons", personiotest.DefaultPersons, "number of persons to generate")
+	fs.Int64Var(&o.Seed, "seed", 1, "seed of the generated data (same seed, same data)")
+	fs.StringVar(&o.ClientID, "client-id", personiotest.DefaultClientID, "accepted client_id")
+	fs.StringVar(&o.ClientSecret, "client-secret", personiotest.DefaultClientSecret, "accepted client_secret (a test value, not a secret)")
+	fs.DurationVar(&o.TokenTTL, "token-ttl", personiotest.DefaultTokenTTL, "lifetime of issued tokens")
+	fs.Float64Var(&o.RateLimit.PerMinute, "rate-per-minute", 300, "requests per minute per credential")
+	fs.IntVar(&o.RateLimit.Burst, "burst", 15, "burst per credential")
+	fs.Float64Var(&o.CompensationRateLimit.PerMinute, "comp-rate-per-minute", 300, "compensation requests per minute per credential")
+	fs.IntVar(&o.CompensationRateLimit.Burst, "comp-burst", 5, "compensation burst per credential")
+	fs.BoolVar(&o.NoRateLimit, "no-rate-limit", false, "turn rate limits off")
+	fs.BoolVar(&o.OmitCompensationIDs, "omit-compensation-ids", false, "serve compensations without id")
+	fs.IntVar(&o.CompensationMonths, "compensation-months", 3, "months of compensation history before the current one")
+	fs.Float64Var(&o.Faults.P500, "p500", 0, "probability of a 500 reply")
+	fs.Float64Var(&o.Faults.P502, "p502", 0, "probability of a 502 reply")
+	fs.Float64Var(&o.Faults.P503, "p503", 0, "probability of a 503 reply")
+	fs.Float64Var(&o.Faults.P504, "p504", 0, "probability of a 504 reply")
+	fs.Float64Var(&o.Faults.Reset, "p-reset", 0, "probability of a connection reset")
+	fs.Float64Var(&o.Faults.Truncate, "p-truncate", 0, "probability of a truncated body")
+	fs.Float64Var(&o.Faults.Malformed, "p-malformed", 0, "probability of malformed JSON")
+	fs.DurationVar(&o.Faults.Latency, "latency", 0, "latency added to every API reply")
+	fs.DurationVar(&o.Faults.LatencyJitter, "latency-jitter", 0, "random extra latency, uniform in [0, jitter)")
+	fs.DurationVar(&o.Faults.TokenTTL, "early-token-expiry", 0, "tokens expire after this although expires_in says --token-ttl (0 = off)")
+	fs.BoolVar(&o.Faults.TokenFaults, "token-faults", false, "inject faults into the token endpoints too")
+	fs.DurationVar(&o.ChurnEvery, "churn-every", 0, "apply background churn at this interval (0 = off)")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	return c, nil
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	cfg, err := parseFlags(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
+	srv, err := personiotest.New(cfg.opts)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
+	if err := srv.Start(cfg.addr); err != nil {
+		logger.Error("start", "err", err)
+		return 1
+	}
+	out := bufio.NewWriter(stdout)
+	fmt.Fprintln(out, srv.URL())
+	if err := out.Flush(); err != nil {
+		logger.Error("write url", "err", err)
+		_ = srv.Close()
+		return 1
+	}
+	logger.Info("personio simulator serving", "url", srv.URL(), "persons", cfg.opts.Persons, "seed", cfg.opts.Seed)
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	<-ctx.Done()
+	stop() // a second signal ends the process at once
+	done := make(chan error, 1)
+	go func() { done <- srv.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			logger.Error("close", "err", err)
+			return 1
+		}
+	case <-time.After(5 * time.Second):
+		logger.Error("close timed out")
+		return 1
+	}
+	logger.Info("personio simulator stopped")
+	return 0
+}

@@ -1,0 +1,49 @@
+// Package personiotest is a faithful, deterministic simulator of the Personio API v2: the
+// OAuth2 token endpoints, persons, employments and compensations, with Personio's pagination,
+// filters, error bodies and rate-limit behaviour, plus fault injection and data churn.
+//
+// Every test, benchmark and the demo of this project runs against it. Build one with New (and
+// Start it) or with NewTestServer in tests:
+//
+//	srv := personiotest.NewTestServer(t, personiotest.Options{Persons: 200, Seed: 7})
+//	// srv.URL(), srv.Churn(...), srv.Truth(), srv.SetFaults(...), srv.Stats()
+//
+// # Data
+//
+// New builds a synthetic company from Options.Seed with gofakeit: the same seed (and the same
+// UTC day of Options.Now) yields the same data. Timestamps are RFC 3339 UTC with second
+// precision; generated ones lie in the past of the day the server was built. Person ids are
+// numeric strings that grow with creation order; employment and compensation ids are UUIDs.
+// Custom attribute values travel as strings (lists as arrays of strings), as the official spec
+// describes; one attribute definition sends its type in lower case ("string"), as real
+// tenants do.
+//
+// # Pagination
+//
+// Every list is ordered by an immutable creation sequence. A cursor encodes the last sequence
+// number served, so paging while the data changes never skips or repeats an item: deleted
+// items vanish, new ones appear at the end. Next links are absolute, built from the request's
+// Host, and keep every query parameter of the request except the cursor.
+//
+// # Rate limits
+//
+// Each credential has a token bucket for persons and employments (default 300/min, burst 15),
+// one for compensations (default 300/min, burst 5) and one for the token endpoint (150/min,
+// burst 10). Every API response carries x-ratelimit-remaining (whole tokens left),
+// x-ratelimit-replenish-rate (tokens per second) and x-ratelimit-burst-capacity. Over budget
+// the reply is 429 with an error body and no Retry-After.
+//
+// # Compensations
+//
+// Personio publishes no spec for GET /v2/compensations; the simulator serves the item shape
+// described in DESIGN.md §2. start_date and end_date (YYYY-MM-DD) are given together or not
+// at all (then the current month is used); end_date must not precede start_date and must lie
+// before start_date plus one calendar month. An item is in the window when its effective_from
+// is. limit is 1–100, default 100.
+//
+// # Admin endpoints
+//
+// POST /admin/churn (JSON Churn), GET /admin/truth, PUT /admin/faults (JSON Faults,
+// durations as Go duration strings) and GET /admin/stats. They need no token and are never
+// faulted or rate-limited.
+package personiotest

@@ -1,0 +1,64 @@
+package personiotest
+
+import (
+	"math"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+type bucketKind int
+
+const (
+	bucketAPI bucketKind = iota
+	bucketCompensation
+	bucketToken
+)
+
+// limits holds the token buckets of every credential.
+type limits struct {
+	off   bool
+	rates [3]Rate
+
+	mu      sync.Mutex
+	buckets map[string]*[3]*rate.Limiter
+}
+
+func newLimits(opts Options) *limits {
+	return &limits{
+		off:     opts.NoRateLimit,
+		rates:   [3]Rate{opts.RateLimit, opts.CompensationRateLimit, tokenRate},
+		buckets: make(map[string]*[3]*rate.Limiter),
+	}
+}
+
+// allow takes one token from the client's bucket of kind k, writes the x-ratelimit-* headers
+// and reports whether the request is within budget.
+func (l *limits) allow(client string, k bucketKind, now time.Time, h http.Header) bool {
+	r := l.rates[k]
+	perSecond := r.PerMinute / 60
+	h.Set("x-ratelimit-replenish-rate", strconv.FormatFloat(perSecond, 'f', -1, 64))
+	h.Set("x-ratelimit-burst-capacity", strconv.Itoa(r.Burst))
+	if l.off {
+		h.Set("x-ratelimit-remaining", strconv.Itoa(r.Burst))
+		return true
+	}
+	l.mu.Lock()
+	b, ok := l.buckets[client]
+	if !ok {
+		b = new([3]*rate.Limiter)
+		for i, rr := range l.rates {
+			b[i] = rate.NewLimiter(rate.Limit(rr.PerMinute/60), rr.Burst)
+		}
+		l.buckets[client] = b
+	}
+	l.mu.Unlock()
+	lim := b[k]
+	allowed := lim.AllowN(now, 1)
+	remaining := max(0, int(math.Floor(lim.TokensAt(now))))
+	h.Set("x-ratelimit-remaining", strconv.Itoa(remaining))
+	return allowed
+}

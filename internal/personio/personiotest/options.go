@@ -1,0 +1,235 @@
+package personiotest
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Defaults of Options.
+const (
+	DefaultClientID     = "sim-client"
+	DefaultClientSecret = "sim-secret"
+	DefaultTokenTTL     = 24 * time.Hour
+	DefaultPersons      = 100
+)
+
+var (
+	defaultRate             = Rate{PerMinute: 300, Burst: 15}
+	defaultCompensationRate = Rate{PerMinute: 300, Burst: 5}
+	tokenRate               = Rate{PerMinute: 150, Burst: 10}
+)
+
+// Rate is a token-bucket budget. The zero value means "the default".
+type Rate struct {
+	PerMinute float64 `json:"per_minute"`
+	Burst     int     `json:"burst"`
+}
+
+func (r Rate) orDefault(d Rate) Rate {
+	if r.PerMinute == 0 {
+		r.PerMinute = d.PerMinute
+	}
+	if r.Burst == 0 {
+		r.Burst = d.Burst
+	}
+	return r
+}
+
+// Faults are injected into API responses (never into /admin). Probabilities are per request
+// and are drawn from one seeded source, so a run is repeatable for a given request order.
+type Faults struct {
+	P500, P502, P503, P504 float64 // probability of that status with an error body
+	Reset                  float64 // probability the connection is reset without a reply
+	Truncate               float64 // probability the body stops short of its Content-Length
+	Malformed              float64 // probability the body is not valid JSON
+	Latency                time.Duration
+	LatencyJitter          time.Duration // added latency is Latency + U[0, LatencyJitter)
+	// TokenTTL, when > 0, makes tokens issued from now on expire after TokenTTL although the
+	// token response still announces Options.TokenTTL (early expiry).
+	TokenTTL time.Duration
+	// TokenFaults extends the probabilistic faults to the token endpoints.
+	TokenFaults bool
+}
+
+// faultsJSON is the wire form of Faults: durations as Go duration strings ("250ms").
+type faultsJSON struct {
+	P500          float64 `json:"p500,omitempty"`
+	P502          float64 `json:"p502,omitempty"`
+	P503          float64 `json:"p503,omitempty"`
+	P504          float64 `json:"p504,omitempty"`
+	Reset         float64 `json:"reset,omitempty"`
+	Truncate      float64 `json:"truncate,omitempty"`
+	Malformed     float64 `json:"malformed,omitempty"`
+	Latency       string  `json:"latency,omitempty"`
+	LatencyJitter string  `json:"latency_jitter,omitempty"`
+	TokenTTL      string  `json:"token_ttl,omitempty"`
+	TokenFaults   bool    `json:"token_faults,omitempty"`
+}
+
+// MarshalJSON writes durations as Go duration strings.
+func (f Faults) MarshalJSON() ([]byte, error) {
+	j := faultsJSON{
+		P500: f.P500, P502: f.P502, P503: f.P503, P504: f.P504,
+		Reset: f.Reset, Truncate: f.Truncate, Malformed: f.Malformed,
+		TokenFaults: f.TokenFaults,
+	}
+	if f.Latency != 0 {
+		j.Latency = f.Latency.String()
+	}
+	if f.LatencyJitter != 0 {
+		j.LatencyJitter = f.LatencyJitter.String()
+	}
+	if f.TokenTTL != 0 {
+		j.TokenTTL = f.TokenTTL.String()
+	}
+	return json.Marshal(j)
+}
+
+// UnmarshalJSON reads durations as Go duration strings and rejects unknown fields.
+func (f *Faults) UnmarshalJSON(b []byte) error {
+	var j faultsJSON
+	if err := strictUnmarshal(b, &j); err != nil {
+		return err
+	}
+	out := Faults{
+		P500: j.P500, P502: j.P502, P503: j.P503, P504: j.P504,
+		Reset: j.Reset, Truncate: j.Truncate, Malformed: j.Malformed,
+		TokenFaults: j.TokenFaults,
+	}
+	for _, d := range []struct {
+		name string
+		s    string
+		dst  *time.Duration
+	}{
+		{"latency", j.Latency, &out.Latency},
+		{"latency_jitter", j.LatencyJitter, &out.LatencyJitter},
+		{"token_ttl", j.TokenTTL, &out.TokenTTL},
+	} {
+		if d.s == "" {
+			continue
+		}
+		v, err := time.ParseDuration(d.s)
+		if err != nil {
+			return fmt.Errorf("%s: %w", d.name, err)
+		}
+		*d.dst = v
+	}
+	*f = out
+	return nil
+}
+
+// Validate reports every invalid setting at once.
+func (f Faults) Validate() error {
+	var errs []error
+	probs := []struct {
+		name string
+		p    float64
+	}{
+		{"P500", f.P500}, {"P502", f.P502}, {"P503", f.P503}, {"P504", f.P504},
+		{"Reset", f.Reset}, {"Truncate", f.Truncate}, {"Malformed", f.Malformed},
+	}
+	sum := 0.0
+	for _, p := range probs {
+		if p.p < 0 || p.p > 1 {
+			errs = append(errs, fmt.Errorf("faults: %s must be in [0,1], got %v", p.name, p.p))
+		}
+		sum += p.p
+	}
+	if sum > 1 {
+		errs = append(errs, fmt.Errorf("faults: probabilities add up to %v, more than 1", sum))
+	}
+	if f.Latency < 0 || f.LatencyJitter < 0 || f.TokenTTL < 0 {
+		errs = append(errs, errors.New("faults: Latency, LatencyJitter and TokenTTL must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+// Options configure a Server. The zero value is usable.
+type Options struct {
+	Persons      int   // size of the generated company; default 100
+	Seed         int64 // same seed => same data
+	ClientID     string
+	ClientSecret string
+	// TokenTTL is the lifetime of issued tokens, announced as expires_in; default 24h.
+	TokenTTL              time.Duration
+	RateLimit             Rate // per credential; default 300/min, burst 15
+	CompensationRateLimit Rate // per credential, separate bucket; default 300/min, burst 5
+	NoRateLimit           bool // turn every limit off (throughput benchmarks)
+	Faults                Faults
+	OmitCompensationIDs   bool // serve compensations without "id"
+	// Now is the clock; default time.Now. Data are anchored at the UTC day of Now() in New.
+	Now func() time.Time
+	// ChurnEvery > 0 applies ChurnMix in the background at that interval until Close.
+	ChurnEvery time.Duration
+	// ChurnMix is the change applied per background tick; zero means DefaultChurnMix.
+	ChurnMix Churn
+	// Months of compensation history before the current month; default 3.
+	CompensationMonths int
+}
+
+// DefaultChurnMix is the background churn per tick when Options.ChurnMix is zero.
+var DefaultChurnMix = Churn{
+	Hires: 2, Terminations: 1, Deletions: 1, Renames: 1, EmailChanges: 1,
+	AttributeChanges: 1, SalaryChanges: 2, Bonuses: 1,
+}
+
+func (o Options) withDefaults() Options {
+	if o.Persons == 0 {
+		o.Persons = DefaultPersons
+	}
+	if o.ClientID == "" {
+		o.ClientID = DefaultClientID
+	}
+	if o.ClientSecret == "" {
+		o.ClientSecret = DefaultClientSecret
+	}
+	if o.TokenTTL == 0 {
+		o.TokenTTL = DefaultTokenTTL
+	}
+	o.RateLimit = o.RateLimit.orDefault(defaultRate)
+	o.CompensationRateLimit = o.CompensationRateLimit.orDefault(defaultCompensationRate)
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.ChurnMix == (Churn{}) {
+		o.ChurnMix = DefaultChurnMix
+	}
+	if o.CompensationMonths == 0 {
+		o.CompensationMonths = 3
+	}
+	return o
+}
+
+// validate reports every invalid setting at once, each by name.
+func (o Options) validate() error {
+	var errs []error
+	if o.Persons < 0 {
+		errs = append(errs, fmt.Errorf("Persons must not be negative, got %d", o.Persons))
+	}
+	if o.TokenTTL < 0 {
+		errs = append(errs, fmt.Errorf("TokenTTL must not be negative, got %s", o.TokenTTL))
+	}
+	for _, r := range []struct {
+		name string
+		r    Rate
+	}{{"RateLimit", o.RateLimit}, {"CompensationRateLimit", o.CompensationRateLimit}} {
+		if r.r.PerMinute < 0 || r.r.Burst < 0 {
+			errs = append(errs, fmt.Errorf("%s must not be negative, got %+v", r.name, r.r))
+		}
+	}
+	if o.ChurnEvery < 0 {
+		errs = append(errs, fmt.Errorf("ChurnEvery must not be negative, got %s", o.ChurnEvery))
+	}
+	if o.CompensationMonths < 0 {
+		errs = append(errs, fmt.Errorf("CompensationMonths must not be negative, got %d", o.CompensationMonths))
+	}
+	if err := o.Faults.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w: %w", ErrInvalidOptions, errors.Join(errs...))
+	}
+	return nil
+}

@@ -1,0 +1,62 @@
+package personiotest
+
+import (
+	"maps"
+	"sync"
+)
+
+// Stats counts the requests the simulator answered.
+type Stats struct {
+	// Requests counts API requests by endpoint template ("GET /v2/persons/{id}") and status.
+	// A request whose connection was reset counts under status 0.
+	Requests map[string]map[int]int64 `json:"requests"`
+	// Total is the number of API requests (admin endpoints excluded).
+	Total int64 `json:"total"`
+	// RateLimited is the number of 429 replies.
+	RateLimited int64 `json:"rate_limited"`
+	// Faults counts injected faults by kind: "500", "502", "503", "504", "reset", "truncate",
+	// "malformed".
+	Faults map[string]int64 `json:"faults"`
+}
+
+type statsCollector struct {
+	mu sync.Mutex
+	s  Stats
+}
+
+func newStatsCollector() *statsCollector {
+	return &statsCollector{s: Stats{Requests: map[string]map[int]int64{}, Faults: map[string]int64{}}}
+}
+
+func (c *statsCollector) record(endpoint string, status int, fault string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m := c.s.Requests[endpoint]
+	if m == nil {
+		m = map[int]int64{}
+		c.s.Requests[endpoint] = m
+	}
+	m[status]++
+	c.s.Total++
+	if status == 429 {
+		c.s.RateLimited++
+	}
+	if fault != "" {
+		c.s.Faults[fault]++
+	}
+}
+
+func (c *statsCollector) snapshot() Stats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := Stats{
+		Requests:    make(map[string]map[int]int64, len(c.s.Requests)),
+		Total:       c.s.Total,
+		RateLimited: c.s.RateLimited,
+		Faults:      maps.Clone(c.s.Faults),
+	}
+	for k, v := range c.s.Requests {
+		out.Requests[k] = maps.Clone(v)
+	}
+	return out
+}
