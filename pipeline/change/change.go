@@ -1,0 +1,190 @@
+package change
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Op is the operation of a change event.
+type Op string
+
+// The operations of the event contract (DESIGN.md §3).
+const (
+	Create Op = "c"
+	Update Op = "u"
+	Delete Op = "d"
+	Read   Op = "r" // re-snapshot read
+)
+
+// Entity names a kind of entity; it is also the topic suffix and the schema name.
+type Entity string
+
+// The entities the service publishes.
+const (
+	Persons       Entity = "persons"
+	Compensations Entity = "compensations"
+)
+
+// SyncKind is the kind of sync run that observed a change.
+type SyncKind string
+
+// The sync kinds.
+const (
+	Full        SyncKind = "full"
+	Incremental SyncKind = "incremental"
+	Resnapshot  SyncKind = "resnapshot"
+)
+
+// System is the value of Source.System.
+const System = "personio"
+
+// Key returns the Kafka key of an entity: "<tenant>:<id>".
+func Key(tenant, id string) string { return tenant + ":" + id }
+
+// SplitKey splits a Kafka key into tenant and id at the first colon.
+func SplitKey(key string) (tenant, id string, ok bool) {
+	return strings.Cut(key, ":")
+}
+
+// Source is the provenance of a change event (Avro record io.personio.cdc.Source).
+type Source struct {
+	Tenant          string     `avro:"tenant" json:"tenant"`
+	System          string     `avro:"system" json:"system"`
+	SyncID          string     `avro:"sync_id" json:"sync_id"`
+	SyncKind        string     `avro:"sync_kind" json:"sync_kind"`
+	ExtractedAt     time.Time  `avro:"extracted_at" json:"extracted_at"`
+	EntityUpdatedAt *time.Time `avro:"entity_updated_at" json:"entity_updated_at"`
+}
+
+// Hash is the content hash of a record in normal form (see ContentHash). The zero Hash stands
+// for "no record" (a delete).
+type Hash [sha256.Size]byte
+
+// String returns the hash in lower-case hex.
+func (h Hash) String() string { return hex.EncodeToString(h[:]) }
+
+// IsZero reports whether h is the zero Hash.
+func (h Hash) IsZero() bool { return h == Hash{} }
+
+// Event is one change of one entity, as the differ produces it and the publisher sends it.
+type Event struct {
+	Entity        Entity
+	Key           string // Kafka key, Key(tenant, id)
+	ID            string // entity id
+	Op            Op
+	Before        Record // nil for c and r
+	After         Record // nil for d
+	ChangedFields []string
+	Version       int64
+	EventID       string
+	TS            time.Time // when the event was produced
+	Source        Source
+	Hash          Hash // content hash of After; zero for d
+}
+
+// EventID returns the deterministic id of a change: the first 32 hex characters of
+// sha256(key, entity, version, op, content hash of after). The same change, computed again
+// after a crash from the state rebuilt from the topic, gets the same id.
+func EventID(key string, entity Entity, version int64, op Op, h Hash) string {
+	d := sha256.New()
+	for _, s := range []string{key, string(entity), string(op)} {
+		var n [binary.MaxVarintLen64]byte
+		d.Write(n[:binary.PutUvarint(n[:], uint64(len(s)))])
+		d.Write([]byte(s))
+	}
+	var v [8]byte
+	binary.BigEndian.PutUint64(v[:], uint64(version))
+	d.Write(v[:])
+	d.Write(h[:])
+	return hex.EncodeToString(d.Sum(nil))[:32]
+}
+
+// PersonChange is the value of the persons topic (Avro record io.personio.cdc.PersonChange).
+type PersonChange struct {
+	EventID       string    `avro:"event_id"`
+	Op            string    `avro:"op"`
+	TSMillis      time.Time `avro:"ts_ms"`
+	Source        Source    `avro:"source"`
+	Before        *Person   `avro:"before"`
+	After         *Person   `avro:"after"`
+	ChangedFields []string  `avro:"changed_fields"`
+	Version       int64     `avro:"version"`
+}
+
+// CompensationChange is the value of the compensations topic (Avro record
+// io.personio.cdc.CompensationChange).
+type CompensationChange struct {
+	EventID       string        `avro:"event_id"`
+	Op            string        `avro:"op"`
+	TSMillis      time.Time     `avro:"ts_ms"`
+	Source        Source        `avro:"source"`
+	Before        *Compensation `avro:"before"`
+	After         *Compensation `avro:"after"`
+	ChangedFields []string      `avro:"changed_fields"`
+	Version       int64         `avro:"version"`
+}
+
+// Envelope returns the value to encode with the entity's schema: *PersonChange or
+// *CompensationChange. ChangedFields is never nil in the result.
+func (e Event) Envelope() (any, error) {
+	changed := e.ChangedFields
+	if changed == nil {
+		changed = []string{}
+	}
+	switch e.Entity {
+	case Persons:
+		before, ok1 := asPerson(e.Before)
+		after, ok2 := asPerson(e.After)
+		if !ok1 || !ok2 {
+			return nil, fmt.Errorf("change: persons event %s carries a non-person record", e.EventID)
+		}
+		return &PersonChange{EventID: e.EventID, Op: string(e.Op), TSMillis: e.TS, Source: e.Source,
+			Before: before, After: after, ChangedFields: changed, Version: e.Version}, nil
+	case Compensations:
+		before, ok1 := asCompensation(e.Before)
+		after, ok2 := asCompensation(e.After)
+		if !ok1 || !ok2 {
+			return nil, fmt.Errorf("change: compensations event %s carries a non-compensation record", e.EventID)
+		}
+		return &CompensationChange{EventID: e.EventID, Op: string(e.Op), TSMillis: e.TS, Source: e.Source,
+			Before: before, After: after, ChangedFields: changed, Version: e.Version}, nil
+	default:
+		return nil, fmt.Errorf("change: unknown entity %q", e.Entity)
+	}
+}
+
+// Headers returns the Kafka headers of the event (DESIGN.md §3), in a fixed order.
+func (e Event) Headers() [][2]string {
+	return [][2]string{
+		{"event_id", e.EventID},
+		{"op", string(e.Op)},
+		{"tenant", e.Source.Tenant},
+		{"entity", string(e.Entity)},
+	}
+}
+
+// String describes the event without any record content (safe to log).
+func (e Event) String() string {
+	return string(e.Entity) + " " + e.Key + " " + string(e.Op) + " v" + strconv.FormatInt(e.Version, 10) + " " + e.EventID
+}
+
+func asPerson(r Record) (*Person, bool) {
+	if r == nil {
+		return nil, true
+	}
+	p, ok := r.(*Person)
+	return p, ok
+}
+
+func asCompensation(r Record) (*Compensation, bool) {
+	if r == nil {
+		return nil, true
+	}
+	c, ok := r.(*Compensation)
+	return c, ok
+}

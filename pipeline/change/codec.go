@@ -1,0 +1,173 @@
+package change
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"sync"
+
+	"github.com/hamba/avro/v2"
+
+	"github.com/personio-cdc/personio-cdc/schemas"
+)
+
+// recordSchemas parses the entity schemas once and extracts their entity records (the non-null
+// branch of the "after" union).
+var recordSchemas = sync.OnceValues(func() (map[Entity]avro.Schema, error) {
+	out := make(map[Entity]avro.Schema, 2)
+	for _, e := range []Entity{Persons, Compensations} {
+		env, err := schemas.Parse(string(e))
+		if err != nil {
+			return nil, err
+		}
+		rec, ok := env.(*avro.RecordSchema)
+		if !ok {
+			return nil, fmt.Errorf("change: schema %s is not a record", e)
+		}
+		var found avro.Schema
+		for _, f := range rec.Fields() {
+			if f.Name() != "after" {
+				continue
+			}
+			u, ok := f.Type().(*avro.UnionSchema)
+			if !ok || len(u.Types()) != 2 {
+				return nil, fmt.Errorf("change: schema %s: after is not a nullable union", e)
+			}
+			found = u.Types()[1]
+			if r, ok := found.(*avro.RefSchema); ok {
+				found = r.Schema()
+			}
+		}
+		if found == nil {
+			return nil, fmt.Errorf("change: schema %s has no after field", e)
+		}
+		out[e] = found
+	}
+	return out, nil
+})
+
+// RecordSchema returns the Avro schema of an entity's record (io.personio.cdc.Person or
+// io.personio.cdc.Compensation).
+func RecordSchema(e Entity) (avro.Schema, error) {
+	m, err := recordSchemas()
+	if err != nil {
+		return nil, err
+	}
+	s, ok := m[e]
+	if !ok {
+		return nil, fmt.Errorf("change: unknown entity %q", e)
+	}
+	return s, nil
+}
+
+// MarshalRecord encodes a record as Avro binary with its entity's record schema. State
+// stores keep records in this compact form.
+func MarshalRecord(r Record) ([]byte, error) {
+	s, err := RecordSchema(r.Entity())
+	if err != nil {
+		return nil, err
+	}
+	b, err := avro.Marshal(s, r)
+	if err != nil {
+		return nil, fmt.Errorf("change: encode %s record: %w", r.Entity(), err)
+	}
+	return b, nil
+}
+
+// UnmarshalRecord decodes a record that MarshalRecord encoded.
+func UnmarshalRecord(e Entity, b []byte) (Record, error) {
+	s, err := RecordSchema(e)
+	if err != nil {
+		return nil, err
+	}
+	var r Record
+	switch e {
+	case Persons:
+		r = new(Person)
+	case Compensations:
+		r = new(Compensation)
+	}
+	if err := avro.Unmarshal(s, b, r); err != nil {
+		return nil, fmt.Errorf("change: decode %s record: %w", e, err)
+	}
+	return r, nil
+}
+
+// ContentHash returns the sha256 of the record's Avro encoding with the volatile fields
+// (updated_at of the person and of its employments) cleared. Two records with the same
+// content hash are the same for payroll: a change of updated_at alone is no change.
+// The hash is never persisted; it is recomputed by this code from the records in the topic,
+// so a schema change can never make an old hash look different.
+func ContentHash(r Record) (Hash, error) {
+	var v Record
+	switch x := r.(type) {
+	case *Person:
+		p := *x
+		p.UpdatedAt = nil
+		if len(x.Employments) > 0 {
+			p.Employments = make([]Employment, len(x.Employments))
+			copy(p.Employments, x.Employments)
+			for i := range p.Employments {
+				p.Employments[i].UpdatedAt = nil
+			}
+		}
+		v = &p
+	case *Compensation:
+		v = x
+	default:
+		return Hash{}, fmt.Errorf("change: cannot hash %T", r)
+	}
+	b, err := MarshalRecord(v)
+	if err != nil {
+		return Hash{}, err
+	}
+	d := sha256.New()
+	d.Write([]byte(r.Entity()))
+	d.Write([]byte{0})
+	d.Write(b)
+	var h Hash
+	d.Sum(h[:0])
+	return h, nil
+}
+
+// FromEnvelope turns a decoded topic value (*PersonChange or *CompensationChange) back into
+// an Event. Key is rebuilt from the source tenant and the record id.
+func FromEnvelope(v any) (Event, error) {
+	var ev Event
+	switch x := v.(type) {
+	case *PersonChange:
+		ev = Event{Entity: Persons, Op: Op(x.Op), ChangedFields: x.ChangedFields, Version: x.Version,
+			EventID: x.EventID, TS: x.TSMillis, Source: x.Source}
+		if x.Before != nil {
+			ev.Before = x.Before
+		}
+		if x.After != nil {
+			ev.After = x.After
+		}
+	case *CompensationChange:
+		ev = Event{Entity: Compensations, Op: Op(x.Op), ChangedFields: x.ChangedFields, Version: x.Version,
+			EventID: x.EventID, TS: x.TSMillis, Source: x.Source}
+		if x.Before != nil {
+			ev.Before = x.Before
+		}
+		if x.After != nil {
+			ev.After = x.After
+		}
+	default:
+		return Event{}, fmt.Errorf("change: unknown envelope %T", v)
+	}
+	switch {
+	case ev.After != nil:
+		ev.ID = ev.After.RecordID()
+		h, err := ContentHash(ev.After)
+		if err != nil {
+			return Event{}, err
+		}
+		ev.Hash = h
+	case ev.Before != nil:
+		ev.ID = ev.Before.RecordID()
+	default:
+		return Event{}, fmt.Errorf("change: event %s has neither before nor after", ev.EventID)
+	}
+	ev.Key = Key(ev.Source.Tenant, ev.ID)
+	return ev, nil
+}

@@ -1,0 +1,40 @@
+// Package change holds the event types every pipeline stage shares: the operations (Op),
+// entities, Kafka keys, the records in normal form, the change Event and the Avro envelopes
+// (PersonChange, CompensationChange) whose fields match schemas/*.avsc exactly. It is the
+// leaf package of the pipeline: it imports no other stage.
+//
+// # Normal form
+//
+// NewPerson and NewCompensation turn what Personio sent into the one canonical shape that is
+// hashed, compared and published: text trimmed and empty text as null, email lower-cased,
+// currency upper-cased, custom attributes, employments, org units and cost centers sorted by
+// id (exact duplicates dropped, conflicting duplicates rejected), instants in UTC truncated
+// to milliseconds, dates as UTC midnight (YYYY-MM-DD, or the date part of a full timestamp),
+// custom attribute values as canonical JSON text, and decimals converted exactly from their
+// text. A decimal with more places than its schema's scale (4) or more digits than its
+// precision (19 for amounts, 9 for hours and weights) is rejected, never rounded. Every
+// rejection is a *FieldError naming the entity id and field, never the value.
+//
+// # Identity
+//
+// A person's id is Personio's id. A compensation's id is Personio's id when the API sends
+// one; otherwise it is the composite
+//
+//	<person_id>|<type_id>|<effective_from YYYY-MM-DD>|<interval>
+//
+// of normal-form values, an absent part being empty text. The Kafka key is
+// "<tenant>:<id>" (Key).
+//
+// # Hash and event id
+//
+// ContentHash is the sha256 of the record's Avro encoding with updated_at (of the person and
+// of each employment) cleared: a change of updated_at alone is not a change. EventID derives
+// the event id from key, entity, version, op and content hash, so the same change always gets
+// the same id.
+//
+// # Optional decimals
+//
+// Optional decimal fields are **big.Rat (use Dec to fill one): hamba/avro decodes a
+// ["null", decimal] union into the element type, and a *big.Rat there would decode as zero.
+// Required decimals (Compensation.Amount) are *big.Rat.
+package change

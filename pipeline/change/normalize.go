@@ -1,0 +1,389 @@
+package change
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/json"
+	"errors"
+	"io"
+	"math/big"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/personio-cdc/personio-cdc/internal/personio"
+)
+
+// NewPerson converts a person as Personio sent it, with its employments, into normal form.
+// When emps is nil the employments were not fetched and only the ids the person lists are
+// kept; a caller must then do so on every sync, or the missing details look like a change.
+// An entity that cannot be converted yields a *FieldError (errors.Is(err, ErrInvalid)).
+func NewPerson(p personio.Person, emps []personio.Employment) (*Person, error) {
+	n := normalizer{entity: Persons, id: strings.TrimSpace(p.ID)}
+	out := &Person{
+		ID:               n.id,
+		Email:            n.text(strings.ToLower(p.Email)),
+		FirstName:        n.text(p.FirstName),
+		LastName:         n.text(p.LastName),
+		PreferredName:    n.text(p.PreferredName),
+		Gender:           n.text(p.Gender),
+		Status:           n.text(p.Status),
+		CreatedAt:        n.timestamp("created_at", p.CreatedAt),
+		UpdatedAt:        n.timestamp("updated_at", p.UpdatedAt),
+		CustomAttributes: []CustomAttribute{},
+		Employments:      []Employment{},
+	}
+	if n.id == "" {
+		n.fail("id", "missing")
+	}
+	if p.ProfilePicture != nil {
+		out.ProfilePictureURL = n.text(p.ProfilePicture.URL)
+	}
+	for _, a := range p.CustomAttributes {
+		id := strings.TrimSpace(a.ID)
+		if id == "" {
+			n.fail("custom_attributes", "attribute without id")
+			continue
+		}
+		out.CustomAttributes = append(out.CustomAttributes, CustomAttribute{
+			ID:        id,
+			GlobalID:  n.text(a.GlobalID),
+			Label:     n.text(a.Label),
+			Type:      n.text(strings.ToUpper(a.Type)),
+			ValueJSON: n.canonicalJSON("custom_attributes."+id, a.Value),
+		})
+	}
+	out.CustomAttributes = uniqueByID(&n, "custom_attributes", out.CustomAttributes,
+		func(a CustomAttribute) string { return a.ID })
+
+	if emps == nil {
+		for _, r := range p.Employments {
+			if id := strings.TrimSpace(r.ID); id != "" {
+				out.Employments = append(out.Employments, Employment{ID: id, OrgUnits: []OrgUnit{}, CostCenters: []CostCenter{}})
+			}
+		}
+	} else {
+		for _, e := range emps {
+			out.Employments = append(out.Employments, n.employment(e))
+		}
+	}
+	out.Employments = uniqueByID(&n, "employments", out.Employments, func(e Employment) string { return e.ID })
+	if n.err != nil {
+		return nil, n.err
+	}
+	return out, nil
+}
+
+func (n *normalizer) employment(e personio.Employment) Employment {
+	id := strings.TrimSpace(e.ID)
+	if id == "" {
+		n.fail("employments", "employment without id")
+	}
+	f := "employments." + id + "."
+	out := Employment{
+		ID:                         id,
+		Status:                     n.text(e.Status),
+		Type:                       n.text(e.Type),
+		StartDate:                  n.date(f+"start_date", e.EmploymentStartDate),
+		EndDate:                    n.date(f+"end_date", e.EmploymentEndDate),
+		ProbationEndDate:           n.date(f+"probation_end_date", e.ProbationEndDate),
+		ContractEndDate:            n.date(f+"contract_end_date", e.ContractEndDate),
+		WeeklyWorkingHours:         Dec(n.decimal(f+"weekly_working_hours", ptrDecimal(e.WeeklyWorkingHours), HoursPrecision, HoursScale)),
+		FullTimeWeeklyWorkingHours: Dec(n.decimal(f+"full_time_weekly_working_hours", ptrDecimal(e.FullTimeWeeklyWorkingHours), HoursPrecision, HoursScale)),
+		SupervisorID:               n.ref(e.Supervisor),
+		OfficeID:                   n.ref(e.Office),
+		LegalEntityID:              n.ref(e.LegalEntity),
+		SubCompanyID:               n.ref(e.SubCompany),
+		JobID:                      n.ref(e.Job),
+		OrgUnits:                   []OrgUnit{},
+		CostCenters:                []CostCenter{},
+		CreatedAt:                  n.timestamp(f+"created_at", e.CreatedAt),
+		UpdatedAt:                  n.timestamp(f+"updated_at", e.UpdatedAt),
+	}
+	if e.Position != nil {
+		out.PositionTitle = n.text(e.Position.Title)
+	}
+	for _, u := range e.OrgUnits {
+		uid := strings.TrimSpace(u.ID)
+		if uid == "" {
+			n.fail(f+"org_units", "org unit without id")
+			continue
+		}
+		out.OrgUnits = append(out.OrgUnits, OrgUnit{ID: uid, Type: n.text(u.Type)})
+	}
+	out.OrgUnits = uniqueByID(n, f+"org_units", out.OrgUnits, func(u OrgUnit) string { return u.ID })
+	for _, c := range e.CostCenters {
+		cid := strings.TrimSpace(c.ID)
+		if cid == "" {
+			n.fail(f+"cost_centers", "cost center without id")
+			continue
+		}
+		out.CostCenters = append(out.CostCenters, CostCenter{
+			ID:     cid,
+			Weight: Dec(n.decimal(f+"cost_centers."+cid+".weight", ptrDecimal(c.Weight), HoursPrecision, HoursScale)),
+		})
+	}
+	out.CostCenters = uniqueByID(n, f+"cost_centers", out.CostCenters, func(c CostCenter) string { return c.ID })
+	if t := e.Termination; t != nil {
+		term := Termination{
+			TerminationDate: n.date(f+"termination.termination_date", t.TerminationDate),
+			LastWorkingDay:  n.date(f+"termination.last_working_day", t.LastWorkingDay),
+			TerminatedAt:    n.timestamp(f+"termination.terminated_at", t.TerminatedAt),
+			Type:            n.text(t.Type),
+			Reason:          n.text(t.Reason),
+		}
+		if term != (Termination{}) {
+			out.Termination = &term
+		}
+	}
+	return out
+}
+
+// CompensationID returns the identity of a compensation: Personio's id when present,
+// otherwise the composite "<person_id>|<type_id>|<effective_from YYYY-MM-DD>|<interval>"
+// of the normal-form values (an absent part is empty text).
+func CompensationID(personioID, personID, typeID string, effectiveFrom time.Time, interval string) string {
+	if personioID != "" {
+		return personioID
+	}
+	return personID + "|" + typeID + "|" + effectiveFrom.Format(time.DateOnly) + "|" + interval
+}
+
+// NewCompensation converts a compensation as Personio sent it into normal form. The person
+// id, the amount with its currency and the effective date are required: a compensation
+// without them cannot be paid and is rejected rather than published half empty. An entity
+// that cannot be converted yields a *FieldError (errors.Is(err, ErrInvalid)).
+func NewCompensation(c personio.Compensation) (*Compensation, error) {
+	n := normalizer{entity: Compensations, id: strings.TrimSpace(c.ID)}
+	out := &Compensation{
+		PersonioID:                 n.text(c.ID),
+		PersonID:                   strings.TrimSpace(c.Person.ID),
+		LegalEntityID:              n.text(c.LegalEntity.ID),
+		TypeID:                     n.text(c.Type.ID),
+		TypeName:                   n.text(c.Type.Name),
+		TypeCategory:               n.text(c.Type.Category),
+		Amount:                     n.decimal("amount", c.Amount.Value, AmountPrecision, AmountScale),
+		Currency:                   strings.ToUpper(strings.TrimSpace(c.Amount.Currency)),
+		Interval:                   n.text(c.Interval),
+		WeeklyWorkingHours:         Dec(n.decimal("weekly_working_hours", ptrDecimal(c.WeeklyWorkingHours), HoursPrecision, HoursScale)),
+		FullTimeWeeklyWorkingHours: Dec(n.decimal("full_time_weekly_working_hours", ptrDecimal(c.FullTimeWeeklyWorkingHours), HoursPrecision, HoursScale)),
+	}
+	if out.PersonID == "" {
+		n.fail("person_id", "missing")
+	}
+	if out.Amount == nil && c.Amount.Value == "" {
+		n.fail("amount", "missing")
+	}
+	if out.Currency == "" {
+		n.fail("currency", "missing")
+	}
+	if eff := n.date("effective_from", c.EffectiveFrom); eff != nil {
+		out.EffectiveFrom = *eff
+	} else if strings.TrimSpace(c.EffectiveFrom) == "" {
+		n.fail("effective_from", "missing")
+	}
+	if n.err != nil {
+		return nil, n.err
+	}
+	out.ID = CompensationID(deref(out.PersonioID), out.PersonID, deref(out.TypeID), out.EffectiveFrom, deref(out.Interval))
+	return out, nil
+}
+
+// Dec wraps a decimal for an optional decimal field (nil stays nil).
+func Dec(r *big.Rat) **big.Rat {
+	if r == nil {
+		return nil
+	}
+	return &r
+}
+
+// ParseDecimal converts decimal text exactly and checks it against an Avro decimal's
+// precision and scale. It never rounds: more places than scale, or more digits than
+// precision, is an error.
+func ParseDecimal(s string, precision, scale int) (*big.Rat, error) {
+	s = strings.TrimSpace(s)
+	m := decimalRE.FindStringSubmatch(s)
+	if m == nil {
+		return nil, errors.New("not a decimal number")
+	}
+	if m[1] != "" {
+		// Bound the exponent before big.Rat expands it: no real amount needs more.
+		if e, err := strconv.Atoi(m[1]); err != nil || e > maxExponent || e < -maxExponent {
+			return nil, errors.New("exponent out of range")
+		}
+	}
+	r, ok := new(big.Rat).SetString(s)
+	if !ok {
+		return nil, errors.New("not a decimal number")
+	}
+	unscaled := new(big.Rat).Mul(r, new(big.Rat).SetInt(pow10(scale)))
+	if !unscaled.IsInt() {
+		return nil, errors.New("more than " + strconv.Itoa(scale) + " decimal places")
+	}
+	if new(big.Int).Abs(unscaled.Num()).Cmp(pow10(precision)) >= 0 {
+		return nil, errors.New("more than " + strconv.Itoa(precision) + " digits")
+	}
+	return r, nil
+}
+
+// decimalRE is plain decimal text with an optional exponent (group 1).
+var decimalRE = regexp.MustCompile(`^[+-]?[0-9]+(?:\.[0-9]+)?(?:[eE]([+-]?[0-9]+))?$`)
+
+const maxExponent = 64
+
+func pow10(n int) *big.Int { return new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(n)), nil) }
+
+// normalizer collects the first error while converting one entity.
+type normalizer struct {
+	entity Entity
+	id     string
+	err    error
+}
+
+func (n *normalizer) fail(field, reason string) {
+	if n.err == nil {
+		n.err = &FieldError{Entity: n.entity, ID: n.id, Field: field, Reason: reason}
+	}
+}
+
+func (n *normalizer) text(s string) *string {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func (n *normalizer) ref(r *personio.Ref) *string {
+	if r == nil {
+		return nil
+	}
+	return n.text(r.ID)
+}
+
+// Layouts accepted for instants; the last ones carry no zone and are read as UTC.
+var timestampLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999Z07:00", "2006-01-02 15:04:05.999999999", time.DateOnly}
+
+func (n *normalizer) timestamp(field, s string) *time.Time {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return nil
+	}
+	t, ok := parseTimestamp(s)
+	if !ok {
+		n.fail(field, "not a timestamp")
+		return nil
+	}
+	t = t.UTC().Truncate(time.Millisecond)
+	return &t
+}
+
+func parseTimestamp(s string) (time.Time, bool) {
+	for _, l := range timestampLayouts {
+		if t, err := time.Parse(l, s); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// date accepts YYYY-MM-DD, or a full timestamp of which it keeps the date as written.
+func (n *normalizer) date(field, s string) *time.Time {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return nil
+	}
+	if len(s) > 10 {
+		if _, ok := parseTimestamp(s); !ok {
+			n.fail(field, "not a date")
+			return nil
+		}
+		s = s[:10]
+	}
+	t, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		n.fail(field, "not a date")
+		return nil
+	}
+	return &t
+}
+
+func (n *normalizer) decimal(field string, d personio.Decimal, precision, scale int) *big.Rat {
+	if d == "" {
+		return nil
+	}
+	r, err := ParseDecimal(string(d), precision, scale)
+	if err != nil {
+		n.fail(field, err.Error())
+		return nil
+	}
+	return r
+}
+
+func ptrDecimal(d *personio.Decimal) personio.Decimal {
+	if d == nil {
+		return ""
+	}
+	return *d
+}
+
+// canonicalJSON re-encodes a JSON value compactly with sorted object keys, numbers exactly as
+// sent and no HTML escaping. Absent and null values give nil.
+func (n *normalizer) canonicalJSON(field string, raw json.RawMessage) *string {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		n.fail(field, "value is not JSON")
+		return nil
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		n.fail(field, "value is not one JSON value")
+		return nil
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		n.fail(field, "value is not JSON")
+		return nil
+	}
+	s := strings.TrimSuffix(buf.String(), "\n")
+	return &s
+}
+
+// uniqueByID sorts items by id, drops exact duplicates and rejects two different items with
+// the same id (list elements are addressed by id in changed_fields).
+func uniqueByID[T any](n *normalizer, field string, items []T, id func(T) string) []T {
+	slices.SortStableFunc(items, func(a, b T) int { return cmp.Compare(id(a), id(b)) })
+	out := items[:0]
+	for i, it := range items {
+		if i > 0 && id(items[i-1]) == id(it) {
+			if !equalJSON(items[i-1], it) {
+				n.fail(field, "two different elements with the same id")
+			}
+			continue
+		}
+		out = append(out, it)
+	}
+	return out
+}
+
+func equalJSON(a, b any) bool {
+	ja, err1 := json.Marshal(a)
+	jb, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && bytes.Equal(ja, jb)
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

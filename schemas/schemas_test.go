@@ -1,0 +1,184 @@
+package schemas_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/hamba/avro/v2"
+
+	"github.com/personio-cdc/personio-cdc/schemas"
+)
+
+func TestNames(t *testing.T) {
+	got := schemas.Names()
+	want := []string{schemas.Compensations, schemas.Persons}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("Names() = %v, want %v", got, want)
+	}
+}
+
+func TestParse(t *testing.T) {
+	for _, name := range schemas.Names() {
+		t.Run(name, func(t *testing.T) {
+			s, err := schemas.Parse(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec, ok := s.(*avro.RecordSchema)
+			if !ok {
+				t.Fatalf("schema is %T, want a record", s)
+			}
+			if rec.Namespace() != "io.personio.cdc" {
+				t.Errorf("namespace = %q", rec.Namespace())
+			}
+			for _, f := range []string{"event_id", "op", "ts_ms", "source", "before", "after", "changed_fields", "version"} {
+				if !hasField(rec, f) {
+					t.Errorf("envelope has no field %s", f)
+				}
+			}
+		})
+	}
+	if _, err := schemas.Parse("nope"); err == nil {
+		t.Error("Parse(nope) succeeded")
+	}
+}
+
+func hasField(r *avro.RecordSchema, name string) bool {
+	for _, f := range r.Fields() {
+		if f.Name() == name {
+			return true
+		}
+	}
+	return false
+}
+
+// TestDocEverywhere checks that every record and every field carries a doc, and that every
+// nullable field defaults to null (so that future additions stay backward compatible).
+func TestDocEverywhere(t *testing.T) {
+	for _, name := range schemas.Names() {
+		t.Run(name, func(t *testing.T) {
+			var root any
+			if err := json.Unmarshal([]byte(schemas.MustSource(name)), &root); err != nil {
+				t.Fatal(err)
+			}
+			var walk func(path string, v any)
+			walk = func(path string, v any) {
+				switch x := v.(type) {
+				case []any:
+					for _, e := range x {
+						walk(path, e)
+					}
+				case map[string]any:
+					if x["type"] == "record" {
+						if doc, _ := x["doc"].(string); doc == "" {
+							t.Errorf("record %s has no doc", x["name"])
+						}
+						for _, f := range x["fields"].([]any) {
+							fm := f.(map[string]any)
+							fp := path + "." + fm["name"].(string)
+							if doc, _ := fm["doc"].(string); doc == "" {
+								t.Errorf("field %s has no doc", fp)
+							}
+							if u, ok := fm["type"].([]any); ok && len(u) > 0 && u[0] == "null" {
+								if d, ok := fm["default"]; !ok || d != nil {
+									t.Errorf("nullable field %s does not default to null", fp)
+								}
+							}
+							walk(fp, fm["type"])
+						}
+						return
+					}
+					walk(path, x["items"])
+				}
+			}
+			walk(name, root)
+		})
+	}
+}
+
+// TestBackwardTransitive checks every current schema against every recorded version: the
+// current schema must read data written with any of them.
+func TestBackwardTransitive(t *testing.T) {
+	for _, name := range schemas.Names() {
+		t.Run(name, func(t *testing.T) {
+			current, err := schemas.Parse(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			history, err := schemas.History(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(history) == 0 {
+				t.Fatal("no recorded versions: record the released schema as history/" + name + "/v1.avsc")
+			}
+			for i, text := range history {
+				old, err := schemas.ParseText(text)
+				if err != nil {
+					t.Fatalf("v%d: %v", i+1, err)
+				}
+				if err := avro.NewSchemaCompatibility().Compatible(current, old); err != nil {
+					t.Errorf("current schema cannot read v%d: %v", i+1, err)
+				}
+			}
+		})
+	}
+}
+
+// TestCompatibilityCheckBites makes sure the check above would catch incompatible edits.
+func TestCompatibilityCheckBites(t *testing.T) {
+	type field = map[string]any
+	edits := map[string]func(fields []any) []any{
+		"new required field": func(fs []any) []any {
+			return append(fs, field{"name": "extra", "type": "long", "doc": "x"})
+		},
+		"changed type": func(fs []any) []any {
+			for _, f := range fs {
+				if f.(field)["name"] == "version" {
+					f.(field)["type"] = "int"
+				}
+			}
+			return fs
+		},
+		"renamed field": func(fs []any) []any {
+			for _, f := range fs {
+				if f.(field)["name"] == "event_id" {
+					f.(field)["name"] = "id"
+				}
+			}
+			return fs
+		},
+	}
+	src := schemas.MustSource(schemas.Compensations)
+	old, err := schemas.ParseText(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, edit := range edits {
+		t.Run(name, func(t *testing.T) {
+			var root field
+			if err := json.Unmarshal([]byte(src), &root); err != nil {
+				t.Fatal(err)
+			}
+			root["fields"] = edit(root["fields"].([]any))
+			b, err := json.Marshal(root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cur, err := schemas.ParseText(string(b))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := avro.NewSchemaCompatibility().Compatible(cur, old); err == nil {
+				t.Error("incompatible edit passed the compatibility check")
+			}
+		})
+	}
+}
+
+func TestHistoryMissingEntity(t *testing.T) {
+	if _, err := schemas.History("nope"); err == nil {
+		t.Error("History(nope) succeeded")
+	}
+}
