@@ -96,7 +96,9 @@ type Client struct {
 // its setting (errors.As finds a *ConfigError).
 func New(cfg Config) (*Client, error) {
 	var errs []error
-	bad := func(field, env, reason string) { errs = append(errs, &ConfigError{Field: field, Env: env, Reason: reason}) }
+	bad := func(field, env, reason string) {
+		errs = append(errs, &ConfigError{Field: field, Env: env, Reason: reason})
+	}
 
 	if cfg.BaseURL == "" {
 		cfg.BaseURL = DefaultBaseURL

@@ -122,27 +122,32 @@ func TestPaging(t *testing.T) {
 			pages: 2, want: []string{"1", "2"},
 		},
 		{
-			name:    "foreign origin refused",
-			next:    func(string, string) string { return "https://evil.example/v2/persons?cursor=x" },
-			pages:   2, want: []string{"1"},
+			name:  "foreign origin refused",
+			next:  func(string, string) string { return "https://evil.example/v2/persons?cursor=x" },
+			pages: 2, want: []string{"1"},
 			wantErr: ErrForeignNextLink,
 		},
 		{
-			name:    "other port refused",
-			next:    func(base, _ string) string { u, _ := url.Parse(base); return "http://" + u.Hostname() + ":1/v2/persons?cursor=x" },
-			pages:   2, want: []string{"1"},
+			name: "other port refused",
+			next: func(base, _ string) string {
+				u, _ := url.Parse(base)
+				return "http://" + u.Hostname() + ":1/v2/persons?cursor=x"
+			},
+			pages: 2, want: []string{"1"},
 			wantErr: ErrForeignNextLink,
 		},
 		{
-			name:    "other scheme refused",
-			next:    func(base, _ string) string { return strings.Replace(base, "http://", "https://", 1) + "/v2/persons?cursor=x" },
-			pages:   2, want: []string{"1"},
+			name: "other scheme refused",
+			next: func(base, _ string) string {
+				return strings.Replace(base, "http://", "https://", 1) + "/v2/persons?cursor=x"
+			},
+			pages: 2, want: []string{"1"},
 			wantErr: ErrForeignNextLink,
 		},
 		{
-			name:    "repeated cursor fails",
-			next:    func(string, string) string { return "/v2/persons?cursor=same" },
-			pages:   100, want: []string{"1", "2"},
+			name:  "repeated cursor fails",
+			next:  func(string, string) string { return "/v2/persons?cursor=same" },
+			pages: 100, want: []string{"1", "2"},
 			wantErr: ErrRepeatedCursor,
 		},
 		{

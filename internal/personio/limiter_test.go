@@ -1,0 +1,176 @@
+package personio
+
+import (
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+func hdr(kv ...string) http.Header {
+	h := http.Header{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		h.Set(kv[i], kv[i+1])
+	}
+	return h
+}
+
+// waitTook returns how long one Wait blocked, in virtual time.
+func waitTook(t *testing.T, l *adaptiveLimiter) time.Duration {
+	t.Helper()
+	start := time.Now()
+	if _, err := l.Wait(t.Context()); err != nil {
+		t.Fatalf("Wait: %v", err)
+	}
+	return time.Since(start)
+}
+
+func near(got, want time.Duration) bool {
+	d := got - want
+	return d > -time.Millisecond && d < time.Millisecond
+}
+
+func TestLimiterBurstThenRate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var gauge float64
+		l := newAdaptiveLimiter(Rate{PerMinute: 300, Burst: 15}, func(v float64) { gauge = v })
+		if gauge != 5 {
+			t.Errorf("gauge = %v, want 5", gauge)
+		}
+		start := time.Now()
+		for range 15 {
+			waitTook(t, l)
+		}
+		if d := time.Since(start); d != 0 {
+			t.Errorf("burst of 15 took %v, want 0", d)
+		}
+		if d := waitTook(t, l); !near(d, 200*time.Millisecond) {
+			t.Errorf("16th request waited %v, want 200ms", d)
+		}
+	})
+}
+
+func TestLimiterMultiplicativeDecreaseAndAdditiveIncrease(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var gauge float64
+		l := newAdaptiveLimiter(Rate{PerMinute: 300, Burst: 15}, func(v float64) { gauge = v })
+
+		l.Throttled(nil)
+		if l.Limit() != 2.5 || gauge != 2.5 {
+			t.Fatalf("after one 429: limit %v, gauge %v, want 2.5", l.Limit(), gauge)
+		}
+		// The server has no token left, so neither has the client: the next request waits
+		// one token at the lowered rate.
+		if d := waitTook(t, l); !near(d, 400*time.Millisecond) {
+			t.Errorf("request after a 429 waited %v, want 400ms", d)
+		}
+
+		for range 20 {
+			l.Throttled(nil)
+		}
+		if want := 5.0 / 16; l.Limit() != want {
+			t.Errorf("after many 429s: limit %v, want the floor %v", l.Limit(), want)
+		}
+
+		// Recovery is additive: 5/50 = 0.1 per success, never above the configured rate.
+		l2 := newAdaptiveLimiter(Rate{PerMinute: 300, Burst: 15}, nil)
+		l2.Throttled(nil)
+		for range 10 {
+			l2.Success(nil)
+		}
+		if got := l2.Limit(); got < 3.49 || got > 3.51 {
+			t.Errorf("after 10 successes: limit %v, want 3.5", got)
+		}
+		for range 100 {
+			l2.Success(nil)
+		}
+		if l2.Limit() != 5 {
+			t.Errorf("after 110 successes: limit %v, want the configured 5", l2.Limit())
+		}
+	})
+}
+
+func TestLimiterFollowsServerHeaders(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tests := []struct {
+			name      string
+			h         http.Header
+			wantLimit rate.Limit
+			wantBurst int
+		}{
+			{"no headers", nil, 5, 15},
+			{"lower replenish rate and burst", hdr(headerReplenishRate, "2", headerBurstCapacity, "3"), 2, 3},
+			{"higher server rate is not followed", hdr(headerReplenishRate, "50", headerBurstCapacity, "100"), 5, 15},
+			{"garbage ignored", hdr(headerReplenishRate, "fast", headerBurstCapacity, "-1", headerRemaining, "NaN"), 5, 15},
+		}
+		for _, tt := range tests {
+			l := newAdaptiveLimiter(Rate{PerMinute: 300, Burst: 15}, nil)
+			l.Success(tt.h)
+			if rate.Limit(l.Limit()) != tt.wantLimit || l.Burst() != tt.wantBurst {
+				t.Errorf("%s: limit %v burst %d, want %v %d", tt.name, l.Limit(), l.Burst(), tt.wantLimit, tt.wantBurst)
+			}
+		}
+
+		// Remaining 0: the next request waits until the server should have a token again.
+		l := newAdaptiveLimiter(Rate{PerMinute: 300, Burst: 15}, nil)
+		l.Success(hdr(headerRemaining, "0", headerReplenishRate, "5"))
+		if d := waitTook(t, l); !near(d, 200*time.Millisecond) {
+			t.Errorf("after remaining=0: waited %v, want 200ms", d)
+		}
+
+		// Remaining 4: the client keeps at most 4 of its 15 tokens.
+		l = newAdaptiveLimiter(Rate{PerMinute: 300, Burst: 15}, nil)
+		l.Success(hdr(headerRemaining, "4"))
+		start := time.Now()
+		for range 4 {
+			waitTook(t, l)
+		}
+		if d := time.Since(start); d != 0 {
+			t.Errorf("4 remaining tokens took %v, want 0", d)
+		}
+		if d := waitTook(t, l); !near(d, 200*time.Millisecond) {
+			t.Errorf("5th request waited %v, want 200ms", d)
+		}
+
+		// A remaining count above the local bucket never adds tokens.
+		l = newAdaptiveLimiter(Rate{PerMinute: 300, Burst: 2}, nil)
+		waitTook(t, l)
+		waitTook(t, l)
+		l.Success(hdr(headerRemaining, "10"))
+		if d := waitTook(t, l); !near(d, 200*time.Millisecond) {
+			t.Errorf("after remaining=10 with an empty bucket: waited %v, want 200ms", d)
+		}
+	})
+}
+
+func TestLimiterSharedByConcurrentCallers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newAdaptiveLimiter(Rate{PerMinute: 600, Burst: 5}, nil)
+		var n atomic.Int64
+		var wg sync.WaitGroup
+		deadline := time.Now().Add(10 * time.Second)
+		for range 8 {
+			wg.Go(func() {
+				for {
+					if _, err := l.Wait(t.Context()); err != nil {
+						t.Error(err)
+						return
+					}
+					if time.Now().After(deadline) {
+						return
+					}
+					n.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		// 5 at once, then 10 per second for 10 s (the request at exactly 10 s counts too).
+		if got := n.Load(); got < 104 || got > 106 {
+			t.Errorf("8 callers got %d requests in 10 s, want 105 (burst 5 + 10/s)", got)
+		}
+	})
+}
