@@ -1,0 +1,317 @@
+package extract
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/personio-cdc/personio-cdc/internal/personio"
+)
+
+// fakeSource serves a fixed company, two persons per page, and fails where told.
+type fakeSource struct {
+	persons       []personio.Person
+	employments   map[string][]personio.Employment
+	compensations []personio.Compensation
+
+	failPersonsAfterPage int             // >0: ListPersons fails after that many pages
+	failEmployments      map[string]bool // person ids whose employments fail
+	failWindow           string          // "2006-01": that window's listing fails after one page
+	block                chan struct{}   // non-nil: ListPersons waits for ctx
+	mu                   sync.Mutex
+	personFilters        []personio.PersonFilter
+	windows              []personio.CompensationFilter
+}
+
+var errBoom = errors.New("boom")
+
+func (f *fakeSource) ListPersons(ctx context.Context, flt personio.PersonFilter, fn func([]personio.Person) error) error {
+	f.mu.Lock()
+	f.personFilters = append(f.personFilters, flt)
+	f.mu.Unlock()
+	if f.block != nil {
+		close(f.block)
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	for i := 0; i < len(f.persons); i += 2 {
+		if f.failPersonsAfterPage > 0 && i/2 == f.failPersonsAfterPage {
+			return errBoom
+		}
+		if err := fn(f.persons[i:min(i+2, len(f.persons))]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *fakeSource) ListEmployments(ctx context.Context, personID string, _ personio.EmploymentFilter, fn func([]personio.Employment) error) error {
+	if f.failEmployments[personID] {
+		return errBoom
+	}
+	if emps := f.employments[personID]; len(emps) > 0 {
+		return fn(emps)
+	}
+	return nil
+}
+
+func (f *fakeSource) ListCompensations(ctx context.Context, flt personio.CompensationFilter, fn func([]personio.Compensation) error) error {
+	f.mu.Lock()
+	f.windows = append(f.windows, flt)
+	f.mu.Unlock()
+	var in []personio.Compensation
+	for _, c := range f.compensations {
+		d, _ := time.Parse(time.DateOnly, c.EffectiveFrom)
+		if !d.Before(flt.Window.Start) && !d.After(flt.Window.End) {
+			in = append(in, c)
+		}
+	}
+	if flt.Window.Start.Format("2006-01") == f.failWindow {
+		if len(in) > 0 {
+			if err := fn(in[:1]); err != nil {
+				return err
+			}
+		}
+		return errBoom
+	}
+	if len(in) == 0 {
+		return nil
+	}
+	return fn(in)
+}
+
+func company() *fakeSource {
+	f := &fakeSource{employments: map[string][]personio.Employment{}}
+	for i := 1; i <= 5; i++ {
+		id := fmt.Sprint(i)
+		f.persons = append(f.persons, personio.Person{ID: id, UpdatedAt: "2026-11-20T10:00:00Z"})
+		f.employments[id] = []personio.Employment{{ID: "e" + id, Person: personio.Ref{ID: id}}}
+	}
+	f.persons = append(f.persons, personio.Person{ID: "3"}) // repeated across a page boundary
+	f.compensations = []personio.Compensation{
+		{ID: "c1", EffectiveFrom: "2026-09-01"},
+		{ID: "c2", EffectiveFrom: "2026-10-15"},
+		{ID: "c3", EffectiveFrom: "2026-10-31"},
+		{ID: "c4", EffectiveFrom: "2026-11-01"},
+		{ID: "old", EffectiveFrom: "2026-08-31"},
+	}
+	return f
+}
+
+var now = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+
+func collect(t *testing.T, ch <-chan Snapshot) map[string]Snapshot {
+	t.Helper()
+	got := map[string]Snapshot{}
+	for s := range ch {
+		if _, dup := got[s.Scope]; dup {
+			t.Fatalf("scope %s delivered twice", s.Scope)
+		}
+		got[s.Scope] = s
+	}
+	return got
+}
+
+func ids[T any](items []T, id func(T) string) []string {
+	out := make([]string, 0, len(items))
+	for _, it := range items {
+		out = append(out, id(it))
+	}
+	sort.Strings(out)
+	return out
+}
+
+func personIDs(s Snapshot) []string { return ids(s.Persons, func(p Person) string { return p.ID }) }
+func compIDs(s Snapshot) []string {
+	return ids(s.Compensations, func(c personio.Compensation) string { return c.ID })
+}
+
+func TestExtract(t *testing.T) {
+	tests := []struct {
+		name  string
+		tweak func(*fakeSource)
+		req   Request
+		check func(t *testing.T, got map[string]Snapshot)
+	}{
+		{
+			name: "full",
+			check: func(t *testing.T, got map[string]Snapshot) {
+				p := got["persons"]
+				if !p.Complete || !p.Exhaustive() || p.Err != nil {
+					t.Fatalf("persons: complete=%v exhaustive=%v err=%v", p.Complete, p.Exhaustive(), p.Err)
+				}
+				if g := fmt.Sprint(personIDs(p)); g != "[1 2 3 4 5]" {
+					t.Errorf("persons = %s", g)
+				}
+				for _, q := range p.Persons {
+					if len(q.EmploymentList) != 1 || q.EmploymentList[0].ID != "e"+q.ID {
+						t.Errorf("person %s employments = %+v", q.ID, q.EmploymentList)
+					}
+				}
+				want := map[string]string{
+					"compensations:2026-09": "[c1]",
+					"compensations:2026-10": "[c2 c3]",
+					"compensations:2026-11": "[c4]",
+				}
+				for scope, w := range want {
+					s := got[scope]
+					if !s.Exhaustive() || fmt.Sprint(compIDs(s)) != w {
+						t.Errorf("%s: exhaustive=%v items=%v, want %s", scope, s.Exhaustive(), compIDs(s), w)
+					}
+				}
+			},
+		},
+		{
+			name:  "employments of one person fail",
+			tweak: func(f *fakeSource) { f.failEmployments = map[string]bool{"2": true} },
+			check: func(t *testing.T, got map[string]Snapshot) {
+				p := got["persons"]
+				if p.Complete || p.Exhaustive() || !errors.Is(p.Err, ErrIncomplete) || !errors.Is(p.Err, errBoom) {
+					t.Fatalf("persons: complete=%v err=%v", p.Complete, p.Err)
+				}
+				if g := fmt.Sprint(personIDs(p)); g != "[1 3 4 5]" {
+					t.Errorf("persons = %s, want the one without employments left out", g)
+				}
+				if !got["compensations:2026-11"].Complete {
+					t.Error("compensations must not suffer from a persons failure")
+				}
+			},
+		},
+		{
+			name:  "persons listing fails mid-way",
+			tweak: func(f *fakeSource) { f.failPersonsAfterPage = 1 },
+			check: func(t *testing.T, got map[string]Snapshot) {
+				p := got["persons"]
+				if p.Complete || !errors.Is(p.Err, errBoom) {
+					t.Fatalf("persons: complete=%v err=%v", p.Complete, p.Err)
+				}
+				if g := fmt.Sprint(personIDs(p)); g != "[1 2]" {
+					t.Errorf("persons = %s, want the first page kept", g)
+				}
+				if len(got) != 4 {
+					t.Errorf("got %d snapshots, want 4", len(got))
+				}
+			},
+		},
+		{
+			name:  "one compensation window fails",
+			tweak: func(f *fakeSource) { f.failWindow = "2026-10" },
+			check: func(t *testing.T, got map[string]Snapshot) {
+				s := got["compensations:2026-10"]
+				if s.Complete || s.Exhaustive() || fmt.Sprint(compIDs(s)) != "[c2]" {
+					t.Errorf("failed window: complete=%v items=%v", s.Complete, compIDs(s))
+				}
+				for _, scope := range []string{"persons", "compensations:2026-09", "compensations:2026-11"} {
+					if !got[scope].Exhaustive() {
+						t.Errorf("%s: not exhaustive: %v", scope, got[scope].Err)
+					}
+				}
+			},
+		},
+		{
+			name: "incremental",
+			req:  Request{PersonsUpdatedSince: now.Add(-time.Hour), SkipCompensations: true},
+			check: func(t *testing.T, got map[string]Snapshot) {
+				p := got["persons"]
+				if !p.Complete || !p.Filtered || p.Exhaustive() {
+					t.Errorf("persons: complete=%v filtered=%v", p.Complete, p.Filtered)
+				}
+				if len(got) != 1 {
+					t.Errorf("got %d snapshots, want persons only", len(got))
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := company()
+			if tt.tweak != nil {
+				tt.tweak(src)
+			}
+			e, err := New(src, WithClock(func() time.Time { return now }), WithEmploymentWorkers(2))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := collect(t, e.Extract(t.Context(), tt.req))
+			if want := e.Scopes(tt.req); len(got) != len(want) {
+				t.Errorf("scopes %v, want %v", len(got), want)
+			}
+			tt.check(t, got)
+		})
+	}
+}
+
+func TestExtractIncrementalFilter(t *testing.T) {
+	src := company()
+	e, err := New(src, WithClock(func() time.Time { return now }), WithSkewMargin(5*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	since := time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
+	collect(t, e.Extract(t.Context(), Request{PersonsUpdatedSince: since}))
+	if len(src.personFilters) != 1 || !src.personFilters[0].UpdatedAfter.Equal(since.Add(-5*time.Minute)) {
+		t.Errorf("person filters = %+v, want updated after since minus the skew", src.personFilters)
+	}
+}
+
+func TestExtractWindows(t *testing.T) {
+	src := company()
+	e, err := New(src, WithClock(func() time.Time { return time.Date(2026, 1, 31, 23, 0, 0, 0, time.UTC) }), WithLookbackMonths(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	collect(t, e.Extract(t.Context(), Request{}))
+	sort.Slice(src.windows, func(i, j int) bool { return src.windows[i].Window.Start.Before(src.windows[j].Window.Start) })
+	var got []string
+	for _, w := range src.windows {
+		got = append(got, w.Window.String())
+	}
+	if want := "[2025-12-01..2025-12-31 2026-01-01..2026-01-31]"; fmt.Sprint(got) != want {
+		t.Errorf("windows = %v, want %s", got, want)
+	}
+}
+
+func TestExtractCancel(t *testing.T) {
+	src := company()
+	src.block = make(chan struct{})
+	e, err := New(src, WithClock(func() time.Time { return now }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	ch := e.Extract(ctx, Request{SkipCompensations: true})
+	<-src.block
+	cancel()
+	n := 0
+	for range ch { // must be closed
+		n++
+	}
+	if n > 1 {
+		t.Errorf("got %d snapshots after cancel", n)
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	tests := []struct {
+		name string
+		src  Source
+		opts []Option
+	}{
+		{"nil source", nil, nil},
+		{"negative look-back", company(), []Option{WithLookbackMonths(-1)}},
+		{"no workers", company(), []Option{WithEmploymentWorkers(0)}},
+		{"negative skew", company(), []Option{WithSkewMargin(-time.Second)}},
+		{"nil clock", company(), []Option{WithClock(nil)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := New(tt.src, tt.opts...); err == nil {
+				t.Error("New succeeded, want an error")
+			}
+		})
+	}
+}
