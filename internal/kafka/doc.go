@@ -1,0 +1,19 @@
+// Package kafka is the pipeline's adapter to Apache Kafka, built on
+// github.com/segmentio/kafka-go.
+//
+// One Client shares one connection pool (transport) between
+//
+//   - Publish: synchronous, acks=all writes partitioned with murmur2 exactly
+//     like the Java client, returning only when every message is
+//     acknowledged or saying which ones were not;
+//   - EnsureTopics: explicit creation of compacted topics and a drift check
+//     of existing ones;
+//   - ReadToEnd: a bounded read of a whole topic (the state rebuild);
+//   - Tail: an unbounded follow of a topic (the tail command);
+//   - Ping: a metadata round trip for readiness probes.
+//
+// kafka-go has no idempotent producer. Delivery is at-least-once and the
+// pipeline's event ids are deterministic, so a message that is written twice
+// is recognisable; what must never happen is that two messages of one key
+// swap places. See Publish for how retries keep that promise.
+package kafka

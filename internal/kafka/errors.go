@@ -1,0 +1,167 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"syscall"
+
+	kafkago "github.com/segmentio/kafka-go"
+)
+
+// ErrWouldReorder marks a message that failed retryably but was not retried
+// because a later message with the same key had already been acknowledged:
+// re-sending it would put an older change after a newer one.
+var ErrWouldReorder = errors.New("kafka: not retried: a later message with the same key was already acknowledged")
+
+// ErrClosed is returned by a Client after Close.
+var ErrClosed = errors.New("kafka: client closed")
+
+// PublishError reports the messages of one Publish call that were not
+// acknowledged. Every message not listed was acknowledged by all in-sync
+// replicas.
+type PublishError struct {
+	// Failed maps the index in the published slice to the last error seen
+	// for that message.
+	Failed map[int]error
+	// Total is the number of messages in the call.
+	Total int
+}
+
+// Error implements error.
+func (e *PublishError) Error() string {
+	var first error
+	firstIdx := -1
+	for i, err := range e.Failed {
+		if firstIdx < 0 || i < firstIdx {
+			first, firstIdx = err, i
+		}
+	}
+	return fmt.Sprintf("kafka: publish: %d of %d messages not acknowledged (first: message %d: %v)",
+		len(e.Failed), e.Total, firstIdx, first)
+}
+
+// Acked reports whether message i of the call was acknowledged.
+func (e *PublishError) Acked(i int) bool {
+	_, failed := e.Failed[i]
+	return !failed
+}
+
+// Retryable reports whether publishing the failed messages again later may
+// succeed: true when every failure is retryable.
+func (e *PublishError) Retryable() bool {
+	for _, err := range e.Failed {
+		if !errors.Is(err, ErrWouldReorder) && !Retryable(err) {
+			return false
+		}
+	}
+	return true
+}
+
+// Acked reports whether message i of a Publish call that returned err was
+// acknowledged: all were when err is nil, those not listed in a
+// *PublishError were, and none is known to be after any other error.
+func Acked(err error, i int) bool {
+	if err == nil {
+		return true
+	}
+	var pe *PublishError
+	if errors.As(err, &pe) {
+		return pe.Acked(i)
+	}
+	return false
+}
+
+// Retryable classifies errors from this package and from kafka-go: broker
+// error codes that Kafka documents as retriable, timeouts, and connection
+// failures are retryable; authorization, invalid requests, oversized
+// messages and cancellation are not.
+func Retryable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var pe *PublishError
+	if errors.As(err, &pe) {
+		return pe.Retryable()
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, ErrClosed) {
+		return false
+	}
+	if errors.Is(err, ErrWouldReorder) {
+		return true
+	}
+	var ke kafkago.Error
+	if errors.As(err, &ke) {
+		return ke.Temporary() || ke.Timeout()
+	}
+	var we kafkago.WriteErrors
+	if errors.As(err, &we) {
+		for _, e := range we {
+			if e != nil && !Retryable(e) {
+				return false
+			}
+		}
+		return true
+	}
+	var mtl kafkago.MessageTooLargeError
+	if errors.As(err, &mtl) {
+		return false
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, net.ErrClosed) {
+		return true
+	}
+	var oe *net.OpError
+	return errors.As(err, &oe)
+}
+
+// reason maps an error to a short, bounded metric label value.
+func reason(err error) string {
+	var ke kafkago.Error
+	switch {
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	case errors.Is(err, ErrWouldReorder):
+		return "would_reorder"
+	case errors.As(err, &ke):
+		switch ke {
+		case kafkago.RequestTimedOut:
+			return "timeout"
+		case kafkago.NotLeaderForPartition, kafkago.LeaderNotAvailable:
+			return "not_leader"
+		case kafkago.UnknownTopicOrPartition:
+			return "unknown_topic"
+		case kafkago.TopicAuthorizationFailed, kafkago.ClusterAuthorizationFailed, kafkago.SASLAuthenticationFailed:
+			return "authorization"
+		case kafkago.MessageSizeTooLarge:
+			return "message_too_large"
+		case kafkago.NotEnoughReplicas, kafkago.NotEnoughReplicasAfterAppend:
+			return "not_enough_replicas"
+		}
+		if ke.Temporary() {
+			return "broker_retriable"
+		}
+		return "broker_fatal"
+	}
+	var mtl kafkago.MessageTooLargeError
+	if errors.As(err, &mtl) {
+		return "message_too_large"
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "timeout"
+	}
+	if Retryable(err) {
+		return "network"
+	}
+	return "other"
+}

@@ -1,0 +1,195 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+)
+
+// Header is a Kafka record header.
+type Header = kafkago.Header
+
+// Message is one record to publish.
+type Message struct {
+	Topic   string
+	Key     []byte
+	Value   []byte // nil publishes a tombstone
+	Headers []Header
+}
+
+// Publish writes msgs and returns once every message is acknowledged by all
+// in-sync replicas (nil), or with an error saying which were not.
+//
+// Messages are partitioned by murmur2 of the key like the Java client, so
+// one key always lands in one partition and its messages keep their order.
+// The writer tries each batch up to Config.MaxAttempts times before moving
+// on to the partition's next batch, which preserves order. Messages that
+// still failed with a retryable error get up to Config.PublishRetries more
+// rounds, but only when that cannot reorder a key: a failed message is not
+// retried if a later message with the same key was already acknowledged or
+// an earlier one failed for good; such messages fail with ErrWouldReorder.
+//
+// A *PublishError lists the failed messages (see Acked); every other message
+// was acknowledged. Any other error (cancelled context, unknown topic
+// metadata) means nothing is known to be acknowledged. Either way the caller
+// keeps its state for unacknowledged messages, so the next sync sends the
+// same changes again with the same event ids.
+func (c *Client) Publish(ctx context.Context, msgs []Message) error {
+	if c.isClosed() {
+		return ErrClosed
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	kms := make([]kafkago.Message, len(msgs))
+	for i := range msgs {
+		if msgs[i].Topic == "" {
+			return fmt.Errorf("kafka: publish: message %d has no topic", i)
+		}
+		kms[i] = kafkago.Message{Topic: msgs[i].Topic, Key: msgs[i].Key, Value: msgs[i].Value, Headers: msgs[i].Headers}
+	}
+
+	batch := kms
+	var index []int // index[k] = position in msgs of batch[k]; nil means identity
+	failed := map[int]error{}
+	for round := 0; ; round++ {
+		start := time.Now()
+		err := c.writer.WriteMessages(ctx, batch...)
+		c.metrics.duration.Observe(time.Since(start).Seconds())
+		if err == nil {
+			c.countWritten(msgs, batch, index, nil)
+			break
+		}
+		var we kafkago.WriteErrors
+		if !errors.As(err, &we) || len(we) != len(batch) {
+			// The call failed as a whole: no per-message verdict.
+			for k := range batch {
+				failed[at(index, k)] = err
+			}
+			c.countFailed(msgs, failed)
+			return fmt.Errorf("kafka: publish %d messages: %w", len(msgs), err)
+		}
+		c.countWritten(msgs, batch, index, we)
+		failedNow := make(map[int]error, we.Count())
+		for k, e := range we {
+			if e != nil {
+				failedNow[at(index, k)] = e
+			}
+		}
+		retry := c.retryable(msgs, failed, failedNow, round)
+		if len(retry) == 0 {
+			break
+		}
+		c.logger.WarnContext(ctx, "retrying messages that failed", "messages", len(retry), "round", round+1)
+		if err := sleep(ctx, time.Duration(round+1)*100*time.Millisecond); err != nil {
+			for _, i := range retry {
+				failed[i] = err
+			}
+			break
+		}
+		batch = make([]kafkago.Message, len(retry))
+		for k, i := range retry {
+			batch[k] = kms[i]
+		}
+		index = retry
+	}
+	if len(failed) == 0 {
+		return nil
+	}
+	c.countFailed(msgs, failed)
+	return &PublishError{Failed: failed, Total: len(msgs)}
+}
+
+// retryable moves this round's failures either into failed (for good) or
+// into the returned list to retry, in publish order.
+func (c *Client) retryable(msgs []Message, failed, failedNow map[int]error, round int) []int {
+	type topicKey struct{ topic, key string }
+	// Highest acknowledged index per key, and keys that failed for good.
+	lastAcked := map[topicKey]int{}
+	for i := range msgs {
+		if _, f := failed[i]; f {
+			continue
+		}
+		if _, f := failedNow[i]; f {
+			continue
+		}
+		lastAcked[topicKey{msgs[i].Topic, string(msgs[i].Key)}] = i
+	}
+	dead := map[topicKey]bool{}
+	for i := range msgs {
+		if _, f := failed[i]; f {
+			dead[topicKey{msgs[i].Topic, string(msgs[i].Key)}] = true
+		}
+	}
+	var retry []int
+	for i := range msgs {
+		err, f := failedNow[i]
+		if !f {
+			continue
+		}
+		k := topicKey{msgs[i].Topic, string(msgs[i].Key)}
+		switch {
+		case !Retryable(err) || round >= c.cfg.PublishRetries:
+			failed[i] = err
+			dead[k] = true
+		case dead[k] || lastAcked[k] > i:
+			failed[i] = fmt.Errorf("%w: %w", ErrWouldReorder, err)
+			dead[k] = true
+		default:
+			retry = append(retry, i)
+		}
+	}
+	return retry
+}
+
+func at(index []int, k int) int {
+	if index == nil {
+		return k
+	}
+	return index[k]
+}
+
+func (c *Client) countWritten(msgs []Message, batch []kafkago.Message, index []int, we kafkago.WriteErrors) {
+	topic := ""
+	var n, size float64
+	flush := func() {
+		if n > 0 {
+			c.metrics.written.WithLabelValues(topic).Add(n)
+			c.metrics.bytes.WithLabelValues(topic).Add(size)
+		}
+		n, size = 0, 0
+	}
+	for k := range batch {
+		if we != nil && we[k] != nil {
+			continue
+		}
+		m := &msgs[at(index, k)]
+		if m.Topic != topic {
+			flush()
+			topic = m.Topic
+		}
+		n++
+		size += float64(len(m.Key) + len(m.Value))
+	}
+	flush()
+}
+
+func (c *Client) countFailed(msgs []Message, failed map[int]error) {
+	for i, err := range failed {
+		c.metrics.writeErrors.WithLabelValues(msgs[i].Topic, reason(err)).Inc()
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,283 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/protocol"
+	"golang.org/x/sync/errgroup"
+)
+
+// Record is one record read from a topic.
+type Record struct {
+	Partition int
+	Offset    int64
+	Key       []byte
+	Value     []byte // nil for a tombstone
+	Headers   []Header
+	Time      time.Time
+}
+
+const (
+	fetchMaxBytes = 16 << 20
+	// emptyFetchLimit is how many empty answers below the high-water mark end
+	// a bounded read: the rest of the range was compacted or deleted away.
+	emptyFetchLimit = 3
+	tailMaxWait     = time.Second
+)
+
+// ReadToEnd calls fn for every record of topic from the first offset of each
+// partition up to the high-water mark taken when the call starts; records
+// written later are not read, so the call finishes without waiting for new
+// data. Within a partition fn sees records in offset order; partitions are
+// fetched in parallel and interleave. fn is called from the calling goroutine
+// only, never concurrently. Offsets may have gaps (compaction). An fn error
+// stops the read and is returned as is.
+func (c *Client) ReadToEnd(ctx context.Context, topic string, fn func(Record) error) error {
+	if c.isClosed() {
+		return ErrClosed
+	}
+	first, end, err := c.offsets(ctx, topic)
+	if err != nil {
+		return fmt.Errorf("kafka: read %s: %w", topic, err)
+	}
+	return c.consume(ctx, fn, func(ctx context.Context, g *errgroup.Group, out chan<- []Record) {
+		for p, start := range first {
+			if start >= end[p] {
+				continue
+			}
+			g.Go(func() error { return c.readPartition(ctx, topic, p, start, end[p], out) })
+		}
+	})
+}
+
+// Tail calls fn for every record of topic, starting at the first offset of
+// each partition (fromBeginning) or at the current end, and keeps waiting for
+// new records until ctx is done, when it returns ctx.Err(). Partitions added
+// after the call starts are not followed. fn is called from the calling
+// goroutine only.
+func (c *Client) Tail(ctx context.Context, topic string, fromBeginning bool, fn func(Record) error) error {
+	if c.isClosed() {
+		return ErrClosed
+	}
+	first, end, err := c.offsets(ctx, topic)
+	if err != nil {
+		return fmt.Errorf("kafka: tail %s: %w", topic, err)
+	}
+	err = c.consume(ctx, fn, func(ctx context.Context, g *errgroup.Group, out chan<- []Record) {
+		for p := range first {
+			start := end[p]
+			if fromBeginning {
+				start = first[p]
+			}
+			g.Go(func() error { return c.readPartition(ctx, topic, p, start, -1, out) })
+		}
+	})
+	if err == nil {
+		err = ctx.Err()
+	}
+	return err
+}
+
+// consume runs the partition readers started by start and feeds their
+// record chunks to fn on the calling goroutine.
+func (c *Client) consume(ctx context.Context, fn func(Record) error,
+	start func(context.Context, *errgroup.Group, chan<- []Record)) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	g, gctx := errgroup.WithContext(ctx)
+	out := make(chan []Record, 8)
+	start(gctx, g, out)
+	done := make(chan error, 1)
+	go func() {
+		done <- g.Wait()
+		close(out)
+	}()
+	var fnErr error
+	for chunk := range out {
+		if fnErr != nil {
+			continue // drain so that the readers can exit
+		}
+		for i := range chunk {
+			if err := fn(chunk[i]); err != nil {
+				fnErr = err
+				cancel()
+				break
+			}
+		}
+	}
+	err := <-done
+	if fnErr != nil {
+		return fnErr
+	}
+	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		return ctx.Err()
+	}
+	return err
+}
+
+// offsets returns the first offset and the high-water mark of every
+// partition of topic.
+func (c *Client) offsets(ctx context.Context, topic string) (first, end map[int]int64, err error) {
+	md, err := c.client.Metadata(ctx, &kafkago.MetadataRequest{Topics: []string{topic}})
+	if err != nil {
+		return nil, nil, err
+	}
+	var partitions []int
+	for _, t := range md.Topics {
+		if t.Name != topic {
+			continue
+		}
+		if t.Error != nil {
+			return nil, nil, t.Error
+		}
+		for _, p := range t.Partitions {
+			partitions = append(partitions, p.ID)
+		}
+	}
+	if len(partitions) == 0 {
+		return nil, nil, kafkago.UnknownTopicOrPartition
+	}
+	// Two requests: brokers reject a partition listed twice in one.
+	list := func(ts int64) (map[int]int64, error) {
+		reqs := make([]kafkago.OffsetRequest, len(partitions))
+		for i, p := range partitions {
+			reqs[i] = kafkago.OffsetRequest{Partition: p, Timestamp: ts}
+		}
+		resp, err := c.client.ListOffsets(ctx, &kafkago.ListOffsetsRequest{
+			Topics: map[string][]kafkago.OffsetRequest{topic: reqs},
+		})
+		if err != nil {
+			return nil, err
+		}
+		out := make(map[int]int64, len(partitions))
+		for _, po := range resp.Topics[topic] {
+			if po.Error != nil {
+				return nil, fmt.Errorf("partition %d: %w", po.Partition, po.Error)
+			}
+			if ts == kafkago.FirstOffset {
+				out[po.Partition] = po.FirstOffset
+			} else {
+				out[po.Partition] = po.LastOffset
+			}
+		}
+		if len(out) != len(partitions) {
+			return nil, fmt.Errorf("list offsets: %d of %d partitions answered", len(out), len(partitions))
+		}
+		return out, nil
+	}
+	if first, err = list(kafkago.FirstOffset); err != nil {
+		return nil, nil, err
+	}
+	if end, err = list(kafkago.LastOffset); err != nil {
+		return nil, nil, err
+	}
+	return first, end, nil
+}
+
+// readPartition fetches partition p from offset until end (exclusive; -1
+// follows forever) and sends the records in chunks.
+func (c *Client) readPartition(ctx context.Context, topic string, p int, offset, end int64, out chan<- []Record) error {
+	empty := 0
+	failures := 0
+	for end < 0 || offset < end {
+		maxWait := 500 * time.Millisecond
+		if end < 0 {
+			maxWait = tailMaxWait
+		}
+		resp, err := c.client.Fetch(ctx, &kafkago.FetchRequest{
+			Topic: topic, Partition: p, Offset: offset,
+			MinBytes: 1, MaxBytes: fetchMaxBytes, MaxWait: maxWait,
+		})
+		if err == nil && resp.Error != nil {
+			if errors.Is(resp.Error, kafkago.OffsetOutOfRange) && resp.LogStartOffset > offset {
+				offset = resp.LogStartOffset // retention removed the start
+				continue
+			}
+			err = resp.Error
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			failures++
+			if !Retryable(err) || failures > 5 {
+				return fmt.Errorf("fetch %s/%d at offset %d: %w", topic, p, offset, err)
+			}
+			if err := sleep(ctx, time.Duration(failures)*100*time.Millisecond); err != nil {
+				return err
+			}
+			continue
+		}
+		failures = 0
+		chunk, next, err := readRecords(resp.Records, p, offset, end)
+		if err != nil {
+			return fmt.Errorf("fetch %s/%d at offset %d: decode: %w", topic, p, offset, err)
+		}
+		if len(chunk) == 0 {
+			if end < 0 {
+				continue // long poll ended without data
+			}
+			// Below the high-water mark but nothing to read: the rest of the
+			// range holds no records (removed by compaction or retention).
+			if empty++; empty >= emptyFetchLimit {
+				return nil
+			}
+			continue
+		}
+		empty = 0
+		offset = next
+		select {
+		case out <- chunk:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// readRecords copies the records of one fetch answer in [offset, end) and
+// returns the next offset to fetch.
+func readRecords(rr kafkago.RecordReader, p int, offset, end int64) ([]Record, int64, error) {
+	var chunk []Record
+	next := offset
+	for {
+		r, err := rr.ReadRecord()
+		if errors.Is(err, io.EOF) {
+			return chunk, next, nil
+		}
+		if err != nil {
+			return nil, offset, err
+		}
+		if r.Offset < offset {
+			continue // batches may start before the requested offset
+		}
+		if end >= 0 && r.Offset >= end {
+			return chunk, next, nil
+		}
+		key, err := protocol.ReadAll(r.Key)
+		if err != nil {
+			return nil, offset, err
+		}
+		value, err := protocol.ReadAll(r.Value)
+		if err != nil {
+			return nil, offset, err
+		}
+		var headers []Header
+		if len(r.Headers) > 0 {
+			headers = make([]Header, len(r.Headers))
+			for i, h := range r.Headers {
+				headers[i] = Header{Key: h.Key, Value: append([]byte(nil), h.Value...)}
+			}
+		}
+		if chunk == nil {
+			chunk = make([]Record, 0, 256)
+		}
+		chunk = append(chunk, Record{Partition: p, Offset: r.Offset, Key: key, Value: value, Headers: headers, Time: r.Time})
+		next = r.Offset + 1
+	}
+}

@@ -1,0 +1,223 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+)
+
+// DefaultCompactionLag is the default min.compaction.lag.ms and
+// delete.retention.ms: every change stays visible for a week.
+const DefaultCompactionLag = 7 * 24 * time.Hour
+
+// TopicSpec describes a topic the service writes to.
+type TopicSpec struct {
+	Name string
+	// Partitions is the partition count for a new topic (default 6).
+	Partitions int
+	// ReplicationFactor for a new topic; 0 or -1 uses the broker default.
+	ReplicationFactor int
+	// Configs override or extend DefaultTopicConfigs (e.g.
+	// cleanup.policy=delete, retention.ms=-1 for full history).
+	Configs map[string]string
+}
+
+// DefaultTopicConfigs returns the configs of a compacted change topic.
+func DefaultTopicConfigs() map[string]string {
+	lag := strconv.FormatInt(DefaultCompactionLag.Milliseconds(), 10)
+	return map[string]string{
+		"cleanup.policy":        "compact",
+		"min.compaction.lag.ms": lag,
+		"delete.retention.ms":   lag,
+	}
+}
+
+func (s TopicSpec) configs() map[string]string {
+	out := DefaultTopicConfigs()
+	maps.Copy(out, s.Configs)
+	return out
+}
+
+// EnsureTopics creates the topics that do not exist yet, with the spec's
+// partitions, replication and configs. Existing topics are compared with the
+// spec: a different partition count or config value is logged as a warning,
+// never changed and never an error (operators may tune topics). A broker that
+// does not allow topic creation is an error only for a topic that does not
+// exist; a broker that does not allow describing configs skips the config
+// comparison.
+func (c *Client) EnsureTopics(ctx context.Context, specs []TopicSpec) error {
+	if c.isClosed() {
+		return ErrClosed
+	}
+	if len(specs) == 0 {
+		return nil
+	}
+	names := make([]string, len(specs))
+	for i := range specs {
+		if specs[i].Name == "" {
+			return errors.New("kafka: ensure topics: empty topic name")
+		}
+		if specs[i].Partitions < 0 {
+			return fmt.Errorf("kafka: ensure topics: %s: partitions %d must be positive", specs[i].Name, specs[i].Partitions)
+		}
+		names[i] = specs[i].Name
+	}
+	existing, err := c.topicPartitions(ctx, names)
+	if err != nil {
+		return fmt.Errorf("kafka: ensure topics: %w", err)
+	}
+
+	var create []kafkago.TopicConfig
+	for _, s := range specs {
+		if _, ok := existing[s.Name]; ok {
+			continue
+		}
+		partitions := s.Partitions
+		if partitions == 0 {
+			partitions = 6
+		}
+		rf := s.ReplicationFactor
+		if rf == 0 {
+			rf = -1
+		}
+		tc := kafkago.TopicConfig{Topic: s.Name, NumPartitions: partitions, ReplicationFactor: rf}
+		cfgs := s.configs()
+		for _, k := range slices.Sorted(maps.Keys(cfgs)) {
+			tc.ConfigEntries = append(tc.ConfigEntries, kafkago.ConfigEntry{ConfigName: k, ConfigValue: cfgs[k]})
+		}
+		create = append(create, tc)
+	}
+	if len(create) > 0 {
+		resp, err := c.client.CreateTopics(ctx, &kafkago.CreateTopicsRequest{Topics: create})
+		if err != nil {
+			return fmt.Errorf("kafka: create topics: %w", err)
+		}
+		var errs []error
+		for _, tc := range create {
+			switch err := resp.Errors[tc.Topic]; {
+			case err == nil:
+				c.logger.InfoContext(ctx, "created topic", "topic", tc.Topic, "partitions", tc.NumPartitions)
+			case errors.Is(err, kafkago.TopicAlreadyExists):
+				// Created concurrently; compare below.
+			default:
+				errs = append(errs, fmt.Errorf("kafka: create topic %s: %w", tc.Topic, err))
+			}
+		}
+		if err := errors.Join(errs...); err != nil {
+			return err
+		}
+	}
+	c.checkDrift(ctx, specs, existing)
+	return nil
+}
+
+// topicPartitions returns the partition count of each listed topic that exists.
+func (c *Client) topicPartitions(ctx context.Context, names []string) (map[string]int, error) {
+	md, err := c.client.Metadata(ctx, &kafkago.MetadataRequest{Topics: names})
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int{}
+	for _, t := range md.Topics {
+		switch {
+		case t.Error == nil:
+			out[t.Name] = len(t.Partitions)
+		case errors.Is(t.Error, kafkago.UnknownTopicOrPartition):
+		default:
+			return nil, fmt.Errorf("metadata of topic %s: %w", t.Name, t.Error)
+		}
+	}
+	return out, nil
+}
+
+// checkDrift warns about existing topics whose partitions or configs differ
+// from their spec.
+func (c *Client) checkDrift(ctx context.Context, specs []TopicSpec, existing map[string]int) {
+	var res []kafkago.DescribeConfigRequestResource
+	for _, s := range specs {
+		n, ok := existing[s.Name]
+		if !ok {
+			continue
+		}
+		if s.Partitions != 0 && n != s.Partitions {
+			c.logger.WarnContext(ctx, "topic partition count differs from the configured one",
+				"topic", s.Name, "partitions", n, "configured", s.Partitions)
+		}
+		res = append(res, kafkago.DescribeConfigRequestResource{
+			ResourceType: kafkago.ResourceTypeTopic,
+			ResourceName: s.Name,
+			ConfigNames:  slices.Sorted(maps.Keys(s.configs())),
+		})
+	}
+	if len(res) == 0 {
+		return
+	}
+	resp, err := c.client.DescribeConfigs(ctx, &kafkago.DescribeConfigsRequest{Resources: res})
+	if err != nil {
+		c.logger.WarnContext(ctx, "cannot describe topic configs; skipping the drift check", "err", err)
+		return
+	}
+	bySpec := map[string]TopicSpec{}
+	for _, s := range specs {
+		bySpec[s.Name] = s
+	}
+	for _, r := range resp.Resources {
+		if r.Error != nil {
+			c.logger.WarnContext(ctx, "cannot describe topic configs; skipping the drift check", "topic", r.ResourceName, "err", r.Error)
+			continue
+		}
+		want := bySpec[r.ResourceName].configs()
+		got := map[string]string{}
+		for _, e := range r.ConfigEntries {
+			got[e.ConfigName] = e.ConfigValue
+		}
+		for _, k := range slices.Sorted(maps.Keys(want)) {
+			if v, ok := got[k]; ok && v != want[k] {
+				c.logger.WarnContext(ctx, "topic config differs from the configured one",
+					"topic", r.ResourceName, "config", k, "value", v, "configured", want[k])
+			}
+		}
+	}
+}
+
+// TopicConfigs returns the current values of the named configs of topic
+// (all configs when names is empty).
+func (c *Client) TopicConfigs(ctx context.Context, topic string, names ...string) (map[string]string, error) {
+	resp, err := c.client.DescribeConfigs(ctx, &kafkago.DescribeConfigsRequest{
+		Resources: []kafkago.DescribeConfigRequestResource{{
+			ResourceType: kafkago.ResourceTypeTopic, ResourceName: topic, ConfigNames: names,
+		}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("kafka: describe configs of %s: %w", topic, err)
+	}
+	out := map[string]string{}
+	for _, r := range resp.Resources {
+		if r.Error != nil {
+			return nil, fmt.Errorf("kafka: describe configs of %s: %w", topic, r.Error)
+		}
+		for _, e := range r.ConfigEntries {
+			out[e.ConfigName] = e.ConfigValue
+		}
+	}
+	return out, nil
+}
+
+// Partitions returns the partition count of topic.
+func (c *Client) Partitions(ctx context.Context, topic string) (int, error) {
+	m, err := c.topicPartitions(ctx, []string{topic})
+	if err != nil {
+		return 0, fmt.Errorf("kafka: partitions of %s: %w", topic, err)
+	}
+	n, ok := m[topic]
+	if !ok {
+		return 0, fmt.Errorf("kafka: partitions of %s: %w", topic, kafkago.UnknownTopicOrPartition)
+	}
+	return n, nil
+}
