@@ -314,6 +314,9 @@ func (p *planner) compileUnion(s *avro.UnionSchema, typ reflect.Type) *node {
 				c.nilOK = true
 				return &c
 			}
+			if n.kind == kindPtr {
+				return n // already dereferences the pointer (a pointer to a record)
+			}
 			return &node{kind: kindPtr, elem: n, nilOK: true}
 		}
 		elem := p.compile(branches[0], typ.Elem())

@@ -1,0 +1,16 @@
+// Package publish sends change events to Kafka and, only once Kafka acknowledged them, folds
+// them into the state.
+//
+// Each event becomes one message on the topic <prefix>.<entity> with the key
+// "<tenant>:<id>", the Avro envelope in the Confluent wire format as value, and the headers
+// event_id, op, tenant and entity. A delete is the "d" event followed, in the same ordered
+// batch, by a tombstone (nil value) for the same key; the tombstone carries only the tenant and
+// entity headers, so a consumer that deduplicates on the event_id header does not mistake it for
+// a second copy of the "d" event.
+//
+// Events are sent in batches. A batch is applied to the state only after every one of its
+// messages was acknowledged, so the state never runs ahead of the topic. Any failure after a
+// batch was handed to the producer leaves the state possibly behind the topic: the error then
+// matches ErrStateUnknown and the caller must rebuild the state from the topics before it diffs
+// again (DESIGN.md §4).
+package publish

@@ -1,0 +1,286 @@
+package publish
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/big"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/hamba/avro/v2"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/sr/srfake"
+
+	"github.com/personio-cdc/personio-cdc/internal/codec"
+	"github.com/personio-cdc/personio-cdc/internal/kafka"
+	"github.com/personio-cdc/personio-cdc/internal/state"
+	"github.com/personio-cdc/personio-cdc/pipeline/change"
+	"github.com/personio-cdc/personio-cdc/schemas"
+)
+
+const tenant = "acme"
+
+var ts = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+
+// recorder is a Producer that keeps what it was given and fails on demand.
+type recorder struct {
+	calls  [][]kafka.Message
+	failAt int // call number (1-based) that fails; 0 never
+}
+
+func (r *recorder) Publish(_ context.Context, msgs []kafka.Message) error {
+	r.calls = append(r.calls, slices.Clone(msgs))
+	if len(r.calls) == r.failAt {
+		return &kafka.PublishError{Failed: map[int]error{0: errors.New("broker gone")}, Total: len(msgs)}
+	}
+	return nil
+}
+
+func (r *recorder) all() []kafka.Message {
+	var out []kafka.Message
+	for _, c := range r.calls {
+		out = append(out, c...)
+	}
+	return out
+}
+
+func str(s string) *string { return &s }
+
+func person(id, email string) *change.Person {
+	return &change.Person{ID: id, Email: str(email)}
+}
+
+func compensation(id, amount string) *change.Compensation {
+	a, ok := new(big.Rat).SetString(amount)
+	if !ok {
+		panic(amount)
+	}
+	return &change.Compensation{ID: id, PersonID: "1", Amount: a, Currency: "EUR", EffectiveFrom: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)}
+}
+
+func event(op change.Op, version int64, before, after change.Record) change.Event {
+	r := after
+	if r == nil {
+		r = before
+	}
+	ev := change.Event{Entity: r.Entity(), Key: change.Key(tenant, r.RecordID()), ID: r.RecordID(), Op: op,
+		Before: before, After: after, Version: version, TS: ts,
+		Source: change.Source{Tenant: tenant, System: change.System, SyncID: "s1", SyncKind: string(change.Full), ExtractedAt: ts}}
+	if after != nil {
+		h, err := change.ContentHash(after)
+		if err != nil {
+			panic(err)
+		}
+		ev.Hash = h
+	}
+	ev.EventID = change.EventID(ev.Key, ev.Entity, version, op, ev.Hash)
+	return ev
+}
+
+func newPublisher(t *testing.T, prod Producer, batch int) (*Publisher, *codec.Codec) {
+	t.Helper()
+	fake := srfake.New()
+	t.Cleanup(fake.Close)
+	reg, err := codec.NewRegistry(fake.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := codec.New(reg)
+	p, err := New(Config{TopicPrefix: "personio", Encoder: c, Registry: reg, Producer: prod, BatchSize: batch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Register(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return p, c
+}
+
+func header(m kafka.Message, k string) (string, bool) {
+	for _, h := range m.Headers {
+		if h.Key == k {
+			return string(h.Value), true
+		}
+	}
+	return "", false
+}
+
+func TestPublishMessagesAndState(t *testing.T) {
+	rec := &recorder{}
+	p, c := newPublisher(t, rec, 0)
+	store := state.NewMemory()
+	p1, p2 := person("1", "a@example.com"), person("2", "b@example.com")
+	events := []change.Event{
+		event(change.Create, 1, nil, p1),
+		event(change.Create, 1, nil, p2),
+		event(change.Create, 1, nil, compensation("c1", "4200.5")),
+	}
+	counts, err := p.Publish(t.Context(), store, events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counts[change.Create] != 3 || store.Len(change.Persons) != 2 || store.Len(change.Compensations) != 1 {
+		t.Fatalf("counts %v, state persons=%d compensations=%d", counts, store.Len(change.Persons), store.Len(change.Compensations))
+	}
+
+	p2b := person("2", "b2@example.com")
+	events = []change.Event{event(change.Update, 2, p2, p2b), event(change.Delete, 2, p1, nil)}
+	counts, err = p.Publish(t.Context(), store, events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counts[change.Update] != 1 || counts[change.Delete] != 1 {
+		t.Errorf("counts = %v", counts)
+	}
+	if _, ok := store.Get(change.Persons, "acme:1"); ok || store.LastVersion(change.Persons, "acme:1") != 2 {
+		t.Errorf("deleted key still live or lost its version")
+	}
+	if e, _ := store.Get(change.Persons, "acme:2"); e.Version != 2 {
+		t.Errorf("updated key version = %d, want 2", e.Version)
+	}
+
+	msgs := rec.calls[1]
+	if len(msgs) != 3 {
+		t.Fatalf("second batch has %d messages, want update, delete, tombstone", len(msgs))
+	}
+	tomb := msgs[2]
+	if tomb.Value != nil || string(tomb.Key) != "acme:1" || tomb.Topic != "personio.persons" {
+		t.Errorf("tombstone = %+v", tomb)
+	}
+	if _, ok := header(tomb, "event_id"); ok {
+		t.Error("tombstone carries an event_id header")
+	}
+	for i, m := range msgs[:2] {
+		ev := events[i]
+		for k, want := range map[string]string{"event_id": ev.EventID, "op": string(ev.Op), "tenant": tenant, "entity": "persons"} {
+			if got, _ := header(m, k); got != want {
+				t.Errorf("message %d header %s = %q, want %q", i, k, got, want)
+			}
+		}
+		reader, err := schemas.Parse("persons")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var env change.PersonChange
+		if err := c.Decode(t.Context(), m.Value, reader, &env); err != nil {
+			t.Fatal(err)
+		}
+		if env.EventID != ev.EventID || env.Op != string(ev.Op) || env.Version != ev.Version {
+			t.Errorf("decoded %+v, want event %s", env, ev)
+		}
+	}
+	if m := rec.calls[0][2]; m.Topic != "personio.compensations" || string(m.Key) != "acme:c1" {
+		t.Errorf("compensation message to %s key %s", m.Topic, m.Key)
+	}
+}
+
+func TestPublishFailure(t *testing.T) {
+	rec := &recorder{failAt: 2}
+	p, _ := newPublisher(t, rec, 2)
+	store := state.NewMemory()
+	var events []change.Event
+	for i := range 5 {
+		events = append(events, event(change.Create, 1, nil, person(fmt.Sprint(i), "x@example.com")))
+	}
+	counts, err := p.Publish(t.Context(), store, events)
+	if !errors.Is(err, ErrStateUnknown) {
+		t.Fatalf("err = %v, want ErrStateUnknown", err)
+	}
+	var pe *kafka.PublishError
+	if !errors.As(err, &pe) {
+		t.Errorf("err %v does not carry the producer's error", err)
+	}
+	if counts[change.Create] != 2 || store.Len(change.Persons) != 2 {
+		t.Errorf("counts %v, state %d: want only the first, acknowledged batch applied", counts, store.Len(change.Persons))
+	}
+	if len(rec.calls) != 2 {
+		t.Errorf("producer called %d times, want to stop after the failure", len(rec.calls))
+	}
+}
+
+func TestPublishEncodeError(t *testing.T) {
+	rec := &recorder{}
+	p, _ := newPublisher(t, rec, 0)
+	store := state.NewMemory()
+	bad := event(change.Create, 1, nil, compensation("c1", "0.12345")) // 5 places, scale is 4
+	_, err := p.Publish(t.Context(), store, []change.Event{event(change.Create, 1, nil, person("1", "a@example.com")), bad})
+	if err == nil || errors.Is(err, ErrStateUnknown) {
+		t.Fatalf("err = %v, want an encode error that leaves the state known", err)
+	}
+	if !errors.Is(err, codec.ErrInexactDecimal) {
+		t.Errorf("err = %v, want ErrInexactDecimal", err)
+	}
+	if len(rec.calls) != 0 || store.Len(change.Persons) != 0 {
+		t.Errorf("sent %d batches, state %d: want nothing", len(rec.calls), store.Len(change.Persons))
+	}
+}
+
+func TestPublishNotRegistered(t *testing.T) {
+	p, err := New(Config{TopicPrefix: "x", Encoder: codec.New(nil), Registry: failingRegistry{}, Producer: &recorder{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Register(t.Context()); err == nil {
+		t.Error("Register succeeded against a failing registry")
+	}
+	_, err = p.Publish(t.Context(), state.NewMemory(), []change.Event{event(change.Create, 1, nil, person("1", "a@example.com"))})
+	if !errors.Is(err, ErrNotRegistered) {
+		t.Errorf("err = %v, want ErrNotRegistered", err)
+	}
+}
+
+type failingRegistry struct{}
+
+func (failingRegistry) Register(context.Context, string, avro.Schema) (int, error) {
+	return 0, errors.New("registry down")
+}
+
+func TestNewValidates(t *testing.T) {
+	if _, err := New(Config{}); err == nil {
+		t.Fatal("New accepted an empty config")
+	}
+	if _, err := New(Config{TopicPrefix: "x", Encoder: codec.New(nil), Registry: failingRegistry{}, Producer: &recorder{}, Entities: []change.Entity{"nope"}}); err == nil {
+		t.Error("New accepted an entity without schema")
+	}
+}
+
+// TestPublishKafka runs the publisher against an in-process Kafka through the real adapter and
+// reads the topic back: the delete's tombstone follows it and reads back as a nil value.
+func TestPublishKafka(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "personio.persons", "personio.compensations"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	client, err := kafka.New(kafka.Config{Brokers: cluster.ListenAddrs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Close() })
+	p, _ := newPublisher(t, client, 0)
+	store := state.NewMemory()
+	p1 := person("1", "a@example.com")
+	for _, evs := range [][]change.Event{
+		{event(change.Create, 1, nil, p1), event(change.Create, 1, nil, person("2", "b@example.com"))},
+		{event(change.Delete, 2, p1, nil)},
+	} {
+		if _, err := p.Publish(t.Context(), store, evs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	err = client.ReadToEnd(t.Context(), "personio.persons", func(r kafka.Record) error {
+		if string(r.Key) == "acme:1" {
+			got = append(got, fmt.Sprintf("nil=%v", r.Value == nil))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != "[nil=false nil=false nil=true]" {
+		t.Errorf("records of acme:1 = %v, want create, delete, tombstone", got)
+	}
+}
