@@ -1,0 +1,351 @@
+// Package diff turns fresh listings of Personio entities into change events by comparing them
+// with the state of what was last published.
+//
+// # Events
+//
+// For every listed record the differ computes its key (change.Key) and content hash
+// (change.ContentHash, which ignores updated_at) and looks the key up in the state:
+//
+//   - key not in the state: "c" with version LastVersion+1. The state remembers the version
+//     of a deleted key as long as the topic still holds its "d" event or tombstone, so a key
+//     re-created within that time continues its sequence; after that it starts again at 1.
+//   - same hash: nothing. A change of updated_at alone publishes nothing: payroll consumers
+//     care about content.
+//   - other hash: "u" with version+1, before = the stored record, changed_fields =
+//     change.ChangedFields(before, after).
+//   - re-snapshot (source.sync_kind "resnapshot"): "r" for every listed record with
+//     version+1, before null, changed_fields against the stored record (empty when
+//     unchanged).
+//
+// When the run finishes, keys of the tenant that are in the state, inside the listing's
+// scope and absent from the listing become "d" events (version+1, after null) — but only
+// when the listing was complete, and never for an incremental sync. Persons are scoped to the
+// whole tenant; compensations to the month windows that were listed completely (a
+// compensation belongs to the window containing its effective_from).
+//
+// The event id is change.EventID(key, entity, version, op, hash): a crash before Kafka
+// acknowledged an event leaves the state as it was, so the retry computes the same version,
+// hash and id.
+//
+// # Mass-delete guard
+//
+// If the deletes of a run exceed the configured share (default 0.2) of the tenant's live
+// entries of the entity, and the state holds at least the guard's minimum (default 10)
+// entries, Finish returns a *MassDeleteError and no events at all for the entity. A listing
+// that would delete every entry of a state with at least two entries is refused whatever
+// the minimum: that is what a credential that lost a scope looks like. WithoutDeleteGuard
+// turns the guard off (the operator's override).
+//
+// # Memory
+//
+// A Run keeps only the keys it has seen (with a short hash) and the events it produced, so
+// the caller can feed it page by page and drop each page: a sync without changes holds no
+// records at all.
+package diff
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/personio-cdc/personio-cdc/internal/state"
+	"github.com/personio-cdc/personio-cdc/pipeline/change"
+)
+
+// Defaults of the mass-delete guard.
+const (
+	DefaultDeleteRatio    = 0.2
+	DefaultDeleteGuardMin = 10
+)
+
+// Reader is the part of the state the differ reads; state.Store satisfies it.
+type Reader interface {
+	Get(entity change.Entity, key string) (state.Entry, bool)
+	LastVersion(entity change.Entity, key string) int64
+	Range(entity change.Entity, fn func(key string, e state.Entry) bool)
+}
+
+// Differ holds the differ's configuration. It is safe for concurrent use; each sync of each
+// entity uses its own Run.
+type Differ struct {
+	ratio    float64
+	guardMin int
+	guardOff bool
+	now      func() time.Time
+}
+
+// Option configures a Differ.
+type Option func(*Differ) error
+
+// WithDeleteGuard sets the mass-delete guard: a run may delete at most ratio (0 < ratio ≤ 1)
+// of the entity's live entries once the state holds at least minCount of them.
+func WithDeleteGuard(ratio float64, minCount int) Option {
+	return func(d *Differ) error {
+		if !(ratio > 0 && ratio <= 1) {
+			return fmt.Errorf("diff: delete guard ratio %v is not in (0, 1]", ratio)
+		}
+		if minCount < 0 {
+			return fmt.Errorf("diff: delete guard minimum %d is negative", minCount)
+		}
+		d.ratio, d.guardMin = ratio, minCount
+		return nil
+	}
+}
+
+// WithoutDeleteGuard turns the mass-delete guard off.
+func WithoutDeleteGuard() Option {
+	return func(d *Differ) error { d.guardOff = true; return nil }
+}
+
+// WithClock sets the clock that stamps events (ts_ms); default time.Now.
+func WithClock(now func() time.Time) Option {
+	return func(d *Differ) error {
+		if now == nil {
+			return errors.New("diff: nil clock")
+		}
+		d.now = now
+		return nil
+	}
+}
+
+// New returns a Differ.
+func New(opts ...Option) (*Differ, error) {
+	d := &Differ{ratio: DefaultDeleteRatio, guardMin: DefaultDeleteGuardMin, now: time.Now}
+	for _, o := range opts {
+		if err := o(d); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+// Scope says what a listing covered, for deletes.
+type Scope struct {
+	// Complete is true when the listing ran to its end without error. Only a complete
+	// listing deletes.
+	Complete bool
+	// Contains selects the stored records the listing covered. nil means every record of
+	// the tenant and entity (persons).
+	Contains func(change.Record) bool
+}
+
+// Window is a range of dates, both ends inclusive (as the Personio client's month windows).
+type Window struct{ Start, End time.Time }
+
+// EffectiveIn returns a Scope.Contains for compensations listed in the given windows: a
+// compensation is covered when its effective_from falls inside one of them.
+func EffectiveIn(windows ...Window) func(change.Record) bool {
+	ws := slices.Clone(windows)
+	return func(r change.Record) bool {
+		c, ok := r.(*change.Compensation)
+		if !ok {
+			return false
+		}
+		d := c.EffectiveFrom.UTC().Truncate(24 * time.Hour)
+		for _, w := range ws {
+			if !d.Before(w.Start.UTC().Truncate(24*time.Hour)) && !d.After(w.End.UTC().Truncate(24*time.Hour)) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// Result is the outcome of a run.
+type Result struct {
+	Events    []change.Event // sorted by key
+	Listed    int            // records added
+	Unchanged int            // records equal to the state
+	Conflicts int            // keys listed twice with different content; skipped, not deleted
+}
+
+// Run diffs one listing of one entity of one tenant. Add records page by page, then Finish.
+// A Run is not safe for concurrent use.
+type Run struct {
+	d         *Differ
+	st        Reader
+	entity    change.Entity
+	src       change.Source
+	prefix    string
+	seen      map[string]uint64 // key → first 8 bytes of the content hash
+	pending   map[string]change.Event
+	conflicts map[string]bool
+	res       Result
+	finished  bool
+}
+
+// Begin starts a run. src carries tenant, sync id, kind and extraction time; System is
+// filled in and EntityUpdatedAt is set per event.
+func (d *Differ) Begin(st Reader, entity change.Entity, src change.Source) (*Run, error) {
+	if st == nil {
+		return nil, errors.New("diff: nil state")
+	}
+	if entity != change.Persons && entity != change.Compensations {
+		return nil, fmt.Errorf("diff: unknown entity %q", entity)
+	}
+	if src.Tenant == "" || strings.Contains(src.Tenant, ":") {
+		return nil, fmt.Errorf("diff: tenant %q is empty or contains ':'", src.Tenant)
+	}
+	switch change.SyncKind(src.SyncKind) {
+	case change.Full, change.Incremental, change.Resnapshot:
+	default:
+		return nil, fmt.Errorf("diff: unknown sync kind %q", src.SyncKind)
+	}
+	src.System = change.System
+	src.ExtractedAt = src.ExtractedAt.UTC().Truncate(time.Millisecond)
+	src.EntityUpdatedAt = nil
+	return &Run{
+		d: d, st: st, entity: entity, src: src, prefix: src.Tenant + ":",
+		seen: make(map[string]uint64), pending: make(map[string]change.Event), conflicts: make(map[string]bool),
+	}, nil
+}
+
+// Add diffs listed records (in normal form) against the state.
+func (r *Run) Add(recs ...change.Record) error {
+	if r.finished {
+		return ErrFinished
+	}
+	for _, rec := range recs {
+		if rec == nil || rec.Entity() != r.entity {
+			return fmt.Errorf("diff: %s run got a %T", r.entity, rec)
+		}
+		if err := r.add(rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *Run) add(rec change.Record) error {
+	r.res.Listed++
+	key := change.Key(r.src.Tenant, rec.RecordID())
+	h, err := change.ContentHash(rec)
+	if err != nil {
+		return err
+	}
+	short := binary.BigEndian.Uint64(h[:8])
+	if prev, ok := r.seen[key]; ok {
+		if prev != short && !r.conflicts[key] {
+			r.conflicts[key] = true
+			r.res.Conflicts++
+			delete(r.pending, key)
+		}
+		return nil
+	}
+	r.seen[key] = short
+
+	e, inState := r.st.Get(r.entity, key)
+	ev := change.Event{Entity: r.entity, Key: key, ID: rec.RecordID(), After: rec, Hash: h}
+	switch {
+	case change.SyncKind(r.src.SyncKind) == change.Resnapshot:
+		ev.Op = change.Read
+		ev.Version = r.st.LastVersion(r.entity, key) + 1
+		if inState && e.Hash != h {
+			before, err := e.Record(r.entity)
+			if err != nil {
+				return fmt.Errorf("diff: stored record of %s: %w", key, err)
+			}
+			ev.ChangedFields = change.ChangedFields(before, rec)
+		}
+	case !inState:
+		ev.Op = change.Create
+		ev.Version = r.st.LastVersion(r.entity, key) + 1
+	case e.Hash == h:
+		r.res.Unchanged++
+		return nil
+	default:
+		before, err := e.Record(r.entity)
+		if err != nil {
+			return fmt.Errorf("diff: stored record of %s: %w", key, err)
+		}
+		ev.Op = change.Update
+		ev.Version = e.Version + 1
+		ev.Before = before
+		ev.ChangedFields = change.ChangedFields(before, rec)
+	}
+	r.pending[key] = ev
+	return nil
+}
+
+// Finish ends the run: it adds the deletes the scope allows, applies the mass-delete guard
+// and returns the events sorted by key. On a *MassDeleteError it returns no events.
+func (r *Run) Finish(scope Scope) (Result, error) {
+	if r.finished {
+		return Result{}, ErrFinished
+	}
+	r.finished = true
+	var deletes []change.Event
+	if scope.Complete && change.SyncKind(r.src.SyncKind) != change.Incremental {
+		var (
+			count int
+			err   error
+		)
+		r.st.Range(r.entity, func(key string, e state.Entry) bool {
+			if !strings.HasPrefix(key, r.prefix) {
+				return true
+			}
+			count++
+			if _, ok := r.seen[key]; ok {
+				return true
+			}
+			before, derr := e.Record(r.entity)
+			if derr != nil {
+				err = fmt.Errorf("diff: stored record of %s: %w", key, derr)
+				return false
+			}
+			if scope.Contains != nil && !scope.Contains(before) {
+				return true
+			}
+			deletes = append(deletes, change.Event{
+				Entity: r.entity, Key: key, ID: strings.TrimPrefix(key, r.prefix), Op: change.Delete,
+				Before: before, Version: e.Version + 1,
+			})
+			return true
+		})
+		if err != nil {
+			return Result{}, err
+		}
+		if n := len(deletes); n > 0 && !r.d.guardOff &&
+			((count >= r.d.guardMin && float64(n) > r.d.ratio*float64(count)) || (n == count && count >= 2)) {
+			return Result{}, &MassDeleteError{Entity: r.entity, Deletes: n, Count: count, Ratio: r.d.ratio}
+		}
+	}
+
+	events := make([]change.Event, 0, len(r.pending)+len(deletes))
+	for _, ev := range r.pending {
+		events = append(events, ev)
+	}
+	events = append(events, deletes...)
+	slices.SortFunc(events, func(a, b change.Event) int { return strings.Compare(a.Key, b.Key) })
+	ts := r.d.now().UTC().Truncate(time.Millisecond)
+	for i := range events {
+		ev := &events[i]
+		ev.TS = ts
+		ev.Source = r.src
+		if ev.After != nil {
+			ev.Source.EntityUpdatedAt = ev.After.EntityUpdatedAt()
+		}
+		if ev.ChangedFields == nil {
+			ev.ChangedFields = []string{}
+		}
+		ev.EventID = change.EventID(ev.Key, ev.Entity, ev.Version, ev.Op, ev.Hash)
+	}
+	r.res.Events = events
+	r.pending, r.seen = nil, nil
+	return r.res, nil
+}
+
+// Diff runs Begin, Add and Finish over one listing.
+func (d *Differ) Diff(st Reader, entity change.Entity, src change.Source, recs []change.Record, scope Scope) (Result, error) {
+	r, err := d.Begin(st, entity, src)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := r.Add(recs...); err != nil {
+		return Result{}, err
+	}
+	return r.Finish(scope)
+}
