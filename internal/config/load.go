@@ -156,20 +156,26 @@ func (discard) Write(p []byte) (int, error) { return len(p), nil }
 // Usage writes the table of environment variables of groups to help text: name, default and
 // meaning. Commands print it under their flags.
 func Usage(groups Group) string {
-	var b strings.Builder
+	type row struct{ name, def, usage string }
+	var rows []row
+	width := 0
 	for _, s := range settings {
 		if s.group&groups == 0 {
 			continue
 		}
-		name := s.env
+		r := row{s.env, s.def, s.usage}
 		if s.secret {
-			name += " (or " + s.env + "_FILE)"
+			r.name += " (or " + s.env + "_FILE)"
 		}
-		d := s.def
-		if d == "" {
-			d = "-"
+		if r.def == "" {
+			r.def = "-"
 		}
-		fmt.Fprintf(&b, "  %-48s %-24s %s\n", name, d, s.usage)
+		width = max(width, len(r.name))
+		rows = append(rows, r)
+	}
+	var b strings.Builder
+	for _, r := range rows {
+		fmt.Fprintf(&b, "  %-*s  %-22s  %s\n", width, r.name, r.def, r.usage)
 	}
 	return b.String()
 }

@@ -19,9 +19,10 @@ const (
 	GroupSync                       // schedule and delete guard
 	GroupAdmin                      // admin HTTP server and shutdown
 	GroupLog                        // log format and level
+	GroupTopics                     // producer compression and how topics are created
 
 	// GroupAll is everything the service (`run`) needs.
-	GroupAll = GroupPersonio | GroupKafka | GroupRegistry | GroupSync | GroupAdmin | GroupLog
+	GroupAll = GroupPersonio | GroupKafka | GroupRegistry | GroupSync | GroupAdmin | GroupLog | GroupTopics
 )
 
 // setting is one configurable value: its environment variable, its flag (empty for secrets,
@@ -206,19 +207,19 @@ var settings = func() []setting {
 	}
 	{
 		set, get := str(func(c *Config) *string { return &c.Kafka.Compression })
-		add(def("KAFKA_COMPRESSION", "kafka-compression", "snappy", "producer compression: none, gzip, snappy, lz4, zstd", GroupKafka, set, get))
+		add(def("KAFKA_COMPRESSION", "kafka-compression", "snappy", "producer compression: none, gzip, snappy, lz4, zstd", GroupTopics, set, get))
 	}
 	{
 		set, get := integer(func(c *Config) *int { return &c.Kafka.TopicPartitions })
-		add(def("KAFKA_TOPIC_PARTITIONS", "topic-partitions", "6", "partitions of topics the service creates", GroupKafka, set, get))
+		add(def("KAFKA_TOPIC_PARTITIONS", "topic-partitions", "6", "partitions of topics the service creates", GroupTopics, set, get))
 	}
 	{
 		set, get := integer(func(c *Config) *int { return &c.Kafka.ReplicationFactor })
-		add(def("KAFKA_REPLICATION_FACTOR", "replication-factor", "-1", "replication factor of topics the service creates; -1 = broker default", GroupKafka, set, get))
+		add(def("KAFKA_REPLICATION_FACTOR", "replication-factor", "-1", "replication factor of topics the service creates; -1 = broker default", GroupTopics, set, get))
 	}
 	{
 		set, get := dur(func(c *Config) *time.Duration { return &c.Kafka.MinCompactionLag })
-		add(def("MIN_COMPACTION_LAG", "min-compaction-lag", "168h", "min.compaction.lag.ms and delete.retention.ms of created topics", GroupKafka, set, get))
+		add(def("MIN_COMPACTION_LAG", "min-compaction-lag", "168h", "min.compaction.lag.ms and delete.retention.ms of created topics", GroupTopics, set, get))
 	}
 
 	// Schema registry.

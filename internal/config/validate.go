@@ -93,6 +93,9 @@ func (c Config) problems(groups Group) []Problem {
 		if k.TLSCAFile != "" && !k.TLSEnabled {
 			bad("KAFKA_TLS_CA_FILE", "is set but KAFKA_TLS_ENABLED is false")
 		}
+	}
+	if groups&GroupTopics != 0 {
+		k := c.Kafka
 		switch k.Compression {
 		case "none", "gzip", "snappy", "lz4", "zstd":
 		default:

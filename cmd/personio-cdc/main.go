@@ -1,0 +1,196 @@
+// Command personio-cdc turns the Personio HR API into Avro change events on Kafka.
+//
+// It is the service (run) and its tools (sync, resnapshot, replay, tail, schemas, demo). main
+// only parses flags, wires packages together and maps the outcome to an exit code:
+// 0 success (or stopped by a signal), 1 runtime error, 2 bad configuration.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"golang.org/x/term"
+
+	"github.com/personio-cdc/personio-cdc/internal/config"
+)
+
+// version is set at link time: -ldflags "-X main.version=v1.2.3".
+var version string
+
+// Exit codes.
+const (
+	exitOK     = 0 // success, or stopped by a signal
+	exitError  = 1 // runtime error, failed or partial sync
+	exitConfig = 2 // bad flags or configuration
+)
+
+// app is what every command gets from main: the process' streams and environment, so that
+// tests can run commands in-process.
+type app struct {
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	// stdoutTTY and stderrTTY tell whether the streams are terminals (colours, progress bars).
+	stdoutTTY, stderrTTY bool
+}
+
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, a *app, args []string) int
+}
+
+func commands() []command {
+	return []command{
+		{"run", "run the service: scheduled syncs, /metrics, /healthz, /readyz, /status", cmdRun},
+		{"sync", "run one sync now and exit (0 complete, 1 failed or partial)", cmdSync},
+		{"resnapshot", "publish an \"r\" event for every current entity (bootstrap new consumers)", cmdResnapshot},
+		{"replay", "read topics from offset 0 and show their current state", cmdReplay},
+		{"tail", "print the events of the topics as they arrive, decoded (a kcat for our Avro)", cmdTail},
+		{"schemas", "print, register or check the Avro schemas", cmdSchemas},
+		{"demo", "run everything in-process against a simulated Personio and print the events", cmdDemo},
+		{"version", "print the version", cmdVersion},
+	}
+}
+
+func main() {
+	// The first SIGINT/SIGTERM cancels ctx: the command stops taking new work and shuts down
+	// in order. A second signal exits at once.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop() // restore default handling so that the next signal is not swallowed
+		hard := make(chan os.Signal, 1)
+		signal.Notify(hard, os.Interrupt, syscall.SIGTERM)
+		<-hard
+		fmt.Fprintln(os.Stderr, "personio-cdc: second signal, exiting immediately")
+		os.Exit(exitError)
+	}()
+	a := &app{
+		stdout:    os.Stdout,
+		stderr:    os.Stderr,
+		getenv:    os.Getenv,
+		stdoutTTY: term.IsTerminal(int(os.Stdout.Fd())),
+		stderrTTY: term.IsTerminal(int(os.Stderr.Fd())),
+	}
+	os.Exit(runMain(ctx, a, os.Args[1:]))
+}
+
+// runMain dispatches to a command and returns its exit code.
+func runMain(ctx context.Context, a *app, args []string) int {
+	if len(args) == 0 {
+		mainUsage(a.stderr)
+		return exitConfig
+	}
+	name := args[0]
+	switch name {
+	case "-h", "--help", "-help", "help":
+		mainUsage(a.stdout)
+		return exitOK
+	case "--version", "-version":
+		name = "version"
+	}
+	for _, c := range commands() {
+		if c.name == name {
+			return c.run(ctx, a, args[1:])
+		}
+	}
+	fmt.Fprintf(a.stderr, "personio-cdc: unknown command %q\n\n", name)
+	mainUsage(a.stderr)
+	return exitConfig
+}
+
+func mainUsage(w io.Writer) {
+	fmt.Fprintln(w, "personio-cdc turns the Personio HR API into Avro change events on Kafka.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Usage: personio-cdc <command> [flags]")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Commands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-11s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Try it with nothing set up:  personio-cdc demo")
+	fmt.Fprintln(w, "Help on a command:          personio-cdc <command> --help")
+	fmt.Fprintln(w, "Exit codes: 0 ok (or stopped by a signal), 1 runtime error, 2 bad configuration.")
+}
+
+// flags is one command's FlagSet with its help text.
+type flags struct {
+	*flag.FlagSet
+	loader *config.Loader // nil for commands without settings
+}
+
+// newFlags builds a command's FlagSet. synopsis and examples feed --help; groups are the
+// setting groups offered as flags (0 for none).
+func newFlags(a *app, name, synopsis, examples string, groups config.Group) *flags {
+	fs := flag.NewFlagSet("personio-cdc "+name, flag.ContinueOnError)
+	fs.SetOutput(a.stderr)
+	f := &flags{FlagSet: fs}
+	if groups != 0 {
+		f.loader = config.NewLoader(fs, groups)
+	}
+	fs.Usage = func() {
+		w := fs.Output()
+		fmt.Fprintf(w, "Usage: personio-cdc %s\n\n", synopsis)
+		if examples != "" {
+			fmt.Fprintf(w, "Examples:\n%s\n", examples)
+		}
+		fmt.Fprintln(w, "Flags:")
+		fs.PrintDefaults()
+		if groups != 0 {
+			fmt.Fprintln(w, "\nEnvironment (flags win over the environment; secrets only from the environment or *_FILE):")
+			fmt.Fprint(w, config.Usage(groups))
+		}
+	}
+	return f
+}
+
+// parse parses args and loads the configuration. ok is false when the command must exit with
+// code; --help exits 0, every other problem 2, each problem named.
+func (f *flags) parse(a *app, args []string) (cfg config.Config, code int, ok bool) {
+	if err := f.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			f.SetOutput(a.stdout)
+			f.Usage()
+			return cfg, exitOK, false
+		}
+		return cfg, exitConfig, false // flag already printed the error and the usage
+	}
+	if f.NArg() > 0 {
+		fmt.Fprintf(a.stderr, "%s: unexpected arguments: %s\n", f.Name(), strings.Join(f.Args(), " "))
+		return cfg, exitConfig, false
+	}
+	if f.loader == nil {
+		return config.Default(), exitOK, true
+	}
+	cfg, err := f.loader.Load(a.getenv)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "%s: %v\n", f.Name(), err)
+		fmt.Fprintf(a.stderr, "Run '%s --help' for every setting.\n", f.Name())
+		return cfg, exitConfig, false
+	}
+	return cfg, exitOK, true
+}
+
+// newLogger builds the process logger: JSON or text on stderr, at the configured level.
+func newLogger(a *app, l config.Log) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: l.SlogLevel()}
+	if l.Format == "json" {
+		return slog.New(slog.NewJSONHandler(a.stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(a.stderr, opts))
+}
+
+// fail prints a runtime error and returns exitError.
+func fail(a *app, cmd string, err error) int {
+	fmt.Fprintf(a.stderr, "personio-cdc %s: %v\n", cmd, err)
+	return exitError
+}

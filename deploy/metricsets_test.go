@@ -1,0 +1,60 @@
+package deploy
+
+import (
+	"regexp"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/personio-cdc/personio-cdc/internal/kafka"
+	"github.com/personio-cdc/personio-cdc/internal/personio"
+	syncrun "github.com/personio-cdc/personio-cdc/pipeline/sync"
+)
+
+// metricSets constructs every metric set of the service against rec, exactly as the service
+// does, so that the dashboard and alert tests see the real names.
+func metricSets(t *testing.T, rec *recorder) {
+	t.Helper()
+	if _, err := personio.New(personio.Config{ClientID: "id", ClientSecret: "secret", Registerer: rec}); err != nil {
+		t.Fatalf("personio client: %v", err)
+	}
+	kc, err := kafka.New(kafka.Config{Brokers: []string{"127.0.0.1:9"}, Registerer: rec})
+	if err != nil {
+		t.Fatalf("kafka client: %v", err)
+	}
+	_ = kc.Close()
+	syncrun.NewMetrics(rec)
+}
+
+// recorder is a prometheus.Registerer that remembers the name of every metric described to it.
+type recorder struct {
+	names map[string]bool
+}
+
+var fqNameRE = regexp.MustCompile(`fqName: "([^"]+)"`)
+
+func (r *recorder) describe(g prometheus.Gatherer) {
+	mfs, _ := g.Gather()
+	for _, mf := range mfs {
+		r.names[mf.GetName()] = true
+	}
+}
+
+func (r *recorder) Register(c prometheus.Collector) error {
+	ch := make(chan *prometheus.Desc)
+	go func() { c.Describe(ch); close(ch) }()
+	for d := range ch {
+		if m := fqNameRE.FindStringSubmatch(d.String()); m != nil {
+			r.names[m[1]] = true
+		}
+	}
+	return nil
+}
+
+func (r *recorder) MustRegister(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		_ = r.Register(c)
+	}
+}
+
+func (r *recorder) Unregister(prometheus.Collector) bool { return true }

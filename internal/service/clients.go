@@ -1,0 +1,88 @@
+// Package service wires personio-cdc together from a config.Config: the Personio client, the
+// Kafka client, the schema registry and the sync runner, and runs the long-lived service (the
+// sync schedule, the admin endpoints and an orderly shutdown).
+package service
+
+import (
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/personio-cdc/personio-cdc/internal/codec"
+	"github.com/personio-cdc/personio-cdc/internal/config"
+	"github.com/personio-cdc/personio-cdc/internal/kafka"
+	"github.com/personio-cdc/personio-cdc/internal/personio"
+	"github.com/personio-cdc/personio-cdc/schemas"
+)
+
+// Entities are the entities the service publishes, in the order they are synced.
+var Entities = []string{schemas.Persons, schemas.Compensations}
+
+// Topics returns the topic of every entity.
+func Topics(c config.Config) []string {
+	out := make([]string, len(Entities))
+	for i, e := range Entities {
+		out[i] = c.Kafka.Topic(e)
+	}
+	return out
+}
+
+// NewPersonio builds the Personio client.
+func NewPersonio(c config.Config, reg prometheus.Registerer, logger *slog.Logger) (*personio.Client, error) {
+	return personio.New(personio.Config{
+		BaseURL:      c.Personio.BaseURL,
+		ClientID:     c.Personio.ClientID,
+		ClientSecret: c.Personio.ClientSecret.Value(),
+		AppID:        c.Personio.AppID,
+		PartnerID:    c.Personio.PartnerID,
+		HTTPClient:   &http.Client{Timeout: c.Personio.RequestTimeout},
+		RateLimit:    personio.Rate{PerMinute: c.Personio.RateLimitPerMinute, Burst: c.Personio.RateBurst},
+		CompensationRateLimit: personio.Rate{
+			PerMinute: c.Personio.CompensationRateLimitPerMinute,
+			Burst:     c.Personio.CompensationRateBurst,
+		},
+		Registerer: reg,
+		Logger:     logger,
+	})
+}
+
+// NewKafka builds the Kafka client.
+func NewKafka(c config.Config, reg prometheus.Registerer, logger *slog.Logger) (*kafka.Client, error) {
+	return kafka.New(kafka.Config{
+		Brokers:     c.Kafka.Brokers,
+		TLS:         kafka.TLSConfig{Enabled: c.Kafka.TLSEnabled, CAFile: c.Kafka.TLSCAFile},
+		SASL:        kafka.SASLConfig{Mechanism: c.Kafka.SASLMechanism, Username: c.Kafka.SASLUsername, Password: c.Kafka.SASLPassword.Value()},
+		Compression: c.Kafka.Compression,
+		Registerer:  reg,
+		Logger:      logger,
+	})
+}
+
+// TopicSpecs are the topics the service creates when they are missing.
+func TopicSpecs(c config.Config) []kafka.TopicSpec {
+	lag := strconv.FormatInt(c.Kafka.MinCompactionLag.Milliseconds(), 10)
+	specs := make([]kafka.TopicSpec, 0, len(Entities))
+	for _, t := range Topics(c) {
+		specs = append(specs, kafka.TopicSpec{
+			Name:              t,
+			Partitions:        c.Kafka.TopicPartitions,
+			ReplicationFactor: c.Kafka.ReplicationFactor,
+			Configs: map[string]string{
+				"min.compaction.lag.ms": lag,
+				"delete.retention.ms":   lag,
+			},
+		})
+	}
+	return specs
+}
+
+// NewRegistry builds the schema registry client.
+func NewRegistry(c config.Config, logger *slog.Logger) (*codec.Registry, error) {
+	opts := []codec.RegistryOption{codec.WithLogger(logger)}
+	if c.SchemaRegistry.Username != "" {
+		opts = append(opts, codec.WithBasicAuth(c.SchemaRegistry.Username, c.SchemaRegistry.Password.Value()))
+	}
+	return codec.NewRegistry(c.SchemaRegistry.URL, opts...)
+}
