@@ -1,0 +1,187 @@
+package kafka
+
+import (
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	kafkago "github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// failPartition makes the cluster answer produce requests for partition p of
+// topic with errCode, the first times requests (all when times < 0).
+func failPartition(cluster *kfake.Cluster, topic string, p int32, errCode int16, times int32) *atomic.Int32 {
+	var n atomic.Int32
+	cluster.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		pr := req.(*kmsg.ProduceRequest)
+		hit := false
+		for _, t := range pr.Topics {
+			for _, part := range t.Partitions {
+				if t.Topic == topic && part.Partition == p {
+					hit = true
+				}
+			}
+		}
+		if !hit || (times >= 0 && n.Load() >= times) {
+			return nil, nil, false
+		}
+		n.Add(1)
+		cluster.KeepControl()
+		resp := pr.ResponseKind().(*kmsg.ProduceResponse)
+		for _, t := range pr.Topics {
+			rt := kmsg.NewProduceResponseTopic()
+			rt.Topic = t.Topic
+			for _, part := range t.Partitions {
+				rp := kmsg.NewProduceResponseTopicPartition()
+				rp.Partition = part.Partition
+				rp.ErrorCode = errCode
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			resp.Topics = append(resp.Topics, rt)
+		}
+		return resp, nil, true
+	})
+	return &n
+}
+
+func keyedMessages(topic string, n int) []Message {
+	msgs := make([]Message, n)
+	for i := range msgs {
+		msgs[i] = Message{Topic: topic, Key: fmt.Appendf(nil, "acme:%d", i), Value: []byte("v")}
+	}
+	return msgs
+}
+
+func TestPublishRetriesTransientPartitionError(t *testing.T) {
+	ctx := t.Context()
+	cluster := newCluster(t, kfake.SeedTopics(3, "t"))
+	c, _, _ := newClient(t, cluster)
+	hits := failPartition(cluster, "t", 1, kerr.NotEnoughReplicas.Code, 2)
+	msgs := keyedMessages("t", 60)
+	if err := c.Publish(ctx, msgs); err != nil {
+		t.Fatalf("Publish = %v, want success after retries", err)
+	}
+	if hits.Load() != 2 {
+		t.Fatalf("injected %d failures, want 2", hits.Load())
+	}
+	n := 0
+	if err := c.ReadToEnd(ctx, "t", func(Record) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if n != len(msgs) {
+		t.Fatalf("read %d records, want %d (each exactly once)", n, len(msgs))
+	}
+}
+
+func TestPublishReportsFailedMessages(t *testing.T) {
+	ctx := t.Context()
+	cluster := newCluster(t, kfake.SeedTopics(3, "t"))
+	c, _, _ := newClient(t, cluster, func(cfg *Config) { cfg.MaxAttempts = 1 })
+	failPartition(cluster, "t", 2, kerr.TopicAuthorizationFailed.Code, -1)
+	msgs := keyedMessages("t", 60)
+	err := c.Publish(ctx, msgs)
+	var pe *PublishError
+	if !errors.As(err, &pe) {
+		t.Fatalf("Publish = %v, want *PublishError", err)
+	}
+	wantFailed := 0
+	for i, m := range msgs {
+		inFailing := javaPartition(m.Key, 3) == 2
+		if inFailing {
+			wantFailed++
+		}
+		if Acked(err, i) == inFailing {
+			t.Fatalf("message %d (partition %d): acked = %v", i, javaPartition(m.Key, 3), Acked(err, i))
+		}
+	}
+	if len(pe.Failed) != wantFailed || wantFailed == 0 {
+		t.Fatalf("%d failed, want %d", len(pe.Failed), wantFailed)
+	}
+	if Retryable(err) {
+		t.Fatal("authorization failure classified retryable")
+	}
+	if got := testutil.ToFloat64(c.metrics.writeErrors.WithLabelValues("t", "authorization")); got != float64(wantFailed) {
+		t.Fatalf("write_errors_total{reason=authorization} = %v, want %d", got, wantFailed)
+	}
+	if got := testutil.ToFloat64(c.metrics.written.WithLabelValues("t")); got != float64(len(msgs)-wantFailed) {
+		t.Fatalf("messages_written_total = %v, want %d", got, len(msgs)-wantFailed)
+	}
+}
+
+func TestRetryDecisionKeepsKeyOrder(t *testing.T) {
+	retriable := kafkago.NotEnoughReplicas
+	fatal := kafkago.MessageSizeTooLarge
+	msg := func(key string) Message { return Message{Topic: "t", Key: []byte(key)} }
+	// A1 B1 A2 C1 A3
+	msgs := []Message{msg("A"), msg("B"), msg("A"), msg("C"), msg("A")}
+	tests := []struct {
+		name        string
+		failed      map[int]error // failed for good in earlier rounds
+		failedNow   map[int]error
+		round       int
+		wantRetry   []int
+		wantReorder []int // failed with ErrWouldReorder
+		wantFatal   []int // failed with their own error
+	}{
+		{name: "later same key acked", failedNow: map[int]error{0: retriable}, wantReorder: []int{0}},
+		{name: "suffix of a key retried in order", failedNow: map[int]error{2: retriable, 4: retriable}, wantRetry: []int{2, 4}},
+		{name: "whole key and others", failedNow: map[int]error{0: retriable, 1: retriable, 2: retriable, 4: retriable}, wantRetry: []int{0, 1, 2, 4}},
+		{name: "fatal stops the key", failedNow: map[int]error{2: fatal, 4: retriable}, wantFatal: []int{2}, wantReorder: []int{4}},
+		{name: "earlier round failed the key", failed: map[int]error{2: fatal}, failedNow: map[int]error{4: retriable, 3: retriable}, wantReorder: []int{4}, wantRetry: []int{3}},
+		{name: "out of rounds", failedNow: map[int]error{3: retriable}, round: 2, wantFatal: []int{3}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &Client{cfg: Config{PublishRetries: 2}}
+			failed := map[int]error{}
+			for i, e := range tt.failed {
+				failed[i] = e
+			}
+			retry := c.retryable(msgs, failed, tt.failedNow, tt.round)
+			if fmt.Sprint(retry) != fmt.Sprint(tt.wantRetry) && !(len(retry) == 0 && len(tt.wantRetry) == 0) {
+				t.Fatalf("retry = %v, want %v", retry, tt.wantRetry)
+			}
+			for _, i := range tt.wantReorder {
+				if !errors.Is(failed[i], ErrWouldReorder) {
+					t.Errorf("message %d: %v, want ErrWouldReorder", i, failed[i])
+				}
+			}
+			for _, i := range tt.wantFatal {
+				if failed[i] == nil || errors.Is(failed[i], ErrWouldReorder) {
+					t.Errorf("message %d: %v, want its own error", i, failed[i])
+				}
+			}
+			if want := len(tt.failed) + len(tt.wantReorder) + len(tt.wantFatal); len(failed) != want {
+				t.Errorf("%d failed for good, want %d: %v", len(failed), want, failed)
+			}
+		})
+	}
+}
+
+func TestRetryable(t *testing.T) {
+	tests := []struct {
+		err  error
+		want bool
+	}{
+		{kafkago.NotLeaderForPartition, true},
+		{kafkago.RequestTimedOut, true},
+		{fmt.Errorf("wrapped: %w", kafkago.LeaderNotAvailable), true},
+		{kafkago.TopicAuthorizationFailed, false},
+		{kafkago.MessageSizeTooLarge, false},
+		{kafkago.WriteErrors{nil, kafkago.NotEnoughReplicas}, true},
+		{kafkago.WriteErrors{kafkago.NotEnoughReplicas, kafkago.InvalidTopic}, false},
+		{&PublishError{Failed: map[int]error{0: kafkago.NotEnoughReplicas}, Total: 1}, true},
+		{ErrClosed, false},
+		{errors.New("something else"), false},
+	}
+	for _, tt := range tests {
+		if got := Retryable(tt.err); got != tt.want {
+			t.Errorf("Retryable(%v) = %v, want %v", tt.err, got, tt.want)
+		}
+	}
+}
