@@ -132,6 +132,7 @@ func TestBadRequests(t *testing.T) {
 		"/v2/compensations?start_date=2026-01-01&end_date=2026-02-01",
 		"/v2/compensations?start_date=2026-01-15&end_date=2026-03-01",
 		"/v2/compensations?start_date=01.03.2026&end_date=2026-03-31",
+		"/v2/compensations?start_date=2026-01-31&end_date=2026-02-28",
 		"/v2/compensations?person=1",
 	} {
 		t.Run(path, func(t *testing.T) {
@@ -147,7 +148,8 @@ func TestBadRequests(t *testing.T) {
 	}
 	// Limits at the edges are fine.
 	for _, path := range []string{"/v2/persons?limit=1", "/v2/persons?limit=50", "/v2/compensations?limit=100",
-		"/v2/compensations?start_date=2026-01-15&end_date=2026-02-14", "/v2/compensations?start_date=2026-02-01&end_date=2026-02-28"} {
+		"/v2/compensations?start_date=2026-01-15&end_date=2026-02-14", "/v2/compensations?start_date=2026-02-01&end_date=2026-02-28",
+		"/v2/compensations?start_date=2026-01-31&end_date=2026-02-27"} {
 		if resp, body := c.get(path); resp.StatusCode != http.StatusOK {
 			t.Errorf("GET %s: status %d: %s", path, resp.StatusCode, body)
 		}

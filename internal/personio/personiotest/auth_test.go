@@ -100,6 +100,11 @@ func TestUnauthorized(t *testing.T) {
 		if wantStatus == http.StatusUnauthorized {
 			errorBodyOf(t, body)
 		}
+		for _, h := range []string{"x-ratelimit-remaining", "x-ratelimit-replenish-rate", "x-ratelimit-burst-capacity"} {
+			if resp.Header.Get(h) == "" {
+				t.Errorf("%s: reply lacks %s", name, h)
+			}
+		}
 	}
 	check("fresh token", http.StatusOK)
 	good := c.token

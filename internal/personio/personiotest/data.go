@@ -394,6 +394,14 @@ func monthStart(t time.Time) time.Time {
 	return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
 }
 
+// addMonth returns the same day one month later, clamped to the last day of that month
+// (January 31 -> February 28).
+func addMonth(t time.Time) time.Time {
+	y, m, d := t.Date()
+	last := time.Date(y, m+2, 0, 0, 0, 0, 0, time.UTC).Day()
+	return time.Date(y, m+1, min(d, last), 0, 0, 0, 0, time.UTC)
+}
+
 func dateOf(t time.Time) time.Time {
 	t = t.UTC()
 	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)

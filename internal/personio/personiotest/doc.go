@@ -38,8 +38,25 @@
 // Personio publishes no spec for GET /v2/compensations; the simulator serves the item shape
 // described in DESIGN.md §2. start_date and end_date (YYYY-MM-DD) are given together or not
 // at all (then the current month is used); end_date must not precede start_date and must lie
-// before start_date plus one calendar month. An item is in the window when its effective_from
-// is. limit is 1–100, default 100.
+// before the same day of the next month (clamped to that month's last day: a window starting
+// January 31 must end before February 28). An item is in the window when its effective_from
+// is. limit is 1–100, default 100; person.id and legal_entity.id take comma lists.
+//
+// # Churn
+//
+// Server.Churn (or POST /admin/churn, or Options.ChurnEvery in the background) hires,
+// terminates, deletes, renames, changes emails and custom attributes, raises salaries and
+// pays bonuses. Every change to a person or employment moves its updated_at strictly forward
+// using the clock; compensation-only changes leave the person's updated_at alone, as Personio
+// does. A deleted person takes their employments and compensations along; employments of
+// others that name them as supervisor keep the reference.
+//
+// # Faults
+//
+// Options.Faults, Server.SetFaults or PUT /admin/faults inject 500/502/503/504 replies with
+// error bodies, connection resets, bodies cut short of their Content-Length, malformed JSON,
+// latency with jitter, and early token expiry. Draws come from one source seeded by
+// Options.Seed. Token endpoints are faulted only with Faults.TokenFaults.
 //
 // # Admin endpoints
 //

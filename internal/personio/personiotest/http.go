@@ -62,6 +62,8 @@ func (s *Server) api(kind bucketKind, h func(w http.ResponseWriter, r *http.Requ
 		if kind != bucketToken {
 			client, ok := s.authenticate(r)
 			if !ok {
+				// Not charged; the headers show the configured credential's budget.
+				s.limits.peek(s.opts.ClientID, kind, s.opts.Now(), w.Header())
 				resp = errorResponse(http.StatusUnauthorized, "Unauthorized", "The access token is missing, expired, revoked or unknown.", "common.unauthorized")
 				s.finish(w, r, resp, "")
 				return
@@ -653,7 +655,7 @@ func (s *Server) listCompensations(_ http.ResponseWriter, r *http.Request, _ str
 		if to.Before(from) {
 			return badRequest("end_date must not be before start_date.")
 		}
-		if !to.Before(from.AddDate(0, 1, 0)) {
+		if !to.Before(addMonth(from)) {
 			return badRequest("The period between start_date and end_date must not exceed one month.")
 		}
 	}

@@ -35,6 +35,33 @@ func newLimits(opts Options) *limits {
 	}
 }
 
+// peek writes the x-ratelimit-* headers of the client's bucket of kind k without taking a
+// token (for replies, such as 401, that are not charged).
+func (l *limits) peek(client string, k bucketKind, now time.Time, h http.Header) {
+	r := l.rates[k]
+	h.Set("x-ratelimit-replenish-rate", strconv.FormatFloat(r.PerMinute/60, 'f', -1, 64))
+	h.Set("x-ratelimit-burst-capacity", strconv.Itoa(r.Burst))
+	remaining := r.Burst
+	if !l.off {
+		remaining = max(0, int(math.Floor(l.bucket(client)[k].TokensAt(now))))
+	}
+	h.Set("x-ratelimit-remaining", strconv.Itoa(remaining))
+}
+
+func (l *limits) bucket(client string) *[3]*rate.Limiter {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b, ok := l.buckets[client]
+	if !ok {
+		b = new([3]*rate.Limiter)
+		for i, rr := range l.rates {
+			b[i] = rate.NewLimiter(rate.Limit(rr.PerMinute/60), rr.Burst)
+		}
+		l.buckets[client] = b
+	}
+	return b
+}
+
 // allow takes one token from the client's bucket of kind k, writes the x-ratelimit-* headers
 // and reports whether the request is within budget.
 func (l *limits) allow(client string, k bucketKind, now time.Time, h http.Header) bool {
@@ -46,17 +73,7 @@ func (l *limits) allow(client string, k bucketKind, now time.Time, h http.Header
 		h.Set("x-ratelimit-remaining", strconv.Itoa(r.Burst))
 		return true
 	}
-	l.mu.Lock()
-	b, ok := l.buckets[client]
-	if !ok {
-		b = new([3]*rate.Limiter)
-		for i, rr := range l.rates {
-			b[i] = rate.NewLimiter(rate.Limit(rr.PerMinute/60), rr.Burst)
-		}
-		l.buckets[client] = b
-	}
-	l.mu.Unlock()
-	lim := b[k]
+	lim := l.bucket(client)[k]
 	allowed := lim.AllowN(now, 1)
 	remaining := max(0, int(math.Floor(lim.TokensAt(now))))
 	h.Set("x-ratelimit-remaining", strconv.Itoa(remaining))
