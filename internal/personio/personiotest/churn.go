@@ -20,8 +20,9 @@ type Churn struct {
 	Bonuses          int `json:"bonuses,omitempty"`           // new one-time bonus
 }
 
-// ChurnResult lists the ids of the persons affected, per kind of change. A kind may list
-// fewer ids than asked for when there are not enough candidates (e.g. no active person left).
+// ChurnResult lists the ids of the persons affected, per kind of change. Within one Churn the
+// kinds affect disjoint persons. A kind may list fewer ids than asked for when there are not
+// enough candidates (e.g. no active person left).
 type ChurnResult struct {
 	Hires            []string `json:"hires"`
 	Terminations     []string `json:"terminations"`
@@ -47,7 +48,7 @@ func (d *dataset) timestamp(now, prev time.Time) time.Time {
 	return t
 }
 
-// pick chooses up to n distinct persons that satisfy ok, at random.
+// pick chooses up to n distinct persons that satisfy ok (nil: any), at random.
 func (d *dataset) pick(n int, ok func(*personRec) bool) []*personRec {
 	if n <= 0 {
 		return nil
@@ -89,12 +90,18 @@ func (p *personRec) currentEmployment() *employmentRec { return p.emps[len(p.emp
 func (d *dataset) churn(c Churn, now time.Time) ChurnResult {
 	var res ChurnResult
 	f := d.fake
+	used := map[*personRec]bool{}
 	ids := func(ps []*personRec) []string {
 		out := make([]string, 0, len(ps))
 		for _, p := range ps {
 			out = append(out, p.p.ID)
+			used[p] = true
 		}
 		return out
+	}
+	// pick chooses persons no earlier kind of this churn has touched.
+	pick := func(n int, ok func(*personRec) bool) []*personRec {
+		return d.pick(n, func(p *personRec) bool { return !used[p] && (ok == nil || ok(p)) })
 	}
 	touch := func(p *personRec) {
 		p.updated = d.timestamp(now, p.updated)
@@ -112,9 +119,10 @@ func (d *dataset) churn(c Churn, now time.Time) ChurnResult {
 		d.addComp(p, e, typ, cents, dateOf(ts), interval)
 		p.encode()
 		res.Hires = append(res.Hires, p.p.ID)
+		used[p] = true
 	}
 
-	terms := d.pick(c.Terminations, isActive)
+	terms := pick(c.Terminations, isActive)
 	for _, p := range terms {
 		e := p.currentEmployment()
 		ts := d.timestamp(now, maxTime(p.updated, e.updated))
@@ -133,13 +141,13 @@ func (d *dataset) churn(c Churn, now time.Time) ChurnResult {
 	}
 	res.Terminations = ids(terms)
 
-	dels := d.pick(c.Deletions, nil)
+	dels := pick(c.Deletions, nil)
 	for _, p := range dels {
 		d.deletePerson(p)
 	}
 	res.Deletions = ids(dels)
 
-	renames := d.pick(c.Renames, nil)
+	renames := pick(c.Renames, nil)
 	for _, p := range renames {
 		if f.IntRange(1, 100) <= 80 {
 			p.p.LastName = f.LastName()
@@ -150,7 +158,7 @@ func (d *dataset) churn(c Churn, now time.Time) ChurnResult {
 	}
 	res.Renames = ids(renames)
 
-	emails := d.pick(c.EmailChanges, nil)
+	emails := pick(c.EmailChanges, nil)
 	for _, p := range emails {
 		delete(d.emails, p.p.Email)
 		p.p.Email = d.uniqueEmail(p.p.FirstName+slug(f.Adjective()), p.p.LastName)
@@ -158,7 +166,7 @@ func (d *dataset) churn(c Churn, now time.Time) ChurnResult {
 	}
 	res.EmailChanges = ids(emails)
 
-	attrs := d.pick(c.AttributeChanges, func(p *personRec) bool { return len(p.p.CustomAttributes) > 0 })
+	attrs := pick(c.AttributeChanges, func(p *personRec) bool { return len(p.p.CustomAttributes) > 0 })
 	for _, p := range attrs {
 		// Copy on write: Truth snapshots share the old slice.
 		ca := slices.Clone(p.p.CustomAttributes)
@@ -179,7 +187,7 @@ func (d *dataset) churn(c Churn, now time.Time) ChurnResult {
 	res.AttributeChanges = ids(attrs)
 
 	// Compensation-only changes do not move the person's updated_at, as in Personio.
-	sal := d.pick(c.SalaryChanges, isActive)
+	sal := pick(c.SalaryChanges, isActive)
 	cur := monthStart(dateOf(now))
 	for _, p := range sal {
 		e := p.currentEmployment()
@@ -202,7 +210,7 @@ func (d *dataset) churn(c Churn, now time.Time) ChurnResult {
 	}
 	res.SalaryChanges = ids(sal)
 
-	bonus := d.pick(c.Bonuses, isActive)
+	bonus := pick(c.Bonuses, isActive)
 	for _, p := range bonus {
 		e := p.currentEmployment()
 		d.addComp(p, e, typeBonus, int64(f.IntRange(300, 5000))*100+d.randomCents(), dateOf(now), "ONE_TIME")

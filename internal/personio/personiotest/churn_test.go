@@ -62,6 +62,16 @@ func TestChurnSemantics(t *testing.T) {
 			t.Errorf("%s: %d ids, want 3", name, len(ids))
 		}
 	}
+	seen := map[string]string{}
+	for kind, ids := range map[string][]string{"hire": res.Hires, "termination": res.Terminations, "deletion": res.Deletions,
+		"rename": res.Renames, "email": res.EmailChanges, "attribute": res.AttributeChanges, "salary": res.SalaryChanges, "bonus": res.Bonuses} {
+		for _, id := range ids {
+			if other, dup := seen[id]; dup {
+				t.Errorf("person %s affected by both %s and %s in one churn", id, other, kind)
+			}
+			seen[id] = kind
+		}
+	}
 	movedForward := func(kind, id string) {
 		t.Helper()
 		if _, deleted := ap[id]; !deleted {

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -183,9 +184,7 @@ func (readCloserT) Close() error { return nil }
 
 func TestContract(t *testing.T) {
 	dir := specDir(t)
-	opts := fixed(80, 21)
-	opts.RateLimit = Rate{PerMinute: 60, Burst: 1}
-	s := NewTestServer(t, opts)
+	s := NewTestServer(t, fixed(80, 21))
 	c := newAPIClient(t, s)
 	creds := loadSpec(t, dir, "credentials-service-api-v2.json", s.URL())
 	persons := loadSpec(t, dir, "persons-service-api-v2.json", s.URL())
@@ -215,8 +214,6 @@ func TestContract(t *testing.T) {
 		creds.validate(t, c, post("/v2/auth/revoke", url.Values{"token": {"papi-unknown"}}), 200)
 	})
 
-	// With NoRateLimit off for this test, use a generous bucket per sub-test.
-	s.limits.off = true
 	tr := s.Truth()
 	t.Run("persons", func(t *testing.T) {
 		for path := "/v2/persons?limit=50"; path != ""; {
@@ -297,11 +294,14 @@ func TestContract(t *testing.T) {
 		s.SetFaults(Faults{P504: 1})
 		check("504", 504, get("/v2/compensations"))
 		s.SetFaults(Faults{})
-		s.limits.off = false
-		_, _ = c.get("/v2/persons") // spends the burst of 1
-		check("429", 429, get("/v2/persons"))
-		s.limits.off = true
 		check("400 compensations", 400, get("/v2/compensations?limit=500"))
+
+		limited := NewTestServer(t, Options{Persons: 1, Seed: 1, RateLimit: Rate{PerMinute: 1, Burst: 1}, Now: func() time.Time { return testNow }})
+		lc := newAPIClient(t, limited)
+		_, _ = lc.get("/v2/persons") // spends the burst of 1
+		req, _ := http.NewRequest(http.MethodGet, limited.URL()+"/v2/persons", nil)
+		req.Header.Set("Authorization", "Bearer "+lc.token)
+		check("429", 429, req)
 	})
 	t.Run("compensations", func(t *testing.T) {
 		raw, err := os.ReadFile(filepath.Join("testdata", "compensation.schema.json"))

@@ -253,8 +253,11 @@ func (d *dataset) addPerson(created, updated time.Time) *personRec {
 		Status:    "ACTIVE",
 		CreatedAt: rfc3339(created),
 	}
-	if f.IntRange(1, 100) <= 20 {
-		p.PreferredName = f.FirstName()
+	switch r := f.IntRange(1, 100); {
+	case r <= 10: // the full name, as in Personio's own example
+		p.PreferredName = first + " " + last
+	case r <= 20 && len([]rune(first)) > 4: // a short form
+		p.PreferredName = string([]rune(first)[:3])
 	}
 	switch r := f.IntRange(1, 100); {
 	case r <= 46:

@@ -50,8 +50,8 @@ func (s *Server) routes() http.Handler {
 // Token endpoints authenticate and rate-limit themselves (by client_id).
 func (s *Server) api(kind bucketKind, h func(w http.ResponseWriter, r *http.Request, client string) response) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		f, roll := s.faultRoll()
-		if d := f.Latency + jitter(roll, f.LatencyJitter); d > 0 {
+		f, roll, jitter := s.faultRoll()
+		if d := f.Latency + time.Duration(jitter*float64(f.LatencyJitter)); d > 0 {
 			select {
 			case <-time.After(d):
 			case <-r.Context().Done():
@@ -146,21 +146,12 @@ func resetConnection(w http.ResponseWriter) {
 	_ = conn.Close()
 }
 
-// faultRoll returns the faults in effect and one uniform draw for this request.
-func (s *Server) faultRoll() (Faults, float64) {
+// faultRoll returns the faults in effect and two uniform draws in [0,1) for this request:
+// one picks the fault, the other the latency jitter.
+func (s *Server) faultRoll() (f Faults, roll, jitter float64) {
 	s.faultMu.Lock()
 	defer s.faultMu.Unlock()
-	return s.faults, s.rng.Float64()
-}
-
-func jitter(roll float64, j time.Duration) time.Duration {
-	if j <= 0 {
-		return 0
-	}
-	// Reuse the roll's low-order digits so the jitter is deterministic as well.
-	frac := roll * 1e6
-	frac -= float64(int64(frac))
-	return time.Duration(frac * float64(j))
+	return s.faults, s.rng.Float64(), s.rng.Float64()
 }
 
 // pickFault maps a uniform draw onto the fault probabilities.
@@ -560,10 +551,8 @@ func (s *Server) listPersons(_ http.ResponseWriter, r *http.Request, _ string) r
 }
 
 func (s *Server) getPerson(_ http.ResponseWriter, r *http.Request, _ string) response {
-	if len(r.URL.Query()) > 0 {
-		if q := newQuery(r); q.err != "" {
-			return badRequest(q.err)
-		}
+	if q := newQuery(r); q.err != "" {
+		return badRequest(q.err)
 	}
 	s.mu.RLock()
 	p, ok := s.data.byID[r.PathValue("id")]
@@ -618,6 +607,9 @@ func (s *Server) listEmployments(_ http.ResponseWriter, r *http.Request, _ strin
 }
 
 func (s *Server) getEmployment(_ http.ResponseWriter, r *http.Request, _ string) response {
+	if q := newQuery(r); q.err != "" {
+		return badRequest(q.err)
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	p, ok := s.data.byID[r.PathValue("person_id")]
