@@ -192,6 +192,8 @@ func (d *dataset) generate(n int) {
 			}
 			d.endEmployment(cur, end, d.randomBetween(empCreated, d.anchor))
 			rec.p.Status = "INACTIVE"
+		case r == 95 || r == 96: // on parental or sick leave
+			cur.e.Status = "LEAVE"
 		case r >= 97: // resigned, leaves at a future date
 			end := d.anchor.AddDate(0, 0, f.IntRange(10, 60))
 			d.setTermination(cur, end, d.anchor.AddDate(0, 0, -f.IntRange(1, 20)))

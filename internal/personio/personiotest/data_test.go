@@ -53,6 +53,7 @@ func TestDatasetIsRealistic(t *testing.T) {
 	genders := map[string]int{}
 	attrTypes := map[string]bool{}
 	var pictures, preferred, terminatedEmps, twoEmps, supervised int
+	empStatuses := map[string]int{}
 	for _, p := range tr.Persons {
 		if p.FirstName == "" || p.LastName == "" || !strings.Contains(p.Email, "@") {
 			t.Fatalf("person %s lacks a name or email: %+v", p.ID, p)
@@ -88,6 +89,7 @@ func TestDatasetIsRealistic(t *testing.T) {
 			twoEmps++
 		}
 		for _, e := range emps {
+			empStatuses[e.Status]++
 			if e.Termination != nil {
 				terminatedEmps++
 			}
@@ -108,6 +110,11 @@ func TestDatasetIsRealistic(t *testing.T) {
 	}
 	if statuses["ACTIVE"] == 0 || statuses["INACTIVE"] == 0 {
 		t.Errorf("statuses = %v, want both ACTIVE and INACTIVE", statuses)
+	}
+	for _, st := range []string{"ACTIVE", "INACTIVE", "LEAVE"} {
+		if empStatuses[st] == 0 {
+			t.Errorf("employment statuses = %v, want %s among them", empStatuses, st)
+		}
 	}
 	if len(genders) < 3 {
 		t.Errorf("genders = %v, want variety", genders)
