@@ -33,7 +33,7 @@ type testCase struct {
 	State    []struct {
 		Key     string          `json:"key"` // default <tenant>:<id>
 		Version int64           `json:"version"`
-		Record  json.RawMessage `json:"record"` // Personio JSON
+		Record  json.RawMessage `json:"record"`  // Personio JSON
 		Deleted bool            `json:"deleted"` // remembered delete: Version only
 	} `json:"state"`
 	Listing []json.RawMessage `json:"listing"` // Personio JSON
