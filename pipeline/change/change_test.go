@@ -163,6 +163,17 @@ func TestRecordRoundTrip(t *testing.T) {
 	}
 }
 
+func TestMarshalRecordRequiresAmount(t *testing.T) {
+	c := fullCompensation()
+	c.Amount = nil
+	if _, err := change.MarshalRecord(c); err == nil {
+		t.Error("a compensation without amount was encoded")
+	}
+	if _, err := change.ContentHash(c); err == nil {
+		t.Error("a compensation without amount was hashed")
+	}
+}
+
 func TestEnvelopeRejectsWrongRecord(t *testing.T) {
 	ev := change.Event{Entity: change.Persons, After: fullCompensation()}
 	if _, err := ev.Envelope(); err == nil {

@@ -2,6 +2,7 @@ package change
 
 import (
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -62,6 +63,9 @@ func RecordSchema(e Entity) (avro.Schema, error) {
 // MarshalRecord encodes a record as Avro binary with its entity's record schema. State
 // stores keep records in this compact form.
 func MarshalRecord(r Record) ([]byte, error) {
+	if c, ok := r.(*Compensation); ok && c.Amount == nil {
+		return nil, errors.New("change: encode compensations record: amount is required")
+	}
 	s, err := RecordSchema(r.Entity())
 	if err != nil {
 		return nil, err
