@@ -34,6 +34,22 @@ func BenchmarkEncode(b *testing.B) {
 	})
 }
 
+// BenchmarkEncodePlain is the encode path for a record without decimals.
+func BenchmarkEncodePlain(b *testing.B) {
+	schema := mustSchema(b, "plain.avsc")
+	v := &struct {
+		ID    string `avro:"id"`
+		Count int64  `avro:"count"`
+	}{ID: "acme:12345", Count: 42}
+	c := New(nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.Encode(7, schema, v); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func BenchmarkCheckDecimals(b *testing.B) {
 	schema := mustSchema(b, "payment_v1.avsc")
 	p := samplePayment(b)

@@ -78,9 +78,12 @@ type Registry struct {
 	ids  map[subjectSchema]int
 }
 
+// subjectSchema keys the id cache by the full schema text: the canonical
+// fingerprint ignores defaults and docs, and a changed default is a new
+// schema version.
 type subjectSchema struct {
-	subject     string
-	fingerprint [32]byte
+	subject string
+	schema  string
 }
 
 // NewRegistry returns a client for the registry at baseURL (for Apicurio the
@@ -163,16 +166,16 @@ func (t *bearerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // up instead, so a read-only deployment works once the schema exists.
 // An incompatible schema yields an error matching ErrIncompatible.
 func (r *Registry) Register(ctx context.Context, subject string, schema avro.Schema) (int, error) {
-	k := subjectSchema{subject: subject, fingerprint: schema.Fingerprint()}
+	text, err := json.Marshal(schema)
+	if err != nil {
+		return 0, fmt.Errorf("codec: register %s: marshal schema: %w", subject, err)
+	}
+	k := subjectSchema{subject: subject, schema: string(text)}
 	r.mu.RLock()
 	id, ok := r.ids[k]
 	r.mu.RUnlock()
 	if ok {
 		return id, nil
-	}
-	text, err := json.Marshal(schema)
-	if err != nil {
-		return 0, fmt.Errorf("codec: register %s: marshal schema: %w", subject, err)
 	}
 	if r.compatibility != "" {
 		if err := r.client.SetCompatibilityLevel(ctx, subject, r.compatibility); err != nil {

@@ -3,6 +3,7 @@ package kafka
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -183,5 +184,31 @@ func TestRetryable(t *testing.T) {
 		if got := Retryable(tt.err); got != tt.want {
 			t.Errorf("Retryable(%v) = %v, want %v", tt.err, got, tt.want)
 		}
+	}
+}
+
+func TestEnsureTopicsNotAllowedToCreate(t *testing.T) {
+	cluster := newCluster(t, kfake.SeedTopics(1, "exists"))
+	c, _, _ := newClient(t, cluster)
+	cluster.ControlKey(int16(kmsg.CreateTopics), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		cluster.KeepControl()
+		r := req.(*kmsg.CreateTopicsRequest)
+		resp := r.ResponseKind().(*kmsg.CreateTopicsResponse)
+		for _, tp := range r.Topics {
+			rt := kmsg.NewCreateTopicsResponseTopic()
+			rt.Topic = tp.Topic
+			rt.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+			resp.Topics = append(resp.Topics, rt)
+		}
+		return resp, nil, true
+	})
+	// An existing topic needs no creation: fine.
+	if err := c.EnsureTopics(t.Context(), []TopicSpec{{Name: "exists"}}); err != nil {
+		t.Fatalf("existing topic: %v", err)
+	}
+	// A missing one that may not be created: an error naming it.
+	err := c.EnsureTopics(t.Context(), []TopicSpec{{Name: "exists"}, {Name: "acme.persons"}})
+	if !errors.Is(err, kafkago.ClusterAuthorizationFailed) || !strings.Contains(err.Error(), "acme.persons") {
+		t.Fatalf("err = %v, want ClusterAuthorizationFailed naming acme.persons", err)
 	}
 }

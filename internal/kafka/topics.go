@@ -105,6 +105,14 @@ func (c *Client) EnsureTopics(ctx context.Context, specs []TopicSpec) error {
 				c.logger.InfoContext(ctx, "created topic", "topic", tc.Topic, "partitions", tc.NumPartitions)
 			case errors.Is(err, kafkago.TopicAlreadyExists):
 				// Created concurrently; compare below.
+			case isAuthorization(err):
+				// Not allowed to create: fine if someone else already did.
+				now, merr := c.topicPartitions(ctx, []string{tc.Topic})
+				if _, ok := now[tc.Topic]; merr == nil && ok {
+					c.logger.WarnContext(ctx, "not allowed to create topics; using the existing topic", "topic", tc.Topic)
+					continue
+				}
+				errs = append(errs, fmt.Errorf("kafka: create topic %s (it does not exist): %w", tc.Topic, err))
 			default:
 				errs = append(errs, fmt.Errorf("kafka: create topic %s: %w", tc.Topic, err))
 			}
@@ -129,6 +137,11 @@ func (c *Client) topicPartitions(ctx context.Context, names []string) (map[strin
 		case t.Error == nil:
 			out[t.Name] = len(t.Partitions)
 		case errors.Is(t.Error, kafkago.UnknownTopicOrPartition):
+		case isAuthorization(t.Error):
+			// Not allowed to describe it: assume it exists (partition count
+			// unknown) and let the first write say otherwise.
+			c.logger.WarnContext(ctx, "not allowed to describe topic; assuming it exists", "topic", t.Name)
+			out[t.Name] = 0
 		default:
 			return nil, fmt.Errorf("metadata of topic %s: %w", t.Name, t.Error)
 		}
@@ -145,7 +158,7 @@ func (c *Client) checkDrift(ctx context.Context, specs []TopicSpec, existing map
 		if !ok {
 			continue
 		}
-		if s.Partitions != 0 && n != s.Partitions {
+		if s.Partitions != 0 && n != 0 && n != s.Partitions {
 			c.logger.WarnContext(ctx, "topic partition count differs from the configured one",
 				"topic", s.Name, "partitions", n, "configured", s.Partitions)
 		}
@@ -216,8 +229,15 @@ func (c *Client) Partitions(ctx context.Context, topic string) (int, error) {
 		return 0, fmt.Errorf("kafka: partitions of %s: %w", topic, err)
 	}
 	n, ok := m[topic]
-	if !ok {
+	switch {
+	case !ok:
 		return 0, fmt.Errorf("kafka: partitions of %s: %w", topic, kafkago.UnknownTopicOrPartition)
+	case n == 0:
+		return 0, fmt.Errorf("kafka: partitions of %s: %w", topic, kafkago.TopicAuthorizationFailed)
 	}
 	return n, nil
+}
+
+func isAuthorization(err error) bool {
+	return errors.Is(err, kafkago.TopicAuthorizationFailed) || errors.Is(err, kafkago.ClusterAuthorizationFailed)
 }
