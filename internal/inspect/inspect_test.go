@@ -126,4 +126,26 @@ func TestStateFold(t *testing.T) {
 	if got := (Style{}).Summary(Message{Topic: "personio.persons", Key: "acme:p1"}); !strings.HasPrefix(got, "tombstone") {
 		t.Errorf("tombstone summary %q", got)
 	}
+	if js, _ := json.Marshal(Message{Topic: "personio.persons", Key: "acme:p1"}); !strings.Contains(string(js), `"value":null`) {
+		t.Errorf("a tombstone must encode its value as null: %s", js)
+	}
+}
+
+func TestNullableUnionsRenderExactly(t *testing.T) {
+	reg := newRegistry(t)
+	hours := big.NewRat(385, 10)
+	start := time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC)
+	pc := &change.PersonChange{EventID: "e", Op: "c", TSMillis: time.Now(), Source: change.Source{Tenant: "acme", System: "personio"},
+		After: &change.Person{ID: "p1", Employments: []change.Employment{{ID: "e1", StartDate: &start, WeeklyWorkingHours: &hours}}},
+		ChangedFields: []string{}, Version: 1}
+	_, obj, err := NewDecoder(reg).Decode(t.Context(), encode(t, reg, "persons", pc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, _ := json.Marshal(obj)
+	for _, want := range []string{`"start_date":"2024-05-01"`, `"weekly_working_hours":"38.5000"`, `"end_date":null`, `"email":null`} {
+		if !strings.Contains(string(js), want) {
+			t.Errorf("JSON lacks %s:\n%s", want, js)
+		}
+	}
 }

@@ -86,8 +86,11 @@ func (o Object) String(names ...string) string {
 	return s
 }
 
-// MarshalJSON writes the fields in order.
+// MarshalJSON writes the fields in order; a nil Object (a tombstone's value) is null.
 func (o Object) MarshalJSON() ([]byte, error) {
+	if o == nil {
+		return []byte("null"), nil
+	}
 	var b bytes.Buffer
 	b.WriteByte('{')
 	for i, f := range o {
@@ -141,18 +144,30 @@ func render(schema avro.Schema, v any) any {
 		}
 		return out
 	case *avro.UnionSchema:
-		m, ok := v.(map[string]any)
-		if !ok || len(m) != 1 {
-			return v
-		}
-		for name, inner := range m {
-			for _, t := range s.Types() {
-				if typeName(t) == name {
-					return render(t, inner)
+		// hamba hands a union either as {"<branch name>": value} or, for a nullable union,
+		// as the value itself.
+		if m, ok := v.(map[string]any); ok && len(m) == 1 {
+			for name, inner := range m {
+				for _, t := range s.Types() {
+					if typeName(t) == name {
+						return render(t, inner)
+					}
 				}
 			}
-			return inner
 		}
+		var only avro.Schema
+		for _, t := range s.Types() {
+			if t.Type() != avro.Null {
+				if only != nil {
+					return v
+				}
+				only = t
+			}
+		}
+		if only != nil {
+			return render(only, v)
+		}
+		return v
 	case *avro.ArraySchema:
 		l, ok := v.([]any)
 		if !ok {

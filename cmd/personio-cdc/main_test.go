@@ -1,0 +1,387 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/sr/srfake"
+
+	"github.com/personio-cdc/personio-cdc/internal/personio/personiotest"
+)
+
+// Secret values of the test world; none may reach logs, /status or stdout.
+const (
+	testClientSecret   = "client-secret-that-must-never-print-5f1e"
+	testRegistryPass   = "registry-password-never-printed-93ab"
+	testRegistryUser   = "cdc"
+	testPersons        = 20
+	testTenant         = "acme"
+	testRegistryHeader = "Basic " // + base64(user:pass), see newWorld
+)
+
+// syncBuffer is an io.Writer safe for the concurrent writes of a running command.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// invoke runs the CLI in-process and returns its exit code, stdout and stderr.
+func invoke(ctx context.Context, env map[string]string, args ...string) (int, string, string) {
+	var out, errOut syncBuffer
+	a := &app{stdout: &out, stderr: &errOut, getenv: func(k string) string { return env[k] }}
+	code := runMain(ctx, a, args)
+	return code, out.String(), errOut.String()
+}
+
+// world is a simulated Personio, an in-process Kafka and a schema registry with basic auth.
+type world struct {
+	sim *personiotest.Server
+	env map[string]string
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	rate := personiotest.Rate{PerMinute: 60000, Burst: 200}
+	sim := personiotest.NewTestServer(t, personiotest.Options{
+		Persons: testPersons, Seed: 7, ClientSecret: testClientSecret, RateLimit: rate, CompensationRateLimit: rate,
+	})
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	auth := testRegistryHeader + base64.StdEncoding.EncodeToString([]byte(testRegistryUser+":"+testRegistryPass))
+	reg := srfake.New(srfake.WithAuth(auth))
+	t.Cleanup(reg.Close)
+	secretFile := filepath.Join(t.TempDir(), "client_secret")
+	if err := os.WriteFile(secretFile, []byte(testClientSecret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &world{sim: sim, env: map[string]string{
+		"PERSONIO_BASE_URL":                  sim.URL(),
+		"PERSONIO_CLIENT_ID":                 personiotest.DefaultClientID,
+		"PERSONIO_CLIENT_SECRET_FILE":        secretFile,
+		"PERSONIO_TENANT":                    testTenant,
+		"PERSONIO_RATE_LIMIT_PER_MINUTE":     "60000",
+		"PERSONIO_RATE_BURST":                "200",
+		"COMPENSATION_RATE_LIMIT_PER_MINUTE": "60000",
+		"COMPENSATION_RATE_BURST":            "200",
+		"KAFKA_BROKERS":                      strings.Join(cluster.ListenAddrs(), ","),
+		"KAFKA_REPLICATION_FACTOR":           "1",
+		"KAFKA_TOPIC_PARTITIONS":             "3",
+		"SCHEMA_REGISTRY_URL":                reg.URL(),
+		"SCHEMA_REGISTRY_USERNAME":           testRegistryUser,
+		"SCHEMA_REGISTRY_PASSWORD":           testRegistryPass,
+		"LOG_LEVEL":                          "debug",
+		"LOG_FORMAT":                         "json",
+	}}
+}
+
+func (w *world) with(kv ...string) map[string]string {
+	env := make(map[string]string, len(w.env)+len(kv)/2)
+	for k, v := range w.env {
+		env[k] = v
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		env[kv[i]] = kv[i+1]
+	}
+	return env
+}
+
+func assertNoSecrets(t *testing.T, where, text string) {
+	t.Helper()
+	for _, s := range []string{testClientSecret, testRegistryPass} {
+		if strings.Contains(text, s) {
+			t.Errorf("%s reveals a secret:\n%s", where, text)
+		}
+	}
+}
+
+func TestDemoJSONEmitsCreatesUpdatesDeletes(t *testing.T) {
+	code, stdout, stderr := invoke(t.Context(), nil, "demo", "--output", "json", "--cycles", "4", "--persons", "15")
+	if code != exitOK {
+		t.Fatalf("demo exit %d\nstderr:\n%s", code, stderr)
+	}
+	ops := map[string]int{}
+	entities := map[string]bool{}
+	sc := bufio.NewScanner(strings.NewReader(stdout))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	lines := 0
+	for sc.Scan() {
+		lines++
+		var m struct {
+			Topic string `json:"topic"`
+			Key   string `json:"key"`
+			Value *struct {
+				Op      string `json:"op"`
+				EventID string `json:"event_id"`
+				Source  struct {
+					Tenant string `json:"tenant"`
+				} `json:"source"`
+			} `json:"value"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatalf("line %d is not JSON: %v\n%s", lines, err, sc.Text())
+		}
+		entities[m.Topic] = true
+		if m.Value == nil {
+			ops["tombstone"]++
+			continue
+		}
+		ops[m.Value.Op]++
+		if len(m.Value.EventID) != 32 || !strings.HasPrefix(m.Key, m.Value.Source.Tenant+":") {
+			t.Errorf("line %d: event id %q, key %q, tenant %q", lines, m.Value.EventID, m.Key, m.Value.Source.Tenant)
+		}
+	}
+	for _, op := range []string{"c", "u", "d", "tombstone"} {
+		if ops[op] == 0 {
+			t.Errorf("no %q events in the demo output (got %v)", op, ops)
+		}
+	}
+	if ops["d"] != ops["tombstone"] {
+		t.Errorf("every delete needs a tombstone: %d d, %d tombstones", ops["d"], ops["tombstone"])
+	}
+	if !entities["personio.persons"] || !entities["personio.compensations"] {
+		t.Errorf("topics seen: %v", entities)
+	}
+}
+
+func TestDemoTextShowsCyclesAndReplay(t *testing.T) {
+	code, stdout, stderr := invoke(t.Context(), nil, "demo", "--cycles", "2", "--persons", "5")
+	if code != exitOK {
+		t.Fatalf("demo exit %d\n%s", code, stderr)
+	}
+	for _, want := range []string{"cycle 1/2 · full sync", "cycle 2/2 · full sync", "complete:", "matches the simulator"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, stdout)
+		}
+	}
+}
+
+func TestSyncExitCodes(t *testing.T) {
+	w := newWorld(t)
+	ctx := t.Context()
+
+	code, out, errOut := invoke(ctx, w.env, "sync")
+	if code != exitOK {
+		t.Fatalf("first full sync: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if !strings.Contains(out, "full sync") || !strings.Contains(out, "complete") {
+		t.Errorf("sync output:\n%s", out)
+	}
+	assertNoSecrets(t, "sync stdout", out)
+	assertNoSecrets(t, "sync logs", errOut)
+
+	code, out, _ = invoke(ctx, w.env, "sync", "--incremental", "--output", "json")
+	var res struct {
+		Kind    string `json:"kind"`
+		Outcome string `json:"outcome"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil || code != exitOK || res.Kind != "incremental" || res.Outcome != "complete" {
+		t.Errorf("incremental sync: exit %d, %+v (%v)\n%s", code, res, err, out)
+	}
+
+	// Half the company disappears (a credential that lost a scope looks like this): the
+	// mass-delete guard refuses, the sync fails; the override publishes the deletes.
+	w.sim.Churn(personiotest.Churn{Deletions: testPersons / 2})
+	code, out, _ = invoke(ctx, w.env, "sync")
+	if code != exitError || !strings.Contains(out, "DELETE GUARD TRIPPED") {
+		t.Errorf("guarded sync: exit %d, want %d\n%s", code, exitError, out)
+	}
+	code, out, errOut = invoke(ctx, w.env, "sync", "--delete-guard-override")
+	if code != exitOK {
+		t.Errorf("override sync: exit %d\n%s\n%s", code, out, errOut)
+	}
+
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want int
+	}{
+		{"wrong secret", w.with("PERSONIO_CLIENT_SECRET_FILE", "", "PERSONIO_CLIENT_SECRET", "wrong"), []string{"sync"}, exitError},
+		{"both full and incremental", w.env, []string{"sync", "--full", "--incremental"}, exitConfig},
+		{"bad flag value", w.env, []string{"sync", "--full-sync-interval", "soon"}, exitConfig},
+		{"unknown flag", w.env, []string{"sync", "--nope"}, exitConfig},
+		{"help", w.env, []string{"sync", "--help"}, exitOK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := invoke(ctx, tt.env, tt.args...)
+			if code != tt.want {
+				t.Errorf("exit %d, want %d\n%s\n%s", code, tt.want, out, errOut)
+			}
+			assertNoSecrets(t, "stderr", errOut)
+		})
+	}
+}
+
+func TestBadConfigurationExits2NamingEveryProblem(t *testing.T) {
+	tests := []struct {
+		args []string
+		env  map[string]string
+		want []string
+	}{
+		{
+			args: []string{"run"},
+			want: []string{"PERSONIO_CLIENT_ID is required", "PERSONIO_CLIENT_SECRET is required", "PERSONIO_TENANT is required"},
+		},
+		{
+			args: []string{"run", "--tenant", "acme", "--client-id", "x", "--admin-addr", "nope", "--delete-guard-ratio", "2"},
+			env:  map[string]string{"PERSONIO_CLIENT_SECRET": testClientSecret, "KAFKA_BROKERS": "k", "LOG_FORMAT": "xml"},
+			want: []string{`ADMIN_ADDR "nope" is not host:port`, "DELETE_GUARD_RATIO must be greater than 0", `KAFKA_BROKERS entry "k"`, `LOG_FORMAT "xml"`},
+		},
+		{
+			args: []string{"tail", "--schema-registry-url", "ftp://x"},
+			want: []string{"SCHEMA_REGISTRY_URL must be an absolute http:// or https:// URL"},
+		},
+		{args: []string{"frobnicate"}, want: []string{`unknown command "frobnicate"`}},
+		{args: []string{"demo", "--cycles", "0", "--output", "yaml"}, want: []string{"--cycles", "--output \"yaml\""}},
+		{args: []string{}, want: []string{"Usage: personio-cdc <command>"}},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			code, _, errOut := invoke(t.Context(), tt.env, tt.args...)
+			if code != exitConfig {
+				t.Errorf("exit %d, want %d\n%s", code, exitConfig, errOut)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(errOut, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, errOut)
+				}
+			}
+			assertNoSecrets(t, "stderr", errOut)
+		})
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestRunServesMetricsStatusAndStopsOnSignal(t *testing.T) {
+	w := newWorld(t)
+	addr := freeAddr(t)
+	env := w.with("ADMIN_ADDR", addr, "FULL_SYNC_INTERVAL", "1h", "INCREMENTAL_SYNC_INTERVAL", "0")
+	ctx, cancel := context.WithCancel(t.Context())
+	var stdout, stderr syncBuffer
+	a := &app{stdout: &stdout, stderr: &stderr, getenv: func(k string) string { return env[k] }}
+	done := make(chan int, 1)
+	go func() { done <- runMain(ctx, a, []string{"run"}) }()
+
+	// Wait for the first full sync to finish (the status says DONE for both entities).
+	base := "http://" + addr
+	var status string
+	for i := 0; ; i++ {
+		select {
+		case code := <-done:
+			t.Fatalf("run exited early with %d\n%s", code, stderr.String())
+		default:
+		}
+		var code int
+		code, status = get(t, base+"/status")
+		if code == http.StatusOK && strings.Count(status, `"phase": "DONE"`) == 2 {
+			break
+		}
+		if i > 3000 {
+			t.Fatalf("no completed sync; last status:\n%s\nlogs:\n%s", status, stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	if code, body := get(t, base+"/healthz"); code != http.StatusOK {
+		t.Errorf("healthz %d %s", code, body)
+	}
+	if code, body := get(t, base+"/readyz"); code != http.StatusOK {
+		t.Errorf("readyz %d %s", code, body)
+	}
+	code, metrics := get(t, base+"/metrics")
+	if code != http.StatusOK {
+		t.Fatalf("metrics %d", code)
+	}
+	for _, series := range []string{
+		`personio_cdc_build_info{`,
+		`personio_cdc_sync_runs_total{kind="full",result="complete"} 1`,
+		`personio_cdc_changes_total{entity="persons",op="c"} ` + fmt.Sprint(testPersons),
+		`personio_cdc_last_successful_sync_timestamp_seconds{entity="persons"}`,
+		`personio_cdc_last_successful_sync_timestamp_seconds{entity="compensations"}`,
+		`personio_cdc_api_requests_total{`,
+		`personio_cdc_kafka_messages_written_total{topic="personio.persons"}`,
+		`personio_cdc_state_entities{entity="persons"} ` + fmt.Sprint(testPersons),
+		`go_goroutines`,
+	} {
+		if !strings.Contains(metrics, series) {
+			t.Errorf("/metrics lacks %s", series)
+		}
+	}
+	for _, want := range []string{`"tenant": "acme"`, `"client_secret": "\u003credacted\u003e"`, `"password": "\u003credacted\u003e"`} {
+		if !strings.Contains(status, want) {
+			t.Errorf("/status lacks %s:\n%s", want, status)
+		}
+	}
+	assertNoSecrets(t, "/status", status)
+	assertNoSecrets(t, "/metrics", metrics)
+
+	cancel() // SIGTERM
+	select {
+	case code := <-done:
+		if code != exitOK {
+			t.Errorf("run exit %d after a signal, want 0\n%s", code, stderr.String())
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("run did not stop after the signal")
+	}
+	logs := stderr.String()
+	assertNoSecrets(t, "logs", logs)
+	for _, want := range []string{"personio-cdc started", "sync complete", "personio-cdc stopped"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("logs lack %q:\n%s", want, logs)
+		}
+	}
+	if code, _ := get(t, base+"/healthz"); code != 0 {
+		t.Error("admin server still up after run returned")
+	}
+}

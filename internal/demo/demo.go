@@ -1,0 +1,303 @@
+// Package demo runs personio-cdc end to end inside one process, with nothing set up: a
+// simulated Personio (personiotest, real HTTP on 127.0.0.1), an in-process Kafka (kfake) and an
+// in-process schema registry (srfake). It runs sync cycles while the simulated company hires,
+// fires, renames and changes salaries, and prints every event as a consumer decodes it: read
+// back from Kafka and decoded through the registry, the real path.
+package demo
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/sr/srfake"
+
+	"github.com/personio-cdc/personio-cdc/internal/config"
+	"github.com/personio-cdc/personio-cdc/internal/inspect"
+	"github.com/personio-cdc/personio-cdc/internal/kafka"
+	"github.com/personio-cdc/personio-cdc/internal/personio/personiotest"
+	"github.com/personio-cdc/personio-cdc/internal/service"
+	syncrun "github.com/personio-cdc/personio-cdc/pipeline/sync"
+)
+
+// Options configure a demo run.
+type Options struct {
+	// Cycles is the number of sync cycles (default 4). The first is a full sync (every
+	// person and compensation is created), the last is a full sync (deletes show), and the
+	// ones between alternate incremental and full syncs. Churn happens between cycles.
+	Cycles int
+	// Persons is the size of the simulated company (default 25).
+	Persons int
+	// Seed makes the company and its churn repeatable (default 1).
+	Seed int64
+	// Churn is the change applied between cycles (default: a few of each kind).
+	Churn personiotest.Churn
+	// JSON prints one JSON object per event and nothing else; otherwise one readable line
+	// per event with a header per cycle.
+	JSON bool
+	// Color colours the readable output (for terminals).
+	Color bool
+	// Pause waits between cycles, so that a person can follow along (default none).
+	Pause time.Duration
+	// Out receives the events.
+	Out io.Writer
+	// Logger receives the service's log records (default: discard).
+	Logger *slog.Logger
+	// Registerer receives the service's metrics (default: a private registry).
+	Registerer prometheus.Registerer
+}
+
+// DefaultChurn is the change applied between cycles.
+var DefaultChurn = personiotest.Churn{
+	Hires: 2, Terminations: 1, Deletions: 1, Renames: 2, EmailChanges: 1, AttributeChanges: 1,
+	SalaryChanges: 3, Bonuses: 1,
+}
+
+// Summary is what a demo run did.
+type Summary struct {
+	Cycles []syncrun.Result
+	// Events counts the events read back from Kafka, by op ("c", "u", "d", "r", "tombstone").
+	Events map[string]int
+	// Live is the number of current entities per topic after replaying the topics, and Truth
+	// what the simulator holds: they match when the pipeline lost and invented nothing.
+	Live  map[string]int
+	Truth map[string]int
+}
+
+// demoRate lets the demo run in seconds; the simulator enforces the same budget.
+var demoRate = personiotest.Rate{PerMinute: 60000, Burst: 200}
+
+// Run runs the demo and returns what it did. It stops early, returning ctx.Err(), when ctx
+// ends.
+func Run(ctx context.Context, o Options) (Summary, error) {
+	if o.Cycles <= 0 {
+		o.Cycles = 4
+	}
+	if o.Persons <= 0 {
+		o.Persons = 25
+	}
+	if o.Seed == 0 {
+		o.Seed = 1
+	}
+	if o.Churn == (personiotest.Churn{}) {
+		o.Churn = DefaultChurn
+	}
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Registerer == nil {
+		o.Registerer = prometheus.NewRegistry()
+	}
+	sum := Summary{Events: map[string]int{}, Live: map[string]int{}, Truth: map[string]int{}}
+
+	// The simulated world: Personio, Kafka and a schema registry, all on 127.0.0.1.
+	sim, err := personiotest.New(personiotest.Options{
+		Persons: o.Persons, Seed: o.Seed, RateLimit: demoRate, CompensationRateLimit: demoRate,
+		// As much history as the service looks back, so that the replay can be compared
+		// with the simulator's truth.
+		CompensationMonths: config.Default().Sync.CompensationLookbackMonths,
+	})
+	if err != nil {
+		return sum, fmt.Errorf("simulator: %w", err)
+	}
+	if err := sim.Start("127.0.0.1:0"); err != nil {
+		return sum, fmt.Errorf("simulator: %w", err)
+	}
+	defer sim.Close()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		return sum, fmt.Errorf("in-process kafka: %w", err)
+	}
+	defer cluster.Close()
+	registry := srfake.New()
+	defer registry.Close()
+
+	cfg := Config(sim.URL(), cluster.ListenAddrs(), registry.URL())
+	stack, err := service.Build(cfg, o.Registerer, o.Logger)
+	if err != nil {
+		return sum, err
+	}
+	defer stack.Close()
+
+	p := &printer{o: o, dec: inspect.NewDecoder(stack.Registry), kc: stack.Kafka, topics: service.Topics(cfg),
+		seen: map[string]map[int]int64{}, sum: &sum}
+	if !o.JSON {
+		fmt.Fprintf(o.Out, "personio-cdc demo: simulated Personio with %d persons at %s, in-process Kafka and schema registry\n",
+			o.Persons, sim.URL())
+	}
+	for i := 1; i <= o.Cycles; i++ {
+		kind := syncrun.Full
+		if i > 1 && i < o.Cycles && i%2 == 0 {
+			kind = syncrun.Incremental
+		}
+		var churned string
+		if i > 1 {
+			churned = describe(sim.Churn(o.Churn))
+		}
+		if !o.JSON {
+			fmt.Fprintf(o.Out, "\n── cycle %d/%d · %s sync", i, o.Cycles, kind)
+			if churned != "" {
+				fmt.Fprintf(o.Out, " · since the last cycle: %s", churned)
+			}
+			fmt.Fprintln(o.Out, " ──")
+		}
+		res, err := stack.Runner.Run(ctx, kind)
+		sum.Cycles = append(sum.Cycles, res)
+		if err != nil {
+			return sum, fmt.Errorf("cycle %d: %w", i, err)
+		}
+		if err := p.printNew(ctx); err != nil {
+			return sum, fmt.Errorf("cycle %d: read back: %w", i, err)
+		}
+		if !o.JSON {
+			fmt.Fprintf(o.Out, "   %s: %s in %s\n", res.Outcome, published(res), res.Duration.Round(time.Millisecond))
+		}
+		if res.Outcome != syncrun.Complete {
+			return sum, fmt.Errorf("cycle %d: sync %s: %s", i, res.Outcome, strings.Join(res.Errors, "; "))
+		}
+		if o.Pause > 0 && i < o.Cycles {
+			select {
+			case <-time.After(o.Pause):
+			case <-ctx.Done():
+				return sum, ctx.Err()
+			}
+		}
+	}
+
+	// Replay the topics like a new consumer and compare with the simulator's truth.
+	st, err := inspect.Replay(ctx, stack.Kafka, p.dec, p.topics, nil)
+	if err != nil {
+		return sum, err
+	}
+	for _, ts := range st.Topics() {
+		sum.Live[ts.Topic] = ts.Live()
+	}
+	truth := sim.Truth()
+	sum.Truth[cfg.Kafka.Topic("persons")] = len(truth.Persons)
+	sum.Truth[cfg.Kafka.Topic("compensations")] = len(truth.Compensations)
+	if !o.JSON {
+		fmt.Fprintln(o.Out, "\n── replay from offset 0 (what a new consumer sees) ──")
+		for _, t := range p.topics {
+			mark := "matches the simulator"
+			if sum.Live[t] != sum.Truth[t] {
+				mark = fmt.Sprintf("simulator has %d", sum.Truth[t])
+			}
+			fmt.Fprintf(o.Out, "   %-24s %4d current entities · %s\n", t, sum.Live[t], mark)
+		}
+		fmt.Fprintln(o.Out, "\nNext: `personio-cdc demo --output json | jq .` for the raw events; README.md for running against real Personio and Kafka.")
+	}
+	return sum, nil
+}
+
+// Config is the service configuration the demo uses against the in-process endpoints.
+func Config(personioURL string, brokers []string, registryURL string) config.Config {
+	cfg := config.Default()
+	cfg.Personio.BaseURL = personioURL
+	cfg.Personio.ClientID = personiotest.DefaultClientID
+	cfg.Personio.ClientSecret = config.Secret(personiotest.DefaultClientSecret)
+	cfg.Personio.Tenant = "demo"
+	cfg.Personio.RateLimitPerMinute = demoRate.PerMinute
+	cfg.Personio.RateBurst = demoRate.Burst
+	cfg.Personio.CompensationRateLimitPerMinute = demoRate.PerMinute
+	cfg.Personio.CompensationRateBurst = demoRate.Burst
+	cfg.Kafka.Brokers = brokers
+	cfg.Kafka.TopicPartitions = 3
+	cfg.Kafka.ReplicationFactor = 1
+	cfg.SchemaRegistry.URL = registryURL
+	cfg.Admin.Addr = "127.0.0.1:0"
+	return cfg
+}
+
+// printer reads the records the last cycle added to each topic and prints them.
+type printer struct {
+	o      Options
+	dec    *inspect.Decoder
+	kc     *kafka.Client
+	topics []string
+	seen   map[string]map[int]int64 // next unread offset per topic and partition
+	sum    *Summary
+}
+
+func (p *printer) printNew(ctx context.Context) error {
+	enc := json.NewEncoder(p.o.Out)
+	enc.SetEscapeHTML(false)
+	style := inspect.Style{Color: p.o.Color}
+	for _, topic := range p.topics {
+		seen := p.seen[topic]
+		if seen == nil {
+			seen = map[int]int64{}
+			p.seen[topic] = seen
+		}
+		err := p.kc.ReadToEnd(ctx, topic, func(r kafka.Record) error {
+			if r.Offset < seen[r.Partition] {
+				return nil
+			}
+			seen[r.Partition] = r.Offset + 1
+			m, err := p.dec.Message(ctx, topic, r)
+			if err != nil {
+				return err
+			}
+			p.sum.Events[m.Op()]++
+			if p.o.JSON {
+				return enc.Encode(m)
+			}
+			_, err = fmt.Fprintln(p.o.Out, "   "+style.Summary(m))
+			return err
+		})
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func published(r syncrun.Result) string {
+	var parts []string
+	for _, e := range r.Entities {
+		var ops []string
+		for _, op := range []string{"c", "u", "d", "r"} {
+			if n := e.Changes[op]; n > 0 {
+				ops = append(ops, fmt.Sprintf("%s=%d", op, n))
+			}
+		}
+		if len(ops) == 0 {
+			ops = []string{"no changes"}
+		}
+		parts = append(parts, e.Entity+" "+strings.Join(ops, " "))
+	}
+	return strings.Join(parts, " · ")
+}
+
+func describe(c personiotest.ChurnResult) string {
+	var parts []string
+	add := func(n int, one, many string) {
+		switch {
+		case n == 1:
+			parts = append(parts, "1 "+one)
+		case n > 1:
+			parts = append(parts, fmt.Sprintf("%d %s", n, many))
+		}
+	}
+	add(len(c.Hires), "hire", "hires")
+	add(len(c.Terminations), "termination", "terminations")
+	add(len(c.Deletions), "deletion", "deletions")
+	add(len(c.Renames), "rename", "renames")
+	add(len(c.EmailChanges), "e-mail change", "e-mail changes")
+	add(len(c.AttributeChanges), "attribute change", "attribute changes")
+	add(len(c.SalaryChanges), "salary change", "salary changes")
+	add(len(c.Bonuses), "bonus", "bonuses")
+	return strings.Join(parts, ", ")
+}

@@ -1,0 +1,45 @@
+package demo
+
+import (
+	"bytes"
+	"github.com/personio-cdc/personio-cdc/internal/personio/personiotest"
+	"strings"
+	"testing"
+)
+
+func TestReplayMatchesSimulatorTruth(t *testing.T) {
+	var out bytes.Buffer
+	sum, err := Run(t.Context(), Options{Cycles: 3, Persons: 12, Seed: 3, Out: &out})
+	if err != nil {
+		t.Fatalf("Run: %v\n%s", err, out.String())
+	}
+	if len(sum.Cycles) != 3 {
+		t.Errorf("ran %d cycles, want 3", len(sum.Cycles))
+	}
+	for topic, want := range sum.Truth {
+		if sum.Live[topic] != want {
+			t.Errorf("%s: replay has %d current entities, simulator %d", topic, sum.Live[topic], want)
+		}
+	}
+	for _, op := range []string{"c", "u", "d", "tombstone"} {
+		if sum.Events[op] == 0 {
+			t.Errorf("no %s events: %v", op, sum.Events)
+		}
+	}
+	if !strings.Contains(out.String(), "cycle 2/3 · incremental sync") {
+		t.Errorf("the middle cycle should be incremental:\n%s", out.String())
+	}
+}
+
+func TestDescribeChurn(t *testing.T) {
+	got := describe(chr(2, 1))
+	if got != "2 hires, 1 deletion" {
+		t.Errorf("describe = %q", got)
+	}
+}
+
+func chr(hires, deletions int) (r personiotest.ChurnResult) {
+	r.Hires = make([]string, hires)
+	r.Deletions = make([]string, deletions)
+	return r
+}

@@ -1,0 +1,122 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	syncrun "github.com/personio-cdc/personio-cdc/pipeline/sync"
+)
+
+// Runner runs one sync. *sync.Runner is one.
+type Runner interface {
+	Run(ctx context.Context, kind syncrun.Kind) (syncrun.Result, error)
+}
+
+// Schedule decides when syncs run: a full sync at start and every Full, an incremental sync
+// every Incremental in between (0 disables them). A failed or partial full sync is retried
+// after Retry instead of waiting a whole Full interval.
+type Schedule struct {
+	Full        time.Duration
+	Incremental time.Duration
+	Retry       time.Duration
+}
+
+// Scheduler runs syncs one at a time on a Schedule. Syncs never overlap.
+type Scheduler struct {
+	runner   Runner
+	schedule Schedule
+	logger   *slog.Logger
+	running  atomic.Bool
+	runs     atomic.Int64
+}
+
+// NewScheduler returns a Scheduler; Retry defaults to Incremental (or Full/4 without
+// incremental syncs).
+func NewScheduler(r Runner, s Schedule, logger *slog.Logger) *Scheduler {
+	if s.Retry <= 0 {
+		s.Retry = s.Incremental
+		if s.Retry <= 0 {
+			s.Retry = s.Full / 4
+		}
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Scheduler{runner: r, schedule: s, logger: logger}
+}
+
+// Busy reports whether a sync is running.
+func (s *Scheduler) Busy() bool { return s.running.Load() }
+
+// Runs returns how many syncs have finished.
+func (s *Scheduler) Runs() int64 { return s.runs.Load() }
+
+// Loop runs syncs until stop is closed; it then returns without starting another. A sync in
+// flight runs under work, which the caller cancels to abandon it (see Serve for the shutdown
+// order). Loop returns nil after stop, or work's error when work ends first.
+func (s *Scheduler) Loop(stop <-chan struct{}, work context.Context) error {
+	now := time.Now()
+	nextFull, nextIncr := now, time.Time{}
+	for {
+		kind, due := syncrun.Full, nextFull
+		if s.schedule.Incremental > 0 && !nextIncr.IsZero() && nextIncr.Before(nextFull) {
+			kind, due = syncrun.Incremental, nextIncr
+		}
+		timer := time.NewTimer(time.Until(due))
+		select {
+		case <-stop:
+			timer.Stop()
+			return nil
+		case <-work.Done():
+			timer.Stop()
+			return work.Err()
+		case <-timer.C:
+		}
+		select {
+		case <-stop: // a stop that raced with the timer wins: no new work
+			return nil
+		default:
+		}
+		ok := s.runOnce(work, kind)
+		if work.Err() != nil {
+			return work.Err()
+		}
+		now = time.Now()
+		switch {
+		case kind == syncrun.Full && ok:
+			nextFull = now.Add(s.schedule.Full)
+		case kind == syncrun.Full:
+			nextFull = now.Add(min(s.schedule.Retry, s.schedule.Full))
+		}
+		if s.schedule.Incremental > 0 {
+			nextIncr = now.Add(s.schedule.Incremental)
+		}
+	}
+}
+
+// runOnce runs one sync and reports whether it completed.
+func (s *Scheduler) runOnce(ctx context.Context, kind syncrun.Kind) bool {
+	s.running.Store(true)
+	defer s.running.Store(false)
+	defer s.runs.Add(1)
+	res, err := s.runner.Run(ctx, kind)
+	switch {
+	case err != nil && errors.Is(err, context.Canceled) && ctx.Err() != nil:
+		s.logger.Warn("sync abandoned at shutdown", "kind", kind, "sync_id", res.SyncID)
+		return false
+	case err != nil:
+		s.logger.Error("sync failed", "kind", kind, "sync_id", res.SyncID, "err", err)
+		return false
+	case res.Outcome != syncrun.Complete:
+		s.logger.Warn("sync finished incomplete", "kind", kind, "sync_id", res.SyncID, "outcome", res.Outcome,
+			"published", res.Published(), "errors", res.Errors)
+		return false
+	default:
+		s.logger.Info("sync complete", "kind", kind, "sync_id", res.SyncID, "published", res.Published(),
+			"duration", res.Duration.Round(time.Millisecond))
+		return true
+	}
+}

@@ -1,0 +1,112 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/personio-cdc/personio-cdc/internal/admin"
+)
+
+// ErrShuttingDown is the readiness error while the service stops.
+var ErrShuttingDown = errors.New("shutting down")
+
+// Lifecycle is the long-running service: the sync schedule and the admin endpoints.
+type Lifecycle struct {
+	Scheduler *Scheduler
+	Admin     *admin.Server
+	// ShutdownTimeout bounds how long a sync in flight may run on after the stop signal.
+	ShutdownTimeout time.Duration
+	// Close releases the clients (Kafka, registry, Personio) once nothing uses them.
+	Close  func() error
+	Logger *slog.Logger
+
+	stopping atomic.Bool
+}
+
+// Stopping is a readiness check: it fails once shutdown has begun, so that a load balancer
+// or Kubernetes stops counting on this instance.
+func (l *Lifecycle) Stopping(context.Context) error {
+	if l.stopping.Load() {
+		return ErrShuttingDown
+	}
+	return nil
+}
+
+// Serve starts the admin server and the scheduler and blocks until ctx is cancelled (the
+// first SIGINT/SIGTERM) or the admin server cannot start. It returns nil after an orderly
+// shutdown.
+//
+// Shutdown order (each step waits for the one before):
+//  1. ctx is cancelled: the scheduler starts no new sync, /readyz answers 503.
+//  2. A sync in flight may finish for up to ShutdownTimeout; then its context is cancelled and
+//     it is abandoned. That is safe: every event Kafka acknowledged is already the state, the
+//     rest are detected again on the next start and re-sent with the same event_id.
+//  3. The admin server stops, after the sync, so that metrics stay scrapable during the drain.
+//  4. Close releases the Kafka, registry and Personio clients; nothing can use them any more.
+//
+// A second signal is handled by main: it exits the process at once.
+func (l *Lifecycle) Serve(ctx context.Context) error {
+	logger := l.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if err := l.Admin.Start(); err != nil {
+		if l.Close != nil {
+			_ = l.Close()
+		}
+		return err
+	}
+	logger.Info("personio-cdc started", "admin_addr", l.Admin.Addr())
+
+	// work outlives ctx: it is cancelled only when the drain time is up (step 2).
+	work, abandon := context.WithCancel(context.WithoutCancel(ctx))
+	defer abandon()
+	stop := make(chan struct{})
+	loopDone := make(chan error, 1)
+	go func() { loopDone <- l.Scheduler.Loop(stop, work) }()
+
+	var loopErr error
+	select {
+	case <-ctx.Done():
+	case loopErr = <-loopDone: // only when work ends, which it does not before step 2
+		loopDone <- loopErr
+	}
+
+	// Step 1.
+	l.stopping.Store(true)
+	close(stop)
+	logger.Info("stopping: no new syncs", "sync_in_flight", l.Scheduler.Busy(), "shutdown_timeout", l.ShutdownTimeout)
+
+	// Step 2.
+	drain := time.NewTimer(l.ShutdownTimeout)
+	select {
+	case loopErr = <-loopDone:
+		drain.Stop()
+	case <-drain.C:
+		logger.Warn("shutdown timeout reached: abandoning the sync in flight; unacknowledged events will be re-sent with the same event_id")
+		abandon()
+		loopErr = <-loopDone
+	}
+	if errors.Is(loopErr, context.Canceled) {
+		loopErr = nil
+	}
+
+	// Step 3.
+	actx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := l.Admin.Shutdown(actx); err != nil {
+		logger.Warn("admin server shutdown", "err", err)
+	}
+
+	// Step 4.
+	if l.Close != nil {
+		if err := l.Close(); err != nil {
+			logger.Warn("closing clients", "err", err)
+		}
+	}
+	logger.Info("personio-cdc stopped")
+	return loopErr
+}

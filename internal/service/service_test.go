@@ -1,0 +1,191 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/personio-cdc/personio-cdc/internal/admin"
+	syncrun "github.com/personio-cdc/personio-cdc/pipeline/sync"
+)
+
+// fakeRunner records the kinds it ran and when; block, when set, is waited on by each run.
+type fakeRunner struct {
+	mu      sync.Mutex
+	kinds   []syncrun.Kind
+	at      []time.Duration
+	start   time.Time
+	outcome syncrun.Outcome
+	block   chan struct{}
+	started chan struct{}
+	ctxErr  error
+}
+
+func (f *fakeRunner) Run(ctx context.Context, kind syncrun.Kind) (syncrun.Result, error) {
+	f.mu.Lock()
+	f.kinds = append(f.kinds, kind)
+	f.at = append(f.at, time.Since(f.start))
+	block, started := f.block, f.started
+	f.mu.Unlock()
+	if started != nil {
+		started <- struct{}{}
+	}
+	if block != nil {
+		select {
+		case <-block:
+		case <-ctx.Done():
+			f.mu.Lock()
+			f.ctxErr = ctx.Err()
+			f.mu.Unlock()
+			return syncrun.Result{Kind: kind, Outcome: syncrun.Failed}, ctx.Err()
+		}
+	}
+	out := f.outcome
+	if out == "" {
+		out = syncrun.Complete
+	}
+	return syncrun.Result{Kind: kind, Outcome: out}, nil
+}
+
+func TestScheduleOrder(t *testing.T) {
+	tests := []struct {
+		name     string
+		schedule Schedule
+		outcome  syncrun.Outcome
+		until    time.Duration
+		want     []syncrun.Kind
+		wantAt   []time.Duration
+	}{
+		{
+			name:     "full then incrementals then full",
+			schedule: Schedule{Full: time.Hour, Incremental: 20 * time.Minute},
+			until:    time.Hour + time.Minute,
+			want:     []syncrun.Kind{syncrun.Full, syncrun.Incremental, syncrun.Incremental, syncrun.Full},
+			wantAt:   []time.Duration{0, 20 * time.Minute, 40 * time.Minute, time.Hour},
+		},
+		{
+			name:     "no incrementals",
+			schedule: Schedule{Full: time.Hour},
+			until:    2*time.Hour + time.Minute,
+			want:     []syncrun.Kind{syncrun.Full, syncrun.Full, syncrun.Full},
+			wantAt:   []time.Duration{0, time.Hour, 2 * time.Hour},
+		},
+		{
+			name:     "failed full sync is retried after the retry interval",
+			schedule: Schedule{Full: time.Hour, Incremental: 30 * time.Minute, Retry: 10 * time.Minute},
+			outcome:  syncrun.Partial,
+			until:    25 * time.Minute,
+			want:     []syncrun.Kind{syncrun.Full, syncrun.Full, syncrun.Full},
+			wantAt:   []time.Duration{0, 10 * time.Minute, 20 * time.Minute},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				r := &fakeRunner{start: time.Now(), outcome: tt.outcome}
+				s := NewScheduler(r, tt.schedule, nil)
+				stop := make(chan struct{})
+				done := make(chan error)
+				go func() { done <- s.Loop(stop, context.Background()) }()
+				time.Sleep(tt.until)
+				close(stop)
+				if err := <-done; err != nil {
+					t.Fatalf("Loop: %v", err)
+				}
+				if len(r.kinds) != len(tt.want) {
+					t.Fatalf("ran %v at %v, want %v", r.kinds, r.at, tt.want)
+				}
+				for i := range tt.want {
+					if r.kinds[i] != tt.want[i] || r.at[i] != tt.wantAt[i] {
+						t.Errorf("run %d: %s at %v, want %s at %v", i, r.kinds[i], r.at[i], tt.want[i], tt.wantAt[i])
+					}
+				}
+			})
+		})
+	}
+}
+
+func newLifecycle(t *testing.T, r Runner, timeout time.Duration) (*Lifecycle, *bool) {
+	t.Helper()
+	l := &Lifecycle{Scheduler: NewScheduler(r, Schedule{Full: time.Hour}, nil), ShutdownTimeout: timeout}
+	srv, err := admin.New(admin.Options{Addr: "127.0.0.1:0", Gatherer: prometheus.NewRegistry(),
+		Ready: []admin.Check{{Name: "shutdown", Func: l.Stopping}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Admin = srv
+	closed := new(bool)
+	l.Close = func() error { *closed = true; return nil }
+	return l, closed
+}
+
+func TestShutdownLetsInFlightSyncFinish(t *testing.T) {
+	r := &fakeRunner{start: time.Now(), block: make(chan struct{}), started: make(chan struct{}, 1)}
+	l, closed := newLifecycle(t, r, time.Minute)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- l.Serve(ctx) }()
+	<-r.started // the first full sync is running
+	resp, err := http.Get("http://" + l.Admin.Addr() + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("readyz before stop: %d", resp.StatusCode)
+	}
+	cancel() // SIGTERM
+	for l.Stopping(context.Background()) == nil {
+		time.Sleep(time.Millisecond) // wait for step 1
+	}
+	// Still serving while the sync drains, and no longer ready.
+	resp, err = http.Get("http://" + l.Admin.Addr() + "/readyz")
+	if err != nil {
+		t.Fatalf("admin server stopped before the sync finished: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("readyz while stopping: %d, want 503", resp.StatusCode)
+	}
+	if *closed {
+		t.Error("clients closed while a sync is in flight")
+	}
+	close(r.block) // the publish finishes
+	if err := <-done; err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+	if r.ctxErr != nil {
+		t.Errorf("in-flight sync was cancelled: %v", r.ctxErr)
+	}
+	if !*closed {
+		t.Error("clients not closed")
+	}
+	if len(r.kinds) != 1 {
+		t.Errorf("a new sync started after stop: %v", r.kinds)
+	}
+}
+
+func TestShutdownAbandonsSyncAfterTimeout(t *testing.T) {
+	r := &fakeRunner{start: time.Now(), block: make(chan struct{}), started: make(chan struct{}, 1)}
+	l, closed := newLifecycle(t, r, 10*time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- l.Serve(ctx) }()
+	<-r.started
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Serve returned %v; an abandoned sync is an orderly stop", err)
+	}
+	if !errors.Is(r.ctxErr, context.Canceled) {
+		t.Errorf("sync was not cancelled after the timeout: %v", r.ctxErr)
+	}
+	if !*closed {
+		t.Error("clients not closed")
+	}
+}

@@ -1,0 +1,135 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/personio-cdc/personio-cdc/internal/admin"
+	"github.com/personio-cdc/personio-cdc/internal/codec"
+	"github.com/personio-cdc/personio-cdc/internal/config"
+	"github.com/personio-cdc/personio-cdc/internal/kafka"
+	"github.com/personio-cdc/personio-cdc/internal/personio"
+	syncrun "github.com/personio-cdc/personio-cdc/pipeline/sync"
+)
+
+// Stack is every component of the service, built from one config.Config.
+type Stack struct {
+	Config   config.Config
+	Personio *personio.Client
+	Kafka    *kafka.Client
+	Registry *codec.Registry
+	Runner   *syncrun.Runner
+	Logger   *slog.Logger
+}
+
+// Build constructs the clients and the sync runner. Nothing connects yet: the first sync
+// creates missing topics, registers the schemas and rebuilds the state from the topics.
+// reg receives every metric; logger every log record (a nil logger discards).
+func Build(cfg config.Config, reg prometheus.Registerer, logger *slog.Logger) (*Stack, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Stack{Config: cfg, Logger: logger}
+	var err error
+	if s.Personio, err = NewPersonio(cfg, reg, logger.With("component", "personio")); err != nil {
+		return nil, fmt.Errorf("personio client: %w", err)
+	}
+	if s.Kafka, err = NewKafka(cfg, reg, logger); err != nil {
+		return nil, fmt.Errorf("kafka client: %w", err)
+	}
+	if s.Registry, err = NewRegistry(cfg, logger); err != nil {
+		_ = s.Kafka.Close()
+		return nil, fmt.Errorf("schema registry client: %w", err)
+	}
+	rc := syncrun.DefaultConfig()
+	rc.Tenant = cfg.Personio.Tenant
+	rc.TopicPrefix = cfg.Kafka.TopicPrefix
+	rc.LookbackMonths = cfg.Sync.CompensationLookbackMonths
+	rc.DeleteGuardRatio = cfg.Sync.DeleteGuardRatio
+	rc.DeleteGuardOverride = cfg.Sync.DeleteGuardOverride
+	rc.Source = s.Personio
+	rc.Producer = s.Kafka
+	rc.Registry = s.Registry
+	rc.Codec = codec.New(s.Registry)
+	rc.Reader = s.Kafka
+	rc.Admin = s.Kafka
+	spec := TopicSpecs(cfg)[0]
+	spec.Name = ""
+	rc.TopicSpec = spec
+	rc.Registerer = reg
+	rc.Logger = logger.With("component", "sync")
+	if s.Runner, err = syncrun.New(rc); err != nil {
+		_ = s.Kafka.Close()
+		return nil, fmt.Errorf("sync runner: %w", err)
+	}
+	return s, nil
+}
+
+// Close releases the Kafka connections.
+func (s *Stack) Close() error { return s.Kafka.Close() }
+
+// ReadyChecks are the /readyz checks: Kafka and the schema registry answer.
+func (s *Stack) ReadyChecks() []admin.Check {
+	return []admin.Check{
+		{Name: "kafka", Func: s.Kafka.Ping},
+		{Name: "schema-registry", Func: s.Registry.Ping},
+	}
+}
+
+// Status is the /status document: the build, the tenant's sync status and the effective
+// settings (secrets redacted).
+type Status struct {
+	Service  string          `json:"service"`
+	Version  string          `json:"version"`
+	Started  time.Time       `json:"started"`
+	Tenants  []syncrun.Status `json:"tenants"`
+	Settings config.Config   `json:"settings"`
+}
+
+// Lifecycle returns the long-running service for `run`: the schedule from the config, the
+// admin server on ADMIN_ADDR with the registry gatherer, the readiness checks and /status.
+func (s *Stack) Lifecycle(gatherer prometheus.Gatherer, version string) (*Lifecycle, error) {
+	started := time.Now().UTC()
+	l := &Lifecycle{
+		Scheduler: NewScheduler(s.Runner, Schedule{
+			Full:        s.Config.Sync.FullInterval,
+			Incremental: s.Config.Sync.IncrementalInterval,
+		}, s.Logger.With("component", "scheduler")),
+		ShutdownTimeout: s.Config.Admin.ShutdownTimeout,
+		Close:           s.Close,
+		Logger:          s.Logger,
+	}
+	checks := append([]admin.Check{{Name: "shutdown", Func: l.Stopping}}, s.ReadyChecks()...)
+	srv, err := admin.New(admin.Options{
+		Addr:     s.Config.Admin.Addr,
+		Gatherer: gatherer,
+		Ready:    checks,
+		Status: func() any {
+			return Status{Service: "personio-cdc", Version: version, Started: started,
+				Tenants: []syncrun.Status{s.Runner.Status()}, Settings: s.Config}
+		},
+		Logger: s.Logger.With("component", "admin"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	l.Admin = srv
+	return l, nil
+}
+
+// RunOnce runs a single sync of kind, for the sync and resnapshot commands.
+func (s *Stack) RunOnce(ctx context.Context, kind syncrun.Kind) (syncrun.Result, error) {
+	res, err := s.Runner.Run(ctx, kind)
+	if err != nil {
+		return res, err
+	}
+	if res.Outcome != syncrun.Complete {
+		return res, errors.New("sync " + string(res.Outcome))
+	}
+	return res, nil
+}
