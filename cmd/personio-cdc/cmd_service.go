@@ -143,7 +143,7 @@ func runOnce(ctx context.Context, a *app, cmd string, cfg config.Config, kind sy
 	}
 	switch {
 	case err != nil && errors.Is(err, context.Canceled) && ctx.Err() != nil:
-		logger.Warn(cmd+" interrupted: events Kafka acknowledged are published; the rest are sent again by the next sync")
+		logger.Warn(cmd + " interrupted: events Kafka acknowledged are published; the rest are sent again by the next sync")
 		return exitOK
 	case err != nil:
 		logger.Error(cmd+" failed", "sync_id", res.SyncID, "err", err)

@@ -136,7 +136,7 @@ func TestNullableUnionsRenderExactly(t *testing.T) {
 	hours := big.NewRat(385, 10)
 	start := time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC)
 	pc := &change.PersonChange{EventID: "e", Op: "c", TSMillis: time.Now(), Source: change.Source{Tenant: "acme", System: "personio"},
-		After: &change.Person{ID: "p1", Employments: []change.Employment{{ID: "e1", StartDate: &start, WeeklyWorkingHours: &hours}}},
+		After:         &change.Person{ID: "p1", Employments: []change.Employment{{ID: "e1", StartDate: &start, WeeklyWorkingHours: &hours}}},
 		ChangedFields: []string{}, Version: 1}
 	_, obj, err := NewDecoder(reg).Decode(t.Context(), encode(t, reg, "persons", pc))
 	if err != nil {

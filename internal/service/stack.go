@@ -84,11 +84,11 @@ func (s *Stack) ReadyChecks() []admin.Check {
 // Status is the /status document: the build, the tenant's sync status and the effective
 // settings (secrets redacted).
 type Status struct {
-	Service  string          `json:"service"`
-	Version  string          `json:"version"`
-	Started  time.Time       `json:"started"`
+	Service  string           `json:"service"`
+	Version  string           `json:"version"`
+	Started  time.Time        `json:"started"`
 	Tenants  []syncrun.Status `json:"tenants"`
-	Settings config.Config   `json:"settings"`
+	Settings config.Config    `json:"settings"`
 }
 
 // Lifecycle returns the long-running service for `run`: the schedule from the config, the
