@@ -189,6 +189,7 @@ func (c *Client) readPartition(ctx context.Context, topic string, p int, offset,
 		if end < 0 {
 			maxWait = tailMaxWait
 		}
+		started := time.Now()
 		resp, err := c.client.Fetch(ctx, &kafkago.FetchRequest{
 			Topic: topic, Partition: p, Offset: offset,
 			MinBytes: 1, MaxBytes: fetchMaxBytes, MaxWait: maxWait,
@@ -219,11 +220,28 @@ func (c *Client) readPartition(ctx context.Context, topic string, p int, offset,
 			return fmt.Errorf("fetch %s/%d at offset %d: decode: %w", topic, p, offset, err)
 		}
 		if len(chunk) == 0 {
-			if end < 0 {
-				continue // long poll ended without data
+			if resp.Throttle > 0 {
+				// A quota held the answer back: wait, and do not count it.
+				if err := sleep(ctx, resp.Throttle); err != nil {
+					return err
+				}
+				continue
 			}
-			// Below the high-water mark but nothing to read: the rest of the
-			// range holds no records (removed by compaction or retention).
+			if end < 0 {
+				// Long poll ended without data. A broker that answers at
+				// once must not make this loop spin.
+				if time.Since(started) < maxWait/10 {
+					if err := sleep(ctx, maxWait/10); err != nil {
+						return err
+					}
+				}
+				continue
+			}
+			// Below the high-water mark but no record at or after offset:
+			// the broker returns every batch from the one holding offset
+			// onwards (up to 16 MiB), so the rest of the range holds no
+			// records (removed by compaction or retention). Ask again a few
+			// times before concluding, in case the answer was cut short.
 			if empty++; empty >= emptyFetchLimit {
 				return nil
 			}
