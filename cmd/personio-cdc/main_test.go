@@ -219,6 +219,8 @@ func TestSyncExitCodes(t *testing.T) {
 		t.Errorf("override sync: exit %d\n%s\n%s", code, out, errOut)
 	}
 
+	checkReplayAndTail(t, w)
+
 	tests := []struct {
 		name string
 		env  map[string]string
@@ -383,5 +385,55 @@ func TestRunServesMetricsStatusAndStopsOnSignal(t *testing.T) {
 	}
 	if code, _ := get(t, base+"/healthz"); code != 0 {
 		t.Error("admin server still up after run returned")
+	}
+}
+
+// checkReplayAndTail reads the topics back: replay's current state matches the simulator, and
+// tail --from-beginning prints every record, then stops cleanly on a signal.
+func checkReplayAndTail(t *testing.T, w *world) {
+	t.Helper()
+	ctx := t.Context()
+	code, out, errOut := invoke(ctx, w.env, "replay")
+	if code != exitOK {
+		t.Fatalf("replay: exit %d\n%s", code, errOut)
+	}
+	truth := w.sim.Truth()
+	var records, live int
+	for _, line := range strings.Split(out, "\n") {
+		var topic string
+		var rec, keys, lv int
+		if n, _ := fmt.Sscanf(line, "%s %d %d %d", &topic, &rec, &keys, &lv); n == 4 {
+			records += rec
+			if topic == "personio.persons" {
+				live = lv
+			}
+		}
+	}
+	if live != len(truth.Persons) || records == 0 {
+		t.Errorf("replay: %d live persons, simulator has %d; %d records\n%s", live, len(truth.Persons), records, out)
+	}
+	code, out, _ = invoke(ctx, w.env, "replay", "--topic", "persons", "--output", "json")
+	if n := strings.Count(out, "\n"); code != exitOK || n != len(truth.Persons) {
+		t.Errorf("replay --output json: exit %d, %d lines, want %d", code, n, len(truth.Persons))
+	}
+	assertNoSecrets(t, "replay", out)
+
+	tctx, cancel := context.WithCancel(ctx)
+	var stdout, stderr syncBuffer
+	a := &app{stdout: &stdout, stderr: &stderr, getenv: func(k string) string { return w.env[k] }}
+	done := make(chan int, 1)
+	go func() { done <- runMain(tctx, a, []string{"tail", "--from-beginning", "--output", "json"}) }()
+	for i := 0; strings.Count(stdout.String(), "\n") < records; i++ {
+		if i > 3000 {
+			t.Fatalf("tail printed %d of %d records\n%s", strings.Count(stdout.String(), "\n"), records, stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if code := <-done; code != exitOK {
+		t.Errorf("tail exit %d after a signal\n%s", code, stderr.String())
+	}
+	if got := strings.Count(stdout.String(), "\n"); got != records {
+		t.Errorf("tail printed %d records, replay read %d", got, records)
 	}
 }
