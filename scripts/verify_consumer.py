@@ -35,6 +35,7 @@ import base64
 import datetime
 import decimal
 import json
+import signal
 import sys
 import time
 import uuid
@@ -250,4 +251,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `| head` ends us quietly
     sys.exit(main(sys.argv[1:]))
