@@ -38,7 +38,7 @@ type Codec struct {
 
 type resolveKey struct {
 	id     int
-	reader avro.Schema
+	reader [32]byte // cache fingerprint; zero for "decode with the writer schema"
 }
 
 // New returns a Codec that looks writer schemas up in source when decoding.
@@ -143,7 +143,10 @@ func (c *Codec) Decode(ctx context.Context, data []byte, reader avro.Schema, int
 }
 
 func (c *Codec) readSchema(ctx context.Context, id int, reader avro.Schema) (avro.Schema, error) {
-	k := resolveKey{id: id, reader: reader}
+	k := resolveKey{id: id}
+	if reader != nil {
+		k.reader = reader.CacheFingerprint()
+	}
 	c.mu.RLock()
 	s, ok := c.resolved[k]
 	c.mu.RUnlock()

@@ -21,8 +21,10 @@ import (
 // the plan only descends into fields whose schema contains a decimal, so a
 // value without money costs a map lookup.
 
+// planKey identifies a plan by the schema's identity (its cache
+// fingerprint, so re-parsed copies of one schema share a plan) and Go type.
 type planKey struct {
-	schema avro.Schema
+	schema [32]byte
 	typ    reflect.Type
 }
 
@@ -113,7 +115,7 @@ func (p *planner) check(schema avro.Schema, v any) error {
 
 // root returns the plan for a top-level value, with the decode-safety verdict.
 func (p *planner) root(schema avro.Schema, typ reflect.Type) root {
-	k := planKey{schema: schema, typ: typ}
+	k := planKey{schema: schema.CacheFingerprint(), typ: typ}
 	p.mu.RLock()
 	r, ok := p.roots[k]
 	p.mu.RUnlock()
@@ -181,7 +183,7 @@ func unsafeDecimalType(n *node, path string, seen map[*node]bool) error {
 }
 
 func (p *planner) plan(schema avro.Schema, typ reflect.Type) *node {
-	k := planKey{schema: schema, typ: typ}
+	k := planKey{schema: schema.CacheFingerprint(), typ: typ}
 	p.mu.RLock()
 	n, ok := p.plans[k]
 	p.mu.RUnlock()
@@ -201,7 +203,7 @@ func (p *planner) compile(schema avro.Schema, typ reflect.Type) *node {
 	if ref, ok := schema.(*avro.RefSchema); ok {
 		schema = ref.Schema()
 	}
-	k := planKey{schema: schema, typ: typ}
+	k := planKey{schema: schema.CacheFingerprint(), typ: typ}
 	if n, ok := p.plans[k]; ok {
 		return n
 	}

@@ -171,3 +171,18 @@ func (s staticSource) SchemaByID(_ context.Context, id int) (avro.Schema, error)
 	}
 	return nil, ErrUnknownSchemaID
 }
+
+// Callers that parse the schema again for every call must not grow the plan
+// cache: plans are keyed by the schema's fingerprint, not its address.
+func TestPlanCacheKeyedBySchemaIdentity(t *testing.T) {
+	c := New(nil)
+	for range 5 {
+		schema := mustSchema(t, "payment_v1.avsc")
+		if err := c.CheckDecimals(schema, samplePayment(t)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(c.plans.roots); n != 1 {
+		t.Fatalf("%d root plans for one schema and type, want 1", n)
+	}
+}
