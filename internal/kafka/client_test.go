@@ -305,6 +305,9 @@ func TestContextCancellation(t *testing.T) {
 	if !errors.Is(err, context.Canceled) || Acked(err, 0) || Retryable(err) {
 		t.Fatalf("Publish(cancelled) = %v", err)
 	}
+	if n := testutil.ToFloat64(c.metrics.writeErrors.WithLabelValues("t", "canceled")); n != 1 {
+		t.Fatalf("write_errors_total{reason=canceled} = %v, want 1", n)
+	}
 	if err := c.ReadToEnd(ctx, "t", func(Record) error { return nil }); !errors.Is(err, context.Canceled) {
 		t.Fatalf("ReadToEnd(cancelled) = %v", err)
 	}

@@ -65,12 +65,18 @@ func (c *Client) Publish(ctx context.Context, msgs []Message) error {
 		}
 		var we kafkago.WriteErrors
 		if !errors.As(err, &we) || len(we) != len(batch) {
-			// The call failed as a whole: no per-message verdict.
+			// The call failed as a whole: no verdict for this round's
+			// messages. In the first round that is every message.
+			if round == 0 {
+				for k := range batch {
+					c.metrics.writeErrors.WithLabelValues(batch[k].Topic, reason(err)).Inc()
+				}
+				return fmt.Errorf("kafka: publish %d messages: %w", len(msgs), err)
+			}
 			for k := range batch {
 				failed[at(index, k)] = err
 			}
-			c.countFailed(msgs, failed)
-			return fmt.Errorf("kafka: publish %d messages: %w", len(msgs), err)
+			break
 		}
 		c.countWritten(msgs, batch, index, we)
 		failedNow := make(map[int]error, we.Count())
