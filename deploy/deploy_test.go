@@ -309,8 +309,28 @@ func TestKubernetesManifests(t *testing.T) {
 func registeredMetrics(t *testing.T) map[string]bool {
 	t.Helper()
 	rec := &recorder{names: map[string]bool{}}
-	reg := metrics.NewRegistry(metrics.BuildInfo{Version: "test", GoVersion: "go"})
-	rec.describe(reg)
+	// The Go and process collectors, as main registers them.
+	rec.describe(metrics.NewRegistry(metrics.BuildInfo{Version: "test", GoVersion: "go"}))
 	metricSets(t, rec)
 	return rec.names
+}
+
+// TestREADMEDocumentsSettingsAndMetrics keeps the user documentation in step with the code:
+// every setting and every personio_cdc_* metric appears in README.md.
+func TestREADMEDocumentsSettingsAndMetrics(t *testing.T) {
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(b)
+	for _, env := range config.EnvNames(config.GroupAll) {
+		if !strings.Contains(readme, "`"+env+"`") {
+			t.Errorf("README.md does not document the setting %s", env)
+		}
+	}
+	for name := range registeredMetrics(t) {
+		if strings.HasPrefix(name, "personio_cdc_") && !strings.Contains(readme, "`"+name+"`") {
+			t.Errorf("README.md does not document the metric %s", name)
+		}
+	}
 }

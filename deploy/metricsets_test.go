@@ -7,13 +7,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/personio-cdc/personio-cdc/internal/kafka"
+	"github.com/personio-cdc/personio-cdc/internal/metrics"
 	"github.com/personio-cdc/personio-cdc/internal/personio"
 	syncrun "github.com/personio-cdc/personio-cdc/pipeline/sync"
 )
 
 // metricSets constructs every metric set of the service against rec, exactly as the service
 // does, so that the dashboard and alert tests see the real names.
-func metricSets(t *testing.T, rec *recorder) {
+func metricSets(t *testing.T, rec prometheus.Registerer) {
 	t.Helper()
 	if _, err := personio.New(personio.Config{ClientID: "id", ClientSecret: "secret", Registerer: rec}); err != nil {
 		t.Fatalf("personio client: %v", err)
@@ -24,6 +25,7 @@ func metricSets(t *testing.T, rec *recorder) {
 	}
 	_ = kc.Close()
 	syncrun.NewMetrics(rec)
+	metrics.New(rec, metrics.BuildInfo{Version: "test"})
 }
 
 // recorder is a prometheus.Registerer that remembers the name of every metric described to it.

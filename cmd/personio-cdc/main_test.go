@@ -219,6 +219,11 @@ func TestSyncExitCodes(t *testing.T) {
 		t.Errorf("override sync: exit %d\n%s\n%s", code, out, errOut)
 	}
 
+	code, out, errOut = invoke(ctx, w.env, "resnapshot")
+	if code != exitOK || !strings.Contains(out, "r="+fmt.Sprint(len(w.sim.Truth().Persons))) {
+		t.Errorf("resnapshot: exit %d\n%s\n%s", code, out, errOut)
+	}
+
 	checkReplayAndTail(t, w)
 
 	tests := []struct {

@@ -179,3 +179,15 @@ func Usage(groups Group) string {
 	}
 	return b.String()
 }
+
+// EnvNames returns the environment variable of every setting of groups, in documentation
+// order (secrets without their _FILE form).
+func EnvNames(groups Group) []string {
+	var out []string
+	for _, s := range settings {
+		if s.group&groups != 0 {
+			out = append(out, s.env)
+		}
+	}
+	return out
+}

@@ -73,7 +73,7 @@ func (s Style) Summary(m Message) string {
 	switch m.Entity() {
 	case "persons":
 		name := strings.TrimSpace(rec.String("first_name") + " " + rec.String("last_name"))
-		if p := rec.String("preferred_name"); p != "" && p != rec.String("first_name") {
+		if p := rec.String("preferred_name"); p != "" && p != rec.String("first_name") && p != name {
 			name += " (" + p + ")"
 		}
 		parts = append(parts, name)
