@@ -103,14 +103,9 @@ func (p *planner) check(schema avro.Schema, v any) error {
 	if n == nil {
 		return nil
 	}
-	if !rv.CanAddr() && rv.Kind() != reflect.Pointer {
-		// Values passed by value are copied once so that big.Rat fields can
-		// be addressed; pointers (the common case) need no copy.
-		c := reflect.New(rv.Type()).Elem()
-		c.Set(rv)
-		rv = c
-	}
-	return n.check(rv)
+	// Values passed by value are copied once so that big.Rat fields can be
+	// addressed; pointers (the common case) need no copy.
+	return checkCopy(n, rv)
 }
 
 // root returns the plan for a top-level value, with the decode-safety verdict.
@@ -308,18 +303,16 @@ func (p *planner) compileUnion(s *avro.UnionSchema, typ reflect.Type) *node {
 		return &node{kind: kindUnion, branches: branches, planner: p}
 	}
 	if typ.Kind() == reflect.Pointer {
-		// A nil pointer is null; otherwise check the pointee (or the
-		// pointer itself when it is a *big.Rat).
+		// A nil pointer is null. A *big.Rat (or a pointer to a record) is
+		// planned as such; a **big.Rat or a pointer to something else
+		// dereferences once.
 		if n := p.compile(branches[0], typ); n != nil {
 			if n.kind == kindDecimal {
 				c := *n
 				c.nilOK = true
 				return &c
 			}
-			if n.kind == kindPtr {
-				return n // already dereferences the pointer (a pointer to a record)
-			}
-			return &node{kind: kindPtr, elem: n, nilOK: true}
+			return n
 		}
 		elem := p.compile(branches[0], typ.Elem())
 		if elem == nil {

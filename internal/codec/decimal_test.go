@@ -186,3 +186,78 @@ func TestPlanCacheKeyedBySchemaIdentity(t *testing.T) {
 		t.Fatalf("%d root plans for one schema and type, want 1", n)
 	}
 }
+
+type item struct {
+	Amount *big.Rat  `avro:"amount"`
+	Hours  **big.Rat `avro:"hours"`
+}
+
+type envelope struct {
+	Op     string              `avro:"op"`
+	Before *item               `avro:"before"`
+	After  *item               `avro:"after"`
+	Extras map[string]*big.Rat `avro:"extras"`
+}
+
+// The change-event shape: decimals inside nullable records, nullable
+// decimals, and a map of decimals.
+func TestCheckDecimalsEnvelope(t *testing.T) {
+	schema := mustSchema(t, "envelope.avsc")
+	ok := func() *envelope {
+		return &envelope{
+			Op:     "u",
+			Before: &item{Amount: rat(t, "4000.5")},
+			After:  &item{Amount: rat(t, "4100.25"), Hours: ptr(rat(t, "38.5"))},
+			Extras: map[string]*big.Rat{"bonus": rat(t, "12.34")},
+		}
+	}
+	tests := []struct {
+		name     string
+		mut      func(e *envelope)
+		wantPath string
+	}{
+		{name: "ok", mut: func(*envelope) {}},
+		{name: "create (no before)", mut: func(e *envelope) { e.Before = nil }},
+		{name: "delete (no after)", mut: func(e *envelope) { e.After = nil }},
+		{name: "after amount too precise", mut: func(e *envelope) { e.After.Amount = rat(t, "4100.00001") }, wantPath: "after.amount"},
+		{name: "before amount too precise", mut: func(e *envelope) { e.Before.Amount = rat(t, "-0.00005") }, wantPath: "before.amount"},
+		{name: "hours too precise", mut: func(e *envelope) { e.After.Hours = ptr(rat(t, "38.125")) }, wantPath: "after.hours"},
+		{name: "hours over precision", mut: func(e *envelope) { e.After.Hours = ptr(rat(t, "1000")) }, wantPath: "after.hours"},
+		{name: "map value too precise", mut: func(e *envelope) { e.Extras["bonus"] = rat(t, "0.001") }, wantPath: "extras[bonus]"},
+		{name: "nil amount in a present record", mut: func(e *envelope) { e.After.Amount = nil }, wantPath: "after.amount"},
+	}
+	c := New(staticSource{3: schema})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := ok()
+			tt.mut(e)
+			data, err := c.Encode(3, schema, e)
+			if tt.wantPath != "" {
+				var de *DecimalError
+				if !errors.As(err, &de) || de.Path != tt.wantPath {
+					t.Fatalf("Encode = %v, want a decimal error at %s", err, tt.wantPath)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out envelope
+			if err := c.Decode(t.Context(), data, schema, &out); err != nil {
+				t.Fatal(err)
+			}
+			if (out.Before == nil) != (e.Before == nil) || (out.After == nil) != (e.After == nil) {
+				t.Fatalf("decoded %+v, want %+v", out, e)
+			}
+			if e.After != nil && out.After.Amount.Cmp(e.After.Amount) != 0 {
+				t.Fatalf("after.amount = %v, want %v", out.After.Amount, e.After.Amount)
+			}
+			if e.After != nil && e.After.Hours != nil && (out.After.Hours == nil || (*out.After.Hours).Cmp(*e.After.Hours) != 0) {
+				t.Fatalf("after.hours = %v, want %v", out.After.Hours, *e.After.Hours)
+			}
+			if out.Extras["bonus"].Cmp(e.Extras["bonus"]) != 0 {
+				t.Fatalf("extras = %v", out.Extras)
+			}
+		})
+	}
+}
