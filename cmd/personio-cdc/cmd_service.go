@@ -29,6 +29,7 @@ func cmdRun(ctx context.Context, a *app, args []string) int {
 		return code
 	}
 	logger := newLogger(a, cfg.Log)
+	logger.Debug("configuration", "config", cfg) // secrets redact themselves
 	bi := metrics.ReadBuildInfo(version)
 	reg := metrics.NewRegistry(bi)
 	stack, err := service.Build(cfg, reg, logger)
@@ -122,6 +123,7 @@ func cmdResnapshot(ctx context.Context, a *app, args []string) int {
 // exit code.
 func runOnce(ctx context.Context, a *app, cmd string, cfg config.Config, kind syncrun.Kind, output string) int {
 	logger := newLogger(a, cfg.Log)
+	logger.Debug("configuration", "config", cfg) // secrets redact themselves
 	reg := metrics.NewRegistry(metrics.ReadBuildInfo(version))
 	stack, err := service.Build(cfg, reg, logger)
 	if err != nil {

@@ -197,6 +197,9 @@ func TestSyncExitCodes(t *testing.T) {
 	}
 	assertNoSecrets(t, "sync stdout", out)
 	assertNoSecrets(t, "sync logs", errOut)
+	if !strings.Contains(errOut, `"personio_client_secret":`) {
+		t.Errorf("the debug log lacks the (redacted) configuration:\n%s", errOut)
+	}
 
 	code, out, _ = invoke(ctx, w.env, "sync", "--incremental", "--output", "json")
 	var res struct {
@@ -440,5 +443,38 @@ func checkReplayAndTail(t *testing.T, w *world) {
 	}
 	if got := strings.Count(stdout.String(), "\n"); got != records {
 		t.Errorf("tail printed %d records, replay read %d", got, records)
+	}
+}
+
+func TestSchemasCommands(t *testing.T) {
+	reg := srfake.New()
+	t.Cleanup(reg.Close)
+	env := map[string]string{"SCHEMA_REGISTRY_URL": reg.URL(), "TOPIC_PREFIX": "hr"}
+	ctx := t.Context()
+
+	code, out, errOut := invoke(ctx, env, "schemas", "print", "--entity", "compensations")
+	if code != exitOK || !strings.Contains(out, `"name": "CompensationChange"`) || strings.Contains(out, "PersonChange") {
+		t.Errorf("print: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut = invoke(ctx, env, "schemas", "check")
+	if code != exitOK || !strings.Contains(out, "hr.persons-value: compatible") {
+		t.Errorf("check before register: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut = invoke(ctx, env, "schemas", "register")
+	if code != exitOK || !strings.Contains(out, "hr.persons-value: registered, id") || !strings.Contains(out, "hr.compensations-value: registered") {
+		t.Errorf("register: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut = invoke(ctx, env, "schemas", "check", "--entity", "persons")
+	if code != exitOK || !strings.Contains(out, "hr.persons-value: compatible") {
+		t.Errorf("check after register: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, _, _ := invoke(ctx, env, "schemas", "drop"); code != exitConfig {
+		t.Errorf("unknown subcommand: exit %d", code)
+	}
+	if code, _, _ := invoke(ctx, env, "schemas", "print", "--entity", "payslips"); code != exitConfig {
+		t.Errorf("unknown entity: exit %d", code)
+	}
+	if code, out, _ := invoke(ctx, nil, "version", "--output", "json"); code != exitOK || !strings.Contains(out, `"go_version"`) {
+		t.Errorf("version: %d %s", code, out)
 	}
 }
