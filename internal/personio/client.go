@@ -274,7 +274,11 @@ func (c *Client) get(ctx context.Context, endpoint string, lim *adaptiveLimiter,
 			if ctxErr := ctx.Err(); ctxErr != nil {
 				return nil, ctxErr
 			}
-			return nil, err // the deadline is closer than the next token
+			if errors.Is(err, errLimiterDeadline) {
+				// The call cannot finish in time: report it as the deadline it will be.
+				return nil, fmt.Errorf("%s: %w: %w", endpoint, err, context.DeadlineExceeded)
+			}
+			return nil, fmt.Errorf("%s: %w", endpoint, err)
 		}
 
 		body, hdr, status, tok, err := c.attempt(ctx, endpoint, u)

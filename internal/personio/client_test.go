@@ -84,8 +84,9 @@ func TestNewDefaults(t *testing.T) {
 	if p != 5 || comp != 5 {
 		t.Errorf("rate limits = %v, %v per second, want 5, 5", p, comp)
 	}
-	if c.persons.Burst() != 15 || c.comps.Burst() != 5 {
-		t.Errorf("bursts = %d, %d, want 15, 5", c.persons.Burst(), c.comps.Burst())
+	// One token of each burst is kept as headroom.
+	if c.persons.Burst() != 14 || c.comps.Burst() != 4 {
+		t.Errorf("bursts = %d, %d, want 14, 4", c.persons.Burst(), c.comps.Burst())
 	}
 	if c.tokens.cfg.TokenURL != "https://api.personio.de/v2/auth/token" {
 		t.Errorf("token URL = %q", c.tokens.cfg.TokenURL)

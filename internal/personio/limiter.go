@@ -2,6 +2,7 @@ package personio
 
 import (
 	"context"
+	"errors"
 	"math"
 	"net/http"
 	"strconv"
@@ -42,8 +43,17 @@ const (
 // adaptiveLimiter is one request budget shared by every caller of a credential. It wraps a
 // token bucket (*rate.Limiter) whose rate follows additive-increase/multiplicative-decrease on
 // 429s and never exceeds what the server announces in its x-ratelimit-* headers.
+//
+// The local bucket holds one token less than the budget's burst (when the burst is at least
+// 2). Running at the server's rate, the server's bucket then keeps one token in hand, which
+// absorbs network jitter: requests that reach the server closer together than they were sent
+// do not draw a 429.
 type adaptiveLimiter struct {
 	lim *rate.Limiter
+	// turn admits one waiter at a time, so that only one reservation is ever outstanding and
+	// each is made at the current rate: a queue of reservations made at an old rate would
+	// fire together once the rate changes.
+	turn chan struct{}
 
 	mu          sync.Mutex
 	configured  rate.Limit // the rate the operator configured
@@ -54,6 +64,7 @@ type adaptiveLimiter struct {
 	serverRate  rate.Limit // last x-ratelimit-replenish-rate, 0 when never seen
 	serverBurst int        // last x-ratelimit-burst-capacity, 0 when never seen
 	onChange    func(perSecond float64)
+	changed     chan struct{} // closed (and replaced) when rate, burst or tokens change
 }
 
 // newAdaptiveLimiter returns a limiter for r (which must be valid). onChange, if not nil, is
@@ -61,7 +72,9 @@ type adaptiveLimiter struct {
 func newAdaptiveLimiter(r Rate, onChange func(float64)) *adaptiveLimiter {
 	lim := r.perSecond()
 	l := &adaptiveLimiter{
-		lim:        rate.NewLimiter(lim, r.Burst),
+		lim:        rate.NewLimiter(lim, withHeadroom(r.Burst)),
+		turn:       make(chan struct{}, 1),
+		changed:    make(chan struct{}),
 		configured: lim,
 		burst:      r.Burst,
 		aimd:       lim,
@@ -75,17 +88,56 @@ func newAdaptiveLimiter(r Rate, onChange func(float64)) *adaptiveLimiter {
 	return l
 }
 
-// Wait blocks until the budget allows one request and returns how long it waited.
+// errLimiterDeadline means the context's deadline comes before the budget allows a request.
+var errLimiterDeadline = errors.New("rate limiter: next request would exceed the context deadline")
+
+// Wait blocks until the budget allows one request and returns how long it waited. Waiters are
+// served one at a time, in arrival order as far as the runtime allows. A waiter whose token
+// is due re-plans when the limiter changes (after a 429 or new server headers).
 func (l *adaptiveLimiter) Wait(ctx context.Context) (time.Duration, error) {
 	start := time.Now()
-	err := l.lim.Wait(ctx)
-	return time.Since(start), err
+	select {
+	case l.turn <- struct{}{}:
+	case <-ctx.Done():
+		return time.Since(start), ctx.Err()
+	}
+	defer func() { <-l.turn }()
+	for {
+		l.mu.Lock()
+		changed := l.changed
+		l.mu.Unlock()
+		now := time.Now()
+		r := l.lim.ReserveN(now, 1)
+		if !r.OK() {
+			return time.Since(start), errors.New("rate limiter: burst is zero")
+		}
+		d := r.DelayFrom(now)
+		if d == 0 {
+			return time.Since(start), nil
+		}
+		if dl, ok := ctx.Deadline(); ok && dl.Before(now.Add(d)) {
+			r.CancelAt(now)
+			return time.Since(start), errLimiterDeadline
+		}
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+			return time.Since(start), nil
+		case <-changed:
+			t.Stop()
+			r.Cancel()
+		case <-ctx.Done():
+			t.Stop()
+			r.Cancel()
+			return time.Since(start), ctx.Err()
+		}
+	}
 }
 
 // Limit returns the effective rate in requests per second.
 func (l *adaptiveLimiter) Limit() float64 { return float64(l.lim.Limit()) }
 
-// Burst returns the effective burst.
+// Burst returns the effective burst of the local bucket (the budget's burst less headroom).
 func (l *adaptiveLimiter) Burst() int { return l.lim.Burst() }
 
 // Success records a response that was not a 429: the rate grows by one step toward the
@@ -140,16 +192,25 @@ func (l *adaptiveLimiter) applyLocked() {
 	if l.serverBurst > 0 && l.serverBurst < burst {
 		burst = l.serverBurst
 	}
+	burst = withHeadroom(burst)
 	now := time.Now()
 	if l.lim.Burst() != burst {
 		l.lim.SetBurstAt(now, burst)
+		l.notifyLocked()
 	}
 	if l.lim.Limit() != limit {
 		l.lim.SetLimitAt(now, limit)
+		l.notifyLocked()
 		if l.onChange != nil {
 			l.onChange(float64(limit))
 		}
 	}
+}
+
+// notifyLocked wakes a waiter so that it plans again under the new settings.
+func (l *adaptiveLimiter) notifyLocked() {
+	close(l.changed)
+	l.changed = make(chan struct{})
 }
 
 // drainLocked removes tokens from the local bucket until at most remaining are left.
@@ -163,8 +224,12 @@ func (l *adaptiveLimiter) drainLocked(remaining float64) {
 	if n > 0 {
 		// A reservation of n ≤ burst tokens always succeeds; it is never cancelled.
 		l.lim.ReserveN(now, min(n, l.lim.Burst()))
+		l.notifyLocked()
 	}
 }
+
+// withHeadroom returns the local bucket size for a budget's burst: one token less, at least 1.
+func withHeadroom(burst int) int { return max(burst-1, 1) }
 
 func headerFloat(h http.Header, name string) (float64, bool) {
 	s := strings.TrimSpace(h.Get(name))

@@ -41,15 +41,21 @@ func TestLimiterBurstThenRate(t *testing.T) {
 		if gauge != 5 {
 			t.Errorf("gauge = %v, want 5", gauge)
 		}
+		// The local bucket holds 14: one token of the server's 15 stays in hand.
 		start := time.Now()
-		for range 15 {
+		for range 14 {
 			waitTook(t, l)
 		}
 		if d := time.Since(start); d != 0 {
-			t.Errorf("burst of 15 took %v, want 0", d)
+			t.Errorf("burst of 14 took %v, want 0", d)
 		}
 		if d := waitTook(t, l); !near(d, 200*time.Millisecond) {
-			t.Errorf("16th request waited %v, want 200ms", d)
+			t.Errorf("15th request waited %v, want 200ms", d)
+		}
+		for _, tt := range []struct{ burst, want int }{{1, 1}, {2, 1}, {5, 4}} {
+			if got := newAdaptiveLimiter(Rate{PerMinute: 60, Burst: tt.burst}, nil).Burst(); got != tt.want {
+				t.Errorf("burst %d: local bucket %d, want %d", tt.burst, got, tt.want)
+			}
 		}
 	})
 }
@@ -102,10 +108,10 @@ func TestLimiterFollowsServerHeaders(t *testing.T) {
 			wantLimit rate.Limit
 			wantBurst int
 		}{
-			{"no headers", nil, 5, 15},
-			{"lower replenish rate and burst", hdr(headerReplenishRate, "2", headerBurstCapacity, "3"), 2, 3},
-			{"higher server rate is not followed", hdr(headerReplenishRate, "50", headerBurstCapacity, "100"), 5, 15},
-			{"garbage ignored", hdr(headerReplenishRate, "fast", headerBurstCapacity, "-1", headerRemaining, "NaN"), 5, 15},
+			{"no headers", nil, 5, 14},
+			{"lower replenish rate and burst", hdr(headerReplenishRate, "2", headerBurstCapacity, "3"), 2, 2},
+			{"higher server rate is not followed", hdr(headerReplenishRate, "50", headerBurstCapacity, "100"), 5, 14},
+			{"garbage ignored", hdr(headerReplenishRate, "fast", headerBurstCapacity, "-1", headerRemaining, "NaN"), 5, 14},
 		}
 		for _, tt := range tests {
 			l := newAdaptiveLimiter(Rate{PerMinute: 300, Burst: 15}, nil)
@@ -122,7 +128,7 @@ func TestLimiterFollowsServerHeaders(t *testing.T) {
 			t.Errorf("after remaining=0: waited %v, want 200ms", d)
 		}
 
-		// Remaining 4: the client keeps at most 4 of its 15 tokens.
+		// Remaining 4: the client keeps at most 4 of its 14 tokens.
 		l = newAdaptiveLimiter(Rate{PerMinute: 300, Burst: 15}, nil)
 		l.Success(hdr(headerRemaining, "4"))
 		start := time.Now()
@@ -149,7 +155,7 @@ func TestLimiterFollowsServerHeaders(t *testing.T) {
 
 func TestLimiterSharedByConcurrentCallers(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		l := newAdaptiveLimiter(Rate{PerMinute: 600, Burst: 5}, nil)
+		l := newAdaptiveLimiter(Rate{PerMinute: 600, Burst: 6}, nil)
 		var n atomic.Int64
 		var wg sync.WaitGroup
 		deadline := time.Now().Add(10 * time.Second)

@@ -99,17 +99,22 @@ func testRateLimitStorm(t *testing.T, noHeaders bool) {
 			}
 		}
 		s := c.Stats()
-		if s.RateLimited == 0 || int(s.RateLimited) != api.over {
-			t.Errorf("client saw %d 429s, server sent %d; want some, equal", s.RateLimited, api.over)
+		if int(s.RateLimited) != api.over {
+			t.Errorf("client saw %d 429s, server sent %d", s.RateLimited, api.over)
+		}
+		// With headers the client may adopt the server's budget before it overruns it; with
+		// 429s alone it must run into some.
+		if noHeaders && s.RateLimited == 0 {
+			t.Error("no 429 seen: the test did not exercise the storm")
 		}
 		if p, _ := c.RateLimits(); p >= 40 {
 			t.Errorf("rate after the storm = %v/s, want below the configured 40/s", p)
 		}
 		// 800 pages at the server's 10/s take at least 80 s. Following the headers the client
-		// needs barely more; with 429s alone AIMD keeps it above half the server's rate.
-		maxElapsed := 90 * time.Second
+		// needs barely more; with 429s alone AIMD keeps it near the server's rate.
+		maxElapsed := 85 * time.Second
 		if noHeaders {
-			maxElapsed = 160 * time.Second
+			maxElapsed = 100 * time.Second
 		}
 		if elapsed < 79*time.Second || elapsed > maxElapsed {
 			t.Errorf("800 pages took %v of virtual time, want between 80 s and %v", elapsed, maxElapsed)
