@@ -1,10 +1,13 @@
 package kafka
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -210,5 +213,31 @@ func TestEnsureTopicsNotAllowedToCreate(t *testing.T) {
 	err := c.EnsureTopics(t.Context(), []TopicSpec{{Name: "exists"}, {Name: "acme.persons"}})
 	if !errors.Is(err, kafkago.ClusterAuthorizationFailed) || !strings.Contains(err.Error(), "acme.persons") {
 		t.Fatalf("err = %v, want ClusterAuthorizationFailed naming acme.persons", err)
+	}
+}
+
+func TestReasonLabels(t *testing.T) {
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{context.Canceled, "canceled"},
+		{context.DeadlineExceeded, "timeout"},
+		{kafkago.RequestTimedOut, "timeout"},
+		{kafkago.NotLeaderForPartition, "not_leader"},
+		{kafkago.UnknownTopicOrPartition, "unknown_topic"},
+		{kafkago.TopicAuthorizationFailed, "authorization"},
+		{kafkago.MessageSizeTooLarge, "message_too_large"},
+		{kafkago.NotEnoughReplicas, "not_enough_replicas"},
+		{kafkago.NetworkException, "broker_retriable"},
+		{kafkago.InvalidTopic, "broker_fatal"},
+		{fmt.Errorf("x: %w", ErrWouldReorder), "would_reorder"},
+		{&net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}, "network"},
+		{errors.New("odd"), "other"},
+	}
+	for _, tt := range tests {
+		if got := reason(tt.err); got != tt.want {
+			t.Errorf("reason(%v) = %q, want %q", tt.err, got, tt.want)
+		}
 	}
 }

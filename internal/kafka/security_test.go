@@ -1,0 +1,150 @@
+package kafka
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+)
+
+// roundTrip publishes a few keyed messages to topic t and reads them back.
+func roundTrip(t *testing.T, c *Client) {
+	t.Helper()
+	msgs := keyedMessages("t", 20)
+	for i := range msgs {
+		msgs[i].Value = bytes.Repeat(fmt.Appendf(nil, "value-%d;", i), 50)
+	}
+	if err := c.Publish(t.Context(), msgs); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]byte{}
+	if err := c.ReadToEnd(t.Context(), "t", func(r Record) error { got[string(r.Key)] = r.Value; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range msgs {
+		if !bytes.Equal(got[string(m.Key)], m.Value) {
+			t.Fatalf("key %s read back %q", m.Key, got[string(m.Key)])
+		}
+	}
+}
+
+func TestSASL(t *testing.T) {
+	for _, mech := range []string{SASLPlain, SASLScramSHA256, SASLScramSHA512} {
+		t.Run(mech, func(t *testing.T) {
+			cluster := newCluster(t, kfake.EnableSASL(), kfake.Superuser(mech, "svc", "s3cret"), kfake.SeedTopics(2, "t"))
+			c, _, _ := newClient(t, cluster, func(cfg *Config) {
+				cfg.SASL = SASLConfig{Mechanism: mech, Username: "svc", Password: "s3cret"}
+			})
+			if err := c.Ping(t.Context()); err != nil {
+				t.Fatalf("Ping: %v", err)
+			}
+			roundTrip(t, c)
+
+			bad, _, _ := newClient(t, cluster, func(cfg *Config) {
+				cfg.SASL = SASLConfig{Mechanism: mech, Username: "svc", Password: "wrong"}
+			})
+			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+			defer cancel()
+			if err := bad.Ping(ctx); err == nil {
+				t.Fatal("Ping with a wrong password succeeded")
+			}
+		})
+	}
+}
+
+func TestTLS(t *testing.T) {
+	caPEM, serverCfg := testCertificates(t)
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, caPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cluster := newCluster(t, kfake.TLS(serverCfg), kfake.SeedTopics(2, "t"))
+	c, _, _ := newClient(t, cluster, func(cfg *Config) {
+		cfg.TLS = TLSConfig{Enabled: true, CAFile: caFile}
+	})
+	if err := c.Ping(t.Context()); err != nil {
+		t.Fatalf("Ping over TLS: %v", err)
+	}
+	roundTrip(t, c)
+
+	// Without the CA the broker certificate is not trusted.
+	untrusting, _, _ := newClient(t, cluster, func(cfg *Config) { cfg.TLS = TLSConfig{Enabled: true} })
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if err := untrusting.Ping(ctx); err == nil {
+		t.Fatal("Ping trusted an unknown CA")
+	}
+}
+
+func TestCompression(t *testing.T) {
+	for _, codec := range []string{CompressionNone, CompressionGzip, CompressionSnappy, CompressionLz4, CompressionZstd} {
+		t.Run(codec, func(t *testing.T) {
+			cluster := newCluster(t, kfake.SeedTopics(2, "t"))
+			c, _, _ := newClient(t, cluster, func(cfg *Config) { cfg.Compression = codec })
+			roundTrip(t, c)
+		})
+	}
+}
+
+// testCertificates returns a CA certificate (PEM) and a server TLS config
+// for 127.0.0.1 signed by it.
+func testCertificates(t *testing.T) ([]byte, *tls.Config) {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caTmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "test CA"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		IsCA:                  true,
+		KeyUsage:              x509.KeyUsageCertSign,
+		BasicConstraintsValid: true,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srvKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srvTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2),
+		Subject:      pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	srvDER, err := x509.CreateCertificate(rand.Reader, srvTmpl, ca, &srvKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
+	return caPEM, &tls.Config{
+		Certificates: []tls.Certificate{{Certificate: [][]byte{srvDER}, PrivateKey: srvKey}},
+		MinVersion:   tls.VersionTLS12,
+	}
+}
