@@ -229,7 +229,7 @@ func dig(v any, path ...any) any {
 
 func TestKubernetesManifests(t *testing.T) {
 	m := manifests(t)
-	for _, kind := range []string{"Deployment", "ConfigMap", "Secret", "Service", "ServiceMonitor", "Kustomization"} {
+	for _, kind := range []string{"Deployment", "ConfigMap", "Secret", "Service", "ServiceMonitor", "PrometheusRule", "Kustomization"} {
 		if m[kind] == nil {
 			t.Errorf("no %s manifest", kind)
 		}
@@ -332,5 +332,26 @@ func TestREADMEDocumentsSettingsAndMetrics(t *testing.T) {
 		if strings.HasPrefix(name, "personio_cdc_") && !strings.Contains(readme, "`"+name+"`") {
 			t.Errorf("README.md does not document the metric %s", name)
 		}
+	}
+}
+
+func TestPrometheusRuleMatchesAlerts(t *testing.T) {
+	read := func(path string) any {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v map[string]any
+		if err := yaml.Unmarshal(b, &v); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		return v
+	}
+	plain := read("prometheus/alerts.yml")
+	op := read("kubernetes/prometheusrule.yaml")
+	a, _ := json.Marshal(dig(plain, "groups"))
+	b, _ := json.Marshal(dig(op, "spec", "groups"))
+	if len(a) < 100 || string(a) != string(b) {
+		t.Errorf("kubernetes/prometheusrule.yaml differs from prometheus/alerts.yml; copy the groups over")
 	}
 }

@@ -367,7 +367,7 @@ func TestRunServesMetricsStatusAndStopsOnSignal(t *testing.T) {
 			t.Errorf("/metrics lacks %s", series)
 		}
 	}
-	for _, want := range []string{`"tenant": "acme"`, `"client_secret": "\u003credacted\u003e"`, `"password": "\u003credacted\u003e"`} {
+	for _, want := range []string{`"tenant": "acme"`, `"PERSONIO_CLIENT_SECRET": "\u003credacted\u003e"`, `"SCHEMA_REGISTRY_PASSWORD": "\u003credacted\u003e"`, `"FULL_SYNC_INTERVAL": "1h0m0s"`} {
 		if !strings.Contains(status, want) {
 			t.Errorf("/status lacks %s:\n%s", want, status)
 		}

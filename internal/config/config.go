@@ -5,6 +5,8 @@
 package config
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -14,51 +16,51 @@ import (
 // Config is every setting of personio-cdc. The zero value is not useful: start from Default or
 // Load.
 type Config struct {
-	Personio       Personio       `json:"personio"`
-	Kafka          Kafka          `json:"kafka"`
-	SchemaRegistry SchemaRegistry `json:"schema_registry"`
-	Sync           Sync           `json:"sync"`
-	Admin          Admin          `json:"admin"`
-	Log            Log            `json:"log"`
+	Personio       Personio
+	Kafka          Kafka
+	SchemaRegistry SchemaRegistry
+	Sync           Sync
+	Admin          Admin
+	Log            Log
 }
 
 // Personio is how to reach and authenticate against the Personio API.
 type Personio struct {
-	BaseURL      string `json:"base_url"`
-	ClientID     string `json:"client_id"`
-	ClientSecret Secret `json:"client_secret"`
-	AppID        string `json:"app_id,omitempty"`
-	PartnerID    string `json:"partner_id,omitempty"`
+	BaseURL      string
+	ClientID     string
+	ClientSecret Secret
+	AppID        string
+	PartnerID    string
 	// Tenant is the stable name of the Personio account; it prefixes every event key.
-	Tenant string `json:"tenant"`
+	Tenant string
 	// RateLimitPerMinute and RateBurst are the budget for all API calls of this tenant.
-	RateLimitPerMinute float64 `json:"rate_limit_per_minute"`
-	RateBurst          int     `json:"rate_burst"`
+	RateLimitPerMinute float64
+	RateBurst          int
 	// CompensationRateLimitPerMinute and CompensationRateBurst are the separate, stricter
 	// budget of the compensations endpoint.
-	CompensationRateLimitPerMinute float64       `json:"compensation_rate_limit_per_minute"`
-	CompensationRateBurst          int           `json:"compensation_rate_burst"`
-	RequestTimeout                 time.Duration `json:"request_timeout"`
+	CompensationRateLimitPerMinute float64
+	CompensationRateBurst          int
+	RequestTimeout                 time.Duration
 }
 
 // Kafka is how to reach the brokers and how topics are created.
 type Kafka struct {
-	Brokers       []string `json:"brokers"`
-	TopicPrefix   string   `json:"topic_prefix"`
-	SASLMechanism string   `json:"sasl_mechanism,omitempty"`
-	SASLUsername  string   `json:"sasl_username,omitempty"`
-	SASLPassword  Secret   `json:"sasl_password,omitempty"`
-	TLSEnabled    bool     `json:"tls_enabled"`
-	TLSCAFile     string   `json:"tls_ca_file,omitempty"`
+	Brokers       []string
+	TopicPrefix   string
+	SASLMechanism string
+	SASLUsername  string
+	SASLPassword  Secret
+	TLSEnabled    bool
+	TLSCAFile     string
 	// Compression is the producer's codec: none, gzip, snappy, lz4 or zstd.
-	Compression string `json:"compression"`
+	Compression string
 	// TopicPartitions and ReplicationFactor apply only when the service creates a topic.
 	// ReplicationFactor -1 leaves it to the broker's default.replication.factor.
-	TopicPartitions   int `json:"topic_partitions"`
-	ReplicationFactor int `json:"replication_factor"`
+	TopicPartitions   int
+	ReplicationFactor int
 	// MinCompactionLag is min.compaction.lag.ms and delete.retention.ms of created topics:
 	// every single change stays readable at least this long.
-	MinCompactionLag time.Duration `json:"min_compaction_lag"`
+	MinCompactionLag time.Duration
 }
 
 // Topic returns the topic name of an entity ("persons" → "personio.persons").
@@ -66,36 +68,36 @@ func (k Kafka) Topic(entity string) string { return k.TopicPrefix + "." + entity
 
 // SchemaRegistry is how to reach the Confluent-compatible schema registry.
 type SchemaRegistry struct {
-	URL      string `json:"url"`
-	Username string `json:"username,omitempty"`
-	Password Secret `json:"password,omitempty"`
+	URL      string
+	Username string
+	Password Secret
 }
 
 // Sync is when and how carefully the service syncs.
 type Sync struct {
-	FullInterval        time.Duration `json:"full_interval"`
-	IncrementalInterval time.Duration `json:"incremental_interval"`
+	FullInterval        time.Duration
+	IncrementalInterval time.Duration
 	// CompensationLookbackMonths is how many months before the current one a full sync lists.
-	CompensationLookbackMonths int `json:"compensation_lookback_months"`
+	CompensationLookbackMonths int
 	// DeleteGuardRatio is the share of an entity a single sync may delete before the
 	// mass-delete guard stops it; DeleteGuardOverride disables the guard.
-	DeleteGuardRatio    float64 `json:"delete_guard_ratio"`
-	DeleteGuardOverride bool    `json:"delete_guard_override"`
+	DeleteGuardRatio    float64
+	DeleteGuardOverride bool
 }
 
 // Admin is the HTTP endpoint for /metrics, /healthz, /readyz and /status, and the process'
 // shutdown budget.
 type Admin struct {
-	Addr            string        `json:"addr"`
-	ShutdownTimeout time.Duration `json:"shutdown_timeout"`
+	Addr            string
+	ShutdownTimeout time.Duration
 }
 
 // Log is the log output.
 type Log struct {
 	// Format is text or json.
-	Format string `json:"format"`
+	Format string
 	// Level is debug, info, warn or error.
-	Level string `json:"level"`
+	Level string
 }
 
 // SlogLevel returns the configured level (info when unknown).
@@ -128,6 +130,26 @@ func (c Config) String() string {
 		fmt.Fprintf(&b, "%s=%s\n", s.env, s.get(&c))
 	}
 	return b.String()
+}
+
+// MarshalJSON encodes the settings as an object keyed by environment variable name, in
+// documentation order, with the values as they would be written in the environment (durations
+// as "1h0m0s", lists comma-separated) and secrets redacted.
+func (c Config) MarshalJSON() ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, s := range settings {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		k, _ := json.Marshal(s.env)
+		v, _ := json.Marshal(s.get(&c))
+		b.Write(k)
+		b.WriteByte(':')
+		b.Write(v)
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
 }
 
 // LogValue implements slog.LogValuer: the settings as a group, secrets redacted.

@@ -314,9 +314,10 @@ func TestSecretNeverPrinted(t *testing.T) {
 			}
 		}
 	}
-	var decoded Config
-	if err := json.Unmarshal(js, &decoded); err != nil || decoded.Personio.ClientSecret != Redacted {
-		t.Errorf("JSON does not show the redacted secret (%v): %s", err, js)
+	var decoded map[string]string
+	if err := json.Unmarshal(js, &decoded); err != nil || decoded["PERSONIO_CLIENT_SECRET"] != Redacted ||
+		decoded["FULL_SYNC_INTERVAL"] != "2h0m0s" || decoded["KAFKA_BROKERS"] != "kafka-0:9092,kafka-1:9092,kafka-2:9092" {
+		t.Errorf("JSON does not show the settings by name, secrets redacted (%v): %s", err, js)
 	}
 	if !strings.Contains(outputs["String"], "PERSONIO_CLIENT_SECRET=<redacted>\n") {
 		t.Errorf("String does not list the redacted secret:\n%s", outputs["String"])
