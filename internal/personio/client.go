@@ -165,18 +165,14 @@ func New(cfg Config) (*Client, error) {
 	c.persons = newAdaptiveLimiter(cfg.RateLimit, c.metrics.limiterRate.WithLabelValues(budgetDefault).Set)
 	c.comps = newAdaptiveLimiter(cfg.CompensationRateLimit, c.metrics.limiterRate.WithLabelValues(budgetCompensations).Set)
 
-	tokenHC := hc
-	if c.appID != "" || c.partnerID != "" {
-		cp := *hc
-		cp.Transport = &headerTransport{next: hc.Transport, appID: c.appID, partnerID: c.partnerID}
-		tokenHC = &cp
-	}
+	tokenHC := *hc
+	tokenHC.Transport = &tokenTransport{next: hc.Transport, appID: c.appID, partnerID: c.partnerID, metrics: c.metrics}
 	c.tokens = newTokenCache(clientcredentials.Config{
 		ClientID:     cfg.ClientID,
 		ClientSecret: cfg.ClientSecret,
 		TokenURL:     base.JoinPath("v2", "auth", "token").String(),
 		AuthStyle:    oauth2.AuthStyleInParams,
-	}, tokenHC)
+	}, &tokenHC)
 	return c, nil
 }
 
@@ -228,20 +224,31 @@ func parseBaseURL(s string) (*url.URL, error) {
 	return u, nil
 }
 
-// headerTransport adds the optional Personio app and partner headers to token requests.
-type headerTransport struct {
+// tokenTransport sends token requests: it adds the optional Personio app and partner headers
+// and records the requests in the metrics.
+type tokenTransport struct {
 	next             http.RoundTripper
 	appID, partnerID string
+	metrics          *metrics
 }
 
-func (t *headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	setAppHeaders(r.Header, t.appID, t.partnerID)
+func (t *tokenTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if t.appID != "" || t.partnerID != "" {
+		r = r.Clone(r.Context())
+		setAppHeaders(r.Header, t.appID, t.partnerID)
+	}
 	next := t.next
 	if next == nil {
 		next = http.DefaultTransport
 	}
-	return next.RoundTrip(r)
+	start := time.Now()
+	resp, err := next.RoundTrip(r)
+	status := 0
+	if err == nil {
+		status = resp.StatusCode
+	}
+	t.metrics.observeRequest(tokenEndpoint, status, time.Since(start))
+	return resp, err
 }
 
 func setAppHeaders(h http.Header, appID, partnerID string) {
@@ -302,6 +309,12 @@ func (c *Client) get(ctx context.Context, endpoint string, lim *adaptiveLimiter,
 			authRetried = true
 			c.tokens.Invalidate(tok)
 			reason = reasonUnauthorized
+		case isTooManyRequests(err):
+			// The token endpoint's own budget is exhausted: wait, without touching the API
+			// budget; like any 429 this never fails the call.
+			throttles++
+			reason = reasonRateLimited
+			delay = c.backoff(throttles)
 		default:
 			if status != 0 {
 				lim.Success(hdr)
@@ -401,6 +414,11 @@ func stripURL(err error) error {
 		return ue.Err
 	}
 	return err
+}
+
+func isTooManyRequests(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.Status == http.StatusTooManyRequests
 }
 
 func retryReason(err error) string {

@@ -360,6 +360,7 @@ func TestRetries(t *testing.T) {
 			}
 		}, reasonConnection},
 		{"429 then success", 3, func(w http.ResponseWriter) { problemJSON(w, 429, "Too Many Requests") }, reasonRateLimited},
+		{"timeout then success", 1, func(w http.ResponseWriter) { time.Sleep(300 * time.Millisecond) }, reasonTimeout},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -373,7 +374,7 @@ func TestRetries(t *testing.T) {
 			})
 			// Without keep-alive the transport never repeats a request by itself, so every
 			// retry is the client's own.
-			hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+			hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 100 * time.Millisecond}
 			c, _ := f.start(Config{Registerer: prometheus.NewPedanticRegistry(), HTTPClient: hc})
 			ids, err := collectPersons(t, c, PersonFilter{})
 			if err != nil {
@@ -638,6 +639,7 @@ func TestMetricsAndStats(t *testing.T) {
 		{c.metrics.requests.WithLabelValues("GET /v2/persons", "200"), 1},
 		{c.metrics.requests.WithLabelValues("GET /v2/persons", "429"), 1},
 		{c.metrics.retries.WithLabelValues("GET /v2/persons", "rate_limited"), 1},
+		{c.metrics.requests.WithLabelValues("POST /v2/auth/token", "200"), 1},
 	}
 	for i, ck := range checks {
 		if got := testutil.ToFloat64(ck.c); got != ck.want {

@@ -1,6 +1,8 @@
 package personio
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -177,6 +179,72 @@ func TestLimiterSharedByConcurrentCallers(t *testing.T) {
 		// 5 at once, then 10 per second for 10 s (the request at exactly 10 s counts too).
 		if got := n.Load(); got < 104 || got > 106 {
 			t.Errorf("8 callers got %d requests in 10 s, want 105 (burst 5 + 10/s)", got)
+		}
+	})
+}
+
+// TestLimiterWaitersReplanAfterThrottle checks that waiters queued at one rate do not fire
+// together when the rate drops: every request after the 429 keeps the new spacing.
+func TestLimiterWaitersReplanAfterThrottle(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newAdaptiveLimiter(Rate{PerMinute: 600, Burst: 2}, nil) // 10/s, local bucket 1
+		start := time.Now()
+		var mu sync.Mutex
+		var times []time.Duration
+		var wg sync.WaitGroup
+		for range 6 {
+			wg.Go(func() {
+				for range 3 {
+					if _, err := l.Wait(t.Context()); err != nil {
+						t.Error(err)
+						return
+					}
+					mu.Lock()
+					times = append(times, time.Since(start))
+					mu.Unlock()
+				}
+			})
+		}
+		time.Sleep(250 * time.Millisecond)
+		l.Throttled(nil) // now 5/s, bucket emptied
+		wg.Wait()
+		if len(times) != 18 {
+			t.Fatalf("%d requests, want 18", len(times))
+		}
+		// 10/s before the 429 at 250 ms; from the first request after it on, 5/s. (The first
+		// request after it still has the half token earned before it.)
+		for i := 1; i < len(times); i++ {
+			gap := times[i] - times[i-1]
+			want := 100 * time.Millisecond
+			if times[i-1] > 250*time.Millisecond {
+				want = 200 * time.Millisecond
+			}
+			if gap < want-time.Millisecond {
+				t.Errorf("request %d at %v, %v after the previous one; want at least %v", i, times[i], gap, want)
+			}
+		}
+	})
+}
+
+func TestLimiterWaitHonoursContext(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newAdaptiveLimiter(Rate{PerMinute: 60, Burst: 2}, nil) // 1/s, bucket 1
+		waitTook(t, l)
+		ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
+		defer cancel()
+		if _, err := l.Wait(ctx); !errors.Is(err, errLimiterDeadline) {
+			t.Errorf("Wait with a deadline before the next token: %v, want errLimiterDeadline", err)
+		}
+		ctx, cancel2 := context.WithCancel(t.Context())
+		go func() { time.Sleep(100 * time.Millisecond); cancel2() }()
+		if _, err := l.Wait(ctx); !errors.Is(err, context.Canceled) {
+			t.Errorf("Wait cancelled: %v, want context.Canceled", err)
+		}
+		// The cancelled reservations were returned: the next token is due 1 s after the first.
+		start := time.Now()
+		waitTook(t, l)
+		if d := time.Since(start); !near(d, 900*time.Millisecond) {
+			t.Errorf("after cancelled waits: waited %v, want 900ms", d)
 		}
 	})
 }

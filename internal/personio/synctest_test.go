@@ -170,3 +170,77 @@ func TestConcurrentCallersShareOneToken(t *testing.T) {
 		}
 	})
 }
+
+// TestRetryAfterHonoured checks that a Retry-After on a 429 or 503 delays the retry at least
+// that long (Personio sends none today; the client must still respect one).
+func TestRetryAfterHonoured(t *testing.T) {
+	for _, status := range []int{http.StatusTooManyRequests, http.StatusServiceUnavailable} {
+		t.Run(strconv.Itoa(status), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var calls []time.Time
+				f := newFake(t, func(w http.ResponseWriter, r *http.Request) {
+					calls = append(calls, time.Now())
+					if len(calls) == 1 {
+						w.Header().Set("Retry-After", "7")
+						problemJSON(w, status, http.StatusText(status))
+						return
+					}
+					writePage(w, persons("1"), "")
+				})
+				c := f.client(Config{BaseURL: "http://personio.test", HTTPClient: &http.Client{Transport: handlerTransport{f}}})
+				if _, err := collectPersons(t, c, PersonFilter{}); err != nil {
+					t.Fatal(err)
+				}
+				if len(calls) != 2 {
+					t.Fatalf("%d calls, want 2", len(calls))
+				}
+				if d := calls[1].Sub(calls[0]); d < 7*time.Second {
+					t.Errorf("retried after %v, want at least 7 s", d)
+				}
+			})
+		})
+	}
+}
+
+func TestBackoffFullJitter(t *testing.T) {
+	c := &Client{minBackoff: 100 * time.Millisecond, maxBackoff: 2 * time.Second}
+	tests := []struct {
+		n       int
+		ceiling time.Duration
+	}{{1, 100 * time.Millisecond}, {2, 200 * time.Millisecond}, {4, 800 * time.Millisecond}, {5, 1600 * time.Millisecond},
+		{6, 2 * time.Second}, {40, 2 * time.Second}, {1000, 2 * time.Second}}
+	for _, tt := range tests {
+		var maxSeen time.Duration
+		lowSeen := false
+		for range 2000 {
+			d := c.backoff(tt.n)
+			if d < 0 || d > tt.ceiling {
+				t.Fatalf("backoff(%d) = %v, outside [0, %v]", tt.n, d, tt.ceiling)
+			}
+			maxSeen = max(maxSeen, d)
+			lowSeen = lowSeen || d < tt.ceiling/4
+		}
+		// Full jitter spreads over the whole range.
+		if maxSeen < tt.ceiling*3/4 || !lowSeen {
+			t.Errorf("backoff(%d): max %v over 2000 draws, low values seen %v: not spread over [0, %v]", tt.n, maxSeen, lowSeen, tt.ceiling)
+		}
+	}
+}
+
+// TestLimiterWaitCountsInStats checks that time spent on the limiter is reported.
+func TestLimiterWaitCountsInStats(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake(t, func(w http.ResponseWriter, r *http.Request) { writePage(w, persons("1"), "") })
+		c := f.client(Config{BaseURL: "http://personio.test", HTTPClient: &http.Client{Transport: handlerTransport{f}},
+			RateLimit: Rate{PerMinute: 60, Burst: 2}})
+		for range 3 {
+			if _, err := collectPersons(t, c, PersonFilter{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Local bucket of 1 at 1/s: the 2nd and 3rd request wait 1 s each.
+		if s := c.Stats(); !near(s.LimiterWait, 2*time.Second) || s.Requests != 3 || s.Pages != 3 {
+			t.Errorf("Stats = %+v, want 2 s limiter wait over 3 requests", s)
+		}
+	})
+}
