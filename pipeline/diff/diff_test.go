@@ -296,3 +296,26 @@ func TestMassDeleteError(t *testing.T) {
 		t.Errorf("message %q lacks the counts", err)
 	}
 }
+
+func TestEffectiveIn(t *testing.T) {
+	in := diff.EffectiveIn(
+		diff.Window{Start: date(t, "2026-10-01"), End: date(t, "2026-10-31")},
+		diff.Window{Start: date(t, "2026-12-01"), End: date(t, "2026-12-31")},
+	)
+	tests := map[string]bool{
+		"2026-09-30": false, "2026-10-01": true, "2026-10-31": true, "2026-11-01": false,
+		"2026-11-30": false, "2026-12-01": true, "2026-12-31": true, "2027-01-01": false,
+	}
+	for d, want := range tests {
+		c := &change.Compensation{EffectiveFrom: date(t, d)}
+		if got := in(c); got != want {
+			t.Errorf("effective %s: covered = %v, want %v", d, got, want)
+		}
+	}
+	if in(&change.Person{ID: "1"}) {
+		t.Error("a person is covered by compensation windows")
+	}
+	if diff.EffectiveIn()(&change.Compensation{EffectiveFrom: date(t, "2026-10-01")}) {
+		t.Error("no windows cover a compensation")
+	}
+}
