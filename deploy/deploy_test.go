@@ -234,6 +234,15 @@ func TestKubernetesManifests(t *testing.T) {
 			t.Errorf("no %s manifest", kind)
 		}
 	}
+	res, _ := dig(m["Kustomization"], "resources").([]any)
+	for _, r := range res {
+		if _, err := os.Stat(filepath.Join("kubernetes", r.(string))); err != nil {
+			t.Errorf("kustomization lists %v: %v", r, err)
+		}
+	}
+	if len(res) < 6 {
+		t.Errorf("kustomization lists %d resources", len(res))
+	}
 	dep := m["Deployment"]
 	pod := dig(dep, "spec", "template", "spec")
 	c := dig(pod, "containers", 0)
