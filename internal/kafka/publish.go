@@ -37,6 +37,9 @@ type Message struct {
 // metadata) means nothing is known to be acknowledged. Either way the caller
 // keeps its state for unacknowledged messages, so the next sync sends the
 // same changes again with the same event ids.
+//
+// Publish is safe for concurrent use, but messages of concurrent calls
+// interleave in arrival order: publish each key from one goroutine.
 func (c *Client) Publish(ctx context.Context, msgs []Message) error {
 	if c.isClosed() {
 		return ErrClosed
