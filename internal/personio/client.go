@@ -1,9 +1,3 @@
-// Package personio is a client for the Personio HR API v2: persons, employments and
-// compensations, read through OAuth2 client credentials with cursor paging, retries and an
-// adaptive client-side rate limiter.
-//
-// One Client serves one credential. Share it between every worker that uses the credential so
-// that they share its request budgets.
 package personio
 
 import (
@@ -327,7 +321,7 @@ func (c *Client) get(ctx context.Context, endpoint string, lim *adaptiveLimiter,
 			}
 			failures++
 			if failures >= c.maxAttempts {
-				return nil, fmt.Errorf("%s: giving up after %d attempts: %w", endpoint, failures, err)
+				return nil, fmt.Errorf("giving up after %d attempts: %w", failures, err)
 			}
 			reason = retryReason(err)
 			delay = max(c.backoff(failures), retryAfter(hdr))

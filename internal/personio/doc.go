@@ -1,0 +1,47 @@
+// Package personio reads the Personio HR API v2: persons, employments and compensations.
+//
+// A Client authenticates with OAuth2 client credentials (POST /v2/auth/token, cached and
+// refreshed shortly before expiry; a 401 drops the token and retries once), follows cursor
+// paging through _meta.links.next.href, retries what is worth retrying and paces itself with
+// an adaptive rate limiter. It hands plain values from types.go to a callback, one page at a
+// time:
+//
+//	c, err := personio.New(personio.Config{ClientID: id, ClientSecret: secret, Registerer: reg})
+//	err = c.ListPersons(ctx, personio.PersonFilter{UpdatedAfter: since}, func(ps []personio.Person) error {
+//		return emit(ps)
+//	})
+//	for _, w := range personio.MonthWindows(from, to) {
+//		err = c.ListCompensations(ctx, personio.CompensationFilter{Window: w}, handle)
+//	}
+//
+// # Budgets
+//
+// One Client serves one credential; share it between every worker that uses the credential.
+// It holds two budgets, like Personio: persons and employments (default 300/min, bursts of
+// 15) and compensations (default 5/s, bursts of 5). Every request, retries included, first
+// waits on its budget. The budget follows the server's x-ratelimit-replenish-rate,
+// -burst-capacity and -remaining headers downward (never above the configured rate), keeps one
+// token of the burst as headroom against network jitter, halves its rate on a 429 (down to a
+// sixteenth of the configured rate) and wins it back by a fiftieth of the configured rate per
+// successful request. Waiters are served one at a time and re-plan when the budget changes,
+// so a queue never fires in a bunch.
+//
+// # Errors
+//
+// Failures are classified once, where they happen (see errors.go): *APIError carries the HTTP
+// status, Personio's trace id and the route template (never the URL, whose query may hold
+// e-mail addresses); Retryable reports whether a later attempt may succeed. A 429 is retried
+// until the context ends; 5xx, timeouts, connection resets and malformed or truncated bodies
+// up to Config.MaxAttempts times with full-jitter exponential backoff; 400, 403, 404 and 422
+// are returned at once (errors.Is(err, ErrNotFound) for a 404). Bad credentials, a revoked
+// credential or a missing scope give an *AuthError (errors.Is(err, ErrAuth)).
+//
+// # Observability
+//
+// With Config.Registerer the client exports personio_cdc_api_requests_total{endpoint,status},
+// personio_cdc_api_request_duration_seconds{endpoint},
+// personio_cdc_api_retries_total{endpoint,reason},
+// personio_cdc_api_rate_limit_wait_seconds_total{budget} and
+// personio_cdc_api_rate_limit_per_second{budget}. Client.Stats returns the same story as
+// cumulative counters for progress reports.
+package personio
