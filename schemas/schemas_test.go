@@ -182,3 +182,13 @@ func TestHistoryMissingEntity(t *testing.T) {
 		t.Error("History(nope) succeeded")
 	}
 }
+
+// TestParseGlobalCache parses both schemas with avro.Parse, which shares one name cache for
+// the process: the named types they share (io.personio.cdc.Source) must agree.
+func TestParseGlobalCache(t *testing.T) {
+	for _, name := range schemas.Names() {
+		if _, err := avro.Parse(schemas.MustSource(name)); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}

@@ -231,7 +231,11 @@ func (r *Run) add(rec change.Record) error {
 		if prev != short && !r.conflicts[key] {
 			r.conflicts[key] = true
 			r.res.Conflicts++
-			delete(r.pending, key)
+			if _, ok := r.pending[key]; ok {
+				delete(r.pending, key)
+			} else {
+				r.res.Unchanged-- // the first copy was counted as unchanged
+			}
 		}
 		return nil
 	}
