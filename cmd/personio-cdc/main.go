@@ -144,7 +144,7 @@ func newFlags(a *app, name, synopsis, examples string, groups config.Group) *fla
 			fmt.Fprintf(w, "Examples:\n%s\n", examples)
 		}
 		fmt.Fprintln(w, "Flags:")
-		fs.PrintDefaults()
+		printFlags(w, f)
 		if groups != 0 {
 			fmt.Fprintln(w, "\nEnvironment (flags win over the environment; secrets only from the environment or *_FILE):")
 			fmt.Fprint(w, config.Usage(groups))
@@ -156,13 +156,20 @@ func newFlags(a *app, name, synopsis, examples string, groups config.Group) *fla
 // parse parses args and loads the configuration. ok is false when the command must exit with
 // code; --help exits 0, every other problem 2, each problem named.
 func (f *flags) parse(a *app, args []string) (cfg config.Config, code int, ok bool) {
-	if err := f.Parse(args); err != nil {
+	// The flag package prints the usage on every parse error; print it only for --help (on
+	// stdout), and a one-line hint after an error.
+	usage := f.Usage
+	f.Usage = func() {}
+	err := f.Parse(args)
+	f.Usage = usage
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			f.SetOutput(a.stdout)
 			f.Usage()
 			return cfg, exitOK, false
 		}
-		return cfg, exitConfig, false // flag already printed the error and the usage
+		fmt.Fprintf(a.stderr, "Run '%s --help' for usage.\n", f.Name()) // flag printed the error
+		return cfg, exitConfig, false
 	}
 	if f.NArg() > 0 {
 		fmt.Fprintf(a.stderr, "%s: unexpected arguments: %s\n", f.Name(), strings.Join(f.Args(), " "))
@@ -171,7 +178,7 @@ func (f *flags) parse(a *app, args []string) (cfg config.Config, code int, ok bo
 	if f.loader == nil {
 		return config.Default(), exitOK, true
 	}
-	cfg, err := f.loader.Load(a.getenv)
+	cfg, err = f.loader.Load(a.getenv)
 	if err != nil {
 		fmt.Fprintf(a.stderr, "%s: %v\n", f.Name(), err)
 		fmt.Fprintf(a.stderr, "Run '%s --help' for every setting.\n", f.Name())
@@ -193,4 +200,31 @@ func newLogger(a *app, l config.Log) *slog.Logger {
 func fail(a *app, cmd string, err error) int {
 	fmt.Fprintf(a.stderr, "personio-cdc %s: %v\n", cmd, err)
 	return exitError
+}
+
+// printFlags lists the flags as --name placeholder, meaning and default, one per line.
+func printFlags(w io.Writer, f *flags) {
+	type row struct{ left, usage string }
+	var rows []row
+	width := 0
+	f.VisitAll(func(fl *flag.Flag) {
+		placeholder, usage := flag.UnquoteUsage(fl)
+		if f.loader != nil {
+			if p := f.loader.Placeholder(fl.Name); p != "" || placeholder == "value" {
+				placeholder = p
+			}
+		}
+		left := "--" + fl.Name
+		if placeholder != "" {
+			left += " " + placeholder
+		}
+		if d := fl.DefValue; d != "" && d != "false" {
+			usage += " (default " + d + ")"
+		}
+		width = max(width, len(left))
+		rows = append(rows, row{left, usage})
+	})
+	for _, r := range rows {
+		fmt.Fprintf(w, "  %-*s  %s\n", width, r.left, r.usage)
+	}
 }

@@ -478,3 +478,19 @@ func TestSchemasCommands(t *testing.T) {
 		t.Errorf("version: %d %s", code, out)
 	}
 }
+
+func TestHelpGoesToStdoutWithExamples(t *testing.T) {
+	for _, c := range commands() {
+		args := []string{c.name, "--help"}
+		if c.name == "schemas" {
+			args = []string{"schemas", "print", "--help"}
+		}
+		code, out, errOut := invoke(t.Context(), nil, args...)
+		if code != exitOK || errOut != "" {
+			t.Errorf("%s --help: exit %d, stderr %q", c.name, code, errOut)
+		}
+		if !strings.Contains(out, "Usage: personio-cdc "+c.name) || (c.name != "version" && !strings.Contains(out, "Examples:")) {
+			t.Errorf("%s --help lacks usage or examples:\n%s", c.name, out)
+		}
+	}
+}

@@ -191,3 +191,14 @@ func EnvNames(groups Group) []string {
 	}
 	return out
 }
+
+// Placeholder returns the help-text placeholder of a setting's flag ("duration", "url", …);
+// empty for boolean flags and for flags that are not settings.
+func (l *Loader) Placeholder(flagName string) string {
+	for _, s := range settings {
+		if s.flag == flagName {
+			return s.kind
+		}
+	}
+	return ""
+}

@@ -33,8 +33,9 @@ type setting struct {
 	def    string
 	usage  string
 	group  Group
-	secret bool // read from env or env_FILE, never a flag; printed redacted
-	isBool bool // flag may be given without a value
+	secret bool   // read from env or env_FILE, never a flag; printed redacted
+	isBool bool   // flag may be given without a value
+	kind   string // placeholder of the flag's value in help texts
 	set    func(c *Config, v string) error
 	get    func(c *Config) string
 }
@@ -115,6 +116,11 @@ func def(env, flag, dflt, usage string, g Group, set func(*Config, string) error
 	return setting{env: env, flag: flag, def: dflt, usage: usage, group: g, set: set, get: get}
 }
 
+func (s setting) withKind(k string) setting {
+	s.kind = k
+	return s
+}
+
 func boolDef(env, flag, dflt, usage string, g Group, set func(*Config, string) error, get func(*Config) string) setting {
 	s := def(env, flag, dflt, usage, g, set, get)
 	s.isBool = true
@@ -133,11 +139,11 @@ var settings = func() []setting {
 	// Personio.
 	{
 		set, get := str(func(c *Config) *string { return &c.Personio.BaseURL })
-		add(def("PERSONIO_BASE_URL", "personio-url", "https://api.personio.de", "Personio API base URL", GroupPersonio, set, get))
+		add(def("PERSONIO_BASE_URL", "personio-url", "https://api.personio.de", "Personio API base URL", GroupPersonio, set, get).withKind("url"))
 	}
 	{
 		set, get := str(func(c *Config) *string { return &c.Personio.ClientID })
-		add(def("PERSONIO_CLIENT_ID", "client-id", "", "Personio API client id", GroupPersonio, set, get))
+		add(def("PERSONIO_CLIENT_ID", "client-id", "", "Personio API client id", GroupPersonio, set, get).withKind("string"))
 	}
 	{
 		set, get := secret(func(c *Config) *Secret { return &c.Personio.ClientSecret })
@@ -145,53 +151,53 @@ var settings = func() []setting {
 	}
 	{
 		set, get := str(func(c *Config) *string { return &c.Personio.Tenant })
-		add(def("PERSONIO_TENANT", "tenant", "", "stable name of the Personio account; prefixes every event key (never a credential)", GroupPersonio, set, get))
+		add(def("PERSONIO_TENANT", "tenant", "", "stable name of the Personio account; prefixes every event key (never a credential)", GroupPersonio, set, get).withKind("string"))
 	}
 	{
 		set, get := str(func(c *Config) *string { return &c.Personio.AppID })
-		add(def("PERSONIO_APP_ID", "app-id", "", "optional X-Personio-App-ID header", GroupPersonio, set, get))
+		add(def("PERSONIO_APP_ID", "app-id", "", "optional X-Personio-App-ID header", GroupPersonio, set, get).withKind("string"))
 	}
 	{
 		set, get := str(func(c *Config) *string { return &c.Personio.PartnerID })
-		add(def("PERSONIO_PARTNER_ID", "partner-id", "", "optional X-Personio-Partner-ID header", GroupPersonio, set, get))
+		add(def("PERSONIO_PARTNER_ID", "partner-id", "", "optional X-Personio-Partner-ID header", GroupPersonio, set, get).withKind("string"))
 	}
 	{
 		set, get := float(func(c *Config) *float64 { return &c.Personio.RateLimitPerMinute })
-		add(def("PERSONIO_RATE_LIMIT_PER_MINUTE", "rate-limit", "300", "API requests per minute for this tenant", GroupPersonio, set, get))
+		add(def("PERSONIO_RATE_LIMIT_PER_MINUTE", "rate-limit", "300", "API requests per minute for this tenant", GroupPersonio, set, get).withKind("number"))
 	}
 	{
 		set, get := integer(func(c *Config) *int { return &c.Personio.RateBurst })
-		add(def("PERSONIO_RATE_BURST", "rate-burst", "15", "API request burst", GroupPersonio, set, get))
+		add(def("PERSONIO_RATE_BURST", "rate-burst", "15", "API request burst", GroupPersonio, set, get).withKind("int"))
 	}
 	{
 		set, get := float(func(c *Config) *float64 { return &c.Personio.CompensationRateLimitPerMinute })
-		add(def("COMPENSATION_RATE_LIMIT_PER_MINUTE", "compensation-rate-limit", "300", "compensation requests per minute (separate budget)", GroupPersonio, set, get))
+		add(def("COMPENSATION_RATE_LIMIT_PER_MINUTE", "compensation-rate-limit", "300", "compensation requests per minute (separate budget)", GroupPersonio, set, get).withKind("number"))
 	}
 	{
 		set, get := integer(func(c *Config) *int { return &c.Personio.CompensationRateBurst })
-		add(def("COMPENSATION_RATE_BURST", "compensation-rate-burst", "5", "compensation request burst", GroupPersonio, set, get))
+		add(def("COMPENSATION_RATE_BURST", "compensation-rate-burst", "5", "compensation request burst", GroupPersonio, set, get).withKind("int"))
 	}
 	{
 		set, get := dur(func(c *Config) *time.Duration { return &c.Personio.RequestTimeout })
-		add(def("PERSONIO_REQUEST_TIMEOUT", "request-timeout", "30s", "timeout of one API request", GroupPersonio, set, get))
+		add(def("PERSONIO_REQUEST_TIMEOUT", "request-timeout", "30s", "timeout of one API request", GroupPersonio, set, get).withKind("duration"))
 	}
 
 	// Kafka.
 	{
 		set, get := list(func(c *Config) *[]string { return &c.Kafka.Brokers })
-		add(def("KAFKA_BROKERS", "kafka-brokers", "localhost:9092", "comma-separated bootstrap brokers host:port", GroupKafka, set, get))
+		add(def("KAFKA_BROKERS", "kafka-brokers", "localhost:9092", "comma-separated bootstrap brokers host:port", GroupKafka, set, get).withKind("host:port,…"))
 	}
 	{
 		set, get := str(func(c *Config) *string { return &c.Kafka.TopicPrefix })
-		add(def("TOPIC_PREFIX", "topic-prefix", "personio", "topic name prefix: <prefix>.persons, <prefix>.compensations", GroupKafka, set, get))
+		add(def("TOPIC_PREFIX", "topic-prefix", "personio", "topic name prefix: <prefix>.persons, <prefix>.compensations", GroupKafka, set, get).withKind("string"))
 	}
 	{
 		set, get := str(func(c *Config) *string { return &c.Kafka.SASLMechanism })
-		add(def("KAFKA_SASL_MECHANISM", "kafka-sasl-mechanism", "", "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512; empty for none", GroupKafka, set, get))
+		add(def("KAFKA_SASL_MECHANISM", "kafka-sasl-mechanism", "", "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512; empty for none", GroupKafka, set, get).withKind("string"))
 	}
 	{
 		set, get := str(func(c *Config) *string { return &c.Kafka.SASLUsername })
-		add(def("KAFKA_SASL_USERNAME", "kafka-sasl-username", "", "SASL user name", GroupKafka, set, get))
+		add(def("KAFKA_SASL_USERNAME", "kafka-sasl-username", "", "SASL user name", GroupKafka, set, get).withKind("string"))
 	}
 	{
 		set, get := secret(func(c *Config) *Secret { return &c.Kafka.SASLPassword })
@@ -203,33 +209,33 @@ var settings = func() []setting {
 	}
 	{
 		set, get := str(func(c *Config) *string { return &c.Kafka.TLSCAFile })
-		add(def("KAFKA_TLS_CA_FILE", "kafka-tls-ca-file", "", "PEM file of CAs to trust (default: system roots)", GroupKafka, set, get))
+		add(def("KAFKA_TLS_CA_FILE", "kafka-tls-ca-file", "", "PEM file of CAs to trust (default: system roots)", GroupKafka, set, get).withKind("string"))
 	}
 	{
 		set, get := str(func(c *Config) *string { return &c.Kafka.Compression })
-		add(def("KAFKA_COMPRESSION", "kafka-compression", "snappy", "producer compression: none, gzip, snappy, lz4, zstd", GroupTopics, set, get))
+		add(def("KAFKA_COMPRESSION", "kafka-compression", "snappy", "producer compression: none, gzip, snappy, lz4, zstd", GroupTopics, set, get).withKind("string"))
 	}
 	{
 		set, get := integer(func(c *Config) *int { return &c.Kafka.TopicPartitions })
-		add(def("KAFKA_TOPIC_PARTITIONS", "topic-partitions", "6", "partitions of topics the service creates", GroupTopics, set, get))
+		add(def("KAFKA_TOPIC_PARTITIONS", "topic-partitions", "6", "partitions of topics the service creates", GroupTopics, set, get).withKind("int"))
 	}
 	{
 		set, get := integer(func(c *Config) *int { return &c.Kafka.ReplicationFactor })
-		add(def("KAFKA_REPLICATION_FACTOR", "replication-factor", "-1", "replication factor of topics the service creates; -1 = broker default", GroupTopics, set, get))
+		add(def("KAFKA_REPLICATION_FACTOR", "replication-factor", "-1", "replication factor of topics the service creates; -1 = broker default", GroupTopics, set, get).withKind("int"))
 	}
 	{
 		set, get := dur(func(c *Config) *time.Duration { return &c.Kafka.MinCompactionLag })
-		add(def("MIN_COMPACTION_LAG", "min-compaction-lag", "168h", "min.compaction.lag.ms and delete.retention.ms of created topics", GroupTopics, set, get))
+		add(def("MIN_COMPACTION_LAG", "min-compaction-lag", "168h", "min.compaction.lag.ms and delete.retention.ms of created topics", GroupTopics, set, get).withKind("duration"))
 	}
 
 	// Schema registry.
 	{
 		set, get := str(func(c *Config) *string { return &c.SchemaRegistry.URL })
-		add(def("SCHEMA_REGISTRY_URL", "schema-registry-url", "http://localhost:8081", "Confluent-compatible schema registry URL", GroupRegistry, set, get))
+		add(def("SCHEMA_REGISTRY_URL", "schema-registry-url", "http://localhost:8081", "Confluent-compatible schema registry URL", GroupRegistry, set, get).withKind("url"))
 	}
 	{
 		set, get := str(func(c *Config) *string { return &c.SchemaRegistry.Username })
-		add(def("SCHEMA_REGISTRY_USERNAME", "schema-registry-username", "", "registry basic-auth user", GroupRegistry, set, get))
+		add(def("SCHEMA_REGISTRY_USERNAME", "schema-registry-username", "", "registry basic-auth user", GroupRegistry, set, get).withKind("string"))
 	}
 	{
 		set, get := secret(func(c *Config) *Secret { return &c.SchemaRegistry.Password })
@@ -239,19 +245,19 @@ var settings = func() []setting {
 	// Sync.
 	{
 		set, get := dur(func(c *Config) *time.Duration { return &c.Sync.FullInterval })
-		add(def("FULL_SYNC_INTERVAL", "full-sync-interval", "1h", "time between full syncs", GroupSync, set, get))
+		add(def("FULL_SYNC_INTERVAL", "full-sync-interval", "1h", "time between full syncs", GroupSync, set, get).withKind("duration"))
 	}
 	{
 		set, get := dur(func(c *Config) *time.Duration { return &c.Sync.IncrementalInterval })
-		add(def("INCREMENTAL_SYNC_INTERVAL", "incremental-sync-interval", "5m", "time between incremental syncs; 0 disables them", GroupSync, set, get))
+		add(def("INCREMENTAL_SYNC_INTERVAL", "incremental-sync-interval", "5m", "time between incremental syncs; 0 disables them", GroupSync, set, get).withKind("duration"))
 	}
 	{
 		set, get := integer(func(c *Config) *int { return &c.Sync.CompensationLookbackMonths })
-		add(def("COMPENSATION_LOOKBACK_MONTHS", "compensation-lookback-months", "2", "months before the current one a full sync lists compensations for", GroupSync, set, get))
+		add(def("COMPENSATION_LOOKBACK_MONTHS", "compensation-lookback-months", "2", "months before the current one a full sync lists compensations for", GroupSync, set, get).withKind("int"))
 	}
 	{
 		set, get := float(func(c *Config) *float64 { return &c.Sync.DeleteGuardRatio })
-		add(def("DELETE_GUARD_RATIO", "delete-guard-ratio", "0.2", "largest share of an entity one sync may delete", GroupSync, set, get))
+		add(def("DELETE_GUARD_RATIO", "delete-guard-ratio", "0.2", "largest share of an entity one sync may delete", GroupSync, set, get).withKind("number"))
 	}
 	{
 		set, get := boolean(func(c *Config) *bool { return &c.Sync.DeleteGuardOverride })
@@ -261,21 +267,21 @@ var settings = func() []setting {
 	// Admin.
 	{
 		set, get := str(func(c *Config) *string { return &c.Admin.Addr })
-		add(def("ADMIN_ADDR", "admin-addr", "127.0.0.1:9464", "listen address of /metrics /healthz /readyz /status", GroupAdmin, set, get))
+		add(def("ADMIN_ADDR", "admin-addr", "127.0.0.1:9464", "listen address of /metrics /healthz /readyz /status", GroupAdmin, set, get).withKind("host:port"))
 	}
 	{
 		set, get := dur(func(c *Config) *time.Duration { return &c.Admin.ShutdownTimeout })
-		add(def("SHUTDOWN_TIMEOUT", "shutdown-timeout", "30s", "how long a stop may wait for an in-flight publish", GroupAdmin, set, get))
+		add(def("SHUTDOWN_TIMEOUT", "shutdown-timeout", "30s", "how long a stop may wait for an in-flight publish", GroupAdmin, set, get).withKind("duration"))
 	}
 
 	// Log.
 	{
 		set, get := str(func(c *Config) *string { return &c.Log.Format })
-		add(def("LOG_FORMAT", "log-format", "text", "text or json", GroupLog, set, get))
+		add(def("LOG_FORMAT", "log-format", "text", "text or json", GroupLog, set, get).withKind("string"))
 	}
 	{
 		set, get := str(func(c *Config) *string { return &c.Log.Level })
-		add(def("LOG_LEVEL", "log-level", "info", "debug, info, warn or error", GroupLog, set, get))
+		add(def("LOG_LEVEL", "log-level", "info", "debug, info, warn or error", GroupLog, set, get).withKind("string"))
 	}
 	return out
 }()
