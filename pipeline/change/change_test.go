@@ -555,3 +555,29 @@ func FuzzDecodePerson(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkNewPerson(b *testing.B) {
+	var p personio.Person
+	if err := json.Unmarshal([]byte(`{"id":"42","email":"Ada@Example.com","first_name":"Ada","last_name":"Lovelace",
+		"status":"ACTIVE","created_at":"2020-01-01T10:00:00Z","updated_at":"2024-05-01T00:00:00Z",
+		"custom_attributes":[{"id":"b","type":"STRING","value":"x"},{"id":"a","type":"INT","value":3},
+		{"id":"c","type":"STRING_LIST","value":["a","b"]}]}`), &p); err != nil {
+		b.Fatal(err)
+	}
+	emps := []personio.Employment{{ID: "7", Status: "ACTIVE", EmploymentStartDate: "2020-01-01",
+		WeeklyWorkingHours: ptr(personio.Decimal("40")), OrgUnits: []personio.OrgUnit{{ID: "1", Type: "team"}}}}
+	for b.Loop() {
+		if _, err := change.NewPerson(p, emps); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkContentHash(b *testing.B) {
+	p := fullPerson()
+	for b.Loop() {
+		if _, err := change.ContentHash(p); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
