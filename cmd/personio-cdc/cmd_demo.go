@@ -51,7 +51,7 @@ func cmdDemo(ctx context.Context, a *app, args []string) int {
 		Persons: *persons,
 		Seed:    *seed,
 		JSON:    *output == "json",
-		Color:   a.stdoutTTY && *output == "text",
+		Color:   a.color() && *output == "text",
 		Pause:   *pause,
 		Out:     a.stdout,
 		Logger:  slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level})),

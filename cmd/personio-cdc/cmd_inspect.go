@@ -146,7 +146,7 @@ func eventPrinter(a *app, output string) func(inspect.Message) error {
 		enc.SetEscapeHTML(false)
 		return func(m inspect.Message) error { return enc.Encode(m) }
 	}
-	style := inspect.Style{Color: a.stdoutTTY}
+	style := inspect.Style{Color: a.color()}
 	return func(m inspect.Message) error {
 		_, err := fmt.Fprintln(a.stdout, style.Summary(m))
 		return err

@@ -41,6 +41,11 @@ type app struct {
 	stdoutTTY, stderrTTY bool
 }
 
+// color reports whether stdout may carry ANSI colours: a terminal, and NO_COLOR unset.
+func (a *app) color() bool {
+	return a.stdoutTTY && a.getenv("NO_COLOR") == "" && a.getenv("TERM") != "dumb"
+}
+
 type command struct {
 	name    string
 	summary string
