@@ -203,6 +203,16 @@ func TestEmploymentAndCompensationQueries(t *testing.T) {
 		if f.apiCalls.Load() != calls {
 			t.Error("an invalid compensation filter was sent")
 		}
+
+		// Compensations spend their own budget, not the persons budget.
+		slow := f.client(Config{BaseURL: c.base.String(), RateLimit: Rate{PerMinute: 1, Burst: 5}, CompensationRateLimit: Rate{PerMinute: 1, Burst: 5}})
+		if err := slow.ListCompensations(t.Context(), CompensationFilter{Window: Window{date(2026, 1, 1), date(2026, 1, 31)}},
+			func([]Compensation) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if p, cp := slow.persons.lim.Tokens(), slow.comps.lim.Tokens(); p < 3.99 || cp > 3.01 {
+			t.Errorf("tokens left: persons %v, compensations %v; want 4 and 3 (only the compensations budget spent)", p, cp)
+		}
 	})
 }
 

@@ -378,10 +378,10 @@ func TestSimFaultsRetried(t *testing.T) {
 }
 
 func TestSimTokenExpiresMidListing(t *testing.T) {
-	// Tokens die after 150 ms although the token response announces 24 h; listing takes
-	// longer, so the client meets 401s and must refresh each time.
+	// Tokens die after 400 ms although the token response announces 24 h; listing 40 pages
+	// at 20 ms each takes longer, so the client meets 401s and must refresh each time.
 	srv := personiotest.NewTestServer(t, personiotest.Options{Persons: 1000, Seed: 6, NoRateLimit: true, RateLimit: simUnlimited, CompensationRateLimit: simUnlimited,
-		Faults: personiotest.Faults{TokenTTL: 150 * time.Millisecond, Latency: 10 * time.Millisecond}})
+		Faults: personiotest.Faults{TokenTTL: 400 * time.Millisecond, Latency: 20 * time.Millisecond}})
 	c := simClient(t, srv, personio.Config{RateLimit: unlimited, CompensationRateLimit: unlimited})
 	got := listPersonIDs(t, c, personio.PersonFilter{Limit: 25})
 	if len(got) != 1000 {
