@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/personio-cdc/personio-cdc/internal/personio"
+	"github.com/personio-cdc/personio-cdc/pipeline/change"
 )
 
 // Source lists Personio resources page by page. *personio.Client satisfies it; every call goes
@@ -20,15 +21,6 @@ type Source interface {
 	ListCompensations(ctx context.Context, f personio.CompensationFilter, fn func([]personio.Compensation) error) error
 }
 
-// Entity names a kind of Personio resource; it is also the topic suffix.
-type Entity string
-
-// The entities the extractor lists.
-const (
-	Persons       Entity = "persons"
-	Compensations Entity = "compensations"
-)
-
 // Person is a person together with the employments listed for it.
 type Person struct {
 	personio.Person
@@ -38,7 +30,7 @@ type Person struct {
 // Snapshot is what one stream read: all of one scope (persons, or the compensations of one month
 // window) or, for an incremental listing, the persons changed since a point in time.
 type Snapshot struct {
-	Entity Entity
+	Entity change.Entity
 	// Scope identifies the listing: "persons" or "compensations:2006-01".
 	Scope string
 	// Window is the month a compensation snapshot covers; zero for persons.
@@ -135,7 +127,7 @@ func New(src Source, opts ...Option) (*Extractor, error) {
 
 // Scopes returns the scopes a request will produce snapshots for, in a stable order.
 func (e *Extractor) Scopes(req Request) []string {
-	scopes := []string{string(Persons)}
+	scopes := []string{string(change.Persons)}
 	if !req.SkipCompensations {
 		for _, w := range e.windows() {
 			scopes = append(scopes, WindowScope(w))
@@ -175,21 +167,25 @@ func (e *Extractor) Extract(ctx context.Context, req Request) <-chan Snapshot {
 	return out
 }
 
-// windows returns the month windows to list: the look-back months and the current one, oldest
-// first, each a whole calendar month.
-func (e *Extractor) windows() []personio.Window {
-	now := e.now().UTC()
+// windows returns the month windows to list now.
+func (e *Extractor) windows() []personio.Window { return Windows(e.now(), e.lookbackMonths) }
+
+// Windows returns the compensation month windows listed at time now with the given look-back:
+// the lookback months before now's month and now's month (UTC), oldest first, each a whole
+// calendar month.
+func Windows(now time.Time, lookback int) []personio.Window {
+	now = now.UTC()
 	first := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
-	return personio.MonthWindows(first.AddDate(0, -e.lookbackMonths, 0), first.AddDate(0, 1, -1))
+	return personio.MonthWindows(first.AddDate(0, -lookback, 0), first.AddDate(0, 1, -1))
 }
 
 // WindowScope names the scope of a compensation month window, e.g. "compensations:2026-11".
 func WindowScope(w personio.Window) string {
-	return string(Compensations) + ":" + w.Start.Format("2006-01")
+	return string(change.Compensations) + ":" + w.Start.Format("2006-01")
 }
 
 func (e *Extractor) persons(ctx context.Context, req Request) Snapshot {
-	snap := Snapshot{Entity: Persons, Scope: string(Persons), StartedAt: e.now()}
+	snap := Snapshot{Entity: change.Persons, Scope: string(change.Persons), StartedAt: e.now()}
 	var f personio.PersonFilter
 	if !req.PersonsUpdatedSince.IsZero() {
 		f.UpdatedAfter = req.PersonsUpdatedSince.Add(-e.skew)
@@ -253,7 +249,7 @@ func (e *Extractor) persons(ctx context.Context, req Request) Snapshot {
 }
 
 func (e *Extractor) compensations(ctx context.Context, w personio.Window) Snapshot {
-	snap := Snapshot{Entity: Compensations, Scope: WindowScope(w), Window: w, StartedAt: e.now()}
+	snap := Snapshot{Entity: change.Compensations, Scope: WindowScope(w), Window: w, StartedAt: e.now()}
 	f := personio.CompensationFilter{Window: w}
 	var errs []error
 	err := e.src.ListCompensations(ctx, f, func(page []personio.Compensation) error {

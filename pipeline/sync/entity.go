@@ -1,0 +1,100 @@
+package sync
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/personio-cdc/personio-cdc/pipeline/change"
+	"github.com/personio-cdc/personio-cdc/pipeline/diff"
+	"github.com/personio-cdc/personio-cdc/pipeline/extract"
+)
+
+// entityRun collects the snapshots of one entity into one diff run.
+type entityRun struct {
+	entity          change.Entity
+	run             *diff.Run
+	res             *EntityResult
+	received        int
+	complete        bool          // every scope so far was listed completely and was valid
+	completeWindows []diff.Window // compensations: windows listed completely
+	listedWindows   []diff.Window // compensations: every window listed
+	maxUpdated      time.Time     // persons: largest updated_at listed
+}
+
+// add normalises a snapshot's items and feeds them to the diff run. An item that cannot be put
+// into normal form is skipped and makes its scope incomplete, so it is never deleted.
+func (er *entityRun) add(snap extract.Snapshot, m *Metrics) {
+	er.received++
+	ok := snap.Complete
+	if snap.Err != nil {
+		er.partial(snap.Err)
+	}
+	invalid := 0
+	var firstInvalid error
+	switch snap.Entity {
+	case change.Persons:
+		for _, p := range snap.Persons {
+			rec, err := change.NewPerson(p.Person, p.EmploymentList)
+			if err == nil {
+				err = er.run.Add(rec)
+			}
+			if err != nil {
+				invalid++
+				firstInvalid = firstErr(firstInvalid, err)
+				continue
+			}
+			if t := rec.UpdatedAt; t != nil && t.After(er.maxUpdated) {
+				er.maxUpdated = *t
+			}
+		}
+		er.res.Extracted += len(snap.Persons)
+		m.EntitiesExtracted.WithLabelValues(string(snap.Entity)).Add(float64(len(snap.Persons)))
+	case change.Compensations:
+		for _, c := range snap.Compensations {
+			rec, err := change.NewCompensation(c)
+			if err == nil {
+				err = er.run.Add(rec)
+			}
+			if err != nil {
+				invalid++
+				firstInvalid = firstErr(firstInvalid, err)
+			}
+		}
+		er.res.Extracted += len(snap.Compensations)
+		m.EntitiesExtracted.WithLabelValues(string(snap.Entity)).Add(float64(len(snap.Compensations)))
+		w := diff.Window{Start: snap.Window.Start, End: snap.Window.End}
+		er.listedWindows = append(er.listedWindows, w)
+		if ok && invalid == 0 {
+			er.completeWindows = append(er.completeWindows, w)
+		}
+	}
+	if invalid > 0 {
+		er.partial(fmt.Errorf("%s: %d items skipped: %w", snap.Scope, invalid, firstInvalid))
+		ok = false
+	}
+	if !ok {
+		er.complete = false
+		er.res.IncompleteScopes = append(er.res.IncompleteScopes, snap.Scope)
+	}
+}
+
+func firstErr(first, err error) error {
+	if first != nil {
+		return first
+	}
+	return err
+}
+
+// partial records an error that withholds deletes but lets the entity publish.
+func (er *entityRun) partial(err error) {
+	er.res.Errors = append(er.res.Errors, err.Error())
+	er.res.errs = append(er.res.errs, err)
+	er.res.Outcome = worse(er.res.Outcome, Partial)
+}
+
+// fail records an error that withheld the entity's events (or stopped them).
+func (er *entityRun) fail(err error) {
+	er.res.Errors = append(er.res.Errors, err.Error())
+	er.res.errs = append(er.res.errs, err)
+	er.res.Outcome = Failed
+}

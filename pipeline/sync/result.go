@@ -1,0 +1,134 @@
+package sync
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/personio-cdc/personio-cdc/pipeline/change"
+)
+
+// Kind is the kind of a sync run.
+type Kind string
+
+// Kinds of sync runs.
+const (
+	// Full lists every person and every compensation window and emits c, u and d.
+	Full Kind = "full"
+	// Incremental lists persons updated since the high-water mark (and every compensation
+	// window, which is cheap) and emits c and u; it deletes only compensations, whose windows
+	// are listed completely.
+	Incremental Kind = "incremental"
+	// Resnapshot runs a full sync and then emits an "r" event for every entity in the state, so
+	// a new consumer can bootstrap from the topic's tail.
+	Resnapshot Kind = "resnapshot"
+)
+
+// ParseKind parses "full", "incremental" or "resnapshot".
+func ParseKind(s string) (Kind, error) {
+	switch k := Kind(s); k {
+	case Full, Incremental, Resnapshot:
+		return k, nil
+	}
+	return "", fmt.Errorf("unknown sync kind %q (want full, incremental or resnapshot)", s)
+}
+
+// Outcome is how a sync run (or one entity of it) ended.
+type Outcome string
+
+// Outcomes of a sync run.
+const (
+	// Complete: every listing finished and every change was published.
+	Complete Outcome = "complete"
+	// Partial: some listing failed; what was read was published, deletes of the failed scopes
+	// were withheld.
+	Partial Outcome = "partial"
+	// Failed: the run stopped (publish or state error, cancellation) or the delete guard
+	// withheld an entity.
+	Failed Outcome = "failed"
+)
+
+// worse returns the worse of two outcomes.
+func worse(a, b Outcome) Outcome {
+	rank := map[Outcome]int{"": 0, Complete: 1, Partial: 2, Failed: 3}
+	if rank[b] > rank[a] {
+		return b
+	}
+	return a
+}
+
+// EntityResult is what a sync run did for one entity.
+type EntityResult struct {
+	Entity    string         `json:"entity"`
+	Outcome   Outcome        `json:"outcome"`
+	Extracted int            `json:"extracted"`
+	Changes   map[string]int `json:"changes"` // published events by op
+	// GuardTripped is set when the mass-delete guard withheld every change of the entity.
+	GuardTripped bool `json:"delete_guard_tripped,omitempty"`
+	// IncompleteScopes lists the scopes whose listing failed (their deletes were withheld).
+	IncompleteScopes []string `json:"incomplete_scopes,omitempty"`
+	Errors           []string `json:"errors,omitempty"`
+
+	errs []error // the errors behind Errors, for errors.Is
+}
+
+// Result is the record of one sync run. It holds counts, scopes and error texts: no personal
+// data.
+type Result struct {
+	SyncID   string         `json:"sync_id"`
+	Kind     Kind           `json:"kind"`
+	Outcome  Outcome        `json:"outcome"`
+	Started  time.Time      `json:"started"`
+	Ended    time.Time      `json:"ended"`
+	Duration time.Duration  `json:"duration_ns"`
+	Rebuilt  bool           `json:"state_rebuilt,omitempty"`
+	Entities []EntityResult `json:"entities"`
+	Errors   []string       `json:"errors,omitempty"`
+	// HighWaterMark is the largest person updated_at known after the run; the next
+	// incremental sync lists persons updated after it (minus the skew margin).
+	HighWaterMark time.Time `json:"high_water_mark,omitzero"`
+}
+
+// Entity returns the result of one entity (the zero value when absent).
+func (r Result) Entity(name string) EntityResult {
+	for _, e := range r.Entities {
+		if e.Entity == name {
+			return e
+		}
+	}
+	return EntityResult{Entity: name}
+}
+
+// Published returns the number of events published, all entities and ops together.
+func (r Result) Published() int {
+	n := 0
+	for _, e := range r.Entities {
+		for _, c := range e.Changes {
+			n += c
+		}
+	}
+	return n
+}
+
+func (r Result) clone() Result {
+	c := r
+	c.Entities = slices.Clone(r.Entities)
+	for i := range c.Entities {
+		c.Entities[i].Changes = maps.Clone(c.Entities[i].Changes)
+		c.Entities[i].IncompleteScopes = slices.Clone(c.Entities[i].IncompleteScopes)
+		c.Entities[i].Errors = slices.Clone(c.Entities[i].Errors)
+	}
+	c.Errors = slices.Clone(r.Errors)
+	return c
+}
+
+// entity returns a pointer to the result of an entity, which must exist.
+func (r *Result) entity(e change.Entity) *EntityResult {
+	for i := range r.Entities {
+		if r.Entities[i].Entity == string(e) {
+			return &r.Entities[i]
+		}
+	}
+	panic("sync: no result slot for entity " + string(e))
+}

@@ -1,0 +1,463 @@
+package sync
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	gosync "sync"
+	"time"
+
+	"github.com/hamba/avro/v2"
+
+	"github.com/personio-cdc/personio-cdc/internal/kafka"
+	"github.com/personio-cdc/personio-cdc/internal/state"
+	"github.com/personio-cdc/personio-cdc/pipeline/change"
+	"github.com/personio-cdc/personio-cdc/pipeline/diff"
+	"github.com/personio-cdc/personio-cdc/pipeline/extract"
+	"github.com/personio-cdc/personio-cdc/pipeline/publish"
+	"github.com/personio-cdc/personio-cdc/schemas"
+)
+
+// entities are the entities a Runner syncs, in the order results list them.
+var entities = []change.Entity{change.Persons, change.Compensations}
+
+// Runner runs syncs of one tenant: it keeps the state (rebuilt from the output topics when it
+// is unknown), extracts, diffs, publishes and records what happened. Runs do not overlap: a
+// Run while another is in progress returns ErrRunning.
+type Runner struct {
+	cfg     Config
+	ext     *extract.Extractor
+	differ  *diff.Differ
+	pub     *publish.Publisher
+	metrics *Metrics
+	board   *statusBoard
+	log     *slog.Logger
+	readers map[change.Entity]avro.Schema
+
+	running gosync.Mutex
+	// Guarded by running.
+	store       state.Store // nil until the first rebuild
+	dirty       bool        // the store may disagree with the topics: rebuild first
+	hwm         time.Time   // largest person updated_at of the last complete persons listing
+	topicsReady bool
+
+	mu      gosync.Mutex // guards hwmView for readers outside a run
+	hwmView time.Time
+}
+
+// New validates cfg and builds a Runner. It does no I/O: schemas are registered, topics
+// created and the state rebuilt by the first Run.
+func New(cfg Config) (*Runner, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	ext, err := extract.New(cfg.Source,
+		extract.WithLookbackMonths(cfg.LookbackMonths),
+		extract.WithEmploymentWorkers(cfg.EmploymentWorkers),
+		extract.WithSkewMargin(cfg.SkewMargin),
+		extract.WithClock(cfg.Now))
+	if err != nil {
+		return nil, fmt.Errorf("sync: %w", err)
+	}
+	opts := []diff.Option{diff.WithDeleteGuard(cfg.DeleteGuardRatio, cfg.DeleteGuardMin), diff.WithClock(cfg.Now)}
+	if cfg.DeleteGuardOverride {
+		opts = append(opts, diff.WithoutDeleteGuard())
+	}
+	differ, err := diff.New(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("sync: %w", err)
+	}
+	pub, err := publish.New(publish.Config{TopicPrefix: cfg.TopicPrefix, Entities: entities,
+		Encoder: cfg.Codec, Registry: cfg.Registry, Producer: cfg.Producer, BatchSize: cfg.PublishBatchSize})
+	if err != nil {
+		return nil, fmt.Errorf("sync: %w", err)
+	}
+	readers := make(map[change.Entity]avro.Schema, len(entities))
+	names := make([]string, 0, len(entities))
+	for _, e := range entities {
+		s, err := schemas.Parse(string(e))
+		if err != nil {
+			return nil, fmt.Errorf("sync: schema of %s: %w", e, err)
+		}
+		readers[e] = s
+		names = append(names, string(e))
+	}
+	return &Runner{
+		cfg: cfg, ext: ext, differ: differ, pub: pub,
+		metrics: NewMetrics(cfg.Registerer),
+		board:   newStatusBoard(cfg.Tenant, names),
+		log:     cfg.Logger.With("component", "sync", "tenant", cfg.Tenant),
+		readers: readers,
+		dirty:   true,
+	}, nil
+}
+
+// Status returns the /status view: per entity the phase of its latest sync, counts and the last
+// error. It never blocks on a running sync.
+func (r *Runner) Status() Status { return r.board.snapshot() }
+
+// HighWaterMark returns the largest person updated_at of the last complete persons listing (or
+// of the state after a rebuild); zero when unknown.
+func (r *Runner) HighWaterMark() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.hwmView
+}
+
+// Topic returns the topic of an entity.
+func (r *Runner) Topic(e change.Entity) string { return publish.Topic(r.cfg.TopicPrefix, e) }
+
+// Store returns the current state, or nil before the first rebuild. It must not be used while a
+// run is in progress.
+func (r *Runner) Store() state.Store {
+	if !r.running.TryLock() {
+		return nil
+	}
+	defer r.running.Unlock()
+	return r.store
+}
+
+// MarkDirty makes the next run rebuild the state from the topics first.
+func (r *Runner) MarkDirty() {
+	r.running.Lock()
+	defer r.running.Unlock()
+	r.dirty = true
+}
+
+// Run runs one sync of the given kind. It returns the Result in every case; the error is
+// non-nil when the outcome is Failed (ctx.Err() when ctx was cancelled, a *diff.MassDeleteError
+// when the guard withheld an entity). A Partial outcome is not an error: everything read was
+// published, only the deletes of the failed scopes were withheld.
+func (r *Runner) Run(ctx context.Context, kind Kind) (Result, error) {
+	if _, err := ParseKind(string(kind)); err != nil {
+		return Result{}, fmt.Errorf("sync: %w", err)
+	}
+	if !r.running.TryLock() {
+		return Result{}, ErrRunning
+	}
+	defer r.running.Unlock()
+
+	start := r.cfg.Now()
+	res := Result{SyncID: newSyncID(start), Kind: kind, Started: start}
+	for _, e := range entities {
+		res.Entities = append(res.Entities, EntityResult{Entity: string(e), Changes: map[string]int{}})
+	}
+	r.board.begin(res)
+
+	err := r.run(ctx, &res)
+
+	res.Ended = r.cfg.Now()
+	res.Duration = res.Ended.Sub(res.Started)
+	res.Outcome = Complete
+	for i := range res.Entities {
+		if res.Entities[i].Outcome == "" { // never finished
+			res.Entities[i].Outcome = Failed
+		}
+		res.Outcome = worse(res.Outcome, res.Entities[i].Outcome)
+	}
+	if err != nil {
+		res.Outcome = Failed
+		res.Errors = append(res.Errors, err.Error())
+	}
+	if err == nil && res.Outcome == Failed {
+		err = entityErrors(res)
+	}
+	r.record(res)
+	return res, err
+}
+
+// run does the work of Run; res is filled in as entities finish.
+func (r *Runner) run(ctx context.Context, res *Result) error {
+	if err := r.prepare(ctx, res); err != nil {
+		return err
+	}
+
+	req := extract.Request{}
+	if res.Kind == Incremental && !r.hwm.IsZero() {
+		req.PersonsUpdatedSince = r.hwm
+	}
+	expected := map[change.Entity]int{}
+	for _, scope := range r.ext.Scopes(req) {
+		e, _, _ := strings.Cut(scope, ":")
+		expected[change.Entity(e)]++
+	}
+
+	ectx, cancel := context.WithCancel(ctx)
+	snaps := r.ext.Extract(ectx, req)
+	defer func() {
+		cancel()
+		for range snaps { // drain: the extractor stops and closes the channel
+		}
+	}()
+
+	src := change.Source{Tenant: r.cfg.Tenant, SyncID: res.SyncID, SyncKind: string(res.Kind), ExtractedAt: res.Started}
+	runs := map[change.Entity]*entityRun{}
+	for snap := range snaps {
+		er := runs[snap.Entity]
+		if er == nil {
+			dr, err := r.differ.Begin(r.store, snap.Entity, src)
+			if err != nil {
+				return fmt.Errorf("sync: %w", err)
+			}
+			er = &entityRun{entity: snap.Entity, run: dr, res: res.entity(snap.Entity), complete: true}
+			runs[snap.Entity] = er
+		}
+		er.add(snap, r.metrics)
+		if er.received < expected[snap.Entity] {
+			continue
+		}
+		if err := r.finish(ectx, er, res.Kind); err != nil {
+			return err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// prepare registers the schemas, creates the topics and rebuilds the state when needed.
+func (r *Runner) prepare(ctx context.Context, res *Result) error {
+	if !r.pub.Registered() {
+		if err := r.pub.Register(ctx); err != nil {
+			return fmt.Errorf("sync: %w", err)
+		}
+	}
+	if !r.topicsReady && r.cfg.Admin != nil {
+		specs := make([]kafka.TopicSpec, 0, len(entities))
+		for _, e := range entities {
+			s := r.cfg.TopicSpec
+			s.Name = r.Topic(e)
+			specs = append(specs, s)
+		}
+		if err := r.cfg.Admin.EnsureTopics(ctx, specs); err != nil {
+			return fmt.Errorf("sync: create topics: %w", err)
+		}
+		r.topicsReady = true
+	}
+	if r.store != nil && !r.dirty {
+		return nil
+	}
+	start := time.Now()
+	store, err := r.rebuild(ctx)
+	r.metrics.StateRebuildSeconds.Observe(time.Since(start).Seconds())
+	if err != nil {
+		r.metrics.StateRebuilds.WithLabelValues("error").Inc()
+		return err
+	}
+	r.metrics.StateRebuilds.WithLabelValues("ok").Inc()
+	r.store, r.dirty, res.Rebuilt = store, false, true
+	hwm, err := r.stateHighWaterMark()
+	if err != nil {
+		return err
+	}
+	r.setHWM(hwm)
+	return nil
+}
+
+// rebuild reads every output topic to its end into a new store.
+func (r *Runner) rebuild(ctx context.Context) (state.Store, error) {
+	store := r.cfg.NewStore()
+	for _, e := range entities {
+		src := topicReplay{reader: r.cfg.Reader, topic: r.Topic(e)}
+		if _, err := state.Rebuild(ctx, store, e, src, r.decoder(ctx, e)); err != nil {
+			return nil, fmt.Errorf("sync: %w", err)
+		}
+	}
+	return store, nil
+}
+
+func (r *Runner) decoder(ctx context.Context, e change.Entity) state.Decoder {
+	reader := r.readers[e]
+	return state.EnvelopeDecoder(func(value []byte) (any, error) {
+		var env any = new(change.PersonChange)
+		if e == change.Compensations {
+			env = new(change.CompensationChange)
+		}
+		if err := r.cfg.Codec.Decode(ctx, value, reader, env); err != nil {
+			return nil, err
+		}
+		return env, nil
+	})
+}
+
+// stateHighWaterMark returns the largest updated_at of the tenant's persons in the state.
+func (r *Runner) stateHighWaterMark() (time.Time, error) {
+	var (
+		hwm    time.Time
+		err    error
+		prefix = r.cfg.Tenant + ":"
+	)
+	r.store.Range(change.Persons, func(key string, e state.Entry) bool {
+		if !strings.HasPrefix(key, prefix) {
+			return true
+		}
+		rec, derr := e.Record(change.Persons)
+		if derr != nil {
+			err = fmt.Errorf("sync: high-water mark: %w", derr)
+			return false
+		}
+		if t := rec.EntityUpdatedAt(); t != nil && t.After(hwm) {
+			hwm = *t
+		}
+		return true
+	})
+	return hwm, err
+}
+
+func (r *Runner) setHWM(t time.Time) {
+	if !t.After(r.hwm) {
+		return
+	}
+	r.hwm = t
+	r.mu.Lock()
+	r.hwmView = t
+	r.mu.Unlock()
+}
+
+// finish ends an entity's diff once all its scopes arrived and publishes its events. It returns
+// an error only when the run must stop (a publish failure).
+func (r *Runner) finish(ctx context.Context, er *entityRun, kind Kind) error {
+	scope := diff.Scope{Complete: er.complete}
+	if er.entity == change.Compensations {
+		if kind == Resnapshot {
+			if err := r.addUnlistedCompensations(er); err != nil {
+				er.fail(err)
+				return nil
+			}
+		}
+		scope = diff.Scope{Complete: len(er.completeWindows) > 0, Contains: diff.EffectiveIn(er.completeWindows...)}
+	}
+	result, err := er.run.Finish(scope)
+	if err != nil {
+		var mde *diff.MassDeleteError
+		if errors.As(err, &mde) {
+			er.res.GuardTripped = true
+			r.metrics.DeleteGuardTrips.WithLabelValues(string(er.entity)).Inc()
+			r.log.Warn("mass-delete guard withheld every change of an entity",
+				"entity", er.entity, "deletes", mde.Deletes, "of", mde.Count, "ratio", mde.Ratio)
+		}
+		er.fail(err)
+		return nil
+	}
+	if result.Conflicts > 0 {
+		er.partial(fmt.Errorf("%s: %d keys listed twice with different content were skipped", er.entity, result.Conflicts))
+	}
+
+	counts, err := r.pub.Publish(ctx, r.store, result.Events)
+	for op, n := range counts {
+		er.res.Changes[string(op)] += n
+		r.metrics.Changes.WithLabelValues(string(er.entity), string(op)).Add(float64(n))
+	}
+	if err != nil {
+		if errors.Is(err, publish.ErrStateUnknown) {
+			r.dirty = true
+		}
+		er.fail(err)
+		return fmt.Errorf("sync: %s: %w", er.entity, err)
+	}
+	if er.res.Outcome == "" {
+		er.res.Outcome = Complete
+	}
+	if er.entity == change.Persons && er.res.Outcome == Complete {
+		r.setHWM(er.maxUpdated)
+	}
+	return nil
+}
+
+// addUnlistedCompensations adds, for a re-snapshot, the stored compensations outside every
+// listed window, so that every current compensation gets its "r" event.
+func (r *Runner) addUnlistedCompensations(er *entityRun) error {
+	listed := diff.EffectiveIn(er.listedWindows...)
+	prefix := r.cfg.Tenant + ":"
+	var (
+		recs []change.Record
+		err  error
+	)
+	r.store.Range(change.Compensations, func(key string, e state.Entry) bool {
+		if !strings.HasPrefix(key, prefix) {
+			return true
+		}
+		rec, derr := e.Record(change.Compensations)
+		if derr != nil {
+			err = derr
+			return false
+		}
+		if !listed(rec) {
+			recs = append(recs, rec)
+		}
+		return true
+	})
+	if err != nil {
+		return fmt.Errorf("sync: stored compensation: %w", err)
+	}
+	return er.run.Add(recs...)
+}
+
+// record publishes a finished run to metrics, status and log.
+func (r *Runner) record(res Result) {
+	kind := string(res.Kind)
+	r.metrics.SyncRuns.WithLabelValues(kind, string(res.Outcome)).Inc()
+	r.metrics.SyncDuration.WithLabelValues(kind).Observe(res.Duration.Seconds())
+	res.HighWaterMark = r.hwm
+	live := map[string]int{}
+	if r.store != nil {
+		for _, e := range entities {
+			live[string(e)] = r.store.Len(e)
+			r.metrics.StateEntities.WithLabelValues(string(e)).Set(float64(live[string(e)]))
+		}
+	}
+	for _, er := range res.Entities {
+		if er.Outcome == Complete {
+			r.metrics.LastSuccessfulSync.WithLabelValues(er.Entity).Set(float64(res.Ended.UnixMilli()) / 1000)
+		}
+	}
+	r.board.end(res, live)
+	attrs := []any{"sync_id", res.SyncID, "kind", kind, "outcome", res.Outcome,
+		"published", res.Published(), "duration", res.Duration.Round(time.Millisecond), "state_rebuilt", res.Rebuilt}
+	for _, er := range res.Entities {
+		attrs = append(attrs, slog.Group(er.Entity, "outcome", er.Outcome, "extracted", er.Extracted, "changes", er.Changes))
+	}
+	r.log.Info("sync finished", attrs...)
+}
+
+func entityErrors(res Result) error {
+	var errs []error
+	for _, er := range res.Entities {
+		if er.Outcome != Failed {
+			continue
+		}
+		if n := len(er.errs); n > 0 {
+			errs = append(errs, er.errs[n-1])
+		} else {
+			errs = append(errs, fmt.Errorf("%s: failed", er.Entity))
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("sync: %w", errors.Join(errs...))
+}
+
+// newSyncID returns a time-ordered, unique id: the UTC start time and 8 random hex digits.
+func newSyncID(t time.Time) string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return t.UTC().Format("20060102T150405.000Z") + "-" + hex.EncodeToString(b[:])
+}
+
+// topicReplay adapts a TopicReader to state.RecordSource.
+type topicReplay struct {
+	reader TopicReader
+	topic  string
+}
+
+func (t topicReplay) Replay(ctx context.Context, fn func(key string, value []byte) error) error {
+	return t.reader.ReadToEnd(ctx, t.topic, func(rec kafka.Record) error {
+		return fn(string(rec.Key), rec.Value)
+	})
+}
