@@ -581,3 +581,49 @@ func BenchmarkContentHash(b *testing.B) {
 		}
 	}
 }
+
+// FuzzDecodeCompensation: no panic; an accepted amount fits the schema exactly (scale 4,
+// 19 digits) and survives Avro unchanged.
+func FuzzDecodeCompensation(f *testing.F) {
+	f.Add([]byte(`{"person":{"id":"1"},"amount":{"value":"5000.10","currency":"EUR"},"effective_from":"2026-11-01"}`))
+	f.Add([]byte(`{"person":{"id":"1"},"amount":{"value":1e-4,"currency":"EUR"},"effective_from":"2026-11-01T00:00:00Z","weekly_working_hours":"40.5"}`))
+	f.Add([]byte(`{"person":{"id":"1"},"amount":{"value":"-999999999999999.9999","currency":"x"},"effective_from":"2026-11-01"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var c personio.Compensation
+		if err := json.Unmarshal(b, &c); err != nil {
+			return
+		}
+		n, err := change.NewCompensation(c)
+		if err != nil {
+			if !errors.Is(err, change.ErrInvalid) {
+				t.Fatalf("error is not ErrInvalid: %v", err)
+			}
+			return
+		}
+		if _, err := change.ParseDecimal(n.Amount.FloatString(change.AmountScale), change.AmountPrecision, change.AmountScale); err != nil {
+			t.Fatalf("accepted amount does not fit the schema: %v", err)
+		}
+		enc, err := change.MarshalRecord(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := change.UnmarshalRecord(change.Compensations, enc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if back.(*change.Compensation).Amount.Cmp(n.Amount) != 0 {
+			t.Fatal("amount changed through Avro")
+		}
+		if h1, _ := change.ContentHash(n); h1 != mustHash(t, back) {
+			t.Fatal("content hash changed through Avro")
+		}
+	})
+}
+
+func mustHash(t *testing.T, r change.Record) change.Hash {
+	h, err := change.ContentHash(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
