@@ -56,8 +56,12 @@ func (c *tokenCache) Token(ctx context.Context) (*oauth2.Token, error) {
 
 // Invalidate drops tok if it is still the cached token, so that the next Token call fetches a
 // new one. Callers that saw a 401 with an older token do not discard a newer one.
-func (c *tokenCache) Invalidate(tok *oauth2.Token) {
-	c.sem <- struct{}{}
+func (c *tokenCache) Invalidate(ctx context.Context, tok *oauth2.Token) {
+	select {
+	case c.sem <- struct{}{}:
+	case <-ctx.Done():
+		return
+	}
 	defer func() { <-c.sem }()
 	if c.tok == tok {
 		c.tok = nil

@@ -301,7 +301,7 @@ func (c *Client) get(ctx context.Context, endpoint string, lim *adaptiveLimiter,
 				return nil, &AuthError{Endpoint: endpoint, Status: status, Reason: "credential revoked or missing scope", Err: err}
 			}
 			authRetried = true
-			c.tokens.Invalidate(tok)
+			c.tokens.Invalidate(ctx, tok)
 			reason = reasonUnauthorized
 		case isTooManyRequests(err):
 			// The token endpoint's own budget is exhausted: wait, without touching the API

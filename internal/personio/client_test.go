@@ -268,6 +268,9 @@ func TestErrorClassification(t *testing.T) {
 			if apiErr.Retryable() != tt.retryable || Retryable(err) != tt.retryable {
 				t.Errorf("Retryable = %v, want %v", apiErr.Retryable(), tt.retryable)
 			}
+			if errors.Is(err, ErrAuth) != (tt.status == 403) {
+				t.Errorf("errors.Is(err, ErrAuth) = %v for %d", errors.Is(err, ErrAuth), tt.status)
+			}
 			if errors.Is(err, ErrNotFound) != tt.notFound {
 				t.Errorf("errors.Is(err, ErrNotFound) = %v, want %v", !tt.notFound, tt.notFound)
 			}

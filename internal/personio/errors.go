@@ -13,8 +13,9 @@ import (
 var (
 	// ErrNotFound is matched by an *APIError with status 404.
 	ErrNotFound = errors.New("personio: not found")
-	// ErrAuth is matched by an *AuthError: bad credentials, a revoked credential or a missing
-	// scope. Retrying does not help; the operator must fix the credential.
+	// ErrAuth is matched by an *AuthError (bad credentials, a revoked credential) and by an
+	// *APIError with status 401 or 403 (a missing scope). Retrying does not help; the operator
+	// must fix the credential.
 	ErrAuth = errors.New("personio: authentication failed")
 	// ErrRepeatedCursor means a listing's next link pointed at a page already fetched.
 	ErrRepeatedCursor = errors.New("personio: next link repeats a cursor already seen")
@@ -75,9 +76,16 @@ func (e *APIError) Retryable() bool {
 	return false
 }
 
-// Is makes errors.Is(err, ErrNotFound) true for a 404.
+// Is makes errors.Is(err, ErrNotFound) true for a 404, and errors.Is(err, ErrAuth) true for
+// a 401 or a 403 (the credential lacks a scope).
 func (e *APIError) Is(target error) bool {
-	return target == ErrNotFound && e.Status == http.StatusNotFound
+	switch target {
+	case ErrNotFound:
+		return e.Status == http.StatusNotFound
+	case ErrAuth:
+		return e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden
+	}
+	return false
 }
 
 // AuthError is a failure to authenticate: the token endpoint refused the credentials, or an API

@@ -157,7 +157,8 @@ func (l *adaptiveLimiter) Success(h http.Header) {
 func (l *adaptiveLimiter) Throttled(h http.Header) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.aimd = max(l.aimd*decreaseFactor, l.floor)
+	// Cut the rate actually in force, which may be the server's announced rate.
+	l.aimd = max(min(l.aimd, l.serverRateOr(l.aimd))*decreaseFactor, l.floor)
 	l.observeLocked(h)
 	l.applyLocked()
 	l.drainLocked(0)
@@ -180,6 +181,14 @@ func (l *adaptiveLimiter) observeLocked(h http.Header) {
 		// token should be back.
 		l.drainLocked(v)
 	}
+}
+
+// serverRateOr returns the server's announced rate, or def when none was announced.
+func (l *adaptiveLimiter) serverRateOr(def rate.Limit) rate.Limit {
+	if l.serverRate > 0 {
+		return l.serverRate
+	}
+	return def
 }
 
 // applyLocked sets the bucket's rate and burst to the lowest of configuration, AIMD and server.
