@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/personio-cdc/personio-cdc/internal/config"
 )
 
 // composeFile is the part of the Compose specification the checks read.
@@ -35,23 +37,18 @@ type service struct {
 	DependsOn   any               `yaml:"depends_on"`
 }
 
-// settings are the environment variables personio-cdc reads (internal/config); secrets may also
-// come from <NAME>_FILE.
-//
-// TODO: read this list from internal/config once it exports its settings table.
-var settings = []string{
-	"PERSONIO_BASE_URL", "PERSONIO_CLIENT_ID", "PERSONIO_TENANT", "PERSONIO_APP_ID", "PERSONIO_PARTNER_ID",
-	"PERSONIO_RATE_LIMIT_PER_MINUTE", "PERSONIO_RATE_BURST", "COMPENSATION_RATE_LIMIT_PER_MINUTE",
-	"COMPENSATION_RATE_BURST", "PERSONIO_REQUEST_TIMEOUT",
-	"KAFKA_BROKERS", "TOPIC_PREFIX", "KAFKA_SASL_MECHANISM", "KAFKA_SASL_USERNAME", "KAFKA_TLS_ENABLED",
-	"KAFKA_TLS_CA_FILE", "KAFKA_COMPRESSION", "KAFKA_TOPIC_PARTITIONS", "KAFKA_REPLICATION_FACTOR",
-	"MIN_COMPACTION_LAG",
-	"SCHEMA_REGISTRY_URL", "SCHEMA_REGISTRY_USERNAME",
-	"FULL_SYNC_INTERVAL", "INCREMENTAL_SYNC_INTERVAL", "COMPENSATION_LOOKBACK_MONTHS", "DELETE_GUARD_RATIO",
-	"DELETE_GUARD_OVERRIDE", "ADMIN_ADDR", "SHUTDOWN_TIMEOUT", "LOG_FORMAT", "LOG_LEVEL",
+// settings returns the environment variables personio-cdc reads and, of those, the secrets
+// (which may also come from NAME_FILE), as internal/config documents them.
+func settings() (all, secrets []string) {
+	all = config.EnvNames(config.GroupAll)
+	for _, line := range strings.Split(config.Usage(config.GroupAll), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 3 && f[1] == "(or" && f[2] == f[0]+"_FILE)" {
+			secrets = append(secrets, f[0])
+		}
+	}
+	return all, secrets
 }
-
-var secretSettings = []string{"PERSONIO_CLIENT_SECRET", "KAFKA_SASL_PASSWORD", "SCHEMA_REGISTRY_PASSWORD"}
 
 const repoRoot = "../.."
 
@@ -268,6 +265,10 @@ func TestServicePointsAtComposeServices(t *testing.T) {
 func TestServiceSettings(t *testing.T) {
 	c := load(t)
 	svc := mustService(t, c, "personio-cdc")
+	settings, secretSettings := settings()
+	if !slices.Contains(secretSettings, "PERSONIO_CLIENT_SECRET") {
+		t.Fatalf("internal/config lists no secret PERSONIO_CLIENT_SECRET (secrets found: %v)", secretSettings)
+	}
 	for name := range svc.Environment {
 		base, isFile := strings.CutSuffix(name, "_FILE")
 		switch {
@@ -295,8 +296,25 @@ func TestServiceSettings(t *testing.T) {
 	if !ok {
 		t.Fatalf("secret %s is not declared", name)
 	}
-	if _, err := os.Stat(filepath.Join(repoRoot, sec.File)); err != nil {
-		t.Errorf("secret %s: %v", name, err)
+	hostFile := filepath.Join(repoRoot, sec.File)
+	if _, err := os.Stat(hostFile); err != nil {
+		t.Fatalf("secret %s: %v", name, err)
+	}
+
+	// The service's own configuration loader accepts the whole environment, the secret read
+	// from the file compose mounts.
+	getenv := func(k string) string {
+		if k == "PERSONIO_CLIENT_SECRET_FILE" {
+			return hostFile
+		}
+		return svc.Environment[k]
+	}
+	var args []string // flags after the subcommand ("run")
+	if len(svc.Command) > 1 {
+		args = svc.Command[1:]
+	}
+	if _, err := config.Load(args, getenv); err != nil {
+		t.Errorf("personio-cdc rejects the compose configuration: %v", err)
 	}
 }
 
