@@ -60,22 +60,20 @@ func NewKafka(c config.Config, reg prometheus.Registerer, logger *slog.Logger) (
 	})
 }
 
-// TopicSpecs are the topics the service creates when they are missing.
-func TopicSpecs(c config.Config) []kafka.TopicSpec {
+// TopicTemplate is how the service creates a missing topic: the configured partitions and
+// replication, compacted, with MIN_COMPACTION_LAG as min.compaction.lag.ms and
+// delete.retention.ms. Name is left empty.
+func TopicTemplate(c config.Config) kafka.TopicSpec {
 	lag := strconv.FormatInt(c.Kafka.MinCompactionLag.Milliseconds(), 10)
-	specs := make([]kafka.TopicSpec, 0, len(Entities))
-	for _, t := range Topics(c) {
-		specs = append(specs, kafka.TopicSpec{
-			Name:              t,
-			Partitions:        c.Kafka.TopicPartitions,
-			ReplicationFactor: c.Kafka.ReplicationFactor,
-			Configs: map[string]string{
-				"min.compaction.lag.ms": lag,
-				"delete.retention.ms":   lag,
-			},
-		})
+	return kafka.TopicSpec{
+		Partitions:        c.Kafka.TopicPartitions,
+		ReplicationFactor: c.Kafka.ReplicationFactor,
+		Configs: map[string]string{
+			"cleanup.policy":        "compact",
+			"min.compaction.lag.ms": lag,
+			"delete.retention.ms":   lag,
+		},
 	}
-	return specs
 }
 
 // NewRegistry builds the schema registry client.

@@ -30,7 +30,6 @@ type Scheduler struct {
 	schedule Schedule
 	logger   *slog.Logger
 	running  atomic.Bool
-	runs     atomic.Int64
 }
 
 // NewScheduler returns a Scheduler; Retry defaults to Incremental (or Full/4 without
@@ -50,9 +49,6 @@ func NewScheduler(r Runner, s Schedule, logger *slog.Logger) *Scheduler {
 
 // Busy reports whether a sync is running.
 func (s *Scheduler) Busy() bool { return s.running.Load() }
-
-// Runs returns how many syncs have finished.
-func (s *Scheduler) Runs() int64 { return s.runs.Load() }
 
 // Loop runs syncs until stop is closed; it then returns without starting another. A sync in
 // flight runs under work, which the caller cancels to abandon it (see Serve for the shutdown
@@ -101,7 +97,6 @@ func (s *Scheduler) Loop(stop <-chan struct{}, work context.Context) error {
 func (s *Scheduler) runOnce(ctx context.Context, kind syncrun.Kind) bool {
 	s.running.Store(true)
 	defer s.running.Store(false)
-	defer s.runs.Add(1)
 	res, err := s.runner.Run(ctx, kind)
 	switch {
 	case err != nil && errors.Is(err, context.Canceled) && ctx.Err() != nil:

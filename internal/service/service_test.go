@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/personio-cdc/personio-cdc/internal/admin"
+	"github.com/personio-cdc/personio-cdc/internal/config"
 	syncrun "github.com/personio-cdc/personio-cdc/pipeline/sync"
 )
 
@@ -187,5 +188,24 @@ func TestShutdownAbandonsSyncAfterTimeout(t *testing.T) {
 	}
 	if !*closed {
 		t.Error("clients not closed")
+	}
+}
+
+func TestTopicTemplate(t *testing.T) {
+	cfg := config.Default()
+	cfg.Kafka.MinCompactionLag = 48 * time.Hour
+	cfg.Kafka.TopicPartitions = 12
+	cfg.Kafka.ReplicationFactor = 3
+	spec := TopicTemplate(cfg)
+	if spec.Partitions != 12 || spec.ReplicationFactor != 3 || spec.Name != "" {
+		t.Errorf("spec %+v", spec)
+	}
+	for k, want := range map[string]string{"cleanup.policy": "compact", "min.compaction.lag.ms": "172800000", "delete.retention.ms": "172800000"} {
+		if spec.Configs[k] != want {
+			t.Errorf("%s = %q, want %q", k, spec.Configs[k], want)
+		}
+	}
+	if got := Topics(cfg); len(got) != 2 || got[0] != "personio.persons" || got[1] != "personio.compensations" {
+		t.Errorf("topics %v", got)
 	}
 }

@@ -1,8 +1,6 @@
 package service
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -58,9 +56,7 @@ func Build(cfg config.Config, reg prometheus.Registerer, logger *slog.Logger) (*
 	rc.Codec = codec.New(s.Registry)
 	rc.Reader = s.Kafka
 	rc.Admin = s.Kafka
-	spec := TopicSpecs(cfg)[0]
-	spec.Name = ""
-	rc.TopicSpec = spec
+	rc.TopicSpec = TopicTemplate(cfg)
 	rc.Registerer = reg
 	rc.Logger = logger.With("component", "sync")
 	if s.Runner, err = syncrun.New(rc); err != nil {
@@ -120,16 +116,4 @@ func (s *Stack) Lifecycle(gatherer prometheus.Gatherer, version string) (*Lifecy
 	}
 	l.Admin = srv
 	return l, nil
-}
-
-// RunOnce runs a single sync of kind, for the sync and resnapshot commands.
-func (s *Stack) RunOnce(ctx context.Context, kind syncrun.Kind) (syncrun.Result, error) {
-	res, err := s.Runner.Run(ctx, kind)
-	if err != nil {
-		return res, err
-	}
-	if res.Outcome != syncrun.Complete {
-		return res, errors.New("sync " + string(res.Outcome))
-	}
-	return res, nil
 }
