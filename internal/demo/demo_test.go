@@ -3,8 +3,10 @@ package demo
 import (
 	"bytes"
 	"github.com/personio-cdc/personio-cdc/internal/personio/personiotest"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestReplayMatchesSimulatorTruth(t *testing.T) {
@@ -42,4 +44,22 @@ func chr(hires, deletions int) (r personiotest.ChurnResult) {
 	r.Hires = make([]string, hires)
 	r.Deletions = make([]string, deletions)
 	return r
+}
+
+// TestRunLeavesNoGoroutines checks that everything the demo starts (simulator, Kafka,
+// registry, clients) is stopped when Run returns.
+func TestRunLeavesNoGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	if _, err := Run(t.Context(), Options{Cycles: 2, Persons: 5}); err != nil {
+		t.Fatal(err)
+	}
+	var after int
+	for range 500 {
+		if after = runtime.NumGoroutine(); after <= before {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	buf := make([]byte, 1<<20)
+	t.Errorf("%d goroutines before Run, %d after:\n%s", before, after, buf[:runtime.Stack(buf, true)])
 }
