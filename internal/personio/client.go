@@ -254,10 +254,12 @@ func setAppHeaders(h http.Header, appID, partnerID string) {
 	}
 }
 
-// get sends GET u under the budget lim and returns the body of a 2xx response that is valid
-// JSON. endpoint is the route template used in errors, logs and metrics. It retries 429 until
-// ctx ends, other retryable failures up to MaxAttempts, and a 401 once with a fresh token.
-func (c *Client) get(ctx context.Context, endpoint string, lim *adaptiveLimiter, u *url.URL) ([]byte, error) {
+// get sends GET u under the budget lim and hands the body of a 2xx response that is valid
+// JSON to decode; a retryable error from decode (a body of the wrong shape) repeats the
+// request. endpoint is the route template used in errors, logs and metrics. It retries 429
+// until ctx ends, other retryable failures up to MaxAttempts, and a 401 once with a fresh
+// token.
+func (c *Client) get(ctx context.Context, endpoint string, lim *adaptiveLimiter, u *url.URL, decode func([]byte) error) error {
 	budget := budgetDefault
 	if lim == c.comps {
 		budget = budgetCompensations
@@ -273,22 +275,22 @@ func (c *Client) get(ctx context.Context, endpoint string, lim *adaptiveLimiter,
 		c.metrics.limiterWait.WithLabelValues(budget).Add(waited.Seconds())
 		if err != nil {
 			if ctxErr := ctx.Err(); ctxErr != nil {
-				return nil, ctxErr
+				return ctxErr
 			}
 			if errors.Is(err, errLimiterDeadline) {
 				// The call cannot finish in time: report it as the deadline it will be.
-				return nil, fmt.Errorf("%s: %w: %w", endpoint, err, context.DeadlineExceeded)
+				return fmt.Errorf("%s: %w: %w", endpoint, err, context.DeadlineExceeded)
 			}
-			return nil, fmt.Errorf("%s: %w", endpoint, err)
+			return fmt.Errorf("%s: %w", endpoint, err)
 		}
 
-		body, hdr, status, tok, err := c.attempt(ctx, endpoint, u)
+		hdr, status, tok, err := c.attempt(ctx, endpoint, u, decode)
 		var delay time.Duration
 		reason := ""
 		switch {
 		case err == nil:
 			lim.Success(hdr)
-			return body, nil
+			return nil
 		case status == http.StatusTooManyRequests:
 			lim.Throttled(hdr)
 			c.stats.rateLimited.Add(1)
@@ -298,7 +300,7 @@ func (c *Client) get(ctx context.Context, endpoint string, lim *adaptiveLimiter,
 		case status == http.StatusUnauthorized && tok != nil:
 			lim.Success(hdr)
 			if authRetried {
-				return nil, &AuthError{Endpoint: endpoint, Status: status, Reason: "credential revoked or missing scope", Err: err}
+				return &AuthError{Endpoint: endpoint, Status: status, Reason: "credential revoked or missing scope", Err: err}
 			}
 			authRetried = true
 			c.tokens.Invalidate(ctx, tok)
@@ -314,14 +316,14 @@ func (c *Client) get(ctx context.Context, endpoint string, lim *adaptiveLimiter,
 				lim.Success(hdr)
 			}
 			if ctx.Err() != nil {
-				return nil, ctx.Err()
+				return ctx.Err()
 			}
 			if !Retryable(err) {
-				return nil, err
+				return err
 			}
 			failures++
 			if failures >= c.maxAttempts {
-				return nil, fmt.Errorf("giving up after %d attempts: %w", failures, err)
+				return fmt.Errorf("giving up after %d attempts: %w", failures, err)
 			}
 			reason = retryReason(err)
 			delay = max(c.backoff(failures), retryAfter(hdr))
@@ -331,21 +333,21 @@ func (c *Client) get(ctx context.Context, endpoint string, lim *adaptiveLimiter,
 		c.metrics.retries.WithLabelValues(endpoint, reason).Inc()
 		c.log.DebugContext(ctx, "personio request retried", "endpoint", endpoint, "reason", reason, "status", status, "delay", delay)
 		if err := sleep(ctx, delay); err != nil {
-			return nil, err
+			return err
 		}
 	}
 }
 
-// attempt sends one request. It returns the body and headers of a 2xx JSON response, or an
-// error; status is 0 when no response arrived, tok the token that was sent.
-func (c *Client) attempt(ctx context.Context, endpoint string, u *url.URL) (body []byte, hdr http.Header, status int, tok *oauth2.Token, err error) {
+// attempt sends one request and decodes a 2xx JSON response. It returns the headers of the
+// response and the error, if any; status is 0 when no response arrived, tok the token sent.
+func (c *Client) attempt(ctx context.Context, endpoint string, u *url.URL, decode func([]byte) error) (hdr http.Header, status int, tok *oauth2.Token, err error) {
 	tok, err = c.tokens.Token(ctx)
 	if err != nil {
-		return nil, nil, 0, nil, err
+		return nil, 0, nil, err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return nil, nil, 0, tok, fmt.Errorf("%s: build request: %w", endpoint, err)
+		return nil, 0, tok, fmt.Errorf("%s: build request: %w", endpoint, err)
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "personio-cdc")
@@ -357,7 +359,7 @@ func (c *Client) attempt(ctx context.Context, endpoint string, u *url.URL) (body
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		c.metrics.observeRequest(endpoint, 0, time.Since(start))
-		return nil, nil, 0, tok, classifyTransportError(ctx, fmt.Errorf("%s: %w", endpoint, stripURL(err)))
+		return nil, 0, tok, classifyTransportError(ctx, fmt.Errorf("%s: %w", endpoint, stripURL(err)))
 	}
 	defer resp.Body.Close()
 	body, readErr := io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes+1))
@@ -365,21 +367,21 @@ func (c *Client) attempt(ctx context.Context, endpoint string, u *url.URL) (body
 	status, hdr = resp.StatusCode, resp.Header
 
 	if status < 200 || status > 299 {
-		return nil, hdr, status, tok, newAPIError(endpoint, status, body)
+		return hdr, status, tok, newAPIError(endpoint, status, body)
 	}
 	if readErr != nil {
 		if errors.Is(readErr, io.ErrUnexpectedEOF) || errors.Is(readErr, io.EOF) {
-			return nil, hdr, status, tok, &retryableError{reason: reasonMalformed, err: fmt.Errorf("%s: %w: truncated", endpoint, ErrMalformedBody)}
+			return hdr, status, tok, &retryableError{reason: reasonMalformed, err: fmt.Errorf("%s: %w: truncated", endpoint, ErrMalformedBody)}
 		}
-		return nil, hdr, status, tok, classifyTransportError(ctx, fmt.Errorf("%s: read body: %w", endpoint, readErr))
+		return hdr, status, tok, classifyTransportError(ctx, fmt.Errorf("%s: read body: %w", endpoint, readErr))
 	}
 	if len(body) > maxBodyBytes {
-		return nil, hdr, status, tok, fmt.Errorf("%s: %w: body larger than %d bytes", endpoint, ErrDecode, maxBodyBytes)
+		return hdr, status, tok, fmt.Errorf("%s: %w: body larger than %d bytes", endpoint, ErrDecode, maxBodyBytes)
 	}
 	if !json.Valid(body) {
-		return nil, hdr, status, tok, &retryableError{reason: reasonMalformed, err: fmt.Errorf("%s: %w: not valid JSON", endpoint, ErrMalformedBody)}
+		return hdr, status, tok, &retryableError{reason: reasonMalformed, err: fmt.Errorf("%s: %w: not valid JSON", endpoint, ErrMalformedBody)}
 	}
-	return body, hdr, status, tok, nil
+	return hdr, status, tok, decode(body)
 }
 
 // classifyTransportError marks failures of the transport retryable (timeout, connection)
@@ -495,13 +497,20 @@ func list[T any](ctx context.Context, c *Client, endpoint string, lim *adaptiveL
 	}
 	u := first
 	for n := 1; ; n++ {
-		body, err := c.get(ctx, endpoint, lim, u)
+		var p pageBody[T]
+		err := c.get(ctx, endpoint, lim, u, func(body []byte) error {
+			p = pageBody[T]{}
+			if err := json.Unmarshal(body, &p); err != nil {
+				return fmt.Errorf("%s: %w: %s", endpoint, ErrDecode, describeDecodeError(err))
+			}
+			if p.Data == nil {
+				// A page without a list (or a bare null) must never pass for an empty one.
+				return &retryableError{reason: reasonMalformed, err: fmt.Errorf("%s: %w: page without _data", endpoint, ErrMalformedBody)}
+			}
+			return nil
+		})
 		if err != nil {
 			return fmt.Errorf("page %d: %w", n, err)
-		}
-		var p pageBody[T]
-		if err := json.Unmarshal(body, &p); err != nil {
-			return fmt.Errorf("%s: page %d: %w: %s", endpoint, n, ErrDecode, describeDecodeError(err))
 		}
 		c.stats.pages.Add(1)
 		if err := fn(p.Data); err != nil {
@@ -533,22 +542,31 @@ func list[T any](ctx context.Context, c *Client, endpoint string, lim *adaptiveL
 // getOne fetches a single resource. A body of the form {"_data": {...}} is unwrapped.
 func getOne[T any](ctx context.Context, c *Client, endpoint string, u *url.URL) (T, error) {
 	var v T
-	body, err := c.get(ctx, endpoint, c.persons, u)
+	err := c.get(ctx, endpoint, c.persons, u, func(body []byte) error {
+		var wrapped struct {
+			Data json.RawMessage `json:"_data"`
+		}
+		if json.Unmarshal(body, &wrapped) == nil && isObject(wrapped.Data) {
+			body = wrapped.Data
+		}
+		if !isObject(body) {
+			return &retryableError{reason: reasonMalformed, err: fmt.Errorf("%s: %w: not a JSON object", endpoint, ErrMalformedBody)}
+		}
+		var zero T
+		v = zero
+		if err := json.Unmarshal(body, &v); err != nil {
+			return fmt.Errorf("%s: %w: %s", endpoint, ErrDecode, describeDecodeError(err))
+		}
+		return nil
+	})
 	if err != nil {
 		return v, err
-	}
-	var wrapped struct {
-		Data json.RawMessage `json:"_data"`
-	}
-	if json.Unmarshal(body, &wrapped) == nil && len(wrapped.Data) > 0 && bytes.HasPrefix(bytes.TrimSpace(wrapped.Data), []byte("{")) {
-		body = wrapped.Data
-	}
-	if err := json.Unmarshal(body, &v); err != nil {
-		return v, fmt.Errorf("%s: %w: %s", endpoint, ErrDecode, describeDecodeError(err))
 	}
 	c.stats.pages.Add(1)
 	return v, nil
 }
+
+func isObject(b []byte) bool { return bytes.HasPrefix(bytes.TrimSpace(b), []byte("{")) }
 
 func sameOrigin(a, b *url.URL) bool {
 	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(hostPort(a), hostPort(b))

@@ -363,6 +363,14 @@ func TestRetries(t *testing.T) {
 			}
 		}, reasonConnection},
 		{"429 then success", 3, func(w http.ResponseWriter) { problemJSON(w, 429, "Too Many Requests") }, reasonRateLimited},
+		{"page without _data then success", 1, func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprint(w, `{"_meta":{"links":{}}}`)
+		}, reasonMalformed},
+		{"null body then success", 2, func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprint(w, `null`)
+		}, reasonMalformed},
 		{"timeout then success", 1, func(w http.ResponseWriter) { time.Sleep(300 * time.Millisecond) }, reasonTimeout},
 	}
 	for _, tt := range tests {
