@@ -243,7 +243,7 @@ func (r *Runner) prepare(ctx context.Context, res *Result) error {
 		return nil
 	}
 	start := time.Now()
-	store, err := r.rebuild(ctx)
+	store, err := r.rebuildWithRetry(ctx)
 	r.metrics.StateRebuildSeconds.Observe(time.Since(start).Seconds())
 	if err != nil {
 		r.metrics.StateRebuilds.WithLabelValues("error").Inc()
@@ -257,6 +257,29 @@ func (r *Runner) prepare(ctx context.Context, res *Result) error {
 	}
 	r.setHWM(hwm)
 	return nil
+}
+
+// Rebuild retries: a topic created a moment ago may not have a partition leader yet.
+const (
+	rebuildAttempts = 6
+	rebuildBackoff  = 250 * time.Millisecond
+)
+
+// rebuildWithRetry rebuilds the state, retrying errors Kafka calls temporary.
+func (r *Runner) rebuildWithRetry(ctx context.Context) (state.Store, error) {
+	backoff := rebuildBackoff
+	for attempt := 1; ; attempt++ {
+		store, err := r.rebuild(ctx)
+		if err == nil || attempt == rebuildAttempts || !kafka.Retryable(err) {
+			return store, err
+		}
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		backoff *= 2
+	}
 }
 
 // rebuild reads every output topic to its end into a new store.

@@ -1,0 +1,40 @@
+// Package sync runs the change-event pipeline of one tenant: Runner.Run(ctx, kind) takes the
+// state, extracts, diffs, publishes and records what happened.
+//
+// # A run
+//
+//  1. Prepare: register the schemas (once), create the topics (once, when an admin is
+//     configured) and, at the first run or after a failure that left the state unknown,
+//     rebuild the state by reading every output topic to its end (DESIGN.md §4).
+//  2. Extract: the extractor's streams (persons with their employments, one per compensation
+//     month window) deliver one snapshot per scope on a channel it closes.
+//  3. Diff: each entity has one diff run fed by all of its snapshots. Once the last scope of an
+//     entity arrived, the run finishes: deletes only from complete listings (persons: the whole
+//     listing; compensations: the windows listed completely), and the mass-delete guard
+//     withholds every event of the entity when it would delete too much.
+//  4. Publish: the entity's events go to Kafka and, only once acknowledged, into the state. A
+//     publish failure stops the run and, when messages may have reached Kafka, marks the state
+//     dirty so that the next run rebuilds it first.
+//
+// Entities publish independently: persons may be published while compensation windows are
+// still being listed, and a guard trip on one entity does not hold back the other.
+//
+// # Kinds
+//
+//   - full: everything is listed; c, u and d.
+//   - incremental: persons updated after the high-water mark minus the skew margin, and every
+//     compensation window; c and u only (deletes come from the next full sync).
+//   - resnapshot: a full listing that emits "r" for every listed entity (and for stored
+//     compensations outside the listed windows), plus the deletes a full sync would emit.
+//
+// The high-water mark is the largest person updated_at of the last complete persons listing;
+// after a restart it is taken from the rebuilt state.
+//
+// # Outcomes
+//
+// Complete: every listing finished and everything was published. Partial: some listing or
+// some item failed; what was read was published, the deletes of the failed scopes were
+// withheld; Run returns no error. Failed: the guard withheld an entity, publishing failed, or
+// the context ended; Run returns an error. Every outcome is in the Result, in the /status view
+// (Status) and in the personio_cdc_* metrics.
+package sync

@@ -1,0 +1,353 @@
+//go:build integration
+
+package integration
+
+import (
+	"fmt"
+	"log/slog"
+	"math/big"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/personio-cdc/personio-cdc/internal/codec"
+	"github.com/personio-cdc/personio-cdc/internal/kafka"
+	"github.com/personio-cdc/personio-cdc/internal/personio"
+	"github.com/personio-cdc/personio-cdc/internal/personio/personiotest"
+	"github.com/personio-cdc/personio-cdc/pipeline/change"
+	"github.com/personio-cdc/personio-cdc/pipeline/extract"
+	"github.com/personio-cdc/personio-cdc/pipeline/sync"
+	"github.com/personio-cdc/personio-cdc/pipeline/sync/oracle"
+)
+
+const pipelineTenant = "acme"
+
+// pipelineEnv is a simulated Personio tenant in process, and the real Kafka and Apicurio of the
+// integration environment, reached through the service's own client, codec and Kafka adapter.
+type pipelineEnv struct {
+	t      *testing.T
+	sim    *personiotest.Server
+	client *personio.Client
+	kafka  *kafka.Client
+	reg    *codec.Registry
+	codec  *codec.Codec
+	prefix string
+}
+
+func newPipelineEnv(t *testing.T, persons int) *pipelineEnv {
+	t.Helper()
+	env := Env(t)
+	fast := personiotest.Rate{PerMinute: 6e6, Burst: 1000}
+	sim := personiotest.NewTestServer(t, personiotest.Options{Persons: persons, Seed: 7, NoRateLimit: true,
+		RateLimit: fast, CompensationRateLimit: fast})
+	client, err := personio.New(personio.Config{BaseURL: sim.URL(), ClientID: personiotest.DefaultClientID,
+		ClientSecret: personiotest.DefaultClientSecret,
+		RateLimit:    personio.Rate{PerMinute: 6e6, Burst: 1000}, CompensationRateLimit: personio.Rate{PerMinute: 6e6, Burst: 1000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc, err := kafka.New(kafka.Config{Brokers: env.Brokers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = kc.Close() })
+	reg, err := codec.NewRegistry(env.RegistryURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &pipelineEnv{t: t, sim: sim, client: client, kafka: kc, reg: reg, codec: codec.New(reg),
+		prefix: UniqueTopic(t, "pipeline")}
+}
+
+// runner builds a fresh runner, as a (re)started service would.
+func (p *pipelineEnv) runner() *sync.Runner {
+	p.t.Helper()
+	cfg := sync.DefaultConfig()
+	cfg.Tenant = pipelineTenant
+	cfg.TopicPrefix = p.prefix
+	cfg.Source = p.client
+	cfg.Producer = p.kafka
+	cfg.Registry = p.reg
+	cfg.Codec = p.codec
+	cfg.Reader = p.kafka
+	cfg.Admin = p.kafka
+	cfg.TopicSpec = kafka.TopicSpec{Partitions: 3, ReplicationFactor: 1}
+	cfg.Registerer = prometheus.NewRegistry()
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	r, err := sync.New(cfg)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return r
+}
+
+func (p *pipelineEnv) sync(r *sync.Runner, kind sync.Kind) sync.Result {
+	p.t.Helper()
+	res, err := r.Run(p.t.Context(), kind)
+	if err != nil {
+		p.t.Fatalf("%s sync: %v", kind, err)
+	}
+	if res.Outcome != sync.Complete {
+		p.t.Fatalf("%s sync outcome %s: %v", kind, res.Outcome, res.Entities)
+	}
+	return res
+}
+
+func (p *pipelineEnv) expected() oracle.State {
+	p.t.Helper()
+	st, err := oracle.Expected(p.sim.Truth(), pipelineTenant, extract.Windows(time.Now(), sync.DefaultLookbackMonths))
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return st
+}
+
+func wantCounts(t *testing.T, res sync.Result, want map[change.Entity]map[string]change.Op) {
+	t.Helper()
+	for _, e := range []change.Entity{change.Persons, change.Compensations} {
+		got := map[string]int{}
+		for op, n := range res.Entity(string(e)).Changes {
+			if n > 0 {
+				got[op] = n
+			}
+		}
+		if w := oracle.Count(want[e]); fmt.Sprint(got) != fmt.Sprint(w) {
+			t.Errorf("%s changes = %v, want %v", e, got, w)
+		}
+	}
+}
+
+// verify replays both topics with the independent Python consumer and checks that the state it
+// rebuilds (last event per key, "d" and tombstones remove) is the simulator's ground truth:
+// the same keys, and for each the fields payroll relies on, decimals compared exactly.
+func (p *pipelineEnv) verify() {
+	p.t.Helper()
+	truth := p.sim.Truth()
+	windows := extract.Windows(time.Now(), sync.DefaultLookbackMonths)
+
+	persons := verifiedState(p.t, RunVerifier(p.t, p.prefix+".persons"))
+	wantPersons := map[string]personio.Person{}
+	for _, tp := range truth.Persons {
+		wantPersons[pipelineTenant+":"+tp.ID] = tp
+	}
+	compareKeys(p.t, "persons", persons, wantPersons)
+	for key, tp := range wantPersons {
+		got, ok := persons[key]
+		if !ok {
+			continue
+		}
+		checkText(p.t, key, "id", got["id"], tp.ID)
+		checkText(p.t, key, "email", got["email"], strings.ToLower(strings.TrimSpace(tp.Email)))
+		checkText(p.t, key, "first_name", got["first_name"], strings.TrimSpace(tp.FirstName))
+		checkText(p.t, key, "last_name", got["last_name"], strings.TrimSpace(tp.LastName))
+		checkText(p.t, key, "status", got["status"], strings.TrimSpace(tp.Status))
+		emps, _ := got["employments"].([]any)
+		wantEmps := truth.Employments[tp.ID]
+		if len(emps) != len(wantEmps) {
+			p.t.Errorf("%s: %d employments, want %d", key, len(emps), len(wantEmps))
+			continue
+		}
+		byID := map[string]personio.Employment{}
+		for _, e := range wantEmps {
+			byID[e.ID] = e
+		}
+		for _, raw := range emps {
+			e, _ := raw.(map[string]any)
+			id, _ := e["id"].(string)
+			we, ok := byID[id]
+			if !ok {
+				p.t.Errorf("%s: employment %s is not in the truth", key, id)
+				continue
+			}
+			checkText(p.t, key, "employment status", e["status"], strings.TrimSpace(we.Status))
+			checkDecimal(p.t, key, "weekly_working_hours", e["weekly_working_hours"], we.WeeklyWorkingHours)
+			checkDecimal(p.t, key, "full_time_weekly_working_hours", e["full_time_weekly_working_hours"], we.FullTimeWeeklyWorkingHours)
+		}
+	}
+
+	comps := verifiedState(p.t, RunVerifier(p.t, p.prefix+".compensations"))
+	wantComps := map[string]personio.Compensation{}
+	for _, c := range truth.Compensations {
+		rec, err := change.NewCompensation(c)
+		if err != nil {
+			p.t.Fatal(err)
+		}
+		inWindow := slices.ContainsFunc(windows, func(w personio.Window) bool {
+			return !rec.EffectiveFrom.Before(w.Start) && !rec.EffectiveFrom.After(w.End)
+		})
+		if inWindow {
+			wantComps[pipelineTenant+":"+rec.ID] = c
+		}
+	}
+	compareKeys(p.t, "compensations", comps, wantComps)
+	for key, c := range wantComps {
+		got, ok := comps[key]
+		if !ok {
+			continue
+		}
+		checkText(p.t, key, "person_id", got["person_id"], c.Person.ID)
+		checkText(p.t, key, "currency", got["currency"], strings.ToUpper(strings.TrimSpace(c.Amount.Currency)))
+		checkText(p.t, key, "effective_from", got["effective_from"], c.EffectiveFrom[:min(10, len(c.EffectiveFrom))])
+		checkText(p.t, key, "interval", got["interval"], strings.TrimSpace(c.Interval))
+		amount := c.Amount.Value
+		checkDecimal(p.t, key, "amount", got["amount"], &amount)
+	}
+	p.t.Logf("verifier: %d persons and %d compensations match the truth", len(persons), len(comps))
+}
+
+// verifiedState folds the verifier's records: last event per key wins, a "d" event or a
+// tombstone removes the key. It returns each live key's "after" record.
+func verifiedState(t *testing.T, recs []VerifiedRecord) map[string]map[string]any {
+	t.Helper()
+	st := map[string]map[string]any{}
+	for _, r := range recs {
+		if r.Key == nil {
+			t.Fatalf("%s offset %d has no key", r.Topic, r.Offset)
+		}
+		key := *r.Key
+		if r.Value == nil {
+			delete(st, key)
+			continue
+		}
+		if op, _ := r.Value["op"].(string); op == "d" {
+			delete(st, key)
+			continue
+		}
+		after, ok := r.Value["after"].(map[string]any)
+		if !ok {
+			t.Fatalf("%s offset %d (%s): op %v without an after record", r.Topic, r.Offset, key, r.Value["op"])
+		}
+		if r.Headers["event_id"] != r.Value["event_id"] {
+			t.Errorf("%s offset %d: header event_id %q, value %q", r.Topic, r.Offset, r.Headers["event_id"], r.Value["event_id"])
+		}
+		st[key] = after
+	}
+	return st
+}
+
+func compareKeys[V any](t *testing.T, what string, got map[string]map[string]any, want map[string]V) {
+	t.Helper()
+	var missing, extra []string
+	for k := range want {
+		if _, ok := got[k]; !ok {
+			missing = append(missing, k)
+		}
+	}
+	for k := range got {
+		if _, ok := want[k]; !ok {
+			extra = append(extra, k)
+		}
+	}
+	if len(missing)+len(extra) > 0 {
+		slices.Sort(missing)
+		slices.Sort(extra)
+		t.Errorf("%s: replayed state has %d keys, truth %d; missing %v, unexpected %v", what, len(got), len(want), missing, extra)
+	}
+}
+
+func checkText(t *testing.T, key, field string, got any, want string) {
+	t.Helper()
+	if want == "" {
+		if got != nil {
+			t.Errorf("%s %s = %v, want null", key, field, got)
+		}
+		return
+	}
+	if s, _ := got.(string); s != want {
+		t.Errorf("%s %s = %v, want %q", key, field, got, want)
+	}
+}
+
+// checkDecimal compares a decimal the verifier rendered as text with the truth's exactly.
+func checkDecimal(t *testing.T, key, field string, got any, want *personio.Decimal) {
+	t.Helper()
+	if want == nil || *want == "" {
+		if got != nil {
+			t.Errorf("%s %s = %v, want null", key, field, got)
+		}
+		return
+	}
+	s, _ := got.(string)
+	g, ok1 := new(big.Rat).SetString(s)
+	w, ok2 := new(big.Rat).SetString(string(*want))
+	if !ok1 || !ok2 || g.Cmp(w) != 0 {
+		t.Errorf("%s %s = %v, want %s exactly", key, field, got, *want)
+	}
+}
+
+// TestIntegrationPipelineSync runs the whole pipeline against real Kafka and Apicurio: the
+// initial sync, a sync without changes, a churn, a restart of the service (a new runner
+// rebuilding its state from the topics), and another churn. After every step the independent
+// consumer's replay of each topic must equal the simulator's ground truth.
+func TestIntegrationPipelineSync(t *testing.T) {
+	p := newPipelineEnv(t, 60)
+	r := p.runner()
+
+	truth0 := p.expected()
+	res := p.sync(r, sync.Full)
+	if !res.Rebuilt {
+		t.Error("the first sync did not build its state from the topics")
+	}
+	wantCounts(t, res, oracle.Changes(oracle.State{}, truth0))
+	p.verify()
+
+	res = p.sync(r, sync.Full)
+	if n := res.Published(); n != 0 {
+		t.Errorf("sync without changes published %d events", n)
+	}
+
+	p.sim.Churn(personiotest.Churn{Hires: 3, Terminations: 2, Deletions: 2, Renames: 3, EmailChanges: 2,
+		AttributeChanges: 2, SalaryChanges: 4, Bonuses: 2})
+	truth1 := p.expected()
+	res = p.sync(r, sync.Full)
+	wantCounts(t, res, oracle.Changes(truth0, truth1))
+	p.verify()
+
+	// Restart: the new runner reads the topics to their end and publishes nothing again.
+	r2 := p.runner()
+	res = p.sync(r2, sync.Full)
+	if !res.Rebuilt || res.Published() != 0 {
+		t.Errorf("after restart: rebuilt %v, published %d; want a rebuild and no event", res.Rebuilt, res.Published())
+	}
+	p.sim.Churn(personiotest.Churn{Hires: 1, Deletions: 1, Renames: 1, SalaryChanges: 2, Bonuses: 1})
+	truth2 := p.expected()
+	res = p.sync(r2, sync.Full)
+	wantCounts(t, res, oracle.Changes(truth1, truth2))
+	p.verify()
+}
+
+// TestIntegrationPipelineIncremental checks that incremental syncs publish the changes of
+// recently updated persons and every compensation change, no deletes, and that the next full
+// sync completes the picture.
+func TestIntegrationPipelineIncremental(t *testing.T) {
+	p := newPipelineEnv(t, 40)
+	r := p.runner()
+	truth0 := p.expected()
+	p.sync(r, sync.Full)
+
+	p.sim.Churn(personiotest.Churn{Hires: 2, Renames: 2, SalaryChanges: 2, Deletions: 1})
+	truth1 := p.expected()
+	want := oracle.Changes(truth0, truth1)
+	res := p.sync(r, sync.Incremental)
+	for _, e := range []change.Entity{change.Persons, change.Compensations} {
+		w := oracle.Count(want[e])
+		delete(w, "d")
+		got := map[string]int{}
+		for op, n := range res.Entity(string(e)).Changes {
+			if n > 0 {
+				got[op] = n
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(w) {
+			t.Errorf("incremental %s changes %v, want %v", e, got, w)
+		}
+	}
+	res = p.sync(r, sync.Full)
+	if d := res.Entity("persons").Changes["d"]; d != 1 {
+		t.Errorf("full sync after the incremental one deleted %d persons, want 1", d)
+	}
+	p.verify()
+}
