@@ -351,3 +351,44 @@ func TestIntegrationPipelineIncremental(t *testing.T) {
 	}
 	p.verify()
 }
+
+// TestIntegrationPipelineFaults syncs through a Personio that fails a share of its requests
+// (5xx, resets, truncated and malformed bodies): the client's retries absorb them, and what
+// reaches the topics is still exactly the truth.
+func TestIntegrationPipelineFaults(t *testing.T) {
+	p := newPipelineEnv(t, 50)
+	p.sim.SetFaults(personiotest.Faults{P500: 0.03, P503: 0.03, P504: 0.02, Reset: 0.02, Truncate: 0.02, Malformed: 0.02})
+	r := p.runner()
+	p.sync(r, sync.Full)
+	p.verify()
+	p.sim.Churn(personiotest.Churn{Hires: 2, Deletions: 2, Renames: 2, SalaryChanges: 3, Bonuses: 2})
+	p.sync(r, sync.Full)
+	p.verify()
+	if f := p.sim.Stats().Faults; len(f) == 0 {
+		t.Error("no fault was injected; the test proves nothing")
+	} else {
+		t.Logf("faults injected: %v", f)
+	}
+}
+
+// TestIntegrationPipelineKafkaRestart restarts the broker between syncs: the runner's Kafka
+// client reconnects, the next sync publishes exactly the churn, and nothing is repeated.
+func TestIntegrationPipelineKafkaRestart(t *testing.T) {
+	p := newPipelineEnv(t, 30)
+	r := p.runner()
+	truth0 := p.expected()
+	p.sync(r, sync.Full)
+
+	RestartKafka(t)
+	p.sim.Churn(personiotest.Churn{Hires: 2, Deletions: 1, Renames: 2, SalaryChanges: 2})
+	truth1 := p.expected()
+	res := p.sync(r, sync.Full)
+	wantCounts(t, res, oracle.Changes(truth0, truth1))
+
+	// A service started after the broker restart rebuilds the same state.
+	res = p.sync(p.runner(), sync.Full)
+	if !res.Rebuilt || res.Published() != 0 {
+		t.Errorf("new runner after the broker restart: rebuilt %v, published %d", res.Rebuilt, res.Published())
+	}
+	p.verify()
+}
