@@ -371,7 +371,15 @@ func TestRetries(t *testing.T) {
 			w.Header().Set("Content-Type", "application/json")
 			fmt.Fprint(w, `null`)
 		}, reasonMalformed},
-		{"timeout then success", 1, func(w http.ResponseWriter) { time.Sleep(300 * time.Millisecond) }, reasonTimeout},
+		{"timeout then success", 1, func(w http.ResponseWriter) {
+			// Hold the reply until the client gives up (its timeout closes the connection).
+			conn, _, err := http.NewResponseController(w).Hijack()
+			if err == nil {
+				conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+				conn.Read(make([]byte, 1)) // returns when the client closes
+				conn.Close()
+			}
+		}, reasonTimeout},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -385,7 +393,7 @@ func TestRetries(t *testing.T) {
 			})
 			// Without keep-alive the transport never repeats a request by itself, so every
 			// retry is the client's own.
-			hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 100 * time.Millisecond}
+			hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 500 * time.Millisecond}
 			c, _ := f.start(Config{Registerer: prometheus.NewPedanticRegistry(), HTTPClient: hc})
 			ids, err := collectPersons(t, c, PersonFilter{})
 			if err != nil {
