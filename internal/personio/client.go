@@ -146,9 +146,9 @@ func New(cfg Config) (*Client, error) {
 		partnerID:   cfg.PartnerID,
 		metrics:     newMetrics(cfg.Registerer),
 		log:         cfg.Logger,
-		maxAttempts: cmp(cfg.MaxAttempts, DefaultMaxAttempts),
-		minBackoff:  cmp(cfg.MinBackoff, DefaultMinBackoff),
-		maxBackoff:  cmp(cfg.MaxBackoff, DefaultMaxBackoff),
+		maxAttempts: orDefault(cfg.MaxAttempts, DefaultMaxAttempts),
+		minBackoff:  orDefault(cfg.MinBackoff, DefaultMinBackoff),
+		maxBackoff:  orDefault(cfg.MaxBackoff, DefaultMaxBackoff),
 	}
 	if c.maxBackoff < c.minBackoff {
 		c.maxBackoff = c.minBackoff
@@ -179,7 +179,7 @@ func (c *Client) RateLimits() (persons, compensations float64) {
 	return c.persons.Limit(), c.comps.Limit()
 }
 
-func cmp[T int | time.Duration](v, def T) T {
+func orDefault[T int | time.Duration](v, def T) T {
 	if v == 0 {
 		return def
 	}

@@ -313,6 +313,11 @@ func TestNewAPIError(t *testing.T) {
 			want: APIError{Status: 400, TraceID: "x", Title: "Bad Request", Detail: "m", Endpoint: "E"},
 		},
 		{
+			name: "oauth2 error",
+			body: `{"error":"invalid_client","error_description":"Client authentication failed."}`,
+			want: APIError{Status: 400, Title: "invalid_client", Detail: "Client authentication failed.", Endpoint: "E"},
+		},
+		{
 			name: "not json",
 			body: `<html>oops</html>`,
 			want: APIError{Status: 400, Title: "Bad Request", Endpoint: "E"},

@@ -166,6 +166,7 @@ type problem struct {
 	Message    string          `json:"message"`
 	Errors     json.RawMessage `json:"errors"`
 	Error      json.RawMessage `json:"error"`
+	ErrorDesc  string          `json:"error_description"` // OAuth2 token endpoint
 }
 
 type problemItem struct {
@@ -182,7 +183,7 @@ func newAPIError(endpoint string, status int, body []byte) *APIError {
 	var p problem
 	if len(body) > 0 && json.Unmarshal(body, &p) == nil {
 		e.TraceID = firstNonEmpty(p.TraceID, p.TraceIDAlt)
-		e.Title, e.Detail, e.Type = p.Title, firstNonEmpty(p.Detail, p.Message), p.Type
+		e.Title, e.Detail, e.Type = p.Title, firstNonEmpty(p.Detail, p.Message, p.ErrorDesc), p.Type
 		var items []problemItem
 		if json.Unmarshal(p.Errors, &items) == nil && len(items) > 0 {
 			it := items[0]
