@@ -7,6 +7,7 @@ import (
 	"sort"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/personio-cdc/personio-cdc/internal/personio"
@@ -227,20 +228,23 @@ func TestExtract(t *testing.T) {
 		},
 	}
 	for _, tt := range tests {
+		// synctest fails the test if a goroutine of the extractor is left blocked.
 		t.Run(tt.name, func(t *testing.T) {
-			src := company()
-			if tt.tweak != nil {
-				tt.tweak(src)
-			}
-			e, err := New(src, WithClock(func() time.Time { return now }), WithEmploymentWorkers(2))
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := collect(t, e.Extract(t.Context(), tt.req))
-			if want := e.Scopes(tt.req); len(got) != len(want) {
-				t.Errorf("scopes %v, want %v", len(got), want)
-			}
-			tt.check(t, got)
+			synctest.Test(t, func(t *testing.T) {
+				src := company()
+				if tt.tweak != nil {
+					tt.tweak(src)
+				}
+				e, err := New(src, WithClock(func() time.Time { return now }), WithEmploymentWorkers(2))
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := collect(t, e.Extract(t.Context(), tt.req))
+				if want := e.Scopes(tt.req); len(got) != len(want) {
+					t.Errorf("scopes %v, want %v", len(got), want)
+				}
+				tt.check(t, got)
+			})
 		})
 	}
 }
@@ -275,7 +279,9 @@ func TestExtractWindows(t *testing.T) {
 	}
 }
 
-func TestExtractCancel(t *testing.T) {
+func TestExtractCancel(t *testing.T) { synctest.Test(t, testExtractCancel) }
+
+func testExtractCancel(t *testing.T) {
 	src := company()
 	src.block = make(chan struct{})
 	e, err := New(src, WithClock(func() time.Time { return now }))

@@ -111,16 +111,6 @@ func (r *Runner) HighWaterMark() time.Time {
 // Topic returns the topic of an entity.
 func (r *Runner) Topic(e change.Entity) string { return publish.Topic(r.cfg.TopicPrefix, e) }
 
-// Store returns the current state, or nil before the first rebuild. It must not be used while a
-// run is in progress.
-func (r *Runner) Store() state.Store {
-	if !r.running.TryLock() {
-		return nil
-	}
-	defer r.running.Unlock()
-	return r.store
-}
-
 // MarkDirty makes the next run rebuild the state from the topics first.
 func (r *Runner) MarkDirty() {
 	r.running.Lock()

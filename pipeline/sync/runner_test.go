@@ -39,7 +39,7 @@ var (
 // real client, codec and Kafka adapter. Runners built from it share all of them, as a restarted
 // service would.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	sim    *personiotest.Server
 	client *personio.Client
 	kafka  *kafka.Client
@@ -47,7 +47,7 @@ type harness struct {
 	codec  *codec.Codec
 }
 
-func newHarness(t *testing.T, persons int) *harness {
+func newHarness(t testing.TB, persons int) *harness {
 	t.Helper()
 	sim := personiotest.NewTestServer(t, personiotest.Options{Persons: persons, Seed: 42, NoRateLimit: true,
 		// The client follows the x-ratelimit-* headers, which advertise these rates even
