@@ -92,7 +92,8 @@ func classifyTokenError(ctx context.Context, err error) error {
 		if apiErr.Retryable() {
 			return apiErr
 		}
-		return &AuthError{Endpoint: tokenEndpoint, Status: status, Reason: "token request refused (check client id, secret and scopes)", Err: apiErr}
+		return &AuthError{Endpoint: tokenEndpoint, Status: status,
+			Reason: "token request refused: " + apiErr.Title + " (check client id, client secret and scopes)", Err: apiErr}
 	}
 	return classifyTransportError(ctx, fmt.Errorf("fetch token: %w", err))
 }

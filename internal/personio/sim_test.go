@@ -459,3 +459,31 @@ func BenchmarkLimiterEfficiency(b *testing.B) {
 		b.ReportMetric(float64(srv.Stats().RateLimited), "429s")
 	}
 }
+
+func TestSimWrongSecretIsAuthError(t *testing.T) {
+	srv := personiotest.NewTestServer(t, personiotest.Options{Persons: 10, Seed: 8})
+	c, err := personio.New(personio.Config{BaseURL: srv.URL(), ClientID: personiotest.DefaultClientID, ClientSecret: "wrong-secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.GetPerson(t.Context(), "1")
+	var ae *personio.AuthError
+	if !errors.As(err, &ae) || !errors.Is(err, personio.ErrAuth) || personio.Retryable(err) {
+		t.Fatalf("err = %v, want a non-retryable AuthError", err)
+	}
+	if strings.Contains(err.Error(), "wrong-secret") {
+		t.Errorf("error %q leaks the secret", err)
+	}
+	var tokens int64
+	for ep, byStatus := range srv.Stats().Requests {
+		if strings.Contains(ep, "/v2/auth/token") {
+			for _, n := range byStatus {
+				tokens += n
+			}
+		}
+	}
+	if tokens != 1 {
+		t.Errorf("token requests = %d, want 1 (not retried)", tokens)
+	}
+	t.Log(err)
+}
