@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"github.com/personio-cdc/personio-cdc/internal/personio/personiotest"
 	"net/http"
 	"os"
 	"os/exec"
@@ -76,5 +77,80 @@ func TestBinaryExitCodesAndSIGTERM(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "personio-cdc stopped") {
 		t.Errorf("no orderly stop in the log")
+	}
+}
+
+// TestBinaryShutdownWithSyncInFlight stops the service while a sync hangs on a slow Personio:
+// past SHUTDOWN_TIMEOUT the sync is abandoned and the process exits 0; a second signal exits at
+// once with 1.
+func TestBinaryShutdownWithSyncInFlight(t *testing.T) {
+	bin := buildBinary(t)
+	tests := []struct {
+		name         string
+		timeout      string
+		secondSignal bool
+		wantExit     int
+		wantInStderr string
+	}{
+		{"timeout abandons the sync", "100ms", false, exitOK, "abandoning the sync in flight"},
+		{"second signal exits hard", "10m", true, exitError, "second signal"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t)
+			w.sim.SetFaults(personiotest.Faults{Latency: time.Second}) // every sync stays in flight a while
+			addr := freeAddr(t)
+			env := []string{"PATH=" + os.Getenv("PATH")}
+			for k, v := range w.with("ADMIN_ADDR", addr, "LOG_LEVEL", "info", "SHUTDOWN_TIMEOUT", tt.timeout) {
+				env = append(env, k+"="+v)
+			}
+			var stderr bytes.Buffer
+			cmd := exec.Command(bin, "run")
+			cmd.Env = env
+			cmd.Stderr = &stderr // read only after Wait
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = cmd.Process.Kill() })
+			for i := 0; ; i++ {
+				code, body := get(t, "http://"+addr+"/status")
+				if code == http.StatusOK && strings.Contains(body, `"running": true`) {
+					break
+				}
+				if i > 3000 {
+					t.Fatalf("no sync in flight:\n%s", body)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			if tt.secondSignal {
+				// Wait until the first signal is handled (readiness turns 503), then signal again.
+				for i := 0; ; i++ {
+					if code, _ := get(t, "http://"+addr+"/readyz"); code == http.StatusServiceUnavailable {
+						break
+					}
+					if i > 3000 {
+						t.Fatal("readiness never turned 503 after SIGTERM")
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+				if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err := cmd.Wait()
+			code := 0
+			var exit *exec.ExitError
+			if errors.As(err, &exit) {
+				code = exit.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if code != tt.wantExit || !strings.Contains(stderr.String(), tt.wantInStderr) {
+				t.Errorf("exit %d, want %d; stderr should contain %q:\n%s", code, tt.wantExit, tt.wantInStderr, stderr.String())
+			}
+		})
 	}
 }
