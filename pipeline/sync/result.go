@@ -84,7 +84,8 @@ type Result struct {
 	Duration time.Duration  `json:"duration_ns"`
 	Rebuilt  bool           `json:"state_rebuilt,omitempty"`
 	Entities []EntityResult `json:"entities"`
-	Errors   []string       `json:"errors,omitempty"`
+	// Errors lists the run's error and every entity's errors (no personal data).
+	Errors []string `json:"errors,omitempty"`
 	// HighWaterMark is the largest person updated_at known after the run; the next
 	// incremental sync lists persons updated after it (minus the skew margin).
 	HighWaterMark time.Time `json:"high_water_mark,omitzero"`

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hamba/avro/v2"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/personio-cdc/personio-cdc/internal/kafka"
 	"github.com/personio-cdc/personio-cdc/internal/state"
@@ -153,10 +154,13 @@ func (r *Runner) Run(ctx context.Context, kind Kind) (Result, error) {
 		res.Outcome = Failed
 		res.Errors = append(res.Errors, err.Error())
 	}
+	for _, er := range res.Entities {
+		res.Errors = append(res.Errors, er.Errors...)
+	}
 	if err == nil && res.Outcome == Failed {
 		err = entityErrors(res)
 	}
-	r.record(res)
+	r.record(res, err)
 	return res, err
 }
 
@@ -272,14 +276,21 @@ func (r *Runner) rebuildWithRetry(ctx context.Context) (state.Store, error) {
 	}
 }
 
-// rebuild reads every output topic to its end into a new store.
+// rebuild reads every output topic to its end into a new store, the topics in parallel.
 func (r *Runner) rebuild(ctx context.Context) (state.Store, error) {
 	store := r.cfg.NewStore()
+	g, gctx := errgroup.WithContext(ctx)
 	for _, e := range entities {
-		src := topicReplay{reader: r.cfg.Reader, topic: r.Topic(e)}
-		if _, err := state.Rebuild(ctx, store, e, src, r.decoder(ctx, e)); err != nil {
-			return nil, fmt.Errorf("sync: %w", err)
-		}
+		g.Go(func() error {
+			src := topicReplay{reader: r.cfg.Reader, topic: r.Topic(e)}
+			if _, err := state.Rebuild(gctx, store, e, src, r.decoder(gctx, e)); err != nil {
+				return fmt.Errorf("sync: %w", err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
 	return store, nil
 }
@@ -351,7 +362,8 @@ func (r *Runner) finish(ctx context.Context, er *entityRun, kind Kind) error {
 		if errors.As(err, &mde) {
 			er.res.GuardTripped = true
 			r.metrics.DeleteGuardTrips.WithLabelValues(string(er.entity)).Inc()
-			r.log.Warn("mass-delete guard withheld every change of an entity",
+			// Run returns the error; the caller logs it.
+			r.log.Debug("mass-delete guard withheld every change of an entity",
 				"entity", er.entity, "deletes", mde.Deletes, "of", mde.Count, "ratio", mde.Ratio)
 		}
 		er.fail(err)
@@ -412,7 +424,7 @@ func (r *Runner) addUnlistedCompensations(er *entityRun) error {
 }
 
 // record publishes a finished run to metrics, status and log.
-func (r *Runner) record(res Result) {
+func (r *Runner) record(res Result, runErr error) {
 	kind := string(res.Kind)
 	r.metrics.SyncRuns.WithLabelValues(kind, string(res.Outcome)).Inc()
 	r.metrics.SyncDuration.WithLabelValues(kind).Observe(res.Duration.Seconds())
@@ -429,13 +441,13 @@ func (r *Runner) record(res Result) {
 			r.metrics.LastSuccessfulSync.WithLabelValues(er.Entity).Set(float64(res.Ended.UnixMilli()) / 1000)
 		}
 	}
-	r.board.end(res, live)
+	r.board.end(res, live, runErr)
 	attrs := []any{"sync_id", res.SyncID, "kind", kind, "outcome", res.Outcome,
 		"published", res.Published(), "duration", res.Duration.Round(time.Millisecond), "state_rebuilt", res.Rebuilt}
 	for _, er := range res.Entities {
 		attrs = append(attrs, slog.Group(er.Entity, "outcome", er.Outcome, "extracted", er.Extracted, "changes", er.Changes))
 	}
-	r.log.Info("sync finished", attrs...)
+	r.log.Debug("sync finished", attrs...) // the caller logs the outcome once per run
 }
 
 func entityErrors(res Result) error {

@@ -92,7 +92,7 @@ func (b *statusBoard) begin(res Result) {
 }
 
 // end records a finished run.
-func (b *statusBoard) end(res Result, live map[string]int) {
+func (b *statusBoard) end(res Result, live map[string]int, runErr error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.running = false
@@ -110,8 +110,8 @@ func (b *statusBoard) end(res Result, live map[string]int) {
 		s.LastError = ""
 		if len(er.Errors) > 0 {
 			s.LastError = er.Errors[len(er.Errors)-1]
-		} else if len(res.Errors) > 0 && er.Outcome == Failed {
-			s.LastError = res.Errors[len(res.Errors)-1]
+		} else if runErr != nil && er.Outcome == Failed {
+			s.LastError = runErr.Error()
 		}
 		switch er.Outcome {
 		case Complete:
