@@ -69,10 +69,10 @@ func main() {
 	// The first SIGINT/SIGTERM cancels ctx: the command stops taking new work and shuts down
 	// in order. A second signal exits at once.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	hard := make(chan os.Signal, 1)
 	go func() {
 		<-ctx.Done()
-		stop() // restore default handling so that the next signal is not swallowed
-		hard := make(chan os.Signal, 1)
+		stop() // the first handler is done; the next signal goes to hard
 		signal.Notify(hard, os.Interrupt, syscall.SIGTERM)
 		<-hard
 		fmt.Fprintln(os.Stderr, "personio-cdc: second signal, exiting immediately")
