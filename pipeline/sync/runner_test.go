@@ -668,3 +668,50 @@ func TestNewValidates(t *testing.T) {
 		t.Errorf("look-back 0 refused: %v", err)
 	}
 }
+
+// cancellingSource cancels the run's context once the persons listing delivered its first page.
+type cancellingSource struct {
+	extract.Source
+	cancel context.CancelFunc
+}
+
+func (c *cancellingSource) ListPersons(ctx context.Context, flt personio.PersonFilter, fn func([]personio.Person) error) error {
+	flt.Limit = 5
+	first := true
+	return c.Source.ListPersons(ctx, flt, func(ps []personio.Person) error {
+		if err := fn(ps); err != nil {
+			return err
+		}
+		if first {
+			first = false
+			c.cancel()
+		}
+		return nil
+	})
+}
+
+func TestRunCancelledMidway(t *testing.T) {
+	h := newHarness(t, 30)
+	run(t, h.runner(), Full)
+	h.sim.Churn(personiotest.Churn{Hires: 2, Deletions: 2, Renames: 2, SalaryChanges: 2})
+
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	r := h.runner(func(c *Config) { c.Source = &cancellingSource{Source: h.client, cancel: cancel} })
+	res, err := r.Run(ctx, Full)
+	if !errors.Is(err, context.Canceled) || res.Outcome != Failed {
+		t.Fatalf("cancelled run: err %v, outcome %s", err, res.Outcome)
+	}
+	if d := changes(res, change.Persons)["d"] + changes(res, change.Compensations)["d"]; d != 0 {
+		t.Errorf("a cancelled run deleted %d entities", d)
+	}
+	if st := r.Status(); st.Running || st.Entities[1].Phase != PhaseFailed {
+		t.Errorf("status after cancel: %+v", st)
+	}
+	// The next run, on a fresh runner as after a restart, publishes exactly what is missing.
+	res = run(t, h.runner(), Full)
+	if res.Outcome != Complete {
+		t.Errorf("run after the cancelled one: %s", res.Outcome)
+	}
+	h.checkTopics(h.expected())
+}
