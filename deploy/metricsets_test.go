@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/personio-cdc/personio-cdc/internal/admin"
 	"github.com/personio-cdc/personio-cdc/internal/kafka"
 	"github.com/personio-cdc/personio-cdc/internal/metrics"
 	"github.com/personio-cdc/personio-cdc/internal/personio"
@@ -26,6 +27,9 @@ func metricSets(t *testing.T, rec prometheus.Registerer) {
 	_ = kc.Close()
 	syncrun.NewMetrics(rec)
 	metrics.New(rec, metrics.BuildInfo{Version: "test"})
+	if _, err := admin.New(admin.Options{Addr: "127.0.0.1:0", Gatherer: prometheus.NewRegistry(), Registerer: rec}); err != nil {
+		t.Fatalf("admin server: %v", err)
+	}
 }
 
 // recorder is a prometheus.Registerer that remembers the name of every metric described to it.

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -42,16 +43,19 @@ type Options struct {
 	Status func() any
 	// Logger receives server errors (default: discard).
 	Logger *slog.Logger
+	// Registerer, when set, receives personio_cdc_admin_requests_total.
+	Registerer prometheus.Registerer
 }
 
 // Server is the admin HTTP server.
 type Server struct {
-	opts Options
-	srv  *http.Server
-	ln   net.Listener
-	done chan struct{}
-	err  error
-	once sync.Once
+	opts     Options
+	requests *prometheus.CounterVec
+	srv      *http.Server
+	ln       net.Listener
+	done     chan struct{}
+	err      error
+	once     sync.Once
 }
 
 // New validates opts and builds the server; Start listens.
@@ -74,6 +78,10 @@ func New(opts Options) (*Server, error) {
 		}
 	}
 	s := &Server{opts: opts, done: make(chan struct{})}
+	s.requests = promauto.With(opts.Registerer).NewCounterVec(prometheus.CounterOpts{
+		Name: "personio_cdc_admin_requests_total",
+		Help: "Requests to the admin endpoints, by path and status code.",
+	}, []string{"handler", "code"})
 	s.srv = &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -85,15 +93,18 @@ func New(opts Options) (*Server, error) {
 // Handler returns the HTTP handler of every endpoint (usable without Start, e.g. in tests).
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.opts.Gatherer, promhttp.HandlerOpts{
+	handle := func(path string, h http.Handler) {
+		mux.Handle("GET "+path, promhttp.InstrumentHandlerCounter(s.requests.MustCurryWith(prometheus.Labels{"handler": path}), h))
+	}
+	handle("/metrics", promhttp.HandlerFor(s.opts.Gatherer, promhttp.HandlerOpts{
 		ErrorLog: slog.NewLogLogger(s.opts.Logger.Handler(), slog.LevelWarn),
 	}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+	handle("/healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = fmt.Fprintln(w, "ok")
-	})
-	mux.HandleFunc("GET /readyz", s.readyz)
-	mux.HandleFunc("GET /status", s.status)
+	}))
+	handle("/readyz", http.HandlerFunc(s.readyz))
+	handle("/status", http.HandlerFunc(s.status))
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = fmt.Fprintln(w, "personio-cdc: /metrics /healthz /readyz /status")

@@ -20,8 +20,9 @@ func TestEndpoints(t *testing.T) {
 	kafkaErr := errors.New("dial tcp 127.0.0.1:9092: connection refused")
 	kafkaDown := true
 	s, err := New(Options{
-		Addr:     "127.0.0.1:0",
-		Gatherer: reg,
+		Addr:       "127.0.0.1:0",
+		Gatherer:   reg,
+		Registerer: reg,
 		Ready: []Check{
 			{Name: "registry", Func: func(context.Context) error { return nil }},
 			{Name: "kafka", Func: func(context.Context) error {
@@ -60,6 +61,10 @@ func TestEndpoints(t *testing.T) {
 		if code != tt.code || !strings.Contains(body, tt.contains) {
 			t.Errorf("GET %s = %d %q, want %d containing %q", tt.path, code, body, tt.code, tt.contains)
 		}
+	}
+	if _, body := get("/metrics"); !strings.Contains(body, `personio_cdc_admin_requests_total{code="503",handler="/readyz"} 1`) ||
+		!strings.Contains(body, `personio_cdc_admin_requests_total{code="200",handler="/healthz"} 1`) {
+		t.Errorf("admin requests not counted:\n%s", body)
 	}
 	kafkaDown = false
 	code, body := get("/readyz")

@@ -88,8 +88,8 @@ type Status struct {
 }
 
 // Lifecycle returns the long-running service for `run`: the schedule from the config, the
-// admin server on ADMIN_ADDR with the registry gatherer, the readiness checks and /status.
-func (s *Stack) Lifecycle(gatherer prometheus.Gatherer, version string) (*Lifecycle, error) {
+// admin server on ADMIN_ADDR serving reg, the readiness checks and /status.
+func (s *Stack) Lifecycle(reg *prometheus.Registry, version string) (*Lifecycle, error) {
 	started := time.Now().UTC()
 	l := &Lifecycle{
 		Scheduler: NewScheduler(s.Runner, Schedule{
@@ -102,9 +102,10 @@ func (s *Stack) Lifecycle(gatherer prometheus.Gatherer, version string) (*Lifecy
 	}
 	checks := append([]admin.Check{{Name: "shutdown", Func: l.Stopping}}, s.ReadyChecks()...)
 	srv, err := admin.New(admin.Options{
-		Addr:     s.Config.Admin.Addr,
-		Gatherer: gatherer,
-		Ready:    checks,
+		Addr:       s.Config.Admin.Addr,
+		Gatherer:   reg,
+		Registerer: reg,
+		Ready:      checks,
 		Status: func() any {
 			return Status{Service: "personio-cdc", Version: version, Started: started,
 				Tenants: []syncrun.Status{s.Runner.Status()}, Settings: s.Config}
