@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -53,7 +54,7 @@ func NewKafka(c config.Config, reg prometheus.Registerer, logger *slog.Logger) (
 	return kafka.New(kafka.Config{
 		Brokers:     c.Kafka.Brokers,
 		TLS:         kafka.TLSConfig{Enabled: c.Kafka.TLSEnabled, CAFile: c.Kafka.TLSCAFile},
-		SASL:        kafka.SASLConfig{Mechanism: c.Kafka.SASLMechanism, Username: c.Kafka.SASLUsername, Password: c.Kafka.SASLPassword.Value()},
+		SASL:        kafka.SASLConfig{Mechanism: strings.ToUpper(c.Kafka.SASLMechanism), Username: c.Kafka.SASLUsername, Password: c.Kafka.SASLPassword.Value()},
 		Compression: c.Kafka.Compression,
 		Registerer:  reg,
 		Logger:      logger,
