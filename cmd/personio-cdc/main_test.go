@@ -494,3 +494,11 @@ func TestHelpGoesToStdoutWithExamples(t *testing.T) {
 		}
 	}
 }
+
+func TestReplayBeforeAnySyncExplains(t *testing.T) {
+	w := newWorld(t)
+	code, _, errOut := invoke(t.Context(), w.env, "replay")
+	if code != exitError || !strings.Contains(errOut, "the topic does not exist") {
+		t.Errorf("replay of missing topics: exit %d\n%s", code, errOut)
+	}
+}

@@ -2,9 +2,11 @@ package inspect
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
+	kafkago "github.com/segmentio/kafka-go"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/personio-cdc/personio-cdc/internal/kafka"
@@ -55,7 +57,7 @@ func Replay(ctx context.Context, r Reader, d *Decoder, topics []string, progress
 			return nil
 		})
 		if err != nil {
-			return st, fmt.Errorf("replay %s: %w", topic, err)
+			return st, fmt.Errorf("replay %s: %w", topic, explain(err))
 		}
 	}
 	return st, nil
@@ -68,7 +70,7 @@ func Tail(ctx context.Context, r Reader, d *Decoder, topics []string, fromBeginn
 	g, gctx := errgroup.WithContext(ctx)
 	for _, topic := range topics {
 		g.Go(func() error {
-			return r.Tail(gctx, topic, fromBeginning, func(rec kafka.Record) error {
+			return explain(r.Tail(gctx, topic, fromBeginning, func(rec kafka.Record) error {
 				m, err := d.Message(gctx, topic, rec)
 				if err != nil {
 					return err
@@ -76,8 +78,16 @@ func Tail(ctx context.Context, r Reader, d *Decoder, topics []string, fromBeginn
 				mu.Lock()
 				defer mu.Unlock()
 				return fn(m)
-			})
+			}))
 		})
 	}
 	return g.Wait()
+}
+
+// explain adds a hint to the errors a user meets first.
+func explain(err error) error {
+	if errors.Is(err, kafkago.UnknownTopicOrPartition) {
+		return fmt.Errorf("%w (the topic does not exist: has the service run a sync yet? is TOPIC_PREFIX right?)", err)
+	}
+	return err
 }
