@@ -146,8 +146,9 @@ func eventPrinter(a *app, output string) func(inspect.Message) error {
 		enc.SetEscapeHTML(false)
 		return func(m inspect.Message) error { return enc.Encode(m) }
 	}
-	style := inspect.Style{Color: a.color()}
+	style := inspect.Style{Color: a.color(), People: inspect.NewPeople()}
 	return func(m inspect.Message) error {
+		style.People.Observe(m)
 		_, err := fmt.Fprintln(a.stdout, style.Summary(m))
 		return err
 	}

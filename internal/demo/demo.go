@@ -130,7 +130,7 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	defer stack.Close()
 
 	p := &printer{o: o, dec: inspect.NewDecoder(stack.Registry), kc: stack.Kafka, topics: service.Topics(cfg),
-		seen: map[string]map[int]int64{}, sum: &sum}
+		seen: map[string]map[int]int64{}, people: inspect.NewPeople(), sum: &sum}
 	if !o.JSON {
 		fmt.Fprintf(o.Out, "personio-cdc demo: simulated Personio with %d persons at %s, in-process Kafka and schema registry\n",
 			o.Persons, sim.URL())
@@ -225,13 +225,14 @@ type printer struct {
 	kc     *kafka.Client
 	topics []string
 	seen   map[string]map[int]int64 // next unread offset per topic and partition
+	people *inspect.People
 	sum    *Summary
 }
 
 func (p *printer) printNew(ctx context.Context) error {
 	enc := json.NewEncoder(p.o.Out)
 	enc.SetEscapeHTML(false)
-	style := inspect.Style{Color: p.o.Color}
+	style := inspect.Style{Color: p.o.Color, People: p.people}
 	for _, topic := range p.topics {
 		seen := p.seen[topic]
 		if seen == nil {
@@ -248,6 +249,7 @@ func (p *printer) printNew(ctx context.Context) error {
 				return err
 			}
 			p.sum.Events[m.Op()]++
+			p.people.Observe(m)
 			if p.o.JSON {
 				return enc.Encode(m)
 			}

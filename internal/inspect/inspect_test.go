@@ -80,8 +80,11 @@ func TestDecodeRendersExactJSON(t *testing.T) {
 		}
 	}
 	m := Message{Topic: "personio.compensations", Key: "acme:c1", Value: obj}
-	line := Style{}.Summary(m)
-	for _, want := range []string{"u ", "compensations", "acme:c1", "v3", "Base salary", "5200.5500 EUR", "monthly", "from 2026-11-01", "changed: amount"} {
+	people := NewPeople()
+	people.Observe(Message{Topic: "personio.persons", Key: "acme:p1", Value: Object{
+		{Name: "op", Value: "c"}, {Name: "after", Value: Object{{Name: "id", Value: "p1"}, {Name: "first_name", Value: "Jane"}, {Name: "last_name", Value: "Doe"}}}}})
+	line := Style{People: people}.Summary(m)
+	for _, want := range []string{"u ", "compensations", "acme:c1", "v3", "Base salary", "5200.5500 EUR", "monthly", "from 2026-11-01", "for Jane Doe", "changed: amount"} {
 		if !strings.Contains(line, want) {
 			t.Errorf("summary lacks %q: %s", want, line)
 		}

@@ -43,8 +43,42 @@ func (m Message) Op() string {
 	return m.Value.String("op")
 }
 
-// Style colours the op of a summary line; the zero Style prints plain text.
-type Style struct{ Color bool }
+// Style shapes summary lines; the zero Style prints plain text.
+type Style struct {
+	// Color colours the op.
+	Color bool
+	// People, when set, names the person a compensation belongs to.
+	People *People
+}
+
+// People remembers the names of the persons seen in a persons topic, so that compensation
+// lines can name their person. Not safe for concurrent use.
+type People struct{ names map[string]string }
+
+// NewPeople returns an empty People.
+func NewPeople() *People { return &People{names: map[string]string{}} }
+
+// Observe records the name of the person in a persons record.
+func (p *People) Observe(m Message) {
+	if m.Entity() != "persons" || m.Tombstone() {
+		return
+	}
+	rec, _ := m.Value.Get("after").(Object)
+	if rec == nil {
+		rec, _ = m.Value.Get("before").(Object)
+	}
+	if name := strings.TrimSpace(rec.String("first_name") + " " + rec.String("last_name")); name != "" {
+		p.names[rec.String("id")] = name
+	}
+}
+
+// Name returns the name of a person id, or "".
+func (p *People) Name(personID string) string {
+	if p == nil {
+		return ""
+	}
+	return p.names[personID]
+}
 
 var opColor = map[string]string{"c": "\x1b[32m", "u": "\x1b[33m", "d": "\x1b[31m", "r": "\x1b[36m", "tombstone": "\x1b[2m"}
 
@@ -93,6 +127,9 @@ func (s Style) Summary(m Message) string {
 		}
 		if f := rec.String("effective_from"); f != "" {
 			parts = append(parts, "from "+f)
+		}
+		if n := s.People.Name(rec.String("person_id")); n != "" {
+			parts = append(parts, "for "+n)
 		}
 	}
 	if len(parts) > 0 {
