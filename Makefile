@@ -17,7 +17,8 @@ test-unit:
 	$(GO) test -count=1 ./...
 
 # Everything: vet, unit tests, then real Kafka + Apicurio Registry + the Python verifier
-# (scripts/testenv up), every TestIntegration* test, and scripts/testenv down, also on failure.
+# (scripts/testenv up), every TestIntegration* test, and scripts/testenv down, also on failure
+# (an environment that was already up is used and left running).
 test:
 	@MAKE="$(MAKE)" ./scripts/test-all
 
