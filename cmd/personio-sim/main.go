@@ -85,6 +85,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 2
 	}
+	// Catch signals before announcing the URL: a caller may signal as soon as it has read it.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
 	if err := srv.Start(cfg.addr); err != nil {
 		logger.Error("start", "err", err)
 		return 1
@@ -98,8 +101,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	logger.Info("personio simulator serving", "url", srv.URL(), "persons", cfg.opts.Persons, "seed", cfg.opts.Seed)
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
 	<-ctx.Done()
 	stop() // a second signal ends the process at once
 	done := make(chan error, 1)
