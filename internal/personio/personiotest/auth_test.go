@@ -10,7 +10,9 @@ import (
 )
 
 func TestTokenEndpoint(t *testing.T) {
-	s := NewTestServer(t, fixed(5, 1))
+	opts := fixed(5, 1)
+	opts.NoRateLimit = false // rate-limit headers are announced only while a budget is enforced
+	s := NewTestServer(t, opts)
 	c := &apiClient{t: t, base: s.URL(), hc: http.DefaultClient}
 	good := url.Values{"grant_type": {"client_credentials"}, "client_id": {DefaultClientID}, "client_secret": {DefaultClientSecret}}
 
@@ -86,6 +88,8 @@ func TestTokenEndpoint(t *testing.T) {
 func TestUnauthorized(t *testing.T) {
 	clk := newClock(testNow)
 	opts := fixed(5, 1)
+	opts.NoRateLimit = false // headers are announced only while a budget is enforced
+	opts.RateLimit = Rate{PerMinute: 6000, Burst: 100}
 	opts.Now = clk.Now
 	opts.TokenTTL = time.Hour
 	s := NewTestServer(t, opts)

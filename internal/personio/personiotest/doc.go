@@ -31,7 +31,9 @@
 // one for compensations (default 300/min, burst 5) and one for the token endpoint (150/min,
 // burst 10). Every API response carries x-ratelimit-remaining (whole tokens left),
 // x-ratelimit-replenish-rate (tokens per second) and x-ratelimit-burst-capacity. Over budget
-// the reply is 429 with an error body and no Retry-After.
+// the reply is 429 with an error body and no Retry-After. With Options.NoRateLimit there is no
+// budget, so replies carry no x-ratelimit-* headers (a client would otherwise throttle itself
+// for a limit that does not exist).
 //
 // # Compensations
 //

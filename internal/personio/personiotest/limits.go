@@ -38,13 +38,13 @@ func newLimits(opts Options) *limits {
 // peek writes the x-ratelimit-* headers of the client's bucket of kind k without taking a
 // token (for replies, such as 401, that are not charged).
 func (l *limits) peek(client string, k bucketKind, now time.Time, h http.Header) {
+	if l.off {
+		return // no budget, so nothing to announce: a client must not slow down for it
+	}
 	r := l.rates[k]
 	h.Set("x-ratelimit-replenish-rate", strconv.FormatFloat(r.PerMinute/60, 'f', -1, 64))
 	h.Set("x-ratelimit-burst-capacity", strconv.Itoa(r.Burst))
-	remaining := r.Burst
-	if !l.off {
-		remaining = max(0, int(math.Floor(l.bucket(client)[k].TokensAt(now))))
-	}
+	remaining := max(0, int(math.Floor(l.bucket(client)[k].TokensAt(now))))
 	h.Set("x-ratelimit-remaining", strconv.Itoa(remaining))
 }
 
@@ -65,14 +65,13 @@ func (l *limits) bucket(client string) *[3]*rate.Limiter {
 // allow takes one token from the client's bucket of kind k, writes the x-ratelimit-* headers
 // and reports whether the request is within budget.
 func (l *limits) allow(client string, k bucketKind, now time.Time, h http.Header) bool {
+	if l.off {
+		return true // limits off: no x-ratelimit-* headers either
+	}
 	r := l.rates[k]
 	perSecond := r.PerMinute / 60
 	h.Set("x-ratelimit-replenish-rate", strconv.FormatFloat(perSecond, 'f', -1, 64))
 	h.Set("x-ratelimit-burst-capacity", strconv.Itoa(r.Burst))
-	if l.off {
-		h.Set("x-ratelimit-remaining", strconv.Itoa(r.Burst))
-		return true
-	}
 	lim := l.bucket(client)[k]
 	allowed := lim.AllowN(now, 1)
 	remaining := max(0, int(math.Floor(lim.TokensAt(now))))

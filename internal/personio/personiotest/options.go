@@ -157,7 +157,7 @@ type Options struct {
 	TokenTTL              time.Duration
 	RateLimit             Rate // per credential; default 300/min, burst 15
 	CompensationRateLimit Rate // per credential, separate bucket; default 300/min, burst 5
-	NoRateLimit           bool // turn every limit off (throughput benchmarks)
+	NoRateLimit           bool // turn every limit off, headers included (throughput benchmarks)
 	Faults                Faults
 	OmitCompensationIDs   bool // serve compensations without "id"
 	// Now is the clock; default time.Now. Data are anchored at the UTC day of Now() in New.
