@@ -84,7 +84,7 @@ func cmdSync(ctx context.Context, a *app, args []string) int {
 }
 
 const resnapshotExamples = `  personio-cdc resnapshot                 # "r" events for every person and compensation
-  personio-cdc resnapshot --entity persons
+  personio-cdc resnapshot --output json | jq '.entities[] | {entity, changes}'
 `
 
 // cmdResnapshot runs a full sync and then publishes an "r" event for every current entity, so
@@ -92,7 +92,7 @@ const resnapshotExamples = `  personio-cdc resnapshot                 # "r" even
 func cmdResnapshot(ctx context.Context, a *app, args []string) int {
 	f := newFlags(a, "resnapshot", "resnapshot [--entity persons|compensations] [flags]", resnapshotExamples,
 		config.GroupAll&^config.GroupAdmin)
-	entity := f.String("entity", "", "only this entity (default: all); see the note in README.md")
+	entity := f.String("entity", "", "re-snapshot only this entity; not supported yet (every entity is re-snapshotted), so it is refused")
 	output := f.String("output", "text", "result as text or json on stdout")
 	cfg, code, ok := f.parse(a, args)
 	if !ok {
