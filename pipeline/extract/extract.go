@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,7 +24,9 @@ type Source interface {
 	ListCompensations(ctx context.Context, f personio.CompensationFilter, fn func([]personio.Compensation) error) error
 }
 
-// Person is a person together with the employments listed for it.
+// Person is a person together with the employments listed for it. EmploymentList is nil when
+// the extractor does not fetch employment details (WithEmploymentDetails(false)): the person
+// then carries its employments as the ids of Person.Employments only.
 type Person struct {
 	personio.Person
 	EmploymentList []personio.Employment
@@ -35,9 +40,11 @@ type Snapshot struct {
 	Scope string
 	// Window is the month a compensation snapshot covers; zero for persons.
 	Window personio.Window
-	// Persons holds the items of a persons snapshot, in listing order, each id once.
+	// Persons holds the items of a persons snapshot, in listing order (chain by chain), each
+	// id once.
 	Persons []Person
-	// Compensations holds the items of a compensation snapshot, in listing order.
+	// Compensations holds the items of a compensation snapshot, in listing order (sub-window
+	// by sub-window), each identical item once.
 	Compensations []personio.Compensation
 	// Complete is true when the listing finished without any error. Items of an incomplete
 	// snapshot are still valid (a person whose employments could not be read is left out).
@@ -63,15 +70,38 @@ type Request struct {
 	PersonsUpdatedSince time.Time
 	// SkipCompensations leaves the compensation windows out.
 	SkipCompensations bool
+	// PersonsCreatedAt, when not empty, holds the created_at of persons known to exist (e.g.
+	// from the state); a full listing splits its chains at their quantiles. When empty, the
+	// extractor uses the quantiles its previous complete full listing saw, and on its first
+	// listing an even split of [EarliestCreatedAt, now].
+	PersonsCreatedAt []time.Time
 }
 
-// Extractor runs the listing streams of one sync.
+// EarliestCreatedAt is the start of the span a full persons listing splits evenly when it knows
+// no created_at yet: no Personio record was created before it. Persons created earlier (or
+// later than now) are still listed, by the first and the last chain.
+var EarliestCreatedAt = time.Date(2015, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// Defaults of the parallel listings.
+const (
+	DefaultPersonChains        = 6
+	DefaultCompensationWindows = 4
+	DefaultEmploymentWorkers   = 4
+)
+
+// Extractor runs the listing streams of one sync. It is safe for concurrent use.
 type Extractor struct {
 	src               Source
 	lookbackMonths    int
 	employmentWorkers int
+	employmentDetails bool
+	personChains      int
+	compWindows       int
 	skew              time.Duration
 	now               func() time.Time
+
+	mu         sync.Mutex
+	boundaries []time.Time // learnt from the last complete full persons listing
 }
 
 // Option configures an Extractor.
@@ -83,6 +113,21 @@ func WithLookbackMonths(n int) Option { return func(e *Extractor) { e.lookbackMo
 
 // WithEmploymentWorkers bounds how many persons' employments are fetched at once (default 4).
 func WithEmploymentWorkers(n int) Option { return func(e *Extractor) { e.employmentWorkers = n } }
+
+// WithEmploymentDetails sets whether each person's employments are fetched (default true, the
+// setting SYNC_EMPLOYMENT_DETAILS). Details cost one request per person listed; without them a
+// person carries its employments as ids only, so a full sync of 10,000 persons needs about 200
+// requests instead of 10,200.
+func WithEmploymentDetails(on bool) Option { return func(e *Extractor) { e.employmentDetails = on } }
+
+// WithPersonChains sets into how many created_at ranges a full persons listing is split, each
+// listed by its own cursor chain at the same time (default 6; 1 lists with one chain). Every
+// boundary between two ranges costs one more (exact created_at) listing.
+func WithPersonChains(k int) Option { return func(e *Extractor) { e.personChains = k } }
+
+// WithCompensationWindows sets into how many date ranges each compensation month window is
+// split, each listed at the same time (default 4, about a week each; 1 lists the month whole).
+func WithCompensationWindows(n int) Option { return func(e *Extractor) { e.compWindows = n } }
 
 // WithSkewMargin sets how far before the high-water mark an incremental listing starts, to
 // cover clock skew between Personio's servers (default 2 minutes).
@@ -96,7 +141,10 @@ func New(src Source, opts ...Option) (*Extractor, error) {
 	e := &Extractor{
 		src:               src,
 		lookbackMonths:    2,
-		employmentWorkers: 4,
+		employmentWorkers: DefaultEmploymentWorkers,
+		employmentDetails: true,
+		personChains:      DefaultPersonChains,
+		compWindows:       DefaultCompensationWindows,
 		skew:              2 * time.Minute,
 		now:               time.Now,
 	}
@@ -112,6 +160,12 @@ func New(src Source, opts ...Option) (*Extractor, error) {
 	}
 	if e.employmentWorkers < 1 {
 		errs = append(errs, fmt.Errorf("extract: employment workers must be >= 1, got %d", e.employmentWorkers))
+	}
+	if e.personChains < 1 || e.personChains > 64 {
+		errs = append(errs, fmt.Errorf("extract: person chains must be in [1, 64], got %d", e.personChains))
+	}
+	if e.compWindows < 1 || e.compWindows > 28 {
+		errs = append(errs, fmt.Errorf("extract: compensation windows must be in [1, 28], got %d", e.compWindows))
 	}
 	if e.skew < 0 {
 		errs = append(errs, fmt.Errorf("extract: skew margin must be >= 0, got %s", e.skew))
@@ -143,6 +197,9 @@ func (e *Extractor) Extract(ctx context.Context, req Request) <-chan Snapshot {
 	out := make(chan Snapshot)
 	var g errgroup.Group
 	send := func(s Snapshot) {
+		if ctx.Err() != nil {
+			return // cancelled: drop it rather than let select pick at random
+		}
 		select {
 		case out <- s:
 		case <-ctx.Done():
@@ -184,82 +241,290 @@ func WindowScope(w personio.Window) string {
 	return string(change.Compensations) + ":" + w.Start.Format("2006-01")
 }
 
+// SubWindows splits a window of dates into n consecutive windows of whole days, both ends
+// inclusive, that do not overlap and together cover it exactly. A window shorter than n days
+// gives one window per day.
+func SubWindows(w personio.Window, n int) []personio.Window {
+	start, end := dateOf(w.Start), dateOf(w.End)
+	days := int(end.Sub(start).Hours()/24) + 1
+	if days < 1 {
+		return nil
+	}
+	n = max(1, min(n, days))
+	out := make([]personio.Window, 0, n)
+	from := start
+	for i := range n {
+		// Spread the remainder over the first windows: sizes differ by at most one day.
+		size := days / n
+		if i < days%n {
+			size++
+		}
+		to := from.AddDate(0, 0, size-1)
+		out = append(out, personio.Window{Start: from, End: to})
+		from = to.AddDate(0, 0, 1)
+	}
+	return out
+}
+
+func dateOf(t time.Time) time.Time {
+	y, m, d := t.Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+}
+
+// Boundaries returns k-1 created_at boundaries that split the given instants into k ranges of
+// about the same size (their quantiles), truncated to the second as the API's filters are,
+// strictly increasing. Fewer boundaries come back when the instants have fewer distinct
+// values. It does not modify times.
+func Boundaries(times []time.Time, k int) []time.Time {
+	if k < 2 || len(times) == 0 {
+		return nil
+	}
+	sorted := make([]time.Time, len(times))
+	for i, t := range times {
+		sorted[i] = t.UTC().Truncate(time.Second)
+	}
+	slices.SortFunc(sorted, func(a, b time.Time) int { return a.Compare(b) })
+	var out []time.Time
+	for i := 1; i < k; i++ {
+		b := sorted[i*len(sorted)/k]
+		if len(out) == 0 || b.After(out[len(out)-1]) {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// evenBoundaries splits [from, to] into k ranges of equal length.
+func evenBoundaries(from, to time.Time, k int) []time.Time {
+	if k < 2 || !to.After(from) {
+		return nil
+	}
+	step := to.Sub(from) / time.Duration(k)
+	out := make([]time.Time, 0, k-1)
+	for i := 1; i < k; i++ {
+		b := from.Add(time.Duration(i) * step).UTC().Truncate(time.Second)
+		if len(out) == 0 || b.After(out[len(out)-1]) {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// PersonFilters returns the filters of a full persons listing split at the given strictly
+// increasing boundaries b1 < … < bn: created_at < b1, b_i < created_at < b_i+1, created_at >
+// bn, and created_at = b_i for each boundary. Every instant is matched by at least one of
+// them, whether the API compares created_at to the second or by day, so their union is the
+// whole listing when every one of them completed. No boundaries gives one unfiltered listing.
+func PersonFilters(bounds []time.Time) []personio.PersonFilter {
+	if len(bounds) == 0 {
+		return []personio.PersonFilter{{}}
+	}
+	fs := make([]personio.PersonFilter, 0, 2*len(bounds)+1)
+	fs = append(fs, personio.PersonFilter{CreatedBefore: bounds[0]})
+	for i := 1; i < len(bounds); i++ {
+		fs = append(fs, personio.PersonFilter{CreatedAfter: bounds[i-1], CreatedBefore: bounds[i]})
+	}
+	fs = append(fs, personio.PersonFilter{CreatedAfter: bounds[len(bounds)-1]})
+	for _, b := range bounds {
+		fs = append(fs, personio.PersonFilter{CreatedAt: b})
+	}
+	return fs
+}
+
+// personBoundaries picks the chain boundaries of a full listing.
+func (e *Extractor) personBoundaries(req Request) []time.Time {
+	if e.personChains < 2 {
+		return nil
+	}
+	if len(req.PersonsCreatedAt) > 0 {
+		if b := Boundaries(req.PersonsCreatedAt, e.personChains); len(b) > 0 {
+			return b
+		}
+	}
+	e.mu.Lock()
+	learnt := e.boundaries
+	e.mu.Unlock()
+	if len(learnt) > 0 {
+		return learnt
+	}
+	return evenBoundaries(EarliestCreatedAt, e.now(), e.personChains)
+}
+
+// personItem is one listed person and whether its employments could be read.
+type personItem struct {
+	Person
+	failed bool
+}
+
 func (e *Extractor) persons(ctx context.Context, req Request) Snapshot {
 	snap := Snapshot{Entity: change.Persons, Scope: string(change.Persons), StartedAt: e.now()}
-	var f personio.PersonFilter
+	filters := []personio.PersonFilter{{}}
 	if !req.PersonsUpdatedSince.IsZero() {
-		f.UpdatedAfter = req.PersonsUpdatedSince.Add(-e.skew)
+		// An incremental listing returns few pages: one chain.
+		filters[0].UpdatedAfter = req.PersonsUpdatedSince.Add(-e.skew)
 		snap.Filtered = true
+	} else {
+		filters = PersonFilters(e.personBoundaries(req))
 	}
 
 	var (
-		items   []*Person
-		seen    = make(map[string]bool)
-		mu      sync.Mutex
-		empErrs []error
-		workers errgroup.Group
+		mu       sync.Mutex
+		seen     = make(map[string]bool)
+		perChain = make([][]*personItem, len(filters))
+		empErrs  []error
+		workers  errgroup.Group
+		chains   errgroup.Group
+		listErrs = make([]error, len(filters))
 	)
 	workers.SetLimit(e.employmentWorkers)
-	listErr := e.src.ListPersons(ctx, f, func(page []personio.Person) error {
-		for _, p := range page {
-			if p.ID == "" || seen[p.ID] {
-				continue
-			}
-			seen[p.ID] = true
-			item := &Person{Person: p}
-			items = append(items, item)
-			workers.Go(func() error {
-				var emps []personio.Employment
-				err := e.src.ListEmployments(ctx, p.ID, personio.EmploymentFilter{}, func(page []personio.Employment) error {
-					emps = append(emps, page...)
-					return nil
-				})
-				if err != nil {
-					mu.Lock()
-					empErrs = append(empErrs, err)
-					mu.Unlock()
-					return nil
+	for ci, f := range filters {
+		chains.Go(func() error {
+			listErrs[ci] = e.src.ListPersons(ctx, f, func(page []personio.Person) error {
+				var fresh []*personItem
+				mu.Lock()
+				for _, p := range page {
+					if p.ID == "" || seen[p.ID] {
+						continue
+					}
+					seen[p.ID] = true
+					item := &personItem{Person: Person{Person: p}}
+					perChain[ci] = append(perChain[ci], item)
+					fresh = append(fresh, item)
 				}
-				if emps == nil {
-					emps = []personio.Employment{}
+				mu.Unlock()
+				if e.employmentDetails {
+					for _, item := range fresh {
+						// Blocks while every worker is busy, which paces this chain.
+						workers.Go(func() error {
+							e.employments(ctx, item, &mu, &empErrs)
+							return nil
+						})
+					}
 				}
-				item.EmploymentList = emps
-				return nil
+				return ctx.Err()
 			})
-		}
-		return ctx.Err()
-	})
+			return nil
+		})
+	}
+	_ = chains.Wait()  // chains report through listErrs
 	_ = workers.Wait() // workers report through empErrs
 
-	snap.Persons = make([]Person, 0, len(items))
-	for _, it := range items {
-		if it.EmploymentList == nil {
-			continue // its employments could not be read: leave the person out
-		}
-		snap.Persons = append(snap.Persons, *it)
-	}
 	var errs []error
-	if listErr != nil {
-		errs = append(errs, fmt.Errorf("list persons: %w", listErr))
+	failedChains := 0
+	for ci, err := range listErrs {
+		if err != nil {
+			failedChains++
+			if failedChains == 1 {
+				errs = append(errs, fmt.Errorf("list persons (chain %d of %d): %w", ci+1, len(filters), err))
+			}
+		}
+	}
+	if failedChains > 1 {
+		errs = append(errs, fmt.Errorf("%d of %d person listing chains failed", failedChains, len(filters)))
+	}
+	snap.Persons = make([]Person, 0, len(seen))
+	created := make([]time.Time, 0, len(seen))
+	for _, items := range perChain {
+		for _, it := range items {
+			if it.failed {
+				continue // its employments could not be read: leave the person out
+			}
+			snap.Persons = append(snap.Persons, it.Person)
+			if t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(it.CreatedAt)); err == nil {
+				created = append(created, t)
+			}
+		}
 	}
 	if len(empErrs) > 0 {
 		errs = append(errs, fmt.Errorf("list employments of %d persons: %w", len(empErrs), empErrs[0]))
 	}
+	if len(errs) == 0 && !snap.Filtered && e.personChains > 1 {
+		// The next full listing splits where this one's persons are.
+		if b := Boundaries(created, e.personChains); len(b) > 0 {
+			e.mu.Lock()
+			e.boundaries = b
+			e.mu.Unlock()
+		}
+	}
 	return e.finish(snap, errs)
+}
+
+// employments fetches the employments of one listed person into item.
+func (e *Extractor) employments(ctx context.Context, item *personItem, mu *sync.Mutex, errs *[]error) {
+	var emps []personio.Employment
+	err := e.src.ListEmployments(ctx, item.ID, personio.EmploymentFilter{}, func(page []personio.Employment) error {
+		emps = append(emps, page...)
+		return nil
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if err != nil {
+		item.failed = true
+		*errs = append(*errs, err)
+		return
+	}
+	if emps == nil {
+		emps = []personio.Employment{}
+	}
+	item.EmploymentList = emps
 }
 
 func (e *Extractor) compensations(ctx context.Context, w personio.Window) Snapshot {
 	snap := Snapshot{Entity: change.Compensations, Scope: WindowScope(w), Window: w, StartedAt: e.now()}
-	f := personio.CompensationFilter{Window: w}
+	subs := SubWindows(w, e.compWindows)
+	pages := make([][]personio.Compensation, len(subs))
+	listErrs := make([]error, len(subs))
+	var g errgroup.Group
+	for i, sw := range subs {
+		g.Go(func() error {
+			listErrs[i] = e.src.ListCompensations(ctx, personio.CompensationFilter{Window: sw}, func(page []personio.Compensation) error {
+				pages[i] = append(pages[i], page...)
+				return ctx.Err()
+			})
+			return nil
+		})
+	}
+	_ = g.Wait() // sub-windows report through listErrs
+	snap.Compensations = unionCompensations(pages)
 	var errs []error
-	err := e.src.ListCompensations(ctx, f, func(page []personio.Compensation) error {
-		snap.Compensations = append(snap.Compensations, page...)
-		return ctx.Err()
-	})
-	if err != nil {
-		errs = append(errs, fmt.Errorf("list compensations %s: %w", w.Start.Format("2006-01"), err))
+	for i, err := range listErrs {
+		if err != nil {
+			errs = append(errs, fmt.Errorf("list compensations %s: %w", subs[i], err))
+		}
 	}
 	return e.finish(snap, errs)
+}
+
+// unionCompensations concatenates the sub-window listings and drops an item identical to one
+// already kept. Two different items with the same identity are both kept: the differ counts
+// them as a conflict rather than picking one.
+func unionCompensations(lists [][]personio.Compensation) []personio.Compensation {
+	var out []personio.Compensation
+	kept := map[string][]int{} // identity → indexes in out
+	for _, list := range lists {
+	items:
+		for _, c := range list {
+			key := compensationKey(c)
+			for _, i := range kept[key] {
+				if reflect.DeepEqual(out[i], c) {
+					continue items
+				}
+			}
+			kept[key] = append(kept[key], len(out))
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// compensationKey is the identity of a compensation as sent (change.CompensationID of the
+// trimmed raw values); it only groups candidates for the exact comparison.
+func compensationKey(c personio.Compensation) string {
+	if id := strings.TrimSpace(c.ID); id != "" {
+		return id
+	}
+	return strings.TrimSpace(c.Person.ID) + "|" + strings.TrimSpace(c.Type.ID) + "|" +
+		strings.TrimSpace(c.EffectiveFrom) + "|" + strings.TrimSpace(c.Interval)
 }
 
 func (e *Extractor) finish(snap Snapshot, errs []error) Snapshot {

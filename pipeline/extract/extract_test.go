@@ -23,7 +23,10 @@ type fakeSource struct {
 	failEmployments      map[string]bool // person ids whose employments fail
 	failWindow           string          // "2006-01": that window's listing fails after one page
 	block                chan struct{}   // non-nil: ListPersons waits for ctx
+	blockOnce            sync.Once
+	failChain            func(personio.PersonFilter) bool // fails the matching persons listings
 	mu                   sync.Mutex
+	employmentCalls      int
 	personFilters        []personio.PersonFilter
 	windows              []personio.CompensationFilter
 }
@@ -35,22 +38,50 @@ func (f *fakeSource) ListPersons(ctx context.Context, flt personio.PersonFilter,
 	f.personFilters = append(f.personFilters, flt)
 	f.mu.Unlock()
 	if f.block != nil {
-		close(f.block)
+		f.blockOnce.Do(func() { close(f.block) })
 		<-ctx.Done()
 		return ctx.Err()
 	}
-	for i := 0; i < len(f.persons); i += 2 {
+	if f.failChain != nil && f.failChain(flt) {
+		return errBoom
+	}
+	var match []personio.Person
+	for _, p := range f.persons {
+		if createdMatches(flt, p.CreatedAt) {
+			match = append(match, p)
+		}
+	}
+	for i := 0; i < len(match); i += 2 {
 		if f.failPersonsAfterPage > 0 && i/2 == f.failPersonsAfterPage {
 			return errBoom
 		}
-		if err := fn(f.persons[i:min(i+2, len(f.persons))]); err != nil {
+		if err := fn(match[i:min(i+2, len(match))]); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// createdMatches applies the created_at filters to the second, as the API does. A person
+// without created_at matches only an unfiltered listing.
+func createdMatches(f personio.PersonFilter, createdAt string) bool {
+	if f.CreatedAt.IsZero() && f.CreatedAfter.IsZero() && f.CreatedBefore.IsZero() {
+		return true
+	}
+	t, err := time.Parse(time.RFC3339, createdAt)
+	if err != nil {
+		return false
+	}
+	sec := func(x time.Time) time.Time { return x.UTC().Truncate(time.Second) }
+	return (f.CreatedAt.IsZero() || t.Equal(sec(f.CreatedAt))) &&
+		(f.CreatedAfter.IsZero() || t.After(sec(f.CreatedAfter))) &&
+		(f.CreatedBefore.IsZero() || t.Before(sec(f.CreatedBefore)))
+}
+
 func (f *fakeSource) ListEmployments(ctx context.Context, personID string, _ personio.EmploymentFilter, fn func([]personio.Employment) error) error {
+	f.mu.Lock()
+	f.employmentCalls++
+	f.mu.Unlock()
 	if f.failEmployments[personID] {
 		return errBoom
 	}
@@ -89,10 +120,11 @@ func company() *fakeSource {
 	f := &fakeSource{employments: map[string][]personio.Employment{}}
 	for i := 1; i <= 5; i++ {
 		id := fmt.Sprint(i)
-		f.persons = append(f.persons, personio.Person{ID: id, UpdatedAt: "2026-11-20T10:00:00Z"})
+		f.persons = append(f.persons, personio.Person{ID: id, UpdatedAt: "2026-11-20T10:00:00Z",
+			CreatedAt: fmt.Sprintf("2026-11-0%dT10:00:00Z", i), Employments: []personio.Ref{{ID: "e" + id}}})
 		f.employments[id] = []personio.Employment{{ID: "e" + id, Person: personio.Ref{ID: id}}}
 	}
-	f.persons = append(f.persons, personio.Person{ID: "3"}) // repeated across a page boundary
+	f.persons = append(f.persons, personio.Person{ID: "3", CreatedAt: "2026-11-03T10:00:00Z"}) // repeated across a page boundary
 	f.compensations = []personio.Compensation{
 		{ID: "c1", EffectiveFrom: "2026-09-01"},
 		{ID: "c2", EffectiveFrom: "2026-10-15"},
@@ -203,7 +235,8 @@ func TestExtract(t *testing.T) {
 			tweak: func(f *fakeSource) { f.failWindow = "2026-10" },
 			check: func(t *testing.T, got map[string]Snapshot) {
 				s := got["compensations:2026-10"]
-				if s.Complete || s.Exhaustive() || fmt.Sprint(compIDs(s)) != "[c2]" {
+				// Every sub-window of October fails after its first item: what was read is kept.
+				if s.Complete || s.Exhaustive() || fmt.Sprint(compIDs(s)) != "[c2 c3]" {
 					t.Errorf("failed window: complete=%v items=%v", s.Complete, compIDs(s))
 				}
 				for _, scope := range []string{"persons", "compensations:2026-09", "compensations:2026-11"} {
@@ -264,7 +297,8 @@ func TestExtractIncrementalFilter(t *testing.T) {
 
 func TestExtractWindows(t *testing.T) {
 	src := company()
-	e, err := New(src, WithClock(func() time.Time { return time.Date(2026, 1, 31, 23, 0, 0, 0, time.UTC) }), WithLookbackMonths(1))
+	e, err := New(src, WithClock(func() time.Time { return time.Date(2026, 1, 31, 23, 0, 0, 0, time.UTC) }), WithLookbackMonths(1),
+		WithCompensationWindows(1))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,6 +346,8 @@ func TestNewValidates(t *testing.T) {
 		{"no workers", company(), []Option{WithEmploymentWorkers(0)}},
 		{"negative skew", company(), []Option{WithSkewMargin(-time.Second)}},
 		{"nil clock", company(), []Option{WithClock(nil)}},
+		{"no person chains", company(), []Option{WithPersonChains(0)}},
+		{"no compensation windows", company(), []Option{WithCompensationWindows(0)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
