@@ -52,6 +52,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Registerer receives the service's metrics (default: a private registry).
 	Registerer prometheus.Registerer
+	// CycleTimeout bounds each cycle (sync and read-back), so that a stuck component fails
+	// the demo with an error instead of hanging it (default 2 minutes).
+	CycleTimeout time.Duration
 }
 
 // DefaultChurn is the change applied between cycles.
@@ -97,6 +100,9 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	}
 	if o.Registerer == nil {
 		o.Registerer = prometheus.NewRegistry()
+	}
+	if o.CycleTimeout <= 0 {
+		o.CycleTimeout = 2 * time.Minute
 	}
 	sum := Summary{Events: map[string]int{}, Live: map[string]int{}, Truth: map[string]int{}}
 
@@ -151,13 +157,20 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 			}
 			fmt.Fprintln(o.Out, " ──")
 		}
-		res, err := stack.Runner.Run(ctx, kind)
+		cctx, cancel := context.WithTimeout(ctx, o.CycleTimeout)
+		res, err := stack.Runner.Run(cctx, kind)
 		sum.Cycles = append(sum.Cycles, res)
-		if err != nil {
-			return sum, fmt.Errorf("cycle %d: %w", i, err)
+		if err == nil {
+			if err = p.printNew(cctx); err != nil {
+				err = fmt.Errorf("read back: %w", err)
+			}
 		}
-		if err := p.printNew(ctx); err != nil {
-			return sum, fmt.Errorf("cycle %d: read back: %w", i, err)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return sum, ctx.Err()
+			}
+			return sum, fmt.Errorf("cycle %d: %w", i, err)
 		}
 		if !o.JSON {
 			fmt.Fprintf(o.Out, "   %s: %s in %s\n", res.Outcome, published(res), res.Duration.Round(time.Millisecond))
@@ -175,7 +188,9 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	}
 
 	// Replay the topics like a new consumer and compare with the simulator's truth.
-	st, err := inspect.Replay(ctx, stack.Kafka, p.dec, p.topics, nil)
+	rctx, cancel := context.WithTimeout(ctx, o.CycleTimeout)
+	defer cancel()
+	st, err := inspect.Replay(rctx, stack.Kafka, p.dec, p.topics, nil)
 	if err != nil {
 		return sum, err
 	}
