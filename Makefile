@@ -1,7 +1,7 @@
 # One entry point for building and testing. `make test` is the command CI runs.
 GO ?= go
 
-.PHONY: all build test test-unit test-integration testenv-up testenv-down vet
+.PHONY: all build test test-unit test-integration testenv-up testenv-down vet crash fault
 
 all: build
 
@@ -27,6 +27,16 @@ test:
 test-integration:
 	@test -f .testenv/env || { echo "integration environment missing: run scripts/testenv up" >&2; exit 1; }
 	. ./.testenv/env && $(GO) test -tags integration -count=1 -p 1 -timeout 20m -run '^TestIntegration' ./...
+
+# The crash suite at full length (50 SIGKILLed sync cycles) and the fault suite, against the
+# running environment (docs/SAFETY.md). `make test` runs both too, the crash suite shortened.
+crash:
+	@test -f .testenv/env || { echo "integration environment missing: run scripts/testenv up" >&2; exit 1; }
+	. ./.testenv/env && PERSONIO_CDC_CRASH_CYCLES=$${PERSONIO_CDC_CRASH_CYCLES:-50} $(GO) test -tags integration -count=1 -timeout 30m -v -run '^TestIntegrationCrash' ./test/suite/
+
+fault:
+	@test -f .testenv/env || { echo "integration environment missing: run scripts/testenv up" >&2; exit 1; }
+	. ./.testenv/env && $(GO) test -tags integration -count=1 -timeout 20m -v -run '^TestIntegrationFault' ./test/suite/
 
 testenv-up:
 	./scripts/testenv up

@@ -1,0 +1,431 @@
+//go:build integration
+
+package suite
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/personio-cdc/personio-cdc/internal/codec"
+	"github.com/personio-cdc/personio-cdc/internal/kafka"
+	"github.com/personio-cdc/personio-cdc/internal/personio"
+	"github.com/personio-cdc/personio-cdc/internal/personio/personiotest"
+	"github.com/personio-cdc/personio-cdc/pipeline/change"
+	"github.com/personio-cdc/personio-cdc/pipeline/extract"
+	"github.com/personio-cdc/personio-cdc/pipeline/sync/oracle"
+	"github.com/personio-cdc/personio-cdc/test/integration"
+)
+
+// epoch is a stretch of the topics during which the simulator's truth did not change: it
+// starts at the end offsets recorded just before a churn. Every event at or after those
+// offsets (and before the next epoch's) was published while truth was the company.
+type epoch struct {
+	start   offsets
+	persons map[string]bool // keys of the persons in the truth
+	comps   map[string]bool // keys of every compensation in the truth, whatever its window
+}
+
+func newEpoch(t testing.TB, start offsets, tr personiotest.Truth) epoch {
+	t.Helper()
+	e := epoch{start: start, persons: map[string]bool{}, comps: map[string]bool{}}
+	for _, p := range tr.Persons {
+		e.persons[change.Key(tenant, p.ID)] = true
+	}
+	for _, c := range tr.Compensations {
+		rec, err := change.NewCompensation(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.comps[change.Key(tenant, rec.RecordID())] = true
+	}
+	return e
+}
+
+// tally is what an audit counted.
+type tally struct {
+	Records    int // every record, tombstones included
+	Events     int
+	Tombstones int
+	Duplicates int // an event whose key and version an earlier event already carried
+	Creates    int
+	Updates    int
+	Deletes    int
+	Keys       int // live keys after the replay
+}
+
+func (a *tally) add(b tally) {
+	a.Records += b.Records
+	a.Events += b.Events
+	a.Tombstones += b.Tombstones
+	a.Duplicates += b.Duplicates
+	a.Creates += b.Creates
+	a.Updates += b.Updates
+	a.Deletes += b.Deletes
+	a.Keys += b.Keys
+}
+
+func (a tally) String() string {
+	return fmt.Sprintf("%d records: %d events (c %d, u %d, d %d), %d tombstones, %d duplicates; %d live keys",
+		a.Records, a.Events, a.Creates, a.Updates, a.Deletes, a.Tombstones, a.Duplicates, a.Keys)
+}
+
+// audit replays both topics of c from offset 0 with the independent Python consumer and checks
+// every rule of the event contract against the truth at the end and at the time of each event:
+//
+//   - the rebuilt state (last event per key, "d" and tombstones remove) is the truth: the same
+//     keys, the payroll fields equal, decimals compared exactly; and the service's own replay
+//     (oracle.ReplayTopic) has every record's content hash equal to the truth's;
+//   - a repeated key+version carries the same event_id and the same content;
+//   - per key, versions start at 1 and rise by exactly 1 between distinct events (a key
+//     created again after a delete may continue or restart at 1, pipeline/diff);
+//   - c only for a key that is not live, u and d only for a live one, and every d is followed
+//     by a tombstone of its key;
+//   - no event_id names two different events;
+//   - zero false deletes: a "d" names a key absent from the truth of its epoch, and a person
+//     "d" names a person the churn deleted.
+func audit(t *testing.T, c *cdc, epochs []epoch, churnDeleted map[string]bool, final personiotest.Truth) tally {
+	t.Helper()
+	var total tally
+	for i, topic := range c.topics() {
+		entity := change.Persons
+		if i == 1 {
+			entity = change.Compensations
+		}
+		recs := integration.RunVerifier(t, topic)
+		tl, live := checkTopic(t, topic, entity, recs, epochs, churnDeleted)
+		tl.Keys = len(live)
+		total.add(tl)
+		if entity == change.Persons {
+			comparePersons(t, live, final)
+		} else {
+			compareCompensations(t, live, final)
+		}
+	}
+	compareHashes(t, c, final)
+	return total
+}
+
+type seen struct {
+	eventID string
+	content string
+}
+
+func checkTopic(t *testing.T, topic string, entity change.Entity, recs []integration.VerifiedRecord,
+	epochs []epoch, churnDeleted map[string]bool) (tally, map[string]map[string]any) {
+	t.Helper()
+	var tl tally
+	live := map[string]map[string]any{}
+	versions := map[string]map[int64]seen{} // key -> version -> first event
+	last := map[string]int64{}              // key -> highest version
+	lastOp := map[string]string{}           // key -> op of the last event
+	wantTombstone := map[string]bool{}      // key -> a "d" awaits its tombstone
+	ids := map[string]string{}              // event_id -> key/version/content
+	violations := 0
+	fail := func(format string, args ...any) {
+		violations++
+		if violations <= 30 {
+			t.Errorf(topic+": "+format, args...)
+		}
+	}
+	for _, r := range recs {
+		tl.Records++
+		if r.Key == nil {
+			fail("partition %d offset %d has no key", r.Partition, r.Offset)
+			continue
+		}
+		key := *r.Key
+		at := fmt.Sprintf("%s[%d]@%d", key, r.Partition, r.Offset)
+		if r.Value == nil {
+			tl.Tombstones++
+			if !wantTombstone[key] {
+				fail("%s: tombstone without a preceding d", at)
+			}
+			wantTombstone[key] = false
+			delete(live, key)
+			continue
+		}
+		tl.Events++
+		if wantTombstone[key] {
+			fail("%s: event after a d without its tombstone", at)
+			wantTombstone[key] = false
+		}
+		op, _ := r.Value["op"].(string)
+		id, _ := r.Value["event_id"].(string)
+		version, err := r.Value["version"].(json.Number).Int64()
+		if err != nil {
+			fail("%s: version %v: %v", at, r.Value["version"], err)
+			continue
+		}
+		if id == "" || r.Headers["event_id"] != id || r.Headers["op"] != op {
+			fail("%s: headers %v do not match event_id %q op %q", at, r.Headers, id, op)
+		}
+		content := contentOf(r.Value)
+		sig := fmt.Sprintf("%s|%d|%s", key, version, content)
+		if prev, ok := ids[id]; ok && prev != sig {
+			fail("%s: event_id %s names two different events", at, id)
+		}
+		ids[id] = sig
+
+		if versions[key] == nil {
+			versions[key] = map[int64]seen{}
+		}
+		if prev, dup := versions[key][version]; dup {
+			tl.Duplicates++
+			if prev.eventID != id {
+				fail("%s: duplicate of version %d with event_id %s, first was %s", at, version, id, prev.eventID)
+			}
+			if prev.content != content {
+				fail("%s: duplicate of version %d with different content:\n first %s\n again %s", at, version, prev.content, content)
+			}
+			if version != last[key] {
+				fail("%s: version %d repeated after version %d: the replay's last event is stale", at, version, last[key])
+			}
+			if op == "d" {
+				wantTombstone[key] = true
+			}
+			continue
+		}
+		versions[key][version] = seen{eventID: id, content: content}
+		prevV, existed := last[key]
+		switch {
+		case !existed && version != 1:
+			fail("%s: first version %d, want 1", at, version)
+		case existed && version != prevV+1 && !(lastOp[key] == "d" && op == "c" && version == 1):
+			fail("%s: version %d after %d (op %s after %s)", at, version, prevV, op, lastOp[key])
+		}
+		last[key] = version
+		_, isLive := live[key]
+		switch op {
+		case "c":
+			tl.Creates++
+			if isLive {
+				fail("%s: c for a live key", at)
+			}
+		case "u":
+			tl.Updates++
+			if !isLive {
+				fail("%s: u for a key that is not live", at)
+			}
+		case "d":
+			tl.Deletes++
+			if !isLive {
+				fail("%s: d for a key that is not live", at)
+			}
+			ep := epochOf(epochs, r.Topic, r.Partition, r.Offset)
+			present := epochs[ep].persons[key]
+			if entity == change.Compensations {
+				present = epochs[ep].comps[key]
+			}
+			if present {
+				fail("%s: FALSE DELETE: the key is in the truth of epoch %d", at, ep)
+			}
+			if entity == change.Persons && !churnDeleted[strings.TrimPrefix(key, tenant+":")] {
+				fail("%s: FALSE DELETE: the churn never deleted this person", at)
+			}
+			wantTombstone[key] = true
+		default:
+			fail("%s: unexpected op %q", at, op)
+		}
+		lastOp[key] = op
+		if op == "d" {
+			delete(live, key)
+			continue
+		}
+		after, ok := r.Value["after"].(map[string]any)
+		if !ok {
+			fail("%s: op %s without an after record", at, op)
+			continue
+		}
+		live[key] = after
+	}
+	for key, w := range wantTombstone {
+		if w {
+			fail("%s: d without its tombstone at the end of the topic", key)
+		}
+	}
+	if violations > 30 {
+		t.Errorf("%s: %d violations in all", topic, violations)
+	}
+	return tl, live
+}
+
+// contentOf renders what must be identical between two copies of one event: everything but
+// the time it was sent and the sync that sent it.
+func contentOf(v map[string]any) string {
+	b, _ := json.Marshal(map[string]any{
+		"event_id": v["event_id"], "op": v["op"], "version": v["version"],
+		"before": v["before"], "after": v["after"], "changed_fields": v["changed_fields"],
+	})
+	return string(b)
+}
+
+// epochOf returns the epoch an offset belongs to: the last one that started at or before it.
+func epochOf(epochs []epoch, topic string, partition int, offset int64) int {
+	for i := len(epochs) - 1; i > 0; i-- {
+		if offset >= epochs[i].start[topic][partition] {
+			return i
+		}
+	}
+	return 0
+}
+
+func windows() []personio.Window { return extract.Windows(time.Now(), lookback) }
+
+func comparePersons(t *testing.T, live map[string]map[string]any, tr personiotest.Truth) {
+	t.Helper()
+	want := map[string]personio.Person{}
+	for _, p := range tr.Persons {
+		want[change.Key(tenant, p.ID)] = p
+	}
+	compareKeys(t, "persons", live, want)
+	for key, p := range want {
+		got, ok := live[key]
+		if !ok {
+			continue
+		}
+		text(t, key, "id", got["id"], p.ID)
+		text(t, key, "email", got["email"], strings.ToLower(strings.TrimSpace(p.Email)))
+		text(t, key, "first_name", got["first_name"], strings.TrimSpace(p.FirstName))
+		text(t, key, "last_name", got["last_name"], strings.TrimSpace(p.LastName))
+		text(t, key, "status", got["status"], strings.TrimSpace(p.Status))
+		emps, _ := got["employments"].([]any)
+		wantEmps := tr.Employments[p.ID]
+		if len(emps) != len(wantEmps) {
+			t.Errorf("%s: %d employments, want %d", key, len(emps), len(wantEmps))
+			continue
+		}
+		byID := map[string]personio.Employment{}
+		for _, e := range wantEmps {
+			byID[e.ID] = e
+		}
+		for _, raw := range emps {
+			e, _ := raw.(map[string]any)
+			id, _ := e["id"].(string)
+			we, ok := byID[id]
+			if !ok {
+				t.Errorf("%s: employment %s is not in the truth", key, id)
+				continue
+			}
+			text(t, key, "employment status", e["status"], strings.TrimSpace(we.Status))
+			decimal(t, key, "weekly_working_hours", e["weekly_working_hours"], we.WeeklyWorkingHours)
+			decimal(t, key, "full_time_weekly_working_hours", e["full_time_weekly_working_hours"], we.FullTimeWeeklyWorkingHours)
+		}
+	}
+}
+
+func compareCompensations(t *testing.T, live map[string]map[string]any, tr personiotest.Truth) {
+	t.Helper()
+	ws := windows()
+	want := map[string]personio.Compensation{}
+	for _, c := range tr.Compensations {
+		rec, err := change.NewCompensation(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if slices.ContainsFunc(ws, func(w personio.Window) bool {
+			return !rec.EffectiveFrom.Before(w.Start) && !rec.EffectiveFrom.After(w.End)
+		}) {
+			want[change.Key(tenant, rec.RecordID())] = c
+		}
+	}
+	compareKeys(t, "compensations", live, want)
+	for key, c := range want {
+		got, ok := live[key]
+		if !ok {
+			continue
+		}
+		text(t, key, "person_id", got["person_id"], c.Person.ID)
+		text(t, key, "currency", got["currency"], strings.ToUpper(strings.TrimSpace(c.Amount.Currency)))
+		text(t, key, "effective_from", got["effective_from"], c.EffectiveFrom[:min(10, len(c.EffectiveFrom))])
+		text(t, key, "interval", got["interval"], strings.TrimSpace(c.Interval))
+		amount := c.Amount.Value
+		decimal(t, key, "amount", got["amount"], &amount)
+	}
+}
+
+func compareKeys[V any](t *testing.T, what string, got map[string]map[string]any, want map[string]V) {
+	t.Helper()
+	var missing, extra []string
+	for k := range want {
+		if _, ok := got[k]; !ok {
+			missing = append(missing, k)
+		}
+	}
+	for k := range got {
+		if _, ok := want[k]; !ok {
+			extra = append(extra, k)
+		}
+	}
+	if len(missing)+len(extra) > 0 {
+		slices.Sort(missing)
+		slices.Sort(extra)
+		t.Errorf("%s: replayed state has %d keys, truth %d; LOST %v, unexpected %v", what, len(got), len(want), missing, extra)
+	}
+}
+
+func text(t *testing.T, key, field string, got any, want string) {
+	t.Helper()
+	if want == "" {
+		if got != nil {
+			t.Errorf("%s %s = %v, want null", key, field, got)
+		}
+		return
+	}
+	if s, _ := got.(string); s != want {
+		t.Errorf("%s %s = %v, want %q", key, field, got, want)
+	}
+}
+
+// decimal compares a decimal the verifier rendered as text with the truth's, exactly.
+func decimal(t *testing.T, key, field string, got any, want *personio.Decimal) {
+	t.Helper()
+	if want == nil || *want == "" {
+		if got != nil {
+			t.Errorf("%s %s = %v, want null", key, field, got)
+		}
+		return
+	}
+	s, _ := got.(string)
+	g, ok1 := new(big.Rat).SetString(s)
+	w, ok2 := new(big.Rat).SetString(string(*want))
+	if !ok1 || !ok2 || g.Cmp(w) != 0 {
+		t.Errorf("%s %s = %v, want %s exactly", key, field, got, *want)
+	}
+}
+
+// compareHashes replays both topics with the service's own reader and codec and checks that
+// every live record's content hash (all of its fields) equals the truth's.
+func compareHashes(t *testing.T, c *cdc, tr personiotest.Truth) {
+	t.Helper()
+	env := integration.Env(t)
+	kc, err := kafka.New(kafka.Config{Brokers: env.Brokers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kc.Close()
+	reg, err := codec.NewRegistry(env.RegistryURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := oracle.Expected(tr, tenant, windows())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for i, e := range []change.Entity{change.Persons, change.Compensations} {
+		rp, err := oracle.ReplayTopic(ctx, kc, codec.New(reg), c.topics()[i], e)
+		if err != nil {
+			t.Fatalf("replay %s: %v", e, err)
+		}
+		if d := oracle.Diff(rp.State[e], want[e]); d != "" {
+			t.Errorf("%s content hashes differ from the truth: %s", e, d)
+		}
+	}
+}

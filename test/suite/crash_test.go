@@ -1,0 +1,182 @@
+//go:build integration
+
+package suite
+
+import (
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/personio-cdc/personio-cdc/internal/personio/personiotest"
+)
+
+// Settings of the crash suite, from the environment.
+const (
+	envCycles = "PERSONIO_CDC_CRASH_CYCLES" // default 8 (make test); make crash sets 50
+	envSeed   = "PERSONIO_CDC_CRASH_SEED"   // default 20261127
+)
+
+func envInt(t *testing.T, name string, def int64) int64 {
+	t.Helper()
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 1 {
+		t.Fatalf("%s=%q: want a positive integer", name, s)
+	}
+	return n
+}
+
+// Kill phases: what the killed sync was doing, seen from outside.
+const (
+	phaseStartup    = "startup"    // no Personio request yet: state rebuild, schemas, topics
+	phaseListing    = "listing"    // requests to Personio, nothing published yet
+	phasePublishing = "publishing" // the topics' end offsets had grown
+	phaseCompleted  = "completed"  // the sync ended before the kill was due
+)
+
+// TestIntegrationCrash runs personio-cdc sync again and again against a churning simulated
+// Personio and SIGKILLs most runs at a random point: during start-up, listing, or publishing.
+// A last full sync runs to completion; then the independent consumer's replay of every topic
+// must be the simulator's truth exactly, with consistent duplicates and versions and no false
+// delete (see audit).
+func TestIntegrationCrash(t *testing.T) {
+	cycles := int(envInt(t, envCycles, 8))
+	seed := envInt(t, envSeed, 20261127)
+	rng := rand.New(rand.NewPCG(uint64(seed), 0x5afe))
+	began := time.Now()
+
+	// Latency makes a sync of 150 persons take one to two seconds, so kills land inside it.
+	s := startSim(t, "--persons", "150", "--seed", strconv.FormatInt(seed, 10), "--no-rate-limit",
+		"--latency", "20ms", "--latency-jitter", "20ms")
+	// A slow compensation budget separates the phases: persons are published while compensation
+	// windows are still being listed, and compensations a while later.
+	c := newCDC(t, s, "COMPENSATION_RATE_LIMIT_PER_MINUTE=240", "COMPENSATION_RATE_BURST=1")
+	topics := c.topics()
+	t.Logf("crash suite: %d cycles, seed %d, topics %s", cycles, seed, strings.Join(topics, ", "))
+
+	epochs := []epoch{newEpoch(t, endOffsets(t, topics...), s.truth())}
+	churnDeleted := map[string]bool{}
+	kills := map[string]int{}
+	kinds := map[string]int{}
+	expected := 1500 * time.Millisecond // expected duration of a sync, learnt from the ones that finish
+	var churned personiotest.Churn
+
+	for i := range cycles {
+		if i > 0 {
+			ch := personiotest.Churn{
+				Hires: rng.IntN(6), Terminations: rng.IntN(3), Deletions: rng.IntN(3), Renames: rng.IntN(6),
+				EmailChanges: rng.IntN(3), AttributeChanges: rng.IntN(3), SalaryChanges: rng.IntN(8), Bonuses: rng.IntN(5),
+			}
+			start := endOffsets(t, topics...)
+			res := s.churn(ch)
+			for _, id := range res.Deletions {
+				churnDeleted[id] = true
+			}
+			epochs = append(epochs, newEpoch(t, start, s.truth()))
+			churned = addChurn(churned, ch)
+		}
+		kind := "full"
+		if i > 0 && rng.Float64() < 0.3 {
+			kind = "incremental"
+		}
+		kinds[kind]++
+		mode := rng.Float64()
+		before := endOffsets(t, topics...).total()
+		requests := s.stats().Total
+		p := c.start(kind)
+		var phase string
+		switch {
+		case mode < 0.15: // let it finish
+			if code := p.wait(t, 2*time.Minute); code != 0 {
+				t.Fatalf("cycle %d: %s sync exited %d without a kill; log:\n%s", i, kind, code, p.logTail())
+			}
+			phase = phaseCompleted
+		case mode < 0.5: // kill once it publishes, a little later
+			extra := time.Duration(rng.IntN(40)) * time.Millisecond
+			phase = killWhen(t, p, 3*expected, func() bool { return endOffsets(t, topics...).total() > before }, extra,
+				s, requests, topics, before)
+		default: // kill after a random share of the expected duration
+			delay := time.Duration((0.05 + 0.95*rng.Float64()) * float64(expected))
+			deadline := time.Now().Add(delay)
+			phase = killWhen(t, p, delay+time.Second, func() bool { return !time.Now().Before(deadline) }, 0,
+				s, requests, topics, before)
+		}
+		if phase == phaseCompleted {
+			if p.code != 0 {
+				t.Fatalf("cycle %d: %s sync exited %d before its kill; log:\n%s", i, kind, p.code, p.logTail())
+			}
+			expected = (expected*3 + time.Since(p.started)) / 4
+		}
+		kills[phase]++
+		t.Logf("cycle %2d: %-11s %-10s after %-6s published so far %d", i, kind, phase,
+			time.Since(p.started).Round(time.Millisecond), endOffsets(t, topics...).total())
+	}
+
+	// The last epoch runs on: no churn before the final syncs.
+	res := c.syncOK("full", 3*time.Minute)
+	t.Logf("final full sync: %d changes published", res.published())
+	if res = c.syncOK("full", 3*time.Minute); res.published() != 0 {
+		t.Errorf("a second full sync after convergence published %d events, want none", res.published())
+	}
+
+	tl := audit(t, c, epochs, churnDeleted, s.truth())
+	killed := cycles - kills[phaseCompleted]
+	t.Logf("crash suite summary: %d cycles (%v), %d killed (startup %d, listing %d, publishing %d), %d ran to the end; churn %+v; %s; wall time %s",
+		cycles, kinds, killed, kills[phaseStartup], kills[phaseListing], kills[phasePublishing], kills[phaseCompleted],
+		churned, tl, time.Since(began).Round(time.Second))
+	if cycles >= 8 && kills[phasePublishing] == 0 {
+		t.Error("no kill landed while publishing: the suite did not test what it claims")
+	}
+	if cycles >= 8 && kills[phaseListing] == 0 {
+		t.Error("no kill landed while listing: the suite did not test what it claims")
+	}
+}
+
+// killWhen polls until cond holds (then waits extra and SIGKILLs p) or p exits, at most for
+// limit. It returns the phase the kill landed in.
+func killWhen(t *testing.T, p *proc, limit time.Duration, cond func() bool, extra time.Duration,
+	s *sim, requests int64, topics []string, before int64) string {
+	t.Helper()
+	stop := time.Now().Add(limit)
+	for !p.exited() && !cond() && time.Now().Before(stop) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if extra > 0 && !p.exited() {
+		time.Sleep(extra)
+	}
+	if p.exited() {
+		return phaseCompleted
+	}
+	// Look at the phase just before the kill; a sync can only move forward meanwhile.
+	published := endOffsets(t, topics...).total() > before
+	asked := s.stats().Total > requests
+	p.kill()
+	switch {
+	case p.code != -1: // it ended by itself just before the kill
+		return phaseCompleted
+	case published:
+		return phasePublishing
+	case asked:
+		return phaseListing
+	default:
+		return phaseStartup
+	}
+}
+
+func addChurn(a, b personiotest.Churn) personiotest.Churn {
+	a.Hires += b.Hires
+	a.Terminations += b.Terminations
+	a.Deletions += b.Deletions
+	a.Renames += b.Renames
+	a.EmailChanges += b.EmailChanges
+	a.AttributeChanges += b.AttributeChanges
+	a.SalaryChanges += b.SalaryChanges
+	a.Bonuses += b.Bonuses
+	return a
+}
