@@ -1,0 +1,146 @@
+// Command bench measures the performance goals of personio-cdc and writes them to
+// docs/BENCHMARKS.md. Run it with `make bench` (scripts/testenv must be up for the Kafka
+// figures); BENCH_SCALE=small runs a reduced version in under a minute.
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
+	"strings"
+	"time"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	var (
+		scale   = flag.String("scale", envOr("BENCH_SCALE", "full"), "full or small")
+		doc     = flag.String("doc", "docs/BENCHMARKS.md", "document whose results block is replaced (empty: none)")
+		only    = flag.String("only", "", "comma list of groups to run: api, pipeline (default both)")
+		child   = flag.String("child-rebuild", "", "internal: rebuild the state of this topic prefix and report")
+		command = flag.String("command", "make bench", "command recorded in the document")
+	)
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if *child != "" {
+		return childRebuild(ctx, *child)
+	}
+
+	sc, persons, notes, err := scaleOf(*scale)
+	if err != nil {
+		return err
+	}
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(os.Stderr, "%s  "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+	}
+	groups := map[string]bool{"api": true, "pipeline": true}
+	if *only != "" {
+		groups = map[string]bool{}
+		for g := range strings.SplitSeq(*only, ",") {
+			groups[strings.TrimSpace(g)] = true
+		}
+	}
+
+	var figs []Figure
+	if groups["api"] {
+		f, err := apiFigures(ctx, sc, logf)
+		if err != nil {
+			return err
+		}
+		figs = append(figs, f...)
+	}
+	if groups["pipeline"] {
+		e, err := envFromOS()
+		if err != nil {
+			return err
+		}
+		f, err := pipelineFigures(ctx, e, persons, logf)
+		if err != nil {
+			return err
+		}
+		figs = append(figs, f...)
+	}
+	if err := WriteLines(os.Stdout, figs); err != nil {
+		return err
+	}
+	if *doc == "" {
+		return nil
+	}
+	h := Header{Command: *command, Date: time.Now().UTC().Format("2006-01-02 15:04 MST"), CPU: cpuModel(),
+		Cores: runtime.NumCPU(), Go: runtime.Version(), Scale: *scale, Notes: notes}
+	if *scale != "full" {
+		h.Command = "BENCH_SCALE=" + *scale + " " + h.Command
+	}
+	var block bytes.Buffer
+	if err := WriteTable(&block, h, figs); err != nil {
+		return err
+	}
+	old, err := os.ReadFile(*doc)
+	if err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	return os.WriteFile(*doc, []byte(ReplaceBlock(string(old), block.String())), 0o644)
+}
+
+// scaleOf returns the API scale, the person count of the pipeline figures and notes for the
+// table.
+func scaleOf(name string) (apiScale, int, []string, error) {
+	real := budget{perSecond: 5, burst: 15}
+	realComp := budget{perSecond: 5, burst: 5}
+	switch name {
+	case "full":
+		return apiScale{persons: 10000, pageSize: 50, api: real, comp: realComp,
+				latency: 300 * time.Millisecond, jitter: 200 * time.Millisecond, chains: 6, compWindows: 4, changed: 10,
+				restorePause: 4 * time.Second},
+			100000, []string{
+				"API figures: 10,000 simulated persons, Personio's budgets (300/min burst 15; compensations 5/s burst 5), latency 300 ms + U[0, 200 ms), page size 50, employment details off (SYNC_EMPLOYMENT_DETAILS=false), 6 created_at chains, 4 sub-windows per month.",
+				"Pipeline figures: 100,000 simulated persons with their employments; real Kafka and Apicurio Registry from scripts/testenv.",
+			}, nil
+	case "small":
+		// Everything in time is four times faster, so the ratios keep their meaning.
+		fast := func(b budget) budget { return budget{perSecond: 4 * b.perSecond, burst: b.burst} }
+		return apiScale{persons: 1000, pageSize: 10, api: fast(real), comp: fast(realComp),
+				latency: 75 * time.Millisecond, jitter: 50 * time.Millisecond, chains: 6, compWindows: 4, changed: 10,
+				restorePause: time.Second},
+			1000, []string{
+				"SMALL SCALE: 1,000 simulated persons, page size 10, time scaled by 4 (budgets 1200/min burst 15 and 20/s burst 5, latency 75 ms + U[0, 50 ms)); employment details off, 6 chains, 4 sub-windows.",
+				"Pipeline figures at small scale use 1,000 persons: rebuild_100k_seconds and rss_100k_mb are for 1,000, not 100,000.",
+			}, nil
+	}
+	return apiScale{}, 0, nil, fmt.Errorf("unknown scale %q (full or small)", name)
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+// cpuModel returns the CPU model name from /proc/cpuinfo, or GOARCH.
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err == nil {
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				return strings.TrimSpace(v)
+			}
+		}
+	}
+	if out, err := exec.Command("uname", "-m").Output(); err == nil {
+		return strings.TrimSpace(string(out))
+	}
+	return runtime.GOARCH
+}

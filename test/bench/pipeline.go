@@ -1,0 +1,411 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/hamba/avro/v2"
+
+	"github.com/personio-cdc/personio-cdc/internal/codec"
+	"github.com/personio-cdc/personio-cdc/internal/kafka"
+	"github.com/personio-cdc/personio-cdc/internal/personio"
+	"github.com/personio-cdc/personio-cdc/internal/personio/personiotest"
+	"github.com/personio-cdc/personio-cdc/internal/state"
+	"github.com/personio-cdc/personio-cdc/pipeline/change"
+	"github.com/personio-cdc/personio-cdc/pipeline/diff"
+	"github.com/personio-cdc/personio-cdc/pipeline/publish"
+	"github.com/personio-cdc/personio-cdc/schemas"
+)
+
+const benchTenant = "acme"
+
+// company is a simulated company in memory: persons with their employments, as Personio sends
+// them.
+type company struct {
+	persons []personio.Person
+	emps    map[string][]personio.Employment
+}
+
+func newCompany(n int) (company, error) {
+	sim, err := personiotest.New(personiotest.Options{Persons: n, Seed: 11, NoRateLimit: true})
+	if err != nil {
+		return company{}, err
+	}
+	defer sim.Close()
+	t := sim.Truth()
+	return company{persons: t.Persons, emps: t.Employments}, nil
+}
+
+func (c company) emp(id string) []personio.Employment {
+	if e, ok := c.emps[id]; ok {
+		return e
+	}
+	return []personio.Employment{}
+}
+
+// diffEncode is the hot path of an initial sync: normal form, diff (every person a create)
+// and the Avro encoding in the Confluent wire format. It returns the events and their values.
+func diffEncode(c company, st diff.Reader, cd *codec.Codec, id int, schema avro.Schema) ([]change.Event, [][]byte, error) {
+	d, err := diff.New()
+	if err != nil {
+		return nil, nil, err
+	}
+	run, err := d.Begin(st, change.Persons, change.Source{Tenant: benchTenant, SyncID: "bench", SyncKind: string(change.Full), ExtractedAt: time.Now()})
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, p := range c.persons {
+		rec, err := change.NewPerson(p, c.emp(p.ID))
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := run.Add(rec); err != nil {
+			return nil, nil, err
+		}
+	}
+	res, err := run.Finish(diff.Scope{Complete: true})
+	if err != nil {
+		return nil, nil, err
+	}
+	values := make([][]byte, len(res.Events))
+	for i, ev := range res.Events {
+		env, err := ev.Envelope()
+		if err != nil {
+			return nil, nil, err
+		}
+		if values[i], err = cd.Encode(id, schema, env); err != nil {
+			return nil, nil, err
+		}
+	}
+	return res.Events, values, nil
+}
+
+// noChangeDiff diffs the company against a state that already holds it.
+func noChangeDiff(c company, st diff.Reader) (int, error) {
+	d, err := diff.New()
+	if err != nil {
+		return 0, err
+	}
+	run, err := d.Begin(st, change.Persons, change.Source{Tenant: benchTenant, SyncID: "bench", SyncKind: string(change.Full), ExtractedAt: time.Now()})
+	if err != nil {
+		return 0, err
+	}
+	for _, p := range c.persons {
+		rec, err := change.NewPerson(p, c.emp(p.ID))
+		if err != nil {
+			return 0, err
+		}
+		if err := run.Add(rec); err != nil {
+			return 0, err
+		}
+	}
+	res, err := run.Finish(diff.Scope{Complete: true})
+	return len(res.Events), err
+}
+
+// perCore runs fn with GOMAXPROCS=1 and returns the items per second.
+func perCore(n int, fn func() error) (float64, error) {
+	prev := runtime.GOMAXPROCS(1)
+	defer runtime.GOMAXPROCS(prev)
+	runtime.GC()
+	start := time.Now()
+	if err := fn(); err != nil {
+		return 0, err
+	}
+	return float64(n) / time.Since(start).Seconds(), nil
+}
+
+// env is the broker and registry of scripts/testenv.
+type env struct {
+	brokers  []string
+	registry string
+}
+
+func envFromOS() (env, error) {
+	b, r := os.Getenv("KAFKA_BROKERS"), os.Getenv("SCHEMA_REGISTRY_URL")
+	if b == "" || r == "" {
+		return env{}, fmt.Errorf("KAFKA_BROKERS and SCHEMA_REGISTRY_URL must be set: run scripts/testenv up and source .testenv/env")
+	}
+	return env{brokers: strings.Split(b, ","), registry: r}, nil
+}
+
+// pipelineFigures measures diff + encode per core, publishing against a bare kafka-go writer,
+// the no-change diff, and the state rebuild and its memory in a child process.
+func pipelineFigures(ctx context.Context, e env, n int, logf func(string, ...any)) ([]Figure, error) {
+	logf("generating %d persons ...", n)
+	c, err := newCompany(n)
+	if err != nil {
+		return nil, err
+	}
+	kc, err := kafka.New(kafka.Config{Brokers: e.brokers})
+	if err != nil {
+		return nil, err
+	}
+	defer kc.Close()
+	reg, err := codec.NewRegistry(e.registry)
+	if err != nil {
+		return nil, err
+	}
+	cd := codec.New(reg)
+	prefix := "bench-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	pub, err := publish.New(publish.Config{TopicPrefix: prefix, Encoder: cd, Registry: reg, Producer: kc})
+	if err != nil {
+		return nil, err
+	}
+	rawTopic := prefix + ".raw"
+	var specs []kafka.TopicSpec
+	for _, t := range []string{pub.Topic(change.Persons), pub.Topic(change.Compensations), rawTopic} {
+		specs = append(specs, kafka.TopicSpec{Name: t, Partitions: 6, ReplicationFactor: 1})
+	}
+	if err := kc.EnsureTopics(ctx, specs); err != nil {
+		return nil, err
+	}
+	if err := pub.Register(ctx); err != nil {
+		return nil, err
+	}
+	schema, err := schemas.Parse(string(change.Persons))
+	if err != nil {
+		return nil, err
+	}
+	id, err := reg.Register(ctx, codec.Subject(pub.Topic(change.Persons)), schema)
+	if err != nil {
+		return nil, err
+	}
+
+	var figs []Figure
+	var events []change.Event
+	var values [][]byte
+	rate, err := perCore(n, func() error {
+		var err error
+		events, values, err = diffEncode(c, state.NewMemory(), cd, id, schema)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("diff+encode: %w", err)
+	}
+	logf("diff+encode: %.0f persons/s per core", rate)
+	figs = append(figs, Figure{Name: "diff_encode_per_sec", Value: rate, Goal: ">= 200000",
+		Note: fmt.Sprintf("initial sync of %d simulator persons with employments, GOMAXPROCS=1: normal form, content hash, diff (all creates), envelope, Avro in the Confluent wire format", n)})
+
+	logf("publishing %d events, interleaved with a bare kafka-go writer ...", len(events))
+	ratio, err := publishVsRaw(ctx, e, kc, pub, rawTopic, events, values)
+	if err != nil {
+		return nil, fmt.Errorf("publish: %w", err)
+	}
+	figs = append(figs, Figure{Name: "publish_vs_raw", Value: ratio, Goal: ">= 0.8",
+		Note: "our throughput (encode, produce, acknowledge, fold into the state) ÷ a bare kafka-go Writer's with the same encoded payloads, same broker, batches interleaved"})
+
+	// The publisher folded every event into this store, as the service does.
+	st := state.NewMemory()
+	if err := state.Apply(st, events); err != nil {
+		return nil, err
+	}
+	var published int
+	rate, err = perCore(n, func() error {
+		var err error
+		published, err = noChangeDiff(c, st)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("no-change diff: %w", err)
+	}
+	if published != 0 {
+		return nil, fmt.Errorf("no-change diff produced %d events", published)
+	}
+	logf("no-change diff: %.0f persons/s per core", rate)
+	figs = append(figs, Figure{Name: "nochange_diff_per_sec", Value: rate, Goal: ">= 200000",
+		Note: fmt.Sprintf("full sync of the same %d persons against the state holding them, GOMAXPROCS=1: normal form, content hash, lookup", n)})
+
+	logf("rebuilding the state from %s in a child process ...", prefix)
+	rb, err := rebuildChild(ctx, e, prefix)
+	if err != nil {
+		return nil, fmt.Errorf("rebuild: %w", err)
+	}
+	if rb.Live != n {
+		return nil, fmt.Errorf("rebuild found %d persons, want %d", rb.Live, n)
+	}
+	figs = append(figs,
+		Figure{Name: "rebuild_100k_seconds", Value: rb.Seconds, Unit: " s", Goal: "<= 5",
+			Note: fmt.Sprintf("%d persons read back from the real topic, decoded and hashed into a fresh state (child process)", rb.Live)},
+		Figure{Name: "rss_100k_mb", Value: rb.RSSMB, Unit: " MB", Goal: "<= 150",
+			Note: fmt.Sprintf("VmRSS of the child holding the state after the rebuild and a GC; peak VmHWM %.0f MB; GOMEMLIMIT=%s", rb.HWMMB, rb.MemLimit)},
+	)
+	return figs, nil
+}
+
+// publishVsRaw publishes the events with our Publisher and their encoded values with a bare
+// kafka-go Writer, batch by batch alternating which goes first, and returns raw time ÷ our
+// time (our throughput as a share of the bare writer's).
+func publishVsRaw(ctx context.Context, e env, kc *kafka.Client, pub *publish.Publisher, rawTopic string, events []change.Event, values [][]byte) (float64, error) {
+	raw := &kafkago.Writer{
+		Addr:         kafkago.TCP(e.brokers...),
+		Balancer:     &kafkago.Murmur2Balancer{},
+		RequiredAcks: kafkago.RequireAll,
+		// The settings internal/kafka uses by default.
+		BatchSize:    1000,
+		BatchBytes:   1 << 20,
+		BatchTimeout: 5 * time.Millisecond,
+		MaxAttempts:  5,
+		WriteTimeout: 10 * time.Second,
+		Transport:    &kafkago.Transport{ClientID: "bench-raw"},
+	}
+	defer raw.Close()
+	msgs := make([]kafkago.Message, len(events))
+	for i, ev := range events {
+		var hs []kafkago.Header
+		for _, h := range ev.Headers() {
+			hs = append(hs, kafkago.Header{Key: h[0], Value: []byte(h[1])})
+		}
+		msgs[i] = kafkago.Message{Topic: rawTopic, Key: []byte(ev.Key), Value: values[i], Headers: hs}
+	}
+	// Warm both paths: connections and metadata.
+	if err := raw.WriteMessages(ctx, msgs[:1]...); err != nil {
+		return 0, err
+	}
+	if err := kc.Ping(ctx); err != nil {
+		return 0, err
+	}
+	const perCall = 5000
+	st := state.NewMemory()
+	var ours, bare time.Duration
+	for k, i := 0, 0; i < len(events); k, i = k+1, i+perCall {
+		j := min(i+perCall, len(events))
+		runOurs := func() error {
+			start := time.Now()
+			_, err := pub.Publish(ctx, st, events[i:j])
+			ours += time.Since(start)
+			return err
+		}
+		runRaw := func() error {
+			start := time.Now()
+			err := raw.WriteMessages(ctx, msgs[i:j]...)
+			bare += time.Since(start)
+			return err
+		}
+		first, second := runOurs, runRaw
+		if k%2 == 1 {
+			first, second = runRaw, runOurs
+		}
+		if err := first(); err != nil {
+			return 0, err
+		}
+		if err := second(); err != nil {
+			return 0, err
+		}
+	}
+	return bare.Seconds() / ours.Seconds(), nil
+}
+
+// rebuildReport is what the child process prints.
+type rebuildReport struct {
+	Seconds  float64 `json:"seconds"`
+	Live     int     `json:"live"`
+	RSSMB    float64 `json:"rss_mb"`
+	HWMMB    float64 `json:"hwm_mb"`
+	MemLimit string  `json:"mem_limit"`
+}
+
+func rebuildChild(ctx context.Context, e env, prefix string) (rebuildReport, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return rebuildReport{}, err
+	}
+	cmd := exec.CommandContext(ctx, exe, "-child-rebuild", prefix)
+	cmd.Env = os.Environ()
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return rebuildReport{}, err
+	}
+	var r rebuildReport
+	if err := json.Unmarshal(out, &r); err != nil {
+		return rebuildReport{}, fmt.Errorf("child said %q: %w", out, err)
+	}
+	return r, nil
+}
+
+// childRebuild is the child process: it rebuilds the state of both topics of prefix as the
+// service does at start-up, keeps it, and prints the time and its memory.
+func childRebuild(ctx context.Context, prefix string) error {
+	e, err := envFromOS()
+	if err != nil {
+		return err
+	}
+	kc, err := kafka.New(kafka.Config{Brokers: e.brokers})
+	if err != nil {
+		return err
+	}
+	defer kc.Close()
+	reg, err := codec.NewRegistry(e.registry)
+	if err != nil {
+		return err
+	}
+	cd := codec.New(reg)
+	st := state.NewMemory()
+	start := time.Now()
+	g, gctx := errgroup.WithContext(ctx)
+	for _, ent := range []change.Entity{change.Persons, change.Compensations} {
+		reader, err := schemas.Parse(string(ent))
+		if err != nil {
+			return err
+		}
+		g.Go(func() error {
+			dec := state.EnvelopeDecoder(func(value []byte) (any, error) {
+				var env any = new(change.PersonChange)
+				if ent == change.Compensations {
+					env = new(change.CompensationChange)
+				}
+				return env, cd.Decode(gctx, value, reader, env)
+			})
+			_, err := state.Rebuild(gctx, st, ent, replay{kc: kc, topic: publish.Topic(prefix, ent)}, dec)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	secs := time.Since(start).Seconds()
+	runtime.GC()
+	rss, hwm := procStatus("VmRSS"), procStatus("VmHWM")
+	limit := os.Getenv("GOMEMLIMIT")
+	if limit == "" {
+		limit = "unset"
+	}
+	rep := rebuildReport{Seconds: secs, Live: st.Len(change.Persons), RSSMB: rss, HWMMB: hwm, MemLimit: limit}
+	runtime.KeepAlive(st)
+	return json.NewEncoder(os.Stdout).Encode(rep)
+}
+
+type replay struct {
+	kc    *kafka.Client
+	topic string
+}
+
+func (r replay) Replay(ctx context.Context, fn func(key string, value []byte) error) error {
+	return r.kc.ReadToEnd(ctx, r.topic, func(rec kafka.Record) error { return fn(string(rec.Key), rec.Value) })
+}
+
+// procStatus returns a memory line of /proc/self/status in MB (0 when unavailable).
+func procStatus(field string) float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
