@@ -3,31 +3,58 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"github.com/personio-cdc/personio-cdc/internal/personio/personiotest"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
 
-// buildBinary compiles personio-cdc into a temporary directory.
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+	binDir  string
+)
+
+// TestMain removes the binary the tests built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		_ = os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// buildBinary compiles personio-cdc once per test run.
 func buildBinary(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "personio-cdc")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	binOnce.Do(func() {
+		if binDir, binErr = os.MkdirTemp("", "personio-cdc-test-"); binErr != nil {
+			return
+		}
+		binPath = filepath.Join(binDir, "personio-cdc")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
 	}
-	return bin
+	return binPath
 }
 
 // TestBinaryExitCodesAndSIGTERM runs the real binary: a bad configuration exits 2, and the
 // service stops on SIGTERM after its first sync with exit code 0.
 func TestBinaryExitCodesAndSIGTERM(t *testing.T) {
+	t.Parallel()
 	bin := buildBinary(t)
 
 	var stderr bytes.Buffer
@@ -84,6 +111,7 @@ func TestBinaryExitCodesAndSIGTERM(t *testing.T) {
 // past SHUTDOWN_TIMEOUT the sync is abandoned and the process exits 0; a second signal exits at
 // once with 1.
 func TestBinaryShutdownWithSyncInFlight(t *testing.T) {
+	t.Parallel()
 	bin := buildBinary(t)
 	tests := []struct {
 		name         string

@@ -177,6 +177,7 @@ func syncProgress(s *service.Stack) progress.Snapshot {
 
 func printResult(a *app, r syncrun.Result) {
 	fmt.Fprintf(a.stdout, "%s sync %s: %s in %s\n", r.Kind, r.SyncID, r.Outcome, r.Duration.Round(time.Millisecond))
+	shown := map[string]bool{}
 	for _, e := range r.Entities {
 		var ops []string
 		for _, op := range []string{"c", "u", "d", "r"} {
@@ -196,10 +197,33 @@ func printResult(a *app, r syncrun.Result) {
 			fmt.Fprintf(a.stdout, "    incomplete: %s (its deletes were withheld)\n", s)
 		}
 		for _, msg := range e.Errors {
-			fmt.Fprintf(a.stdout, "    error: %s\n", msg)
+			shown[msg] = true
+			fmt.Fprintf(a.stdout, "    error: %s\n", firstLine(msg))
 		}
 	}
 	for _, msg := range r.Errors {
-		fmt.Fprintf(a.stdout, "  error: %s\n", msg)
+		if !shown[msg] && !containsAny(msg, shown) {
+			fmt.Fprintf(a.stdout, "  error: %s\n", firstLine(msg))
+		}
 	}
+}
+
+// firstLine shortens a multi-line error (one line per failed listing) to its first line and a
+// count; --output json has the full text.
+func firstLine(msg string) string {
+	first, rest, ok := strings.Cut(msg, "\n")
+	if !ok {
+		return msg
+	}
+	return fmt.Sprintf("%s (and %d more lines; --output json shows all)", first, strings.Count(rest, "\n")+1)
+}
+
+// containsAny reports whether msg repeats one of the texts already shown.
+func containsAny(msg string, shown map[string]bool) bool {
+	for s := range shown {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
 }

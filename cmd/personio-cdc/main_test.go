@@ -235,7 +235,6 @@ func TestSyncExitCodes(t *testing.T) {
 		args []string
 		want int
 	}{
-		{"wrong secret", w.with("PERSONIO_CLIENT_SECRET_FILE", "", "PERSONIO_CLIENT_SECRET", "wrong"), []string{"sync"}, exitError},
 		{"both full and incremental", w.env, []string{"sync", "--full", "--incremental"}, exitConfig},
 		{"bad flag value", w.env, []string{"sync", "--full-sync-interval", "soon"}, exitConfig},
 		{"unknown flag", w.env, []string{"sync", "--nope"}, exitConfig},
@@ -250,6 +249,18 @@ func TestSyncExitCodes(t *testing.T) {
 			assertNoSecrets(t, "stderr", errOut)
 		})
 	}
+}
+
+// TestSyncWithWrongSecretFails is slow (every listing chain asks for a token and is refused),
+// so it runs in parallel with the other slow tests.
+func TestSyncWithWrongSecretFails(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	code, out, errOut := invoke(t.Context(), w.with("PERSONIO_CLIENT_SECRET_FILE", "", "PERSONIO_CLIENT_SECRET", "wrong"), "sync")
+	if code != exitError || !strings.Contains(out, "authentication failed") {
+		t.Errorf("exit %d, want %d\n%s", code, exitError, out)
+	}
+	assertNoSecrets(t, "stderr", errOut)
 }
 
 func TestBadConfigurationExits2NamingEveryProblem(t *testing.T) {
