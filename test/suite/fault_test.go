@@ -1,0 +1,351 @@
+//go:build integration
+
+package suite
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/personio-cdc/personio-cdc/internal/personio/personiotest"
+	"github.com/personio-cdc/personio-cdc/test/integration"
+)
+
+// faultEnv is one fault case: a simulated company synced into fresh topics.
+type faultEnv struct {
+	t       *testing.T
+	s       *sim
+	c       *cdc
+	epochs  []epoch
+	deleted map[string]bool
+	began   time.Time
+}
+
+// newFaultEnv starts the simulator with simArgs and a personio-cdc configuration with the
+// harness's settings plus cdcEnv (retries are logged at debug level, so LOG_LEVEL=debug).
+func newFaultEnv(t *testing.T, simArgs []string, cdcEnv ...string) *faultEnv {
+	t.Helper()
+	s := startSim(t, simArgs...)
+	c := newCDC(t, s, append([]string{"LOG_LEVEL=debug"}, cdcEnv...)...)
+	f := &faultEnv{t: t, s: s, c: c, deleted: map[string]bool{}, began: time.Now()}
+	f.epochs = []epoch{newEpoch(t, endOffsets(t, c.topics()...), s.truth())}
+	return f
+}
+
+// churn changes the company and starts a new epoch.
+func (f *faultEnv) churn(ch personiotest.Churn) {
+	f.t.Helper()
+	start := endOffsets(f.t, f.c.topics()...)
+	res := f.s.churn(ch)
+	for _, id := range res.Deletions {
+		f.deleted[id] = true
+	}
+	f.epochs = append(f.epochs, newEpoch(f.t, start, f.s.truth()))
+}
+
+var standardChurn = personiotest.Churn{Hires: 3, Terminations: 2, Deletions: 2, Renames: 3, EmailChanges: 1,
+	AttributeChanges: 1, SalaryChanges: 4, Bonuses: 2}
+
+// converged checks the end state: a further full sync without faults publishes nothing (the
+// topics already hold the truth), and the audit of every topic passes.
+func (f *faultEnv) converged() {
+	f.t.Helper()
+	f.s.setFaults(personiotest.Faults{})
+	if r := f.c.syncOK("full", 3*time.Minute); r.published() != 0 {
+		f.t.Errorf("a full sync after the fault published %d events: the faulted sync had not converged", r.published())
+	}
+	tl := audit(f.t, f.c, f.epochs, f.deleted, f.s.truth())
+	f.t.Logf("%s converged: %s; wall time %s", f.t.Name(), tl, time.Since(f.began).Round(time.Second))
+}
+
+// retries counts the personio-cdc log's "personio request retried" lines by reason.
+func retries(t *testing.T, p *proc) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	sc := bufio.NewScanner(strings.NewReader(p.log()))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var l struct {
+			Msg    string `json:"msg"`
+			Reason string `json:"reason"`
+		}
+		if json.Unmarshal(sc.Bytes(), &l) == nil && l.Msg == "personio request retried" {
+			out[l.Reason]++
+		}
+	}
+	return out
+}
+
+func sortedCounts(m map[string]int64) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%s=%d ", k, m[k])
+	}
+	return strings.TrimSpace(b.String())
+}
+
+// faultedSync runs a full sync under whatever faults are set and requires it to complete:
+// these faults cost time, never data.
+func (f *faultEnv) faultedSync(what string) {
+	f.t.Helper()
+	before := f.s.stats()
+	p := f.c.start("full")
+	if code := p.wait(f.t, 4*time.Minute); code != 0 {
+		f.t.Fatalf("full sync under %s exited %d; log:\n%s", what, code, p.logTail())
+	}
+	r := p.result(f.t)
+	if r.Outcome != "complete" {
+		f.t.Fatalf("full sync under %s: outcome %s", what, r.Outcome)
+	}
+	after := f.s.stats()
+	injected := map[string]int64{}
+	for k, v := range after.Faults {
+		injected[k] = v - before.Faults[k]
+	}
+	f.t.Logf("%s: sync complete in %s, %d changes; Personio requests %d, 429s %d, 401s %d, injected faults [%s]; client retries by reason %v",
+		what, time.Since(p.started).Round(time.Millisecond), r.published(), after.Total-before.Total,
+		after.RateLimited-before.RateLimited, statusCount(after, 401)-statusCount(before, 401),
+		sortedCounts(injected), retries(f.t, p))
+}
+
+// TestIntegrationFault429 syncs through a Personio with a tight budget while the client is
+// configured for 100 times more: the 429 storm costs time only.
+func TestIntegrationFault429(t *testing.T) {
+	f := newFaultEnv(t, []string{"--persons", "40", "--seed", "429", "--rate-per-minute", "300", "--burst", "5",
+		"--comp-rate-per-minute", "120", "--comp-burst", "2"},
+		"PERSONIO_RATE_LIMIT_PER_MINUTE=30000", "PERSONIO_RATE_BURST=200",
+		"COMPENSATION_RATE_LIMIT_PER_MINUTE=30000", "COMPENSATION_RATE_BURST=200")
+	t.Log("injected: simulator budget 300/min burst 5 (compensations 120/min burst 2); client configured 30000/min burst 200")
+	before := f.s.stats().RateLimited
+	f.faultedSync("429 storm, initial sync")
+	f.churn(standardChurn)
+	f.faultedSync("429 storm, after churn")
+	if n := f.s.stats().RateLimited - before; n == 0 {
+		t.Error("the simulator answered no 429: the storm did not happen")
+	}
+	f.converged()
+}
+
+// TestIntegrationFault5xx syncs through bursts of 500/502/503/504 replies: every other 300 ms
+// half of the requests fail.
+func TestIntegrationFault5xx(t *testing.T) {
+	f := newFaultEnv(t, []string{"--persons", "80", "--seed", "500", "--no-rate-limit"})
+	f.c.syncOK("full", 2*time.Minute)
+	f.churn(standardChurn)
+	burst := personiotest.Faults{P500: 0.2, P502: 0.1, P503: 0.15, P504: 0.05, Latency: 20 * time.Millisecond, LatencyJitter: 20 * time.Millisecond}
+	calm := personiotest.Faults{Latency: 20 * time.Millisecond, LatencyJitter: 20 * time.Millisecond}
+	t.Logf("injected: bursts of %+v, 300 ms on, 300 ms off", burst)
+	stop := toggleFaults(f.s, burst, calm, 300*time.Millisecond)
+	f.faultedSync("5xx bursts")
+	stop()
+	if st := f.s.stats(); st.Faults["500"]+st.Faults["502"]+st.Faults["503"]+st.Faults["504"] == 0 {
+		t.Error("no 5xx was injected")
+	}
+	f.converged()
+}
+
+// toggleFaults alternates between two fault settings every period until stopped.
+func toggleFaults(s *sim, on, off personiotest.Faults, period time.Duration) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(period)
+		defer tick.Stop()
+		state := true
+		s.setFaults(on)
+		for {
+			select {
+			case <-done:
+				s.setFaults(off)
+				return
+			case <-tick.C:
+				state = !state
+				if state {
+					s.setFaults(on)
+				} else {
+					s.setFaults(off)
+				}
+			}
+		}
+	})
+	return func() { close(done); wg.Wait() }
+}
+
+// TestIntegrationFaultLatency syncs while replies take up to 700 ms and the client gives up on
+// a request after 450 ms (PERSONIO_REQUEST_TIMEOUT): about a third of the requests time out and
+// are retried.
+func TestIntegrationFaultLatency(t *testing.T) {
+	f := newFaultEnv(t, []string{"--persons", "40", "--seed", "504", "--no-rate-limit"}, "PERSONIO_REQUEST_TIMEOUT=450ms")
+	f.c.syncOK("full", 2*time.Minute)
+	f.churn(standardChurn)
+	spikes := personiotest.Faults{Latency: 0, LatencyJitter: 700 * time.Millisecond}
+	t.Logf("injected: latency U[0, 700ms) on every reply; client request timeout 450ms")
+	f.s.setFaults(spikes)
+	p := f.c.start("full")
+	if code := p.wait(t, 4*time.Minute); code != 0 {
+		t.Fatalf("full sync under latency spikes exited %d; log:\n%s", code, p.logTail())
+	}
+	r := retries(t, p)
+	t.Logf("latency spikes: sync complete in %s; client retries by reason %v", time.Since(p.started).Round(time.Millisecond), r)
+	if len(r) == 0 {
+		t.Error("no request was retried: no reply outlived the client timeout")
+	}
+	f.converged()
+}
+
+// TestIntegrationFaultBodies syncs through truncated bodies, malformed JSON and connection
+// resets.
+func TestIntegrationFaultBodies(t *testing.T) {
+	f := newFaultEnv(t, []string{"--persons", "60", "--seed", "200", "--no-rate-limit"})
+	f.c.syncOK("full", 2*time.Minute)
+	f.churn(standardChurn)
+	bad := personiotest.Faults{Truncate: 0.1, Malformed: 0.1, Reset: 0.05}
+	t.Logf("injected: %+v", bad)
+	f.s.setFaults(bad)
+	f.faultedSync("truncated, malformed and reset replies")
+	if st := f.s.stats(); st.Faults["truncate"] == 0 || st.Faults["malformed"] == 0 {
+		t.Errorf("faults injected %v: want truncated and malformed bodies", st.Faults)
+	}
+	f.converged()
+}
+
+// TestIntegrationFaultTokenExpiry lets every token die 300 ms after it was issued although the
+// token response promises a day: the client must take the 401, fetch a new token and go on.
+func TestIntegrationFaultTokenExpiry(t *testing.T) {
+	f := newFaultEnv(t, []string{"--persons", "60", "--seed", "401", "--no-rate-limit"})
+	f.c.syncOK("full", 2*time.Minute)
+	f.churn(standardChurn)
+	expiry := personiotest.Faults{TokenTTL: 300 * time.Millisecond, Latency: 20 * time.Millisecond, LatencyJitter: 20 * time.Millisecond}
+	t.Logf("injected: %+v", expiry)
+	f.s.setFaults(expiry)
+	before := statusCount(f.s.stats(), 401)
+	f.faultedSync("token expiry")
+	if n := statusCount(f.s.stats(), 401) - before; n == 0 {
+		t.Error("no request got a 401: no token expired mid-sync")
+	}
+	f.converged()
+}
+
+// TestIntegrationFaultKafkaRestart restarts the broker while a sync publishes: persons are
+// published while the slow compensation listing still runs, and the broker goes down then. The
+// sync may fail; the next one must converge with nothing lost and nothing falsely deleted.
+func TestIntegrationFaultKafkaRestart(t *testing.T) {
+	f := newFaultEnv(t, []string{"--persons", "120", "--seed", "9092", "--no-rate-limit", "--latency", "10ms", "--latency-jitter", "10ms"},
+		"COMPENSATION_RATE_LIMIT_PER_MINUTE=120", "COMPENSATION_RATE_BURST=1")
+	f.c.syncOK("full", 2*time.Minute)
+	f.churn(personiotest.Churn{Hires: 10, Terminations: 3, Deletions: 3, Renames: 10, SalaryChanges: 15, Bonuses: 10})
+	topics := f.c.topics()
+	start := endOffsets(t, topics...)
+	p := f.c.start("full")
+	for !p.exited() && endOffsets(t, topics...).total() == start.total() {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if p.exited() {
+		t.Fatalf("the sync ended (exit %d) before it published anything: the restart would not land mid-publish", p.code)
+	}
+	t.Logf("injected: scripts/testenv restart-kafka after the sync published %d events (%s in)",
+		endOffsets(t, topics...).total()-start.total(), time.Since(p.started).Round(time.Millisecond))
+	integration.RestartKafka(t)
+	code := p.wait(t, 4*time.Minute)
+	var outcome string
+	if code == 0 {
+		outcome = p.result(t).Outcome
+	}
+	t.Logf("sync during the broker restart: exit %d %s (a failure is allowed); %d events on the topics",
+		code, outcome, endOffsets(t, topics...).total()-start.total())
+	if code != 0 && !strings.Contains(strings.ToLower(p.log()), "kafka") {
+		t.Errorf("the failed sync's log does not name Kafka:\n%s", p.logTail())
+	}
+	// The next sync converges.
+	f.c.syncOK("full", 3*time.Minute)
+	f.converged()
+}
+
+// TestIntegrationFaultRegistryDown stops Apicurio before a sync starts: the sync must fail
+// with an error naming the schema registry and publish nothing at all. With the registry back
+// the next sync converges. Apicurio keeps schemas in memory, so it comes back empty: the
+// service registers its schemas again, under new ids. It runs last: other topics' schema ids
+// are gone after it.
+func TestIntegrationFaultRegistryDown(t *testing.T) {
+	env := integration.Env(t)
+	f := newFaultEnv(t, []string{"--persons", "40", "--seed", "8081", "--no-rate-limit"})
+	topics := f.c.topics()
+	requests := f.s.stats().Total
+
+	testenv(t, env, "stop-registry")
+	restarted := false
+	t.Cleanup(func() {
+		if !restarted {
+			testenv(t, env, "start-registry")
+		}
+	})
+	t.Log("injected: scripts/testenv stop-registry before the sync")
+	p := f.c.start("full")
+	code := p.wait(t, 3*time.Minute)
+	if code == 0 {
+		t.Fatalf("the sync succeeded without a registry; log:\n%s", p.logTail())
+	}
+	u, _ := url.Parse(env.RegistryURL)
+	msg := lastError(p.log())
+	t.Logf("sync without a registry: exit %d after %s: %s", code, time.Since(p.started).Round(time.Millisecond), msg)
+	if !strings.Contains(strings.ToLower(msg), "registry") || !strings.Contains(msg, u.Host) {
+		t.Errorf("the error %q does not name the schema registry and its address %s", msg, u.Host)
+	}
+	if n := endOffsets(t, topics...).total(); n != 0 {
+		t.Errorf("the sync without a registry published %d records, want none", n)
+	}
+	t.Logf("Personio requests made by the failed sync: %d", f.s.stats().Total-requests)
+
+	testenv(t, env, "start-registry")
+	restarted = true
+	f.c.syncOK("full", 2*time.Minute)
+	f.churn(standardChurn)
+	f.c.syncOK("full", 2*time.Minute)
+	f.converged()
+}
+
+// lastError returns the message of the last error the log carries: the last line at level
+// ERROR, or else the last line.
+func lastError(log string) string {
+	lines := strings.Split(strings.TrimSpace(log), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		var l map[string]any
+		if json.Unmarshal([]byte(lines[i]), &l) == nil {
+			if l["level"] == "ERROR" {
+				return strings.TrimSpace(lines[i])
+			}
+			continue
+		}
+		if strings.TrimSpace(lines[i]) != "" {
+			return strings.TrimSpace(lines[i]) // plain text from main, e.g. "personio-cdc sync: …"
+		}
+	}
+	return ""
+}
+
+func testenv(t *testing.T, env integration.Environment, cmd string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	c := exec.CommandContext(ctx, env.TestenvScript, cmd)
+	c.Env = os.Environ()
+	out, err := c.CombinedOutput()
+	if err != nil {
+		t.Fatalf("scripts/testenv %s: %v\n%s", cmd, err, out)
+	}
+	t.Logf("scripts/testenv %s: %s", cmd, strings.TrimSpace(string(out)))
+}
