@@ -36,6 +36,10 @@ func NewEntry(version int64, r change.Record) (Entry, error) {
 	if err != nil {
 		return Entry{}, err
 	}
+	return newEntry(version, h, r)
+}
+
+func newEntry(version int64, h change.Hash, r change.Record) (Entry, error) {
 	b, err := change.MarshalRecord(r)
 	if err != nil {
 		return Entry{}, err
@@ -94,10 +98,15 @@ func Apply(s Store, events []change.Event) error {
 }
 
 // EntryFromEvent returns the entry an event leaves behind: for a delete an Entry with the
-// version and no Data, otherwise the after record with the event's version.
+// version and no Data, otherwise the after record with the event's version. A non-zero
+// ev.Hash must be the content hash of ev.After (as the differ and change.FromEnvelope set
+// it); it is used as is rather than computed again.
 func EntryFromEvent(ev change.Event) (Entry, error) {
 	if ev.Op == change.Delete || ev.After == nil {
 		return Entry{Version: ev.Version}, nil
 	}
-	return NewEntry(ev.Version, ev.After)
+	if ev.Hash.IsZero() {
+		return NewEntry(ev.Version, ev.After)
+	}
+	return newEntry(ev.Version, ev.Hash, ev.After)
 }

@@ -204,6 +204,86 @@ func Dec(r *big.Rat) **big.Rat {
 // precision, is an error.
 func ParseDecimal(s string, precision, scale int) (*big.Rat, error) {
 	s = strings.TrimSpace(s)
+	if r, ok, err := parsePlainDecimal(s, precision, scale); ok {
+		return r, err
+	}
+	return parseDecimalSlow(s, precision, scale)
+}
+
+// parsePlainDecimal is ParseDecimal for the common text: an optional sign, at most 18 digits
+// and an optional fraction, no exponent. ok is false for any other text, which the general
+// path handles; for the text it takes, it accepts and rejects exactly as that path does.
+func parsePlainDecimal(s string, precision, scale int) (r *big.Rat, ok bool, err error) {
+	if scale < 0 || scale > 18 || precision < 1 || precision > 19 {
+		return nil, false, nil
+	}
+	i := 0
+	neg := false
+	if i < len(s) && (s[i] == '+' || s[i] == '-') {
+		neg = s[i] == '-'
+		i++
+	}
+	intStart := i
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	intPart := s[intStart:i]
+	frac := ""
+	if i < len(s) && s[i] == '.' {
+		i++
+		fs := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		frac = s[fs:i]
+		if frac == "" {
+			return nil, false, nil
+		}
+	}
+	if i != len(s) || intPart == "" || len(intPart)+len(frac) > 18 {
+		return nil, false, nil // exponent, junk or long: the general path decides
+	}
+	frac = strings.TrimRight(frac, "0") // trailing zeros do not count as places
+	if len(frac) > scale {
+		return nil, true, errors.New("more than " + strconv.Itoa(scale) + " decimal places")
+	}
+	var num uint64
+	for j := 0; j < len(intPart); j++ {
+		num = num*10 + uint64(intPart[j]-'0')
+	}
+	for j := 0; j < len(frac); j++ {
+		num = num*10 + uint64(frac[j]-'0')
+	}
+	// The unscaled value num·10^(scale-len(frac)) must stay below 10^precision.
+	tooMany := errors.New("more than " + strconv.Itoa(precision) + " digits")
+	unscaled := num
+	if unscaled >= pow10Uint64[precision] {
+		return nil, true, tooMany
+	}
+	for range scale - len(frac) {
+		if unscaled >= pow10Uint64[precision-1] && unscaled > 0 {
+			return nil, true, tooMany // ten times it reaches 10^precision
+		}
+		unscaled *= 10
+	}
+	n := int64(num) // fewer than 19 digits
+	if neg {
+		n = -n
+	}
+	return new(big.Rat).SetFrac64(n, int64(pow10Uint64[len(frac)])), true, nil
+}
+
+// pow10Uint64[i] is 10^i.
+var pow10Uint64 = func() [20]uint64 {
+	var t [20]uint64
+	t[0] = 1
+	for i := 1; i < len(t); i++ {
+		t[i] = t[i-1] * 10
+	}
+	return t
+}()
+
+func parseDecimalSlow(s string, precision, scale int) (*big.Rat, error) {
 	m := decimalRE.FindStringSubmatch(s)
 	if m == nil {
 		return nil, errors.New("not a decimal number")
@@ -336,6 +416,19 @@ func (n *normalizer) canonicalJSON(field string, raw json.RawMessage) *string {
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil
 	}
+	if canonicalScalar(raw) {
+		s := string(raw)
+		return &s
+	}
+	return n.canonicalJSONSlow(field, raw)
+}
+
+// canonicalJSONSlow is canonicalJSON by decoding and encoding again.
+func (n *normalizer) canonicalJSONSlow(field string, raw json.RawMessage) *string {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var v any
@@ -386,4 +479,66 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// canonicalScalar reports whether raw is a JSON scalar that is already in canonical form, so
+// that decoding and encoding it again would give the same text: true, false, a number (kept as
+// sent), or a string of printable ASCII without escapes.
+func canonicalScalar(raw []byte) bool {
+	switch string(raw) {
+	case "true", "false":
+		return true
+	}
+	if raw[0] == '"' {
+		if len(raw) < 2 || raw[len(raw)-1] != '"' {
+			return false
+		}
+		for _, c := range raw[1 : len(raw)-1] {
+			if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+				return false
+			}
+		}
+		return true
+	}
+	return isJSONNumber(raw)
+}
+
+// isJSONNumber reports whether b is a number as the JSON grammar writes it.
+func isJSONNumber(b []byte) bool {
+	i := 0
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && b[i] >= '1' && b[i] <= '9':
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	default:
+		return false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if i == len(b) || b[i] < '0' || b[i] > '9' {
+			return false
+		}
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if i == len(b) || b[i] < '0' || b[i] > '9' {
+			return false
+		}
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	}
+	return i == len(b)
 }
