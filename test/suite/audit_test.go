@@ -98,7 +98,7 @@ func audit(t *testing.T, c *cdc, epochs []epoch, churnDeleted map[string]bool, f
 			entity = change.Compensations
 		}
 		recs := integration.RunVerifier(t, topic)
-		tl, live := checkTopic(t, topic, entity, recs, epochs, churnDeleted)
+		tl, live := checkTopic(t.Errorf, topic, entity, recs, epochs, churnDeleted)
 		tl.Keys = len(live)
 		total.add(tl)
 		if entity == change.Persons {
@@ -116,9 +116,10 @@ type seen struct {
 	content string
 }
 
-func checkTopic(t *testing.T, topic string, entity change.Entity, recs []integration.VerifiedRecord,
+// checkTopic checks the records of one topic, in partition and offset order, reporting every
+// violation through errorf; it returns what it counted and the live keys' "after" records.
+func checkTopic(errorf func(format string, args ...any), topic string, entity change.Entity, recs []integration.VerifiedRecord,
 	epochs []epoch, churnDeleted map[string]bool) (tally, map[string]map[string]any) {
-	t.Helper()
 	var tl tally
 	live := map[string]map[string]any{}
 	versions := map[string]map[int64]seen{} // key -> version -> first event
@@ -130,7 +131,7 @@ func checkTopic(t *testing.T, topic string, entity change.Entity, recs []integra
 	fail := func(format string, args ...any) {
 		violations++
 		if violations <= 30 {
-			t.Errorf(topic+": "+format, args...)
+			errorf(topic+": "+format, args...)
 		}
 	}
 	for _, r := range recs {
@@ -250,7 +251,7 @@ func checkTopic(t *testing.T, topic string, entity change.Entity, recs []integra
 		}
 	}
 	if violations > 30 {
-		t.Errorf("%s: %d violations in all", topic, violations)
+		errorf("%s: %d violations in all", topic, violations)
 	}
 	return tl, live
 }

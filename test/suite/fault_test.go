@@ -34,7 +34,12 @@ type faultEnv struct {
 // harness's settings plus cdcEnv (retries are logged at debug level, so LOG_LEVEL=debug).
 func newFaultEnv(t *testing.T, simArgs []string, cdcEnv ...string) *faultEnv {
 	t.Helper()
-	s := startSim(t, simArgs...)
+	return attach(t, startSim(t, simArgs...), cdcEnv...)
+}
+
+// attach configures a personio-cdc with fresh topics for a running simulator.
+func attach(t *testing.T, s *sim, cdcEnv ...string) *faultEnv {
+	t.Helper()
 	c := newCDC(t, s, append([]string{"LOG_LEVEL=debug"}, cdcEnv...)...)
 	f := &faultEnv{t: t, s: s, c: c, deleted: map[string]bool{}, began: time.Now()}
 	f.epochs = []epoch{newEpoch(t, endOffsets(t, c.topics()...), s.truth())}
@@ -275,15 +280,19 @@ func TestIntegrationFaultKafkaRestart(t *testing.T) {
 	f.converged()
 }
 
-// TestIntegrationFaultRegistryDown stops Apicurio before a sync starts: the sync must fail
-// with an error naming the schema registry and publish nothing at all. With the registry back
-// the next sync converges. Apicurio keeps schemas in memory, so it comes back empty: the
-// service registers its schemas again, under new ids. It runs last: other topics' schema ids
-// are gone after it.
+// TestIntegrationFaultRegistryDown stops Apicurio before a sync starts, with changes waiting
+// to be published: the sync must fail with an error naming the schema registry and publish
+// nothing at all. Apicurio keeps its schemas in memory, so it comes back empty: the topics
+// written before now carry schema ids the registry no longer knows. The next sync on those
+// topics must either converge or refuse without publishing anything; a fresh deployment (new
+// topics) must converge. It runs last: other topics' schema ids are gone after it.
 func TestIntegrationFaultRegistryDown(t *testing.T) {
 	env := integration.Env(t)
 	f := newFaultEnv(t, []string{"--persons", "40", "--seed", "8081", "--no-rate-limit"})
 	topics := f.c.topics()
+	f.c.syncOK("full", 2*time.Minute)
+	f.churn(standardChurn)
+	before := endOffsets(t, topics...)
 	requests := f.s.stats().Total
 
 	testenv(t, env, "stop-registry")
@@ -293,7 +302,7 @@ func TestIntegrationFaultRegistryDown(t *testing.T) {
 			testenv(t, env, "start-registry")
 		}
 	})
-	t.Log("injected: scripts/testenv stop-registry before the sync")
+	t.Log("injected: scripts/testenv stop-registry before the sync, with the churn waiting to be published")
 	p := f.c.start("full")
 	code := p.wait(t, 3*time.Minute)
 	if code == 0 {
@@ -301,21 +310,37 @@ func TestIntegrationFaultRegistryDown(t *testing.T) {
 	}
 	u, _ := url.Parse(env.RegistryURL)
 	msg := lastError(p.log())
-	t.Logf("sync without a registry: exit %d after %s: %s", code, time.Since(p.started).Round(time.Millisecond), msg)
+	t.Logf("sync without a registry: exit %d after %s; Personio requests %d; error: %s", code,
+		time.Since(p.started).Round(time.Millisecond), f.s.stats().Total-requests, msg)
 	if !strings.Contains(strings.ToLower(msg), "registry") || !strings.Contains(msg, u.Host) {
 		t.Errorf("the error %q does not name the schema registry and its address %s", msg, u.Host)
 	}
-	if n := endOffsets(t, topics...).total(); n != 0 {
+	if n := endOffsets(t, topics...).total() - before.total(); n != 0 {
 		t.Errorf("the sync without a registry published %d records, want none", n)
 	}
-	t.Logf("Personio requests made by the failed sync: %d", f.s.stats().Total-requests)
 
 	testenv(t, env, "start-registry")
 	restarted = true
-	f.c.syncOK("full", 2*time.Minute)
-	f.churn(standardChurn)
-	f.c.syncOK("full", 2*time.Minute)
-	f.converged()
+
+	// The same topics, the registry back but empty.
+	p = f.c.start("full")
+	code = p.wait(t, 3*time.Minute)
+	if code == 0 {
+		t.Logf("sync on the old topics with the emptied registry: complete")
+		f.converged()
+	} else {
+		t.Logf("sync on the old topics with the emptied registry: exit %d, %s", code, lastError(p.log()))
+		if n := endOffsets(t, topics...).total() - before.total(); n != 0 {
+			t.Errorf("the sync that could not read its topics published %d records, want none", n)
+		}
+	}
+
+	// A fresh deployment against the registry that is back converges.
+	g := attach(t, f.s)
+	g.c.syncOK("full", 2*time.Minute)
+	g.churn(standardChurn)
+	g.c.syncOK("full", 2*time.Minute)
+	g.converged()
 }
 
 // lastError returns the message of the last error the log carries: the last line at level

@@ -1,0 +1,81 @@
+//go:build integration
+
+package suite
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/personio-cdc/personio-cdc/pipeline/change"
+	"github.com/personio-cdc/personio-cdc/test/integration"
+)
+
+// TestIntegrationCrashAuditCatches feeds the audit topics with known defects and checks that
+// it reports each one: an audit that cannot fail would prove nothing.
+func TestIntegrationCrashAuditCatches(t *testing.T) {
+	const topic = "t.persons"
+	key := func(id string) *string { k := tenant + ":" + id; return &k }
+	ev := func(id string, offset int64, op, eventID string, version int, name string) integration.VerifiedRecord {
+		v := map[string]any{"event_id": eventID, "op": op, "version": json.Number(fmt.Sprint(version)),
+			"before": nil, "after": map[string]any{"id": id, "last_name": name}, "changed_fields": []any{}}
+		if op == "d" {
+			v["after"] = nil
+		}
+		return integration.VerifiedRecord{Topic: topic, Offset: offset, Key: key(id),
+			Headers: map[string]string{"event_id": eventID, "op": op}, Value: v}
+	}
+	tomb := func(id string, offset int64) integration.VerifiedRecord {
+		return integration.VerifiedRecord{Topic: topic, Offset: offset, Key: key(id)}
+	}
+	// Person 1 is in the truth of both epochs; person 2 was deleted by the churn before epoch 1.
+	epochs := []epoch{
+		{start: offsets{topic: {0: 0}}, persons: map[string]bool{*key("1"): true, *key("2"): true}},
+		{start: offsets{topic: {0: 3}}, persons: map[string]bool{*key("1"): true}},
+	}
+	deleted := map[string]bool{"2": true}
+
+	cases := []struct {
+		name string
+		recs []integration.VerifiedRecord
+		want string // "" for a clean topic
+	}{
+		{"clean", []integration.VerifiedRecord{ev("1", 0, "c", "a", 1, "X"), ev("2", 1, "c", "b", 1, "Y"),
+			ev("1", 2, "u", "c", 2, "Z"), ev("2", 3, "d", "d", 2, ""), tomb("2", 4)}, ""},
+		{"consistent duplicate", []integration.VerifiedRecord{ev("1", 0, "c", "a", 1, "X"), ev("1", 1, "c", "a", 1, "X")}, ""},
+		{"false delete of a person in the truth", []integration.VerifiedRecord{ev("1", 0, "c", "a", 1, "X"),
+			ev("1", 3, "d", "b", 2, ""), tomb("1", 4)}, "FALSE DELETE"},
+		{"delete published before the churn deleted the person", []integration.VerifiedRecord{ev("2", 0, "c", "a", 1, "X"),
+			ev("2", 1, "d", "b", 2, ""), tomb("2", 2)}, "FALSE DELETE"},
+		{"version gap", []integration.VerifiedRecord{ev("1", 0, "c", "a", 1, "X"), ev("1", 1, "u", "b", 3, "Y")}, "version 3 after 1"},
+		{"first version not 1", []integration.VerifiedRecord{ev("1", 0, "c", "a", 2, "X")}, "first version 2"},
+		{"duplicate with another event id", []integration.VerifiedRecord{ev("1", 0, "c", "a", 1, "X"), ev("1", 1, "c", "b", 1, "X")}, "with event_id b"},
+		{"duplicate with other content", []integration.VerifiedRecord{ev("1", 0, "c", "a", 1, "X"), ev("1", 1, "c", "a", 1, "Y")}, "different content"},
+		{"stale duplicate", []integration.VerifiedRecord{ev("1", 0, "c", "a", 1, "X"), ev("1", 1, "u", "b", 2, "Y"),
+			ev("1", 2, "c", "a", 1, "X")}, "repeated after version 2"},
+		{"one event id for two events", []integration.VerifiedRecord{ev("1", 0, "c", "a", 1, "X"), ev("1", 1, "u", "a", 2, "Y")}, "names two different events"},
+		{"delete without tombstone", []integration.VerifiedRecord{ev("2", 3, "c", "a", 1, "X"), ev("2", 4, "d", "b", 2, "")}, "without its tombstone"},
+		{"update of a key that is not live", []integration.VerifiedRecord{ev("1", 0, "u", "a", 1, "X")}, "u for a key that is not live"},
+		{"create of a live key", []integration.VerifiedRecord{ev("1", 0, "c", "a", 1, "X"), ev("1", 1, "c", "b", 2, "Y")}, "c for a live key"},
+		{"header disagrees", []integration.VerifiedRecord{func() integration.VerifiedRecord {
+			r := ev("1", 0, "c", "a", 1, "X")
+			r.Headers["event_id"] = "z"
+			return r
+		}()}, "do not match"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			errorf := func(format string, args ...any) { got = append(got, fmt.Sprintf(format, args...)) }
+			checkTopic(errorf, topic, change.Persons, tc.recs, epochs, deleted)
+			all := strings.Join(got, "\n")
+			switch {
+			case tc.want == "" && len(got) > 0:
+				t.Errorf("clean topic reported:\n%s", all)
+			case tc.want != "" && !strings.Contains(all, tc.want):
+				t.Errorf("defect not reported as %q; got:\n%s", tc.want, all)
+			}
+		})
+	}
+}
