@@ -1,7 +1,6 @@
 package change
 
 import (
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"sync"
@@ -94,43 +93,6 @@ func UnmarshalRecord(e Entity, b []byte) (Record, error) {
 		return nil, fmt.Errorf("change: decode %s record: %w", e, err)
 	}
 	return r, nil
-}
-
-// ContentHash returns the sha256 of the record's Avro encoding with the volatile fields
-// (updated_at of the person and of its employments) cleared. Two records with the same
-// content hash are the same for payroll: a change of updated_at alone is no change.
-// The hash is never persisted; it is recomputed by this code from the records in the topic,
-// so a schema change can never make an old hash look different.
-func ContentHash(r Record) (Hash, error) {
-	var v Record
-	switch x := r.(type) {
-	case *Person:
-		p := *x
-		p.UpdatedAt = nil
-		if len(x.Employments) > 0 {
-			p.Employments = make([]Employment, len(x.Employments))
-			copy(p.Employments, x.Employments)
-			for i := range p.Employments {
-				p.Employments[i].UpdatedAt = nil
-			}
-		}
-		v = &p
-	case *Compensation:
-		v = x
-	default:
-		return Hash{}, fmt.Errorf("change: cannot hash %T", r)
-	}
-	b, err := MarshalRecord(v)
-	if err != nil {
-		return Hash{}, err
-	}
-	d := sha256.New()
-	d.Write([]byte(r.Entity()))
-	d.Write([]byte{0})
-	d.Write(b)
-	var h Hash
-	d.Sum(h[:0])
-	return h, nil
 }
 
 // FromEnvelope turns a decoded topic value (*PersonChange or *CompensationChange) back into
