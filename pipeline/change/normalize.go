@@ -30,8 +30,8 @@ func NewPerson(p personio.Person, emps []personio.Employment) (*Person, error) {
 		PreferredName:    n.text(p.PreferredName),
 		Gender:           n.text(p.Gender),
 		Status:           n.text(p.Status),
-		CreatedAt:        n.timestamp("created_at", p.CreatedAt),
-		UpdatedAt:        n.timestamp("updated_at", p.UpdatedAt),
+		CreatedAt:        n.timestamp("", "created_at", p.CreatedAt),
+		UpdatedAt:        n.timestamp("", "updated_at", p.UpdatedAt),
 		CustomAttributes: []CustomAttribute{},
 		Employments:      []Employment{},
 	}
@@ -52,7 +52,7 @@ func NewPerson(p personio.Person, emps []personio.Employment) (*Person, error) {
 			GlobalID:  n.text(a.GlobalID),
 			Label:     n.text(a.Label),
 			Type:      n.text(strings.ToUpper(a.Type)),
-			ValueJSON: n.canonicalJSON("custom_attributes."+id, a.Value),
+			ValueJSON: n.canonicalJSON("custom_attributes.", id, a.Value),
 		})
 	}
 	out.CustomAttributes = uniqueByID(&n, "custom_attributes", out.CustomAttributes,
@@ -86,12 +86,12 @@ func (n *normalizer) employment(e personio.Employment) Employment {
 		ID:                         id,
 		Status:                     n.text(e.Status),
 		Type:                       n.text(e.Type),
-		StartDate:                  n.date(f+"start_date", e.EmploymentStartDate),
-		EndDate:                    n.date(f+"end_date", e.EmploymentEndDate),
-		ProbationEndDate:           n.date(f+"probation_end_date", e.ProbationEndDate),
-		ContractEndDate:            n.date(f+"contract_end_date", e.ContractEndDate),
-		WeeklyWorkingHours:         Dec(n.decimal(f+"weekly_working_hours", ptrDecimal(e.WeeklyWorkingHours), HoursPrecision, HoursScale)),
-		FullTimeWeeklyWorkingHours: Dec(n.decimal(f+"full_time_weekly_working_hours", ptrDecimal(e.FullTimeWeeklyWorkingHours), HoursPrecision, HoursScale)),
+		StartDate:                  n.date(f, "start_date", e.EmploymentStartDate),
+		EndDate:                    n.date(f, "end_date", e.EmploymentEndDate),
+		ProbationEndDate:           n.date(f, "probation_end_date", e.ProbationEndDate),
+		ContractEndDate:            n.date(f, "contract_end_date", e.ContractEndDate),
+		WeeklyWorkingHours:         Dec(n.decimal(f, "weekly_working_hours", ptrDecimal(e.WeeklyWorkingHours), HoursPrecision, HoursScale)),
+		FullTimeWeeklyWorkingHours: Dec(n.decimal(f, "full_time_weekly_working_hours", ptrDecimal(e.FullTimeWeeklyWorkingHours), HoursPrecision, HoursScale)),
 		SupervisorID:               n.ref(e.Supervisor),
 		OfficeID:                   n.ref(e.Office),
 		LegalEntityID:              n.ref(e.LegalEntity),
@@ -99,8 +99,8 @@ func (n *normalizer) employment(e personio.Employment) Employment {
 		JobID:                      n.ref(e.Job),
 		OrgUnits:                   []OrgUnit{},
 		CostCenters:                []CostCenter{},
-		CreatedAt:                  n.timestamp(f+"created_at", e.CreatedAt),
-		UpdatedAt:                  n.timestamp(f+"updated_at", e.UpdatedAt),
+		CreatedAt:                  n.timestamp(f, "created_at", e.CreatedAt),
+		UpdatedAt:                  n.timestamp(f, "updated_at", e.UpdatedAt),
 	}
 	if e.Position != nil {
 		out.PositionTitle = n.text(e.Position.Title)
@@ -122,15 +122,15 @@ func (n *normalizer) employment(e personio.Employment) Employment {
 		}
 		out.CostCenters = append(out.CostCenters, CostCenter{
 			ID:     cid,
-			Weight: Dec(n.decimal(f+"cost_centers."+cid+".weight", ptrDecimal(c.Weight), HoursPrecision, HoursScale)),
+			Weight: Dec(n.decimal(f+"cost_centers."+cid+".", "weight", ptrDecimal(c.Weight), HoursPrecision, HoursScale)),
 		})
 	}
 	out.CostCenters = uniqueByID(n, f+"cost_centers", out.CostCenters, func(c CostCenter) string { return c.ID })
 	if t := e.Termination; t != nil {
 		term := Termination{
-			TerminationDate: n.date(f+"termination.termination_date", t.TerminationDate),
-			LastWorkingDay:  n.date(f+"termination.last_working_day", t.LastWorkingDay),
-			TerminatedAt:    n.timestamp(f+"termination.terminated_at", t.TerminatedAt),
+			TerminationDate: n.date(f, "termination.termination_date", t.TerminationDate),
+			LastWorkingDay:  n.date(f, "termination.last_working_day", t.LastWorkingDay),
+			TerminatedAt:    n.timestamp(f, "termination.terminated_at", t.TerminatedAt),
 			Type:            n.text(t.Type),
 			Reason:          n.text(t.Reason),
 		}
@@ -164,11 +164,11 @@ func NewCompensation(c personio.Compensation) (*Compensation, error) {
 		TypeID:                     n.text(c.Type.ID),
 		TypeName:                   n.text(c.Type.Name),
 		TypeCategory:               n.text(c.Type.Category),
-		Amount:                     n.decimal("amount", c.Amount.Value, AmountPrecision, AmountScale),
+		Amount:                     n.decimal("", "amount", c.Amount.Value, AmountPrecision, AmountScale),
 		Currency:                   strings.ToUpper(strings.TrimSpace(c.Amount.Currency)),
 		Interval:                   n.text(c.Interval),
-		WeeklyWorkingHours:         Dec(n.decimal("weekly_working_hours", ptrDecimal(c.WeeklyWorkingHours), HoursPrecision, HoursScale)),
-		FullTimeWeeklyWorkingHours: Dec(n.decimal("full_time_weekly_working_hours", ptrDecimal(c.FullTimeWeeklyWorkingHours), HoursPrecision, HoursScale)),
+		WeeklyWorkingHours:         Dec(n.decimal("", "weekly_working_hours", ptrDecimal(c.WeeklyWorkingHours), HoursPrecision, HoursScale)),
+		FullTimeWeeklyWorkingHours: Dec(n.decimal("", "full_time_weekly_working_hours", ptrDecimal(c.FullTimeWeeklyWorkingHours), HoursPrecision, HoursScale)),
 	}
 	if out.PersonID == "" {
 		n.fail("person_id", "missing")
@@ -179,7 +179,7 @@ func NewCompensation(c personio.Compensation) (*Compensation, error) {
 	if out.Currency == "" {
 		n.fail("currency", "missing")
 	}
-	if eff := n.date("effective_from", c.EffectiveFrom); eff != nil {
+	if eff := n.date("", "effective_from", c.EffectiveFrom); eff != nil {
 		out.EffectiveFrom = *eff
 	} else if strings.TrimSpace(c.EffectiveFrom) == "" {
 		n.fail("effective_from", "missing")
@@ -346,14 +346,14 @@ func (n *normalizer) ref(r *personio.Ref) *string {
 // Layouts accepted for instants; the last ones carry no zone and are read as UTC.
 var timestampLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999Z07:00", "2006-01-02 15:04:05.999999999", time.DateOnly}
 
-func (n *normalizer) timestamp(field, s string) *time.Time {
+func (n *normalizer) timestamp(prefix, name, s string) *time.Time {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return nil
 	}
 	t, ok := parseTimestamp(s)
 	if !ok {
-		n.fail(field, "not a timestamp")
+		n.fail(prefix+name, "not a timestamp")
 		return nil
 	}
 	t = t.UTC().Truncate(time.Millisecond)
@@ -370,33 +370,33 @@ func parseTimestamp(s string) (time.Time, bool) {
 }
 
 // date accepts YYYY-MM-DD, or a full timestamp of which it keeps the date as written.
-func (n *normalizer) date(field, s string) *time.Time {
+func (n *normalizer) date(prefix, name, s string) *time.Time {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return nil
 	}
 	if len(s) > 10 {
 		if _, ok := parseTimestamp(s); !ok {
-			n.fail(field, "not a date")
+			n.fail(prefix+name, "not a date")
 			return nil
 		}
 		s = s[:10]
 	}
 	t, err := time.Parse(time.DateOnly, s)
 	if err != nil {
-		n.fail(field, "not a date")
+		n.fail(prefix+name, "not a date")
 		return nil
 	}
 	return &t
 }
 
-func (n *normalizer) decimal(field string, d personio.Decimal, precision, scale int) *big.Rat {
+func (n *normalizer) decimal(prefix, name string, d personio.Decimal, precision, scale int) *big.Rat {
 	if d == "" {
 		return nil
 	}
 	r, err := ParseDecimal(string(d), precision, scale)
 	if err != nil {
-		n.fail(field, err.Error())
+		n.fail(prefix+name, err.Error())
 		return nil
 	}
 	return r
@@ -411,7 +411,7 @@ func ptrDecimal(d *personio.Decimal) personio.Decimal {
 
 // canonicalJSON re-encodes a JSON value compactly with sorted object keys, numbers exactly as
 // sent and no HTML escaping. Absent and null values give nil.
-func (n *normalizer) canonicalJSON(field string, raw json.RawMessage) *string {
+func (n *normalizer) canonicalJSON(prefix, name string, raw json.RawMessage) *string {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil
@@ -420,7 +420,7 @@ func (n *normalizer) canonicalJSON(field string, raw json.RawMessage) *string {
 		s := string(raw)
 		return &s
 	}
-	return n.canonicalJSONSlow(field, raw)
+	return n.canonicalJSONSlow(prefix+name, raw)
 }
 
 // canonicalJSONSlow is canonicalJSON by decoding and encoding again.
@@ -500,7 +500,107 @@ func canonicalScalar(raw []byte) bool {
 		}
 		return true
 	}
+	if raw[0] == '[' || raw[0] == '{' {
+		rest, ok := canonicalValue(raw, 0)
+		return ok && len(rest) == 0
+	}
 	return isJSONNumber(raw)
+}
+
+// canonicalValue checks that raw starts with a JSON value already in canonical form (as
+// canonicalScalar, and compact arrays and objects whose keys are strictly increasing) and
+// returns what follows it. depth bounds the nesting; deeper values take the general path.
+func canonicalValue(raw []byte, depth int) (rest []byte, ok bool) {
+	if len(raw) == 0 || depth > 16 {
+		return nil, false
+	}
+	switch raw[0] {
+	case '"':
+		end := canonicalStringEnd(raw)
+		if end < 0 {
+			return nil, false
+		}
+		return raw[end:], true
+	case '[':
+		raw = raw[1:]
+		if len(raw) > 0 && raw[0] == ']' {
+			return raw[1:], true
+		}
+		for {
+			raw, ok = canonicalValue(raw, depth+1)
+			if !ok || len(raw) == 0 {
+				return nil, false
+			}
+			switch raw[0] {
+			case ',':
+				raw = raw[1:]
+			case ']':
+				return raw[1:], true
+			default:
+				return nil, false
+			}
+		}
+	case '{':
+		raw = raw[1:]
+		if len(raw) > 0 && raw[0] == '}' {
+			return raw[1:], true
+		}
+		var prev []byte
+		for i := 0; ; i++ {
+			end := canonicalStringEnd(raw)
+			if end < 0 || end >= len(raw) || raw[end] != ':' {
+				return nil, false
+			}
+			key := raw[1 : end-1]
+			if i > 0 && bytes.Compare(prev, key) >= 0 {
+				return nil, false // unsorted or repeated keys
+			}
+			prev = key
+			raw, ok = canonicalValue(raw[end+1:], depth+1)
+			if !ok || len(raw) == 0 {
+				return nil, false
+			}
+			switch raw[0] {
+			case ',':
+				raw = raw[1:]
+			case '}':
+				return raw[1:], true
+			default:
+				return nil, false
+			}
+		}
+	}
+	// A literal or a number runs to the next delimiter.
+	end := 0
+	for end < len(raw) && raw[end] != ',' && raw[end] != ']' && raw[end] != '}' {
+		end++
+	}
+	lit := raw[:end]
+	switch string(lit) {
+	case "true", "false", "null":
+		return raw[end:], true
+	}
+	if !isJSONNumber(lit) {
+		return nil, false
+	}
+	return raw[end:], true
+}
+
+// canonicalStringEnd returns the index after the closing quote of the string raw starts
+// with, or -1 unless the string is printable ASCII without escapes.
+func canonicalStringEnd(raw []byte) int {
+	if len(raw) == 0 || raw[0] != '"' {
+		return -1
+	}
+	for i := 1; i < len(raw); i++ {
+		switch c := raw[i]; {
+		case c == '"':
+			return i + 1
+		case c < 0x20 || c >= 0x7f || c == '\\':
+			return -1
+		}
+	}
+	return -1
 }
 
 // isJSONNumber reports whether b is a number as the JSON grammar writes it.
