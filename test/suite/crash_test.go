@@ -86,20 +86,25 @@ func TestIntegrationCrash(t *testing.T) {
 			kind = "incremental"
 		}
 		kinds[kind]++
-		mode := rng.Float64()
-		before := endOffsets(t, topics...).total()
+		// The modes take turns so that even a short run covers each; the delays are random.
+		mode := []string{"publish", "random", "early", "publish", "random", "finish", "publish", "random"}[i%8]
+		before := endOffsets(t, topics...)
 		requests := s.stats().Total
 		p := c.start(kind)
 		var phase string
 		switch {
-		case mode < 0.15: // let it finish
+		case mode == "finish":
 			if code := p.wait(t, 2*time.Minute); code != 0 {
 				t.Fatalf("cycle %d: %s sync exited %d without a kill; log:\n%s", i, kind, code, p.logTail())
 			}
 			phase = phaseCompleted
-		case mode < 0.5: // kill once it publishes, a little later
+		case mode == "early": // kill early: state rebuild, schema registration, first requests
+			deadline := time.Now().Add(time.Duration(5+rng.IntN(195)) * time.Millisecond)
+			phase = killWhen(t, p, time.Minute, func() bool { return !time.Now().Before(deadline) }, 0,
+				s, requests, topics, before)
+		case mode == "publish": // kill once it publishes, a little later
 			extra := time.Duration(rng.IntN(40)) * time.Millisecond
-			phase = killWhen(t, p, 3*expected, func() bool { return endOffsets(t, topics...).total() > before }, extra,
+			phase = killWhen(t, p, 3*expected, func() bool { return endOffsets(t, topics...).total() > before.total() }, extra,
 				s, requests, topics, before)
 		default: // kill after a random share of the expected duration
 			delay := time.Duration((0.05 + 0.95*rng.Float64()) * float64(expected))
@@ -114,7 +119,10 @@ func TestIntegrationCrash(t *testing.T) {
 			expected = (expected*3 + time.Since(p.started)) / 4
 		}
 		kills[phase]++
-		t.Logf("cycle %2d: %-11s %-10s after %-6s published so far %d", i, kind, phase,
+		if strings.HasPrefix(phase, phasePublishing) {
+			kills[phasePublishing]++
+		}
+		t.Logf("cycle %2d: %-11s %-7s %-27s after %-6s published so far %d", i, kind, mode, phase,
 			time.Since(p.started).Round(time.Millisecond), endOffsets(t, topics...).total())
 	}
 
@@ -127,9 +135,10 @@ func TestIntegrationCrash(t *testing.T) {
 
 	tl := audit(t, c, epochs, churnDeleted, s.truth())
 	killed := cycles - kills[phaseCompleted]
-	t.Logf("crash suite summary: %d cycles (%v), %d killed (startup %d, listing %d, publishing %d), %d ran to the end; churn %+v; %s; wall time %s",
-		cycles, kinds, killed, kills[phaseStartup], kills[phaseListing], kills[phasePublishing], kills[phaseCompleted],
-		churned, tl, time.Since(began).Round(time.Second))
+	t.Logf("crash suite summary: %d cycles (%v), %d killed (startup %d, listing %d, publishing %d: persons only %d, compensations only %d, both %d), %d ran to the end; churn %+v; %s; wall time %s",
+		cycles, kinds, killed, kills[phaseStartup], kills[phaseListing], kills[phasePublishing],
+		kills[phasePublishing+": persons"], kills[phasePublishing+": compensations"], kills[phasePublishing+": both"],
+		kills[phaseCompleted], churned, tl, time.Since(began).Round(time.Second))
 	if cycles >= 8 && kills[phasePublishing] == 0 {
 		t.Error("no kill landed while publishing: the suite did not test what it claims")
 	}
@@ -139,9 +148,10 @@ func TestIntegrationCrash(t *testing.T) {
 }
 
 // killWhen polls until cond holds (then waits extra and SIGKILLs p) or p exits, at most for
-// limit. It returns the phase the kill landed in.
+// limit. It returns the phase the kill landed in; a kill while publishing names the topics
+// that had grown ("publishing: persons", "publishing: compensations", "publishing: both").
 func killWhen(t *testing.T, p *proc, limit time.Duration, cond func() bool, extra time.Duration,
-	s *sim, requests int64, topics []string, before int64) string {
+	s *sim, requests int64, topics []string, before offsets) string {
 	t.Helper()
 	stop := time.Now().Add(limit)
 	for !p.exited() && !cond() && time.Now().Before(stop) {
@@ -154,14 +164,22 @@ func killWhen(t *testing.T, p *proc, limit time.Duration, cond func() bool, extr
 		return phaseCompleted
 	}
 	// Look at the phase just before the kill; a sync can only move forward meanwhile.
-	published := endOffsets(t, topics...).total() > before
+	now := endOffsets(t, topics...)
 	asked := s.stats().Total > requests
 	p.kill()
+	var grown []string
+	for _, tp := range topics {
+		if (offsets{tp: now[tp]}).total() > (offsets{tp: before[tp]}).total() {
+			grown = append(grown, tp[strings.LastIndex(tp, ".")+1:])
+		}
+	}
 	switch {
 	case p.code != -1: // it ended by itself just before the kill
 		return phaseCompleted
-	case published:
-		return phasePublishing
+	case len(grown) == 2:
+		return phasePublishing + ": both"
+	case len(grown) == 1:
+		return phasePublishing + ": " + grown[0]
 	case asked:
 		return phaseListing
 	default:
