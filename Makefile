@@ -1,7 +1,7 @@
 # One entry point for building and testing. `make test` is the command CI runs.
 GO ?= go
 
-.PHONY: all build test test-unit test-integration testenv-up testenv-down vet crash fault
+.PHONY: all build test test-unit test-integration testenv-up testenv-down vet bench crash fault
 
 all: build
 
@@ -43,3 +43,10 @@ testenv-up:
 
 testenv-down:
 	./scripts/testenv down
+
+# Performance figures (docs/BENCHMARKS.md): the API budget figures against the simulator and
+# the pipeline figures against real Kafka + Apicurio (started with scripts/testenv up when not
+# running, and left running). Several minutes; BENCH_SCALE=small takes under one.
+bench:
+	@test -f .testenv/env && ./scripts/testenv status >/dev/null 2>&1 || ./scripts/testenv up
+	. ./.testenv/env && BENCH_SCALE=$${BENCH_SCALE:-full} $(GO) run ./test/bench -command "make bench"

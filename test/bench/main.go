@@ -30,6 +30,7 @@ func run() error {
 		only    = flag.String("only", "", "comma list of groups to run: api, pipeline (default both)")
 		child   = flag.String("child-rebuild", "", "internal: rebuild the state of this topic prefix and report")
 		command = flag.String("command", "make bench", "command recorded in the document")
+		batch   = flag.Int("publish-batch", 0, "events per producer call of our publisher (0: the service default)")
 	)
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -66,7 +67,7 @@ func run() error {
 		if err != nil {
 			return err
 		}
-		f, err := pipelineFigures(ctx, e, persons, logf)
+		f, err := pipelineFigures(ctx, e, persons, *batch, logf)
 		if err != nil {
 			return err
 		}
