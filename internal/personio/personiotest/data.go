@@ -242,6 +242,8 @@ func legalEntityByID(id string) legalEntity {
 }
 
 func (d *dataset) addPerson(created, updated time.Time) *personRec {
+	// The API shows created_at to the second and filters on what it shows.
+	created = created.UTC().Truncate(time.Second)
 	f := d.fake
 	d.nextPersonSeq++
 	seq := d.nextPersonSeq
