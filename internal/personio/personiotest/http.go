@@ -51,10 +51,15 @@ func (s *Server) routes() http.Handler {
 func (s *Server) api(kind bucketKind, h func(w http.ResponseWriter, r *http.Request, client string) response) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f, roll, jitter := s.faultRoll()
-		if d := f.Latency + time.Duration(jitter*float64(f.LatencyJitter)); d > 0 {
-			select {
-			case <-time.After(d):
-			case <-r.Context().Done():
+		// The latency is the backend's: Personio's gateway authenticates and rate-limits a
+		// request when it arrives (as Spring Cloud Gateway's RequestRateLimiter, whose
+		// x-ratelimit-* headers it sends), so 401 and 429 replies come back without it.
+		latency := func() {
+			if d := f.Latency + time.Duration(jitter*float64(f.LatencyJitter)); d > 0 {
+				select {
+				case <-time.After(d):
+				case <-r.Context().Done():
+				}
 			}
 		}
 		var resp response
@@ -73,9 +78,11 @@ func (s *Server) api(kind bucketKind, h func(w http.ResponseWriter, r *http.Requ
 				s.finish(w, r, resp, "")
 				return
 			}
+			latency()
 			fault = pickFault(f, roll)
 			resp = s.faultedOr(fault, func() response { return h(w, r, client) })
 		} else {
+			latency()
 			if f.TokenFaults {
 				fault = pickFault(f, roll)
 			}

@@ -45,8 +45,11 @@ type Faults struct {
 	Reset                  float64 // probability the connection is reset without a reply
 	Truncate               float64 // probability the body stops short of its Content-Length
 	Malformed              float64 // probability the body is not valid JSON
-	Latency                time.Duration
-	LatencyJitter          time.Duration // added latency is Latency + U[0, LatencyJitter)
+	// Latency + U[0, LatencyJitter) is added to every reply the backend gives (token
+	// requests and admitted API requests). 401 and 429 replies, which Personio's gateway
+	// gives on arrival, come back without it.
+	Latency       time.Duration
+	LatencyJitter time.Duration
 	// TokenTTL, when > 0, makes tokens issued from now on expire after TokenTTL although the
 	// token response still announces Options.TokenTTL (early expiry).
 	TokenTTL time.Duration
