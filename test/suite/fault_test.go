@@ -4,9 +4,12 @@ package suite
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -16,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/personio-cdc/personio-cdc/internal/kafka"
 	"github.com/personio-cdc/personio-cdc/internal/personio/personiotest"
 	"github.com/personio-cdc/personio-cdc/test/integration"
 )
@@ -264,8 +268,13 @@ func TestIntegrationFaultKafkaRestart(t *testing.T) {
 	}
 	t.Logf("injected: scripts/testenv restart-kafka after the sync published %d events (%s in)",
 		endOffsets(t, topics...).total()-start.total(), time.Since(p.started).Round(time.Millisecond))
+	restart := time.Now()
 	integration.RestartKafka(t)
+	restarted := time.Now()
+	endedDuring := p.exited()
 	code := p.wait(t, 4*time.Minute)
+	t.Logf("the restart took %s; the sync ended %s", restarted.Sub(restart).Round(time.Millisecond),
+		map[bool]string{true: "before the broker was back", false: "after the broker was back"}[endedDuring])
 	var outcome string
 	if code == 0 {
 		outcome = p.result(t).Outcome
@@ -322,7 +331,11 @@ func TestIntegrationFaultRegistryDown(t *testing.T) {
 	testenv(t, env, "start-registry")
 	restarted = true
 
-	// The same topics, the registry back but empty.
+	// The same topics, the registry back but empty. Other schemas take the ids the topics'
+	// records carry, as they would in a registry shared with other services: a reader that
+	// trusted the ids would decode the history with the wrong schema.
+	taken := occupyIDs(t, env.RegistryURL, schemaIDs(t, topics...))
+	t.Logf("registered %d unrelated schemas so that the ids of the old records name other schemas", taken)
 	p = f.c.start("full")
 	code = p.wait(t, 3*time.Minute)
 	if code == 0 {
@@ -341,6 +354,63 @@ func TestIntegrationFaultRegistryDown(t *testing.T) {
 	g.churn(standardChurn)
 	g.c.syncOK("full", 2*time.Minute)
 	g.converged()
+}
+
+// schemaIDs returns the schema ids the records of topics carry in their wire format.
+func schemaIDs(t *testing.T, topics ...string) map[int]int {
+	t.Helper()
+	env := integration.Env(t)
+	kc, err := kafka.New(kafka.Config{Brokers: env.Brokers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ids := map[int]int{}
+	for _, tp := range topics {
+		err := kc.ReadToEnd(ctx, tp, func(r kafka.Record) error {
+			if len(r.Value) >= 5 && r.Value[0] == 0 {
+				ids[int(binary.BigEndian.Uint32(r.Value[1:5]))]++
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("read %s: %v", tp, err)
+		}
+	}
+	return ids
+}
+
+// occupyIDs registers unrelated Avro schemas until the registry has handed out every id in
+// ids (at most 1000 schemas); it returns how many it registered.
+func occupyIDs(t *testing.T, registry string, ids map[int]int) int {
+	t.Helper()
+	top := 0
+	for id := range ids {
+		top = max(top, id)
+	}
+	n := 0
+	for last := 0; last < top && n < 1000; n++ {
+		schema := fmt.Sprintf(`{"type":"record","name":"Unrelated%d","fields":[{"name":"note","type":"string"}]}`, n)
+		body, _ := json.Marshal(map[string]string{"schema": schema})
+		subject := fmt.Sprintf("%s-unrelated-%d", t.Name(), n)
+		resp, err := http.Post(registry+"/subjects/"+url.PathEscape(subject)+"/versions",
+			"application/vnd.schemaregistry.v1+json", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out struct {
+			ID int `json:"id"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&out)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("register %s: %s %v", subject, resp.Status, err)
+		}
+		last = out.ID
+	}
+	return n
 }
 
 // lastError returns the message of the last error the log carries: the last line at level
