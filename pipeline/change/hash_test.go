@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/personio-cdc/personio-cdc/internal/personio"
 )
 
 var (
@@ -124,5 +126,38 @@ func TestContentHashDecimalByValue(t *testing.T) {
 	}
 	if h(a) == h(c) {
 		t.Error("1.5 and -1.5 hash the same")
+	}
+}
+
+// TestIDsOnlyEmploymentsHashStable: a person listed without employment details keeps the same
+// hash through the topic (Avro) and from one listing to the next.
+func TestIDsOnlyEmploymentsHashStable(t *testing.T) {
+	p := personio.Person{ID: "1", FirstName: "Ada", CreatedAt: "2020-01-01T00:00:00Z",
+		Employments: []personio.Ref{{ID: "e2"}, {ID: "e1"}, {ID: " "}}}
+	a, err := NewPerson(p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Employments) != 2 || a.Employments[0].ID != "e1" || a.Employments[0].Status != nil {
+		t.Fatalf("employments = %+v, want e1 and e2 with ids only", a.Employments)
+	}
+	b, err := MarshalRecord(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := UnmarshalRecord(Persons, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := NewPerson(p, nil)
+	ha, _ := ContentHash(a)
+	hb, _ := ContentHash(back)
+	hc, _ := ContentHash(again)
+	if ha != hb || ha != hc {
+		t.Errorf("hash changed: fresh %s, through Avro %s, listed again %s", ha, hb, hc)
+	}
+	withDetails, _ := NewPerson(p, []personio.Employment{{ID: "e1", Status: "ACTIVE"}, {ID: "e2"}})
+	if hd, _ := ContentHash(withDetails); hd == ha {
+		t.Error("details and ids only hash the same")
 	}
 }
