@@ -1,8 +1,14 @@
 package main
 
 import (
+	"context"
 	"sync"
 	"testing"
+
+	"github.com/hamba/avro/v2"
+
+	"github.com/personio-cdc/personio-cdc/internal/kafka"
+	"github.com/personio-cdc/personio-cdc/pipeline/publish"
 
 	"github.com/personio-cdc/personio-cdc/internal/codec"
 	"github.com/personio-cdc/personio-cdc/internal/state"
@@ -116,4 +122,41 @@ func testDiffEncode(t *testing.T, n int) {
 	if k, err := noChangeDiff(c, st); err != nil || k != 0 {
 		t.Errorf("no-change diff: %d events: %v", k, err)
 	}
+}
+
+// nopProducer acknowledges every message at once.
+type nopProducer struct{}
+
+func (nopProducer) Publish(context.Context, []kafka.Message) error { return nil }
+
+type nopRegistry struct{}
+
+func (nopRegistry) Register(context.Context, string, avro.Schema) (int, error) { return 1, nil }
+
+// BenchmarkPublishCPU measures our publisher without a broker: envelope, encoding, messages
+// and folding into the state, per event.
+func BenchmarkPublishCPU(b *testing.B) {
+	c := loadCompany(b)
+	schema, err := schemas.Parse(string(change.Persons))
+	if err != nil {
+		b.Fatal(err)
+	}
+	events, _, err := diffEncode(c, state.NewMemory(), codec.New(nil), 1, schema)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pub, err := publish.New(publish.Config{TopicPrefix: "bench", Encoder: codec.New(nil), Registry: nopRegistry{}, Producer: nopProducer{}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pub.Register(b.Context()); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := pub.Publish(b.Context(), state.NewMemory(), events); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(events)*b.N)/b.Elapsed().Seconds(), "events/s")
 }
