@@ -56,6 +56,7 @@ type tally struct {
 	Creates    int
 	Updates    int
 	Deletes    int
+	Snapshots  int // "r" events
 	Keys       int // live keys after the replay
 }
 
@@ -67,12 +68,13 @@ func (a *tally) add(b tally) {
 	a.Creates += b.Creates
 	a.Updates += b.Updates
 	a.Deletes += b.Deletes
+	a.Snapshots += b.Snapshots
 	a.Keys += b.Keys
 }
 
 func (a tally) String() string {
-	return fmt.Sprintf("%d records: %d events (c %d, u %d, d %d), %d tombstones, %d duplicates; %d live keys",
-		a.Records, a.Events, a.Creates, a.Updates, a.Deletes, a.Tombstones, a.Duplicates, a.Keys)
+	return fmt.Sprintf("%d records: %d events (c %d, u %d, d %d, r %d), %d tombstones, %d duplicates; %d live keys",
+		a.Records, a.Events, a.Creates, a.Updates, a.Deletes, a.Snapshots, a.Tombstones, a.Duplicates, a.Keys)
 }
 
 // audit replays both topics of c from offset 0 with the independent Python consumer and checks
@@ -84,8 +86,8 @@ func (a tally) String() string {
 //   - a repeated key+version carries the same event_id and the same content;
 //   - per key, versions start at 1 and rise by exactly 1 between distinct events (a key
 //     created again after a delete may continue or restart at 1, pipeline/diff);
-//   - c only for a key that is not live, u and d only for a live one, and every d is followed
-//     by a tombstone of its key;
+//   - c only for a key that is not live, u and d only for a live one (r, a re-snapshot read,
+//     for either), and every d is followed by a tombstone of its key;
 //   - no event_id names two different events;
 //   - zero false deletes: a "d" names a key absent from the truth of its epoch, and a person
 //     "d" names a person the churn deleted.
@@ -197,7 +199,7 @@ func checkTopic(errorf func(format string, args ...any), topic string, entity ch
 		switch {
 		case !existed && version != 1:
 			fail("%s: first version %d, want 1", at, version)
-		case existed && version != prevV+1 && !(lastOp[key] == "d" && op == "c" && version == 1):
+		case existed && version != prevV+1 && !(lastOp[key] == "d" && (op == "c" || op == "r") && version == 1):
 			fail("%s: version %d after %d (op %s after %s)", at, version, prevV, op, lastOp[key])
 		}
 		last[key] = version
@@ -208,6 +210,8 @@ func checkTopic(errorf func(format string, args ...any), topic string, entity ch
 			if isLive {
 				fail("%s: c for a live key", at)
 			}
+		case "r":
+			tl.Snapshots++ // a re-snapshot read: for a live key, or the first of a new one
 		case "u":
 			tl.Updates++
 			if !isLive {

@@ -51,8 +51,8 @@ func TestIntegrationCrash(t *testing.T) {
 	rng := rand.New(rand.NewPCG(uint64(seed), 0x5afe))
 	began := time.Now()
 
-	// Latency makes a sync of 150 persons take one to two seconds, so kills land inside it.
-	s := startSim(t, "--persons", "150", "--seed", strconv.FormatInt(seed, 10), "--no-rate-limit",
+	// Latency makes a sync of 220 persons take one to two seconds, so kills land inside it.
+	s := startSim(t, "--persons", "220", "--seed", strconv.FormatInt(seed, 10), "--no-rate-limit",
 		"--latency", "20ms", "--latency-jitter", "20ms")
 	// A slow compensation budget separates the phases: persons are published while compensation
 	// windows are still being listed, and compensations a while later.
@@ -81,9 +81,15 @@ func TestIntegrationCrash(t *testing.T) {
 			epochs = append(epochs, newEpoch(t, start, s.truth()))
 			churned = addChurn(churned, ch)
 		}
+		// Re-snapshots publish an "r" for every entity: more than one batch (500 events) of
+		// compensations, so that kills land between batches too.
 		kind := "full"
-		if i > 0 && rng.Float64() < 0.3 {
+		switch k := rng.Float64(); {
+		case i == 0:
+		case k < 0.25:
 			kind = "incremental"
+		case k < 0.45:
+			kind = "resnapshot"
 		}
 		kinds[kind]++
 		// The modes take turns so that even a short run covers each; the delays are random.

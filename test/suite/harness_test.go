@@ -251,7 +251,8 @@ type proc struct {
 	code    int // exit code; -1 when killed by a signal
 }
 
-// start runs `personio-cdc sync --<kind> --output json`.
+// start runs `personio-cdc sync --<kind> --output json` (kind full or incremental), or
+// `personio-cdc resnapshot --output json` (kind resnapshot).
 func (c *cdc) start(kind string, extra ...string) *proc {
 	c.t.Helper()
 	c.runs++
@@ -260,7 +261,11 @@ func (c *cdc) start(kind string, extra ...string) *proc {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	cmd := exec.Command(filepath.Join(binaries(c.t), "personio-cdc"), "sync", "--"+kind, "--output", "json")
+	args := []string{"sync", "--" + kind, "--output", "json"}
+	if kind == "resnapshot" {
+		args = []string{"resnapshot", "--output", "json"}
+	}
+	cmd := exec.Command(filepath.Join(binaries(c.t), "personio-cdc"), args...)
 	cmd.Env = append(append([]string(nil), c.env...), extra...)
 	p := &proc{cmd: cmd, stderr: logPath, stdout: new(bytes.Buffer), done: make(chan struct{})}
 	cmd.Stdout = p.stdout
