@@ -255,14 +255,14 @@ func parsePlainDecimal(s string, precision, scale int) (r *big.Rat, ok bool, err
 		num = num*10 + uint64(frac[j]-'0')
 	}
 	// The unscaled value num·10^(scale-len(frac)) must stay below 10^precision.
-	tooMany := errors.New("more than " + strconv.Itoa(precision) + " digits")
+	tooMany := func() error { return errors.New("more than " + strconv.Itoa(precision) + " digits") }
 	unscaled := num
 	if unscaled >= pow10Uint64[precision] {
-		return nil, true, tooMany
+		return nil, true, tooMany()
 	}
 	for range scale - len(frac) {
 		if unscaled >= pow10Uint64[precision-1] && unscaled > 0 {
-			return nil, true, tooMany // ten times it reaches 10^precision
+			return nil, true, tooMany() // ten times it reaches 10^precision
 		}
 		unscaled *= 10
 	}
@@ -361,6 +361,20 @@ func (n *normalizer) timestamp(prefix, name, s string) *time.Time {
 }
 
 func parseTimestamp(s string) (time.Time, bool) {
+	// The layouts accept disjoint sets of text, so trying the one the text looks like first
+	// gives the same result as trying them in order, without a failed parse.
+	var guess string
+	switch {
+	case len(s) == len(time.DateOnly):
+		guess = time.DateOnly
+	case len(s) > 19 && s[10] == 'T' && (s[len(s)-1] == 'Z' || strings.ContainsAny(s[19:], "+-")):
+		guess = time.RFC3339Nano
+	}
+	if guess != "" {
+		if t, err := time.Parse(guess, s); err == nil {
+			return t, true
+		}
+	}
 	for _, l := range timestampLayouts {
 		if t, err := time.Parse(l, s); err == nil {
 			return t, true
