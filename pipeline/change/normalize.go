@@ -32,8 +32,8 @@ func NewPerson(p personio.Person, emps []personio.Employment) (*Person, error) {
 		Status:           n.text(p.Status),
 		CreatedAt:        n.timestamp("", "created_at", p.CreatedAt),
 		UpdatedAt:        n.timestamp("", "updated_at", p.UpdatedAt),
-		CustomAttributes: []CustomAttribute{},
-		Employments:      []Employment{},
+		CustomAttributes: make([]CustomAttribute, 0, len(p.CustomAttributes)),
+		Employments:      make([]Employment, 0, max(len(emps), len(p.Employments))),
 	}
 	if n.id == "" {
 		n.fail("id", "missing")
@@ -97,8 +97,8 @@ func (n *normalizer) employment(e personio.Employment) Employment {
 		LegalEntityID:              n.ref(e.LegalEntity),
 		SubCompanyID:               n.ref(e.SubCompany),
 		JobID:                      n.ref(e.Job),
-		OrgUnits:                   []OrgUnit{},
-		CostCenters:                []CostCenter{},
+		OrgUnits:                   make([]OrgUnit, 0, len(e.OrgUnits)),
+		CostCenters:                make([]CostCenter, 0, len(e.CostCenters)),
 		CreatedAt:                  n.timestamp(f, "created_at", e.CreatedAt),
 		UpdatedAt:                  n.timestamp(f, "updated_at", e.UpdatedAt),
 	}
@@ -120,10 +120,15 @@ func (n *normalizer) employment(e personio.Employment) Employment {
 			n.fail(f+"cost_centers", "cost center without id")
 			continue
 		}
-		out.CostCenters = append(out.CostCenters, CostCenter{
-			ID:     cid,
-			Weight: Dec(n.decimal(f+"cost_centers."+cid+".", "weight", ptrDecimal(c.Weight), HoursPrecision, HoursScale)),
-		})
+		var weight *big.Rat
+		if d := ptrDecimal(c.Weight); d != "" {
+			r, err := ParseDecimal(string(d), HoursPrecision, HoursScale)
+			if err != nil {
+				n.fail(f+"cost_centers."+cid+".weight", err.Error())
+			}
+			weight = r
+		}
+		out.CostCenters = append(out.CostCenters, CostCenter{ID: cid, Weight: Dec(weight)})
 	}
 	out.CostCenters = uniqueByID(n, f+"cost_centers", out.CostCenters, func(c CostCenter) string { return c.ID })
 	if t := e.Termination; t != nil {
