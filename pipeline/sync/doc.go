@@ -27,8 +27,12 @@
 //   - resnapshot: a full listing that emits "r" for every listed entity (and for stored
 //     compensations outside the listed windows), plus the deletes a full sync would emit.
 //
-// The high-water mark is the largest person updated_at of the last complete persons listing;
-// after a restart it is taken from the rebuilt state.
+// The high-water mark is the largest person updated_at of the runner's last complete persons
+// listing (listed and published). It is never taken from the rebuilt state: the newest person
+// on the topics may come from a listing that reached Kafka only in part, and starting after it
+// would skip the older changes that did not. A restarted runner therefore has none until its
+// first complete persons listing, and an incremental sync without one lists every person
+// (still without deletes).
 //
 // # Outcomes
 //

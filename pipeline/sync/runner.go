@@ -101,8 +101,8 @@ func New(cfg Config) (*Runner, error) {
 // error. It never blocks on a running sync.
 func (r *Runner) Status() Status { return r.board.snapshot() }
 
-// HighWaterMark returns the largest person updated_at of the last complete persons listing (or
-// of the state after a rebuild); zero when unknown.
+// HighWaterMark returns the largest person updated_at of the runner's last complete persons
+// listing; zero before the first one.
 func (r *Runner) HighWaterMark() time.Time {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -244,12 +244,13 @@ func (r *Runner) prepare(ctx context.Context, res *Result) error {
 		return err
 	}
 	r.metrics.StateRebuilds.WithLabelValues("ok").Inc()
+	// The high-water mark is not taken from the rebuilt state: the newest person on the topics
+	// may come from a listing that was published only in part (a crash or a broker failure
+	// between two batches or partitions), and an incremental sync starting from it would skip
+	// the older changes that never reached Kafka. A runner keeps the mark of its own last
+	// complete persons listing; a new one has none, so its first incremental sync lists every
+	// person.
 	r.store, r.dirty, res.Rebuilt = store, false, true
-	hwm, err := r.stateHighWaterMark()
-	if err != nil {
-		return err
-	}
-	r.setHWM(hwm)
 	return nil
 }
 
@@ -307,30 +308,6 @@ func (r *Runner) decoder(ctx context.Context, e change.Entity) state.Decoder {
 		}
 		return env, nil
 	})
-}
-
-// stateHighWaterMark returns the largest updated_at of the tenant's persons in the state.
-func (r *Runner) stateHighWaterMark() (time.Time, error) {
-	var (
-		hwm    time.Time
-		err    error
-		prefix = r.cfg.Tenant + ":"
-	)
-	r.store.Range(change.Persons, func(key string, e state.Entry) bool {
-		if !strings.HasPrefix(key, prefix) {
-			return true
-		}
-		rec, derr := e.Record(change.Persons)
-		if derr != nil {
-			err = fmt.Errorf("sync: high-water mark: %w", derr)
-			return false
-		}
-		if t := rec.EntityUpdatedAt(); t != nil && t.After(hwm) {
-			hwm = *t
-		}
-		return true
-	})
-	return hwm, err
 }
 
 func (r *Runner) setHWM(t time.Time) {

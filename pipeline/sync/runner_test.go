@@ -305,7 +305,7 @@ func TestRunLifecycle(t *testing.T) {
 		t.Errorf("after restart: rebuilt %v, published %d, want a rebuild and nothing published", res.Rebuilt, res.Published())
 	}
 	if !r2.HighWaterMark().Equal(r.HighWaterMark()) {
-		t.Errorf("high-water mark after restart %v, want %v from the state", r2.HighWaterMark(), r.HighWaterMark())
+		t.Errorf("high-water mark after restart and a full sync %v, want %v", r2.HighWaterMark(), r.HighWaterMark())
 	}
 	h.sim.Churn(personiotest.Churn{Hires: 1, Deletions: 1, Renames: 1, SalaryChanges: 1, Bonuses: 1})
 	truth3 := h.expected()
