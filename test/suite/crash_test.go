@@ -67,6 +67,7 @@ func TestIntegrationCrash(t *testing.T) {
 	kinds := map[string]int{}
 	expected := 1500 * time.Millisecond // expected duration of a sync, learnt from the ones that finish
 	var churned personiotest.Churn
+	converged := 0 // completed syncs checked against the truth
 
 	for i := range cycles {
 		if i > 0 {
@@ -124,6 +125,9 @@ func TestIntegrationCrash(t *testing.T) {
 				t.Fatalf("cycle %d: %s sync exited %d before its kill; log:\n%s", i, kind, p.code, p.logTail())
 			}
 			expected = (expected*3 + time.Since(p.started)) / 4
+			// Whatever the kills before it left behind, a sync that completed converged.
+			checkConverged(t, c, s.truth(), kind)
+			converged++
 		}
 		kills[phase]++
 		if strings.HasPrefix(phase, phasePublishing) {
@@ -142,10 +146,10 @@ func TestIntegrationCrash(t *testing.T) {
 
 	tl := audit(t, c, epochs, churnDeleted, s.truth())
 	killed := cycles - kills[phaseCompleted]
-	t.Logf("crash suite summary: %d cycles (%v), %d killed (startup %d, listing %d, publishing %d: persons only %d, compensations only %d, both %d), %d ran to the end; churn %+v; %s; wall time %s",
+	t.Logf("crash suite summary: %d cycles (%v), %d killed (startup %d, listing %d, publishing %d: persons only %d, compensations only %d, both %d), %d ran to the end (%d checked against the truth right after); churn %+v; %s; wall time %s",
 		cycles, kinds, killed, kills[phaseStartup], kills[phaseListing], kills[phasePublishing],
 		kills[phasePublishing+": persons"], kills[phasePublishing+": compensations"], kills[phasePublishing+": both"],
-		kills[phaseCompleted], churned, tl, time.Since(began).Round(time.Second))
+		kills[phaseCompleted], converged, churned, tl, time.Since(began).Round(time.Second))
 	if cycles >= 8 && kills[phasePublishing] == 0 {
 		t.Error("no kill landed while publishing: the suite did not test what it claims")
 	}
