@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -18,6 +19,8 @@ import (
 const (
 	envCycles = "PERSONIO_CDC_CRASH_CYCLES" // default 8 (make test); make crash sets 50
 	envSeed   = "PERSONIO_CDC_CRASH_SEED"   // default 20261127
+	// envSimFlags adds personio-sim flags, e.g. "--omit-compensation-ids" (composite keys).
+	envSimFlags = "PERSONIO_CDC_CRASH_SIM_FLAGS"
 )
 
 func envInt(t *testing.T, name string, def int64) int64 {
@@ -53,8 +56,8 @@ func TestIntegrationCrash(t *testing.T) {
 	began := time.Now()
 
 	// Latency makes a sync of 220 persons take one to two seconds, so kills land inside it.
-	s := startSim(t, "--persons", "220", "--seed", strconv.FormatInt(seed, 10), "--no-rate-limit",
-		"--latency", "20ms", "--latency-jitter", "20ms")
+	s := startSim(t, append([]string{"--persons", "220", "--seed", strconv.FormatInt(seed, 10), "--no-rate-limit",
+		"--latency", "20ms", "--latency-jitter", "20ms"}, strings.Fields(os.Getenv(envSimFlags))...)...)
 	// A slow compensation budget separates the phases: persons are published while compensation
 	// windows are still being listed, and compensations a while later.
 	c := newCDC(t, s, "COMPENSATION_RATE_LIMIT_PER_MINUTE=240", "COMPENSATION_RATE_BURST=1")
@@ -103,7 +106,7 @@ func TestIntegrationCrash(t *testing.T) {
 		switch {
 		case mode == "finish":
 			if code := p.wait(t, 2*time.Minute); code != 0 {
-				t.Fatalf("cycle %d: %s sync exited %d without a kill; log:\n%s", i, kind, code, p.logTail())
+				t.Fatalf("cycle %d: %s sync exited %d without a kill; result %s; log:\n%s", i, kind, code, p.stdout, p.logTail())
 			}
 			phase = phaseCompleted
 		case mode == "early": // kill early: state rebuild, schema registration, first requests
@@ -122,7 +125,7 @@ func TestIntegrationCrash(t *testing.T) {
 		}
 		if phase == phaseCompleted {
 			if p.code != 0 {
-				t.Fatalf("cycle %d: %s sync exited %d before its kill; log:\n%s", i, kind, p.code, p.logTail())
+				t.Fatalf("cycle %d: %s sync exited %d before its kill; result %s; log:\n%s", i, kind, p.code, p.stdout, p.logTail())
 			}
 			expected = (expected*3 + time.Since(p.started)) / 4
 			// Whatever the kills before it left behind, a sync that completed converged.
@@ -257,4 +260,71 @@ func TestIntegrationCrashIncrementalCatchesUp(t *testing.T) {
 	c.syncOK("full", 3*time.Minute)
 	tl := audit(t, c, []epoch{newEpoch(t, offsets{}, s.truth())}, map[string]bool{}, s.truth())
 	t.Logf("after a full sync: %s", tl)
+}
+
+// TestIntegrationCrashService runs the long-lived service (`personio-cdc run`: a full sync at
+// start and every 4 s, incremental syncs every second) while the company churns, and SIGKILLs
+// it after a random 0.5–4 s, again and again. Then the churn stops and the service runs once
+// more, until a full sync started after the last churn completed, and stops on SIGTERM (exit
+// 0). The topics must then be the truth, audited like the crash suite's, with no final sync
+// from outside.
+func TestIntegrationCrashService(t *testing.T) {
+	rounds := max(4, int(envInt(t, envCycles, 8))/2)
+	seed := envInt(t, envSeed, 20261127) + 1
+	rng := rand.New(rand.NewPCG(uint64(seed), 0x5e7))
+	began := time.Now()
+	s := startSim(t, "--persons", "150", "--seed", strconv.FormatInt(seed, 10), "--no-rate-limit",
+		"--latency", "10ms", "--latency-jitter", "10ms")
+	c := newCDC(t, s, "ADMIN_ADDR=127.0.0.1:0", "FULL_SYNC_INTERVAL=4s", "INCREMENTAL_SYNC_INTERVAL=1s")
+	topics := c.topics()
+	epochs := []epoch{newEpoch(t, endOffsets(t, topics...), s.truth())}
+	churnDeleted := map[string]bool{}
+	churns, syncs := 0, 0
+	churn := func() {
+		start := endOffsets(t, topics...)
+		res := s.churn(personiotest.Churn{Hires: rng.IntN(3), Terminations: rng.IntN(2), Deletions: rng.IntN(2),
+			Renames: rng.IntN(3), EmailChanges: rng.IntN(2), SalaryChanges: rng.IntN(4), Bonuses: rng.IntN(3)})
+		for _, id := range res.Deletions {
+			churnDeleted[id] = true
+		}
+		epochs = append(epochs, newEpoch(t, start, s.truth()))
+		churns++
+	}
+	for round := range rounds {
+		p := c.startArgs("run")
+		life := time.Duration(500+rng.IntN(3500)) * time.Millisecond
+		deadline := time.Now().Add(life)
+		for time.Now().Before(deadline) && !p.exited() {
+			time.Sleep(time.Duration(200+rng.IntN(500)) * time.Millisecond)
+			churn()
+		}
+		if p.exited() {
+			t.Fatalf("round %d: the service exited %d by itself; log:\n%s", round, p.code, p.logTail())
+		}
+		p.kill()
+		n := strings.Count(p.log(), `"msg":"sync complete"`)
+		syncs += n
+		t.Logf("round %d: killed after %s, %d syncs completed, %d churns so far", round, life, n, churns)
+	}
+
+	// The churn has stopped: the service's first full sync must converge on its own.
+	p := c.startArgs("run")
+	deadline := time.Now().Add(2 * time.Minute)
+	for !strings.Contains(p.log(), `"msg":"sync complete","component":"scheduler","kind":"full"`) {
+		if p.exited() || time.Now().After(deadline) {
+			p.kill()
+			t.Fatalf("the service did not complete a full sync; log:\n%s", p.logTail())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	checkConverged(t, c, s.truth(), "full")
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.wait(t, time.Minute); code != 0 {
+		t.Errorf("the service exited %d on SIGTERM, want 0", code)
+	}
+	tl := audit(t, c, epochs, churnDeleted, s.truth())
+	t.Logf("service crash summary: %d rounds killed with SIGKILL, %d syncs completed in them, %d churns while it ran; %s; wall time %s",
+		rounds, syncs, churns, tl, time.Since(began).Round(time.Second))
 }

@@ -253,7 +253,17 @@ type proc struct {
 
 // start runs `personio-cdc sync --<kind> --output json` (kind full or incremental), or
 // `personio-cdc resnapshot --output json` (kind resnapshot).
-func (c *cdc) start(kind string, extra ...string) *proc {
+func (c *cdc) start(kind string) *proc {
+	c.t.Helper()
+	args := []string{"sync", "--" + kind, "--output", "json"}
+	if kind == "resnapshot" {
+		args = []string{"resnapshot", "--output", "json"}
+	}
+	return c.startArgs(args...)
+}
+
+// startArgs runs personio-cdc with args.
+func (c *cdc) startArgs(args ...string) *proc {
 	c.t.Helper()
 	c.runs++
 	logPath := filepath.Join(c.dir, fmt.Sprintf("sync-%03d.log", c.runs))
@@ -261,12 +271,8 @@ func (c *cdc) start(kind string, extra ...string) *proc {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	args := []string{"sync", "--" + kind, "--output", "json"}
-	if kind == "resnapshot" {
-		args = []string{"resnapshot", "--output", "json"}
-	}
 	cmd := exec.Command(filepath.Join(binaries(c.t), "personio-cdc"), args...)
-	cmd.Env = append(append([]string(nil), c.env...), extra...)
+	cmd.Env = c.env
 	p := &proc{cmd: cmd, stderr: logPath, stdout: new(bytes.Buffer), done: make(chan struct{})}
 	cmd.Stdout = p.stdout
 	cmd.Stderr = logf
@@ -365,7 +371,7 @@ func (c *cdc) syncOK(kind string, timeout time.Duration) syncResult {
 	c.t.Helper()
 	p := c.start(kind)
 	if code := p.wait(c.t, timeout); code != 0 {
-		c.t.Fatalf("%s sync exited %d; log:\n%s", kind, code, p.logTail())
+		c.t.Fatalf("%s sync exited %d; result %s; log:\n%s", kind, code, p.stdout, p.logTail())
 	}
 	r := p.result(c.t)
 	if r.Outcome != "complete" {
