@@ -70,7 +70,8 @@ func TestIntegrationCrash(t *testing.T) {
 	kinds := map[string]int{}
 	expected := 1500 * time.Millisecond // expected duration of a sync, learnt from the ones that finish
 	var churned personiotest.Churn
-	converged := 0 // completed syncs checked against the truth
+	converged := 0    // completed syncs checked against the truth
+	publishTurns := 0 // publish-mode kills so far
 
 	for i := range cycles {
 		if i > 0 {
@@ -113,9 +114,12 @@ func TestIntegrationCrash(t *testing.T) {
 			deadline := time.Now().Add(time.Duration(5+rng.IntN(195)) * time.Millisecond)
 			phase = killWhen(t, p, time.Minute, func() bool { return !time.Now().Before(deadline) }, 0,
 				s, requests, topics, before)
-		case mode == "publish": // kill once it publishes, a little later
+		case mode == "publish": // kill once it publishes (persons, or compensations every other time), a little later
 			extra := time.Duration(rng.IntN(40)) * time.Millisecond
-			phase = killWhen(t, p, 3*expected, func() bool { return endOffsets(t, topics...).total() > before.total() }, extra,
+			watch := topics[publishTurns%2]
+			publishTurns++
+			was := (offsets{watch: before[watch]}).total()
+			phase = killWhen(t, p, 3*expected, func() bool { return endOffsets(t, watch).total() > was }, extra,
 				s, requests, topics, before)
 		default: // kill after a random share of the expected duration
 			delay := time.Duration((0.05 + 0.95*rng.Float64()) * float64(expected))
