@@ -41,6 +41,7 @@ func (a apiScale) rate(b budget) personio.Rate {
 // usage is what one run cost the simulator, from its stats.
 type usage struct {
 	api, comp, token, limited, total int64
+	limitedBy                        []string // "endpoint: 429 count"
 }
 
 func usageOf(before, after personiotest.Stats) usage {
@@ -62,6 +63,11 @@ func usageOf(before, after personiotest.Stats) usage {
 		}
 	}
 	u.limited = after.RateLimited - before.RateLimited
+	for ep, byStatus := range after.Requests {
+		if n := byStatus[http.StatusTooManyRequests] - before.Requests[ep][http.StatusTooManyRequests]; n > 0 {
+			u.limitedBy = append(u.limitedBy, fmt.Sprintf("%s: %d", ep, n))
+		}
+	}
 	u.total = after.Total - before.Total
 	return u
 }
@@ -230,7 +236,7 @@ func apiFigures(ctx context.Context, sc apiScale, logf func(string, ...any)) ([]
 		return nil, fmt.Errorf("full sync: %w", err)
 	}
 	tmin := sc.tmin(full.use)
-	logf("full sync: %s, %d+%d requests, T_min %s, %d events", full.wall.Round(time.Millisecond), full.use.api, full.use.comp, tmin.Round(time.Millisecond), len(full.events))
+	logf("full sync: %s, %d+%d requests, T_min %s, %d events, 429s %v", full.wall.Round(time.Millisecond), full.use.api, full.use.comp, tmin.Round(time.Millisecond), len(full.events), full.use.limitedBy)
 	figs = append(figs,
 		Figure{Name: "full_sync_vs_tmin", Value: full.wall.Seconds() / tmin.Seconds(), Goal: "<= 1.05",
 			Note: fmt.Sprintf("%.1f s for %d persons + 1 month of compensations (%d + %d requests); T_min %.1f s", full.wall.Seconds(), full.persons, full.use.api, full.use.comp, tmin.Seconds())},
