@@ -58,6 +58,11 @@ func TestIntegrationCrashAuditCatches(t *testing.T) {
 		{"delete without tombstone", []integration.VerifiedRecord{ev("2", 3, "c", "a", 1, "X"), ev("2", 4, "d", "b", 2, "")}, "without its tombstone"},
 		{"update of a key that is not live", []integration.VerifiedRecord{ev("1", 0, "u", "a", 1, "X")}, "u for a key that is not live"},
 		{"create of a live key", []integration.VerifiedRecord{ev("1", 0, "c", "a", 1, "X"), ev("1", 1, "c", "b", 2, "Y")}, "c for a live key"},
+		{"before is not the previous after", []integration.VerifiedRecord{ev("1", 0, "c", "a", 1, "X"), func() integration.VerifiedRecord {
+			r := ev("1", 1, "u", "b", 2, "Z")
+			r.Value["before"] = map[string]any{"id": "1", "last_name": "Y"}
+			return r
+		}()}, "before is not the key's previous after"},
 		{"header disagrees", []integration.VerifiedRecord{func() integration.VerifiedRecord {
 			r := ev("1", 0, "c", "a", 1, "X")
 			r.Headers["event_id"] = "z"

@@ -57,6 +57,7 @@ type tally struct {
 	Updates    int
 	Deletes    int
 	Snapshots  int // "r" events
+	Befores    int // u and d events whose before was compared with the previous after
 	Keys       int // live keys after the replay
 }
 
@@ -69,12 +70,13 @@ func (a *tally) add(b tally) {
 	a.Updates += b.Updates
 	a.Deletes += b.Deletes
 	a.Snapshots += b.Snapshots
+	a.Befores += b.Befores
 	a.Keys += b.Keys
 }
 
 func (a tally) String() string {
-	return fmt.Sprintf("%d records: %d events (c %d, u %d, d %d, r %d), %d tombstones, %d duplicates; %d live keys",
-		a.Records, a.Events, a.Creates, a.Updates, a.Deletes, a.Snapshots, a.Tombstones, a.Duplicates, a.Keys)
+	return fmt.Sprintf("%d records: %d events (c %d, u %d, d %d, r %d), %d tombstones, %d duplicates, %d befores checked; %d live keys",
+		a.Records, a.Events, a.Creates, a.Updates, a.Deletes, a.Snapshots, a.Tombstones, a.Duplicates, a.Befores, a.Keys)
 }
 
 // audit replays both topics of c from offset 0 with the independent Python consumer and checks
@@ -89,6 +91,7 @@ func (a tally) String() string {
 //   - c only for a key that is not live, u and d only for a live one (r, a re-snapshot read,
 //     for either), and every d is followed by a tombstone of its key;
 //   - no event_id names two different events;
+//   - the before of a u or d event is the after of the key's previous event;
 //   - zero false deletes: a "d" names a key absent from the truth of its epoch, and a person
 //     "d" names a person the churn deleted.
 func audit(t *testing.T, c *cdc, epochs []epoch, churnDeleted map[string]bool, final personiotest.Truth) tally {
@@ -203,7 +206,13 @@ func checkTopic(errorf func(format string, args ...any), topic string, entity ch
 			fail("%s: version %d after %d (op %s after %s)", at, version, prevV, op, lastOp[key])
 		}
 		last[key] = version
-		_, isLive := live[key]
+		prevAfter, isLive := live[key]
+		if before, ok := r.Value["before"].(map[string]any); ok && (op == "u" || op == "d") && isLive {
+			tl.Befores++
+			if b, a := canonical(before), canonical(prevAfter); b != a {
+				fail("%s: %s event's before is not the key's previous after:\n before %s\n after  %s", at, op, b, a)
+			}
+		}
 		switch op {
 		case "c":
 			tl.Creates++
@@ -258,6 +267,11 @@ func checkTopic(errorf func(format string, args ...any), topic string, entity ch
 		errorf("%s: %d violations in all", topic, violations)
 	}
 	return tl, live
+}
+
+func canonical(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
 }
 
 // contentOf renders what must be identical between two copies of one event: everything but
