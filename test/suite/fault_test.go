@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -287,6 +288,68 @@ func TestIntegrationFaultKafkaRestart(t *testing.T) {
 	// The next sync converges.
 	f.c.syncOK("full", 3*time.Minute)
 	f.converged()
+}
+
+// TestIntegrationFaultKafkaRestartService restarts the broker under the long-running service
+// (`personio-cdc run`: a full sync every 3 s, an incremental one every second) while the company
+// churns: syncs fail while the broker is away, the service rebuilds its state when it is back
+// and carries on. Once the churn stops, two more full syncs must leave the truth on the topics.
+func TestIntegrationFaultKafkaRestartService(t *testing.T) {
+	f := newFaultEnv(t, []string{"--persons", "100", "--seed", "9093", "--no-rate-limit", "--latency", "5ms", "--latency-jitter", "10ms"},
+		"ADMIN_ADDR=127.0.0.1:0", "FULL_SYNC_INTERVAL=3s", "INCREMENTAL_SYNC_INTERVAL=1s")
+	p := f.c.startArgs("run")
+	defer func() {
+		if !p.exited() {
+			p.kill()
+		}
+	}()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex // guards f.churn
+	churns := 0
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(300 * time.Millisecond):
+				mu.Lock()
+				f.churn(personiotest.Churn{Hires: 1, Renames: 1, SalaryChanges: 2, Bonuses: 1, Deletions: churns % 3 / 2})
+				churns++
+				mu.Unlock()
+			}
+		}
+	})
+	time.Sleep(2 * time.Second)
+	t.Log("injected: scripts/testenv restart-kafka under the running service")
+	integration.RestartKafka(t)
+	time.Sleep(3 * time.Second)
+	close(stop)
+	wg.Wait()
+
+	fulls := func() int {
+		return strings.Count(p.log(), `"msg":"sync complete","component":"scheduler","kind":"full"`)
+	}
+	n0 := fulls()
+	deadline := time.Now().Add(2 * time.Minute)
+	for fulls() < n0+2 {
+		if p.exited() || time.Now().After(deadline) {
+			t.Fatalf("the service did not complete two full syncs after the restart (exit %v); log:\n%s", p.exited(), p.logTail())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	log := p.log()
+	t.Logf("service: %d syncs complete, %d failed, %d churns", strings.Count(log, `"msg":"sync complete"`),
+		strings.Count(log, `"msg":"sync failed"`), churns)
+	checkConverged(t, f.c, f.s.truth(), "full")
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.wait(t, time.Minute); code != 0 {
+		t.Errorf("the service exited %d on SIGTERM, want 0", code)
+	}
+	tl := audit(t, f.c, f.epochs, f.deleted, f.s.truth())
+	t.Logf("%s converged: %s; wall time %s", t.Name(), tl, time.Since(f.began).Round(time.Second))
 }
 
 // TestIntegrationFaultRegistryDown stops Apicurio before a sync starts, with changes waiting
