@@ -303,29 +303,42 @@ func TestIntegrationFaultKafkaRestartService(t *testing.T) {
 			p.kill()
 		}
 	}()
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	var mu sync.Mutex // guards f.churn
+	// The churn goes on in this goroutine while the restart runs beside it; a churn waits for
+	// the broker (it records the topics' end offsets first).
+	env := integration.Env(t)
+	restarted := make(chan error, 1)
 	churns := 0
-	wg.Go(func() {
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(300 * time.Millisecond):
-				mu.Lock()
-				f.churn(personiotest.Churn{Hires: 1, Renames: 1, SalaryChanges: 2, Bonuses: 1, Deletions: churns % 3 / 2})
-				churns++
-				mu.Unlock()
-			}
-		}
-	})
-	time.Sleep(2 * time.Second)
+	churn := func() {
+		f.churn(personiotest.Churn{Hires: 1, Renames: 1, SalaryChanges: 2, Bonuses: 1, Deletions: churns % 3 / 2})
+		churns++
+		time.Sleep(300 * time.Millisecond)
+	}
+	for range 6 {
+		churn()
+	}
 	t.Log("injected: scripts/testenv restart-kafka under the running service")
-	integration.RestartKafka(t)
-	time.Sleep(3 * time.Second)
-	close(stop)
-	wg.Wait()
+	go func() {
+		out, err := exec.Command(env.TestenvScript, "restart-kafka").CombinedOutput()
+		if err != nil {
+			err = fmt.Errorf("%w: %s", err, out)
+		}
+		restarted <- err
+	}()
+	var err error
+	for waiting := true; waiting; {
+		select {
+		case err = <-restarted:
+			waiting = false
+		default:
+			churn()
+		}
+	}
+	if err != nil {
+		t.Fatalf("restart kafka: %v", err)
+	}
+	for range 10 {
+		churn()
+	}
 
 	fulls := func() int {
 		return strings.Count(p.log(), `"msg":"sync complete","component":"scheduler","kind":"full"`)

@@ -399,7 +399,9 @@ func (o offsets) total() int64 {
 // endOffsets reads the end offsets of topics; a topic that does not exist has none.
 func endOffsets(t testing.TB, topics ...string) offsets {
 	t.Helper()
-	brokers = integration.Env(t).Brokers
+	if brokers == nil {
+		brokers = integration.Env(t).Brokers
+	}
 	// A topic just created (or a broker just restarted) has no leader for a moment.
 	deadline := time.Now().Add(60 * time.Second)
 	for {
