@@ -270,21 +270,35 @@ func (c *Client) get(ctx context.Context, endpoint string, lim *adaptiveLimiter,
 		authRetried bool
 	)
 	for {
-		waited, err := lim.Wait(ctx)
-		c.stats.limiterWait.Add(int64(waited))
-		c.metrics.limiterWait.WithLabelValues(budget).Add(waited.Seconds())
-		if err != nil {
-			if ctxErr := ctx.Err(); ctxErr != nil {
-				return ctxErr
+		var (
+			hdr    http.Header
+			status int
+			tok    *oauth2.Token
+		)
+		// Hold a valid access token before taking from the budget: fetching one takes a round
+		// trip, during which a request already counted here would not yet be counted by the
+		// server, whose bucket meanwhile stays full and loses the refill. A failed fetch is
+		// handled below like any failed attempt, without spending budget.
+		_, err := c.tokens.Token(ctx)
+		if err == nil {
+			waited, werr := lim.Wait(ctx)
+			c.stats.limiterWait.Add(int64(waited))
+			c.metrics.limiterWait.WithLabelValues(budget).Add(waited.Seconds())
+			if werr != nil {
+				if ctxErr := ctx.Err(); ctxErr != nil {
+					return ctxErr
+				}
+				if errors.Is(werr, errLimiterDeadline) {
+					// The call cannot finish in time: report it as the deadline it will be.
+					return fmt.Errorf("%s: %w: %w", endpoint, werr, context.DeadlineExceeded)
+				}
+				return fmt.Errorf("%s: %w", endpoint, werr)
 			}
-			if errors.Is(err, errLimiterDeadline) {
-				// The call cannot finish in time: report it as the deadline it will be.
-				return fmt.Errorf("%s: %w: %w", endpoint, err, context.DeadlineExceeded)
-			}
-			return fmt.Errorf("%s: %w", endpoint, err)
 		}
 
-		hdr, status, tok, err := c.attempt(ctx, endpoint, u, decode)
+		if err == nil {
+			hdr, status, tok, err = c.attempt(ctx, endpoint, u, decode)
+		}
 		var delay time.Duration
 		reason := ""
 		switch {

@@ -244,3 +244,34 @@ func TestLimiterWaitCountsInStats(t *testing.T) {
 		}
 	})
 }
+
+// TestBudgetTakenAfterTheToken: requests take from the budget only once the access token is
+// there. Counted while the token was still being fetched, they would all reach the server at
+// the moment it arrives, more at once than the server's burst allows.
+func TestBudgetTakenAfterTheToken(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		api := &throttlingAPI{n: 1, bucket: rate.NewLimiter(1, 3)} // 60/min, burst 3
+		f := newFake(t, api.ServeHTTP)
+		f.tokenStatus = func(int64) int {
+			time.Sleep(2 * time.Second) // a slow token endpoint
+			return 0
+		}
+		c := f.client(Config{
+			BaseURL:    "http://personio.test",
+			HTTPClient: &http.Client{Transport: handlerTransport{f}},
+			RateLimit:  Rate{PerMinute: 60, Burst: 3},
+		})
+		var g errgroup.Group
+		for range 6 {
+			g.Go(func() error {
+				return c.ListPersons(t.Context(), PersonFilter{Limit: 10}, func([]Person) error { return nil })
+			})
+		}
+		if err := g.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		if api.over != 0 || api.ok != 6 {
+			t.Errorf("server answered %d requests and refused %d, want 6 and none", api.ok, api.over)
+		}
+	})
+}
