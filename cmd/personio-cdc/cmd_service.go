@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/personio-cdc/personio-cdc/internal/metrics"
 	"github.com/personio-cdc/personio-cdc/internal/progress"
 	"github.com/personio-cdc/personio-cdc/internal/service"
+	"github.com/personio-cdc/personio-cdc/pipeline/change"
 	syncrun "github.com/personio-cdc/personio-cdc/pipeline/sync"
 )
 
@@ -84,44 +86,61 @@ func cmdSync(ctx context.Context, a *app, args []string) int {
 }
 
 const resnapshotExamples = `  personio-cdc resnapshot                 # "r" events for every person and compensation
+  personio-cdc resnapshot --entity compensations   # only the compensations topic
   personio-cdc resnapshot --output json | jq '.entities[] | {entity, changes}'
 `
 
-// cmdResnapshot runs a full sync and then publishes an "r" event for every current entity, so
-// that a new consumer can bootstrap from the tail of the topics.
+// entityList is the repeatable --entity flag; each value may also be a comma-separated list.
+type entityList []change.Entity
+
+func (l *entityList) String() string {
+	names := make([]string, len(*l))
+	for i, e := range *l {
+		names[i] = string(e)
+	}
+	return strings.Join(names, ",")
+}
+
+func (l *entityList) Set(v string) error {
+	for name := range strings.SplitSeq(v, ",") {
+		name = strings.TrimSpace(name)
+		if !slices.Contains(service.Entities, name) {
+			return fmt.Errorf("unknown entity %q (want %s)", name, strings.Join(service.Entities, " or "))
+		}
+		if e := change.Entity(name); !slices.Contains(*l, e) {
+			*l = append(*l, e)
+		}
+	}
+	return nil
+}
+
+// cmdResnapshot runs a full sync and then publishes an "r" event for every current entity (or
+// those --entity names), so that a new consumer can bootstrap from the tail of the topics.
 func cmdResnapshot(ctx context.Context, a *app, args []string) int {
 	f := newFlags(a, "resnapshot", "resnapshot [--entity persons|compensations] [flags]", resnapshotExamples,
 		config.GroupAll&^config.GroupAdmin)
-	entity := f.String("entity", "", "re-snapshot only this entity; not supported yet (every entity is re-snapshotted), so it is refused")
+	var only entityList
+	f.Var(&only, "entity", "re-snapshot only this entity: "+strings.Join(service.Entities, " or ")+
+		" (repeat the flag or separate with commas; default every entity)")
 	output := f.String("output", "text", "result as text or json on stdout")
 	cfg, code, ok := f.parse(a, args)
 	if !ok {
 		return code
 	}
-	if *entity != "" {
-		// The runner re-snapshots every entity in one run; restricting it needs a runner
-		// option that does not exist yet.
-		found := false
-		for _, e := range service.Entities {
-			found = found || e == *entity
-		}
-		if !found {
-			fmt.Fprintf(a.stderr, "personio-cdc resnapshot: --entity %q must be one of %s\n", *entity, strings.Join(service.Entities, ", "))
-			return exitConfig
-		}
-		fmt.Fprintf(a.stderr, "personio-cdc resnapshot: --entity is not supported yet; every entity is re-snapshotted\n")
-		return exitConfig
-	}
 	if *output != "text" && *output != "json" {
 		fmt.Fprintf(a.stderr, "personio-cdc resnapshot: --output %q must be text or json\n", *output)
 		return exitConfig
 	}
-	return runOnce(ctx, a, "resnapshot", cfg, syncrun.Resnapshot, *output)
+	var opts []syncrun.RunOption
+	if len(only) > 0 {
+		opts = append(opts, syncrun.WithEntities(only...))
+	}
+	return runOnce(ctx, a, "resnapshot", cfg, syncrun.Resnapshot, *output, opts...)
 }
 
 // runOnce builds the stack, runs one sync with progress, prints the result and maps it to an
 // exit code.
-func runOnce(ctx context.Context, a *app, cmd string, cfg config.Config, kind syncrun.Kind, output string) int {
+func runOnce(ctx context.Context, a *app, cmd string, cfg config.Config, kind syncrun.Kind, output string, opts ...syncrun.RunOption) int {
 	logger := newLogger(a, cfg.Log)
 	logger.Debug("configuration", "config", cfg) // secrets redact themselves
 	reg := metrics.NewRegistry(metrics.ReadBuildInfo(version))
@@ -134,7 +153,7 @@ func runOnce(ctx context.Context, a *app, cmd string, cfg config.Config, kind sy
 	logger.Info(cmd+" starting", "kind", kind, "tenant", cfg.Personio.Tenant)
 	stop := progress.Watch(progress.Options{Title: cmd, Terminal: a.stderrTTY, Writer: a.stderr, Logger: logger},
 		func() progress.Snapshot { return syncProgress(stack) })
-	res, err := stack.Runner.Run(ctx, kind)
+	res, err := stack.Runner.Run(ctx, kind, opts...)
 	stop()
 
 	if output == "json" {

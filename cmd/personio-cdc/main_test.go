@@ -227,6 +227,20 @@ func TestSyncExitCodes(t *testing.T) {
 		t.Errorf("resnapshot: exit %d\n%s\n%s", code, out, errOut)
 	}
 
+	// One entity only: "r" for every compensation, nothing for persons.
+	code, out, errOut = invoke(ctx, w.env, "resnapshot", "--entity", "compensations", "--output", "json")
+	var one struct {
+		Outcome  string `json:"outcome"`
+		Entities []struct {
+			Entity  string         `json:"entity"`
+			Changes map[string]int `json:"changes"`
+		} `json:"entities"`
+	}
+	if err := json.Unmarshal([]byte(out), &one); err != nil || code != exitOK || one.Outcome != "complete" ||
+		len(one.Entities) != 1 || one.Entities[0].Entity != "compensations" || one.Entities[0].Changes["r"] == 0 {
+		t.Errorf("resnapshot --entity compensations: exit %d, %+v (%v)\n%s\n%s", code, one, err, out, errOut)
+	}
+
 	checkReplayAndTail(t, w)
 
 	tests := []struct {
@@ -239,12 +253,17 @@ func TestSyncExitCodes(t *testing.T) {
 		{"bad flag value", w.env, []string{"sync", "--full-sync-interval", "soon"}, exitConfig},
 		{"unknown flag", w.env, []string{"sync", "--nope"}, exitConfig},
 		{"help", w.env, []string{"sync", "--help"}, exitOK},
+		{"unknown entity", w.env, []string{"resnapshot", "--entity", "absences"}, exitConfig},
+		{"unknown entity in a list", w.env, []string{"resnapshot", "--entity", "persons,absences"}, exitConfig},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			code, out, errOut := invoke(ctx, tt.env, tt.args...)
 			if code != tt.want {
 				t.Errorf("exit %d, want %d\n%s\n%s", code, tt.want, out, errOut)
+			}
+			if strings.HasPrefix(tt.name, "unknown entity") && !strings.Contains(errOut, "want persons or compensations") {
+				t.Errorf("the error does not name the valid entities:\n%s", errOut)
 			}
 			assertNoSecrets(t, "stderr", errOut)
 		})

@@ -12,7 +12,7 @@ import (
 
 // Runner runs one sync. *sync.Runner is one.
 type Runner interface {
-	Run(ctx context.Context, kind syncrun.Kind) (syncrun.Result, error)
+	Run(ctx context.Context, kind syncrun.Kind, opts ...syncrun.RunOption) (syncrun.Result, error)
 }
 
 // Schedule decides when syncs run: a full sync at start and every Full, an incremental sync

@@ -28,7 +28,7 @@ type fakeRunner struct {
 	ctxErr  error
 }
 
-func (f *fakeRunner) Run(ctx context.Context, kind syncrun.Kind) (syncrun.Result, error) {
+func (f *fakeRunner) Run(ctx context.Context, kind syncrun.Kind, _ ...syncrun.RunOption) (syncrun.Result, error) {
 	f.mu.Lock()
 	f.kinds = append(f.kinds, kind)
 	f.at = append(f.at, time.Since(f.start))

@@ -68,6 +68,8 @@ type Request struct {
 	// PersonsUpdatedSince, when set, lists only persons updated after it (minus the skew
 	// margin): an incremental listing. Zero lists every person.
 	PersonsUpdatedSince time.Time
+	// SkipPersons leaves the persons listing out.
+	SkipPersons bool
 	// SkipCompensations leaves the compensation windows out.
 	SkipCompensations bool
 	// PersonsCreatedAt, when not empty, holds the created_at of persons known to exist (e.g.
@@ -181,7 +183,10 @@ func New(src Source, opts ...Option) (*Extractor, error) {
 
 // Scopes returns the scopes a request will produce snapshots for, in a stable order.
 func (e *Extractor) Scopes(req Request) []string {
-	scopes := []string{string(change.Persons)}
+	var scopes []string
+	if !req.SkipPersons {
+		scopes = append(scopes, string(change.Persons))
+	}
 	if !req.SkipCompensations {
 		for _, w := range e.windows() {
 			scopes = append(scopes, WindowScope(w))
@@ -205,10 +210,12 @@ func (e *Extractor) Extract(ctx context.Context, req Request) <-chan Snapshot {
 		case <-ctx.Done():
 		}
 	}
-	g.Go(func() error {
-		send(e.persons(ctx, req))
-		return nil
-	})
+	if !req.SkipPersons {
+		g.Go(func() error {
+			send(e.persons(ctx, req))
+			return nil
+		})
+	}
 	if !req.SkipCompensations {
 		for _, w := range e.windows() {
 			g.Go(func() error {

@@ -27,6 +27,9 @@
 //   - resnapshot: a full listing that emits "r" for every listed entity (and for stored
 //     compensations outside the listed windows), plus the deletes a full sync would emit.
 //
+// WithEntities restricts a run of any kind to some entities: the others are neither listed
+// nor published, and their state, topics and /status entries stay as they were.
+//
 // The high-water mark is the largest person updated_at of the runner's last complete persons
 // listing (listed and published). It is never taken from the rebuilt state: the newest person
 // on the topics may come from a listing that reached Kafka only in part, and starting after it

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	gosync "sync"
 	"time"
@@ -119,12 +120,63 @@ func (r *Runner) MarkDirty() {
 	r.dirty = true
 }
 
-// Run runs one sync of the given kind. It returns the Result in every case; the error is
-// non-nil when the outcome is Failed (ctx.Err() when ctx was cancelled, a *diff.MassDeleteError
-// when the guard withheld an entity). A Partial outcome is not an error: everything read was
-// published, only the deletes of the failed scopes were withheld.
-func (r *Runner) Run(ctx context.Context, kind Kind) (Result, error) {
+// RunOption adjusts one run.
+type RunOption func(*runOptions)
+
+type runOptions struct {
+	entities []change.Entity
+}
+
+// WithEntities restricts a run to the given entities (persons, compensations): only they are
+// listed, diffed and published, and only they appear in the Result and change in /status. The
+// other entities' state and topics are left as they are. Without it, or with no entity, a run
+// covers every entity.
+func WithEntities(es ...change.Entity) RunOption {
+	return func(o *runOptions) { o.entities = append(o.entities, es...) }
+}
+
+// Entities returns the entities a Runner syncs, in the order results list them.
+func Entities() []change.Entity { return slices.Clone(entities) }
+
+// selected returns the entities a run covers, in the canonical order, or an error naming an
+// unknown one.
+func (o runOptions) selected() ([]change.Entity, error) {
+	if len(o.entities) == 0 {
+		return entities, nil
+	}
+	for _, e := range o.entities {
+		if !slices.Contains(entities, e) {
+			names := make([]string, len(entities))
+			for i, k := range entities {
+				names[i] = string(k)
+			}
+			return nil, fmt.Errorf("%w %q (want %s)", ErrUnknownEntity, e, strings.Join(names, " or "))
+		}
+	}
+	var out []change.Entity
+	for _, e := range entities {
+		if slices.Contains(o.entities, e) {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// Run runs one sync of the given kind, of every entity or of those WithEntities names. It
+// returns the Result in every case; the error is non-nil when the outcome is Failed (ctx.Err()
+// when ctx was cancelled, a *diff.MassDeleteError when the guard withheld an entity, an error
+// matching personio.ErrAuth when Personio refused the credential). A Partial outcome is not an
+// error: everything read was published, only the deletes of the failed scopes were withheld.
+func (r *Runner) Run(ctx context.Context, kind Kind, opts ...RunOption) (Result, error) {
 	if _, err := ParseKind(string(kind)); err != nil {
+		return Result{}, fmt.Errorf("sync: %w", err)
+	}
+	var o runOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	only, err := o.selected()
+	if err != nil {
 		return Result{}, fmt.Errorf("sync: %w", err)
 	}
 	if !r.running.TryLock() {
@@ -134,12 +186,12 @@ func (r *Runner) Run(ctx context.Context, kind Kind) (Result, error) {
 
 	start := r.cfg.Now()
 	res := Result{SyncID: newSyncID(start), Kind: kind, Started: start}
-	for _, e := range entities {
+	for _, e := range only {
 		res.Entities = append(res.Entities, EntityResult{Entity: string(e), Changes: map[string]int{}})
 	}
 	r.board.begin(res)
 
-	err := r.run(ctx, &res)
+	err = r.run(ctx, &res, only)
 
 	res.Ended = r.cfg.Now()
 	res.Duration = res.Ended.Sub(res.Started)
@@ -165,12 +217,15 @@ func (r *Runner) Run(ctx context.Context, kind Kind) (Result, error) {
 }
 
 // run does the work of Run; res is filled in as entities finish.
-func (r *Runner) run(ctx context.Context, res *Result) error {
+func (r *Runner) run(ctx context.Context, res *Result, only []change.Entity) error {
 	if err := r.prepare(ctx, res); err != nil {
 		return err
 	}
 
-	req := extract.Request{}
+	req := extract.Request{
+		SkipPersons:       !slices.Contains(only, change.Persons),
+		SkipCompensations: !slices.Contains(only, change.Compensations),
+	}
 	if res.Kind == Incremental && !r.hwm.IsZero() {
 		req.PersonsUpdatedSince = r.hwm
 	}

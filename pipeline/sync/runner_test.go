@@ -718,3 +718,81 @@ func TestRunCancelledMidway(t *testing.T) {
 	}
 	h.checkTopics(h.expected())
 }
+
+func TestRunResnapshotOneEntity(t *testing.T) {
+	h := newHarness(t, 15)
+	r := h.runner()
+	run(t, r, Full)
+	want := h.expected()
+	for _, only := range []change.Entity{change.Persons, change.Compensations} {
+		t.Run(string(only), func(t *testing.T) {
+			before := map[change.Entity]oracle.Replay{}
+			for _, e := range []change.Entity{change.Persons, change.Compensations} {
+				before[e] = h.replay(e)
+			}
+			statusBefore := r.Status()
+			statsBefore := h.sim.Stats()
+			res, err := r.Run(t.Context(), Resnapshot, WithEntities(only))
+			if err != nil || res.Outcome != Complete {
+				t.Fatalf("resnapshot of %s: %v, outcome %s", only, err, res.Outcome)
+			}
+			if len(res.Entities) != 1 || res.Entities[0].Entity != string(only) {
+				t.Fatalf("result entities %+v, want %s only", res.Entities, only)
+			}
+			if got := changes(res, only); fmt.Sprint(got) != fmt.Sprint(map[string]int{"r": want.Len(only)}) {
+				t.Errorf("%s changes %v, want one r per entity (%d)", only, got, want.Len(only))
+			}
+			for _, e := range []change.Entity{change.Persons, change.Compensations} {
+				seen := map[string]bool{}
+				for _, m := range before[e].Messages {
+					seen[m.Event.EventID] = true
+				}
+				var added []oracle.Message
+				for _, m := range h.replay(e).Messages {
+					if !m.Tombstone && !seen[m.Event.EventID] {
+						added = append(added, m)
+					}
+				}
+				if e != only {
+					if len(added) != 0 {
+						t.Errorf("resnapshot of %s published %d messages to %s", only, len(added), e)
+					}
+					continue
+				}
+				if len(added) != want.Len(e) {
+					t.Errorf("%s: %d new messages, want %d", e, len(added), want.Len(e))
+				}
+				for _, m := range added {
+					if m.Event.Op != change.Read {
+						t.Errorf("%s: resnapshot event %s", e, m.Event)
+					}
+				}
+			}
+			// Only the chosen entity was listed.
+			other := map[change.Entity]string{change.Persons: "GET /v2/compensations", change.Compensations: "GET /v2/persons"}[only]
+			if n, n0 := sum(h.sim.Stats().Requests[other]), sum(statsBefore.Requests[other]); n != n0 {
+				t.Errorf("resnapshot of %s sent %d %s requests", only, n-n0, other)
+			}
+			// The other entity's status is the one it had.
+			st := r.Status()
+			for i, es := range st.Entities {
+				if es.Entity != string(only) && es.LastSyncID != statusBefore.Entities[i].LastSyncID {
+					t.Errorf("status of %s changed by a resnapshot of %s: %+v", es.Entity, only, es)
+				}
+			}
+		})
+	}
+	if _, err := r.Run(t.Context(), Resnapshot, WithEntities("absences")); !errors.Is(err, ErrUnknownEntity) ||
+		!strings.Contains(err.Error(), "persons or compensations") {
+		t.Errorf("unknown entity: err %v", err)
+	}
+	h.checkTopics(want)
+}
+
+func sum(m map[int]int64) int64 {
+	var n int64
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
