@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -696,5 +697,60 @@ func TestMetricsAndStats(t *testing.T) {
 	s := c.Stats()
 	if s.Requests != 2 || s.RateLimited != 1 || s.Retries != 1 || s.Pages != 1 {
 		t.Errorf("Stats = %+v", s)
+	}
+}
+
+// TestTokenRefusalIsRemembered: concurrent callers refused by the token endpoint share one
+// token request, and the refusal is forgotten after refusalMemory, so a credential fixed at
+// Personio works again without a restart.
+func TestTokenRefusalIsRemembered(t *testing.T) {
+	f := newFake(t, func(w http.ResponseWriter, r *http.Request) { writePage(w, persons("1"), "") })
+	f.tokenStatus = func(n int64) int { return map[bool]int{true: http.StatusUnauthorized}[n == 1] }
+	c, _ := f.start(Config{})
+	var (
+		mu  sync.Mutex
+		now = time.Now()
+	)
+	c.tokens.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+
+	const callers = 23
+	errs := make(chan error, callers)
+	var wg sync.WaitGroup
+	for range callers {
+		wg.Go(func() {
+			_, err := collectPersons(t, c, PersonFilter{})
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if !errors.Is(err, ErrAuth) || Retryable(err) {
+			t.Fatalf("err = %v, want a non-retryable ErrAuth", err)
+		}
+		if !strings.Contains(err.Error(), "PERSONIO_CLIENT_SECRET") {
+			t.Errorf("err = %q does not name the setting", err)
+		}
+	}
+	if got := f.tokenCalls.Load(); got > 2 {
+		t.Errorf("%d concurrent callers sent %d token requests, want at most 2", callers, got)
+	}
+	if got := f.apiCalls.Load(); got != 0 {
+		t.Errorf("API calls without a token: %d", got)
+	}
+
+	// Within the memory the refusal is repeated without asking; after it, the next call asks.
+	before := f.tokenCalls.Load()
+	if _, err := collectPersons(t, c, PersonFilter{}); !errors.Is(err, ErrAuth) || f.tokenCalls.Load() != before {
+		t.Errorf("within the memory: err %v, token requests %d → %d", err, before, f.tokenCalls.Load())
+	}
+	mu.Lock()
+	now = now.Add(refusalMemory + time.Second)
+	mu.Unlock()
+	if _, err := collectPersons(t, c, PersonFilter{}); err != nil {
+		t.Errorf("after the memory: %v", err)
+	}
+	if got := f.tokenCalls.Load(); got != before+1 {
+		t.Errorf("token requests after the memory = %d, want %d", got, before+1)
 	}
 }
