@@ -270,16 +270,40 @@ func TestSyncExitCodes(t *testing.T) {
 	}
 }
 
-// TestSyncWithWrongSecretFails is slow (every listing chain asks for a token and is refused),
-// so it runs in parallel with the other slow tests.
+// TestSyncWithWrongSecretFails: a refused credential fails the sync at once (not partial), the
+// message names the settings to fix, and the secret is printed nowhere.
 func TestSyncWithWrongSecretFails(t *testing.T) {
-	t.Parallel()
 	w := newWorld(t)
-	code, out, errOut := invoke(t.Context(), w.with("PERSONIO_CLIENT_SECRET_FILE", "", "PERSONIO_CLIENT_SECRET", "wrong"), "sync")
-	if code != exitError || !strings.Contains(out, "authentication failed") {
+	const secret = "wrong-secret-never-printed-77c2"
+	code, out, errOut := invoke(t.Context(), w.with("PERSONIO_CLIENT_SECRET_FILE", "", "PERSONIO_CLIENT_SECRET", secret), "sync")
+	if code != exitError {
 		t.Errorf("exit %d, want %d\n%s", code, exitError, out)
 	}
-	assertNoSecrets(t, "stderr", errOut)
+	for _, want := range []string{": failed in", "authentication failed", "PERSONIO_CLIENT_ID", "PERSONIO_CLIENT_SECRET"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(errOut, "sync failed") || !strings.Contains(errOut, "PERSONIO_CLIENT_SECRET") {
+		t.Errorf("stderr lacks the failure naming the setting:\n%s", errOut)
+	}
+	for where, text := range map[string]string{"stdout": out, "stderr": errOut} {
+		assertNoSecrets(t, where, text)
+		if strings.Contains(text, secret) {
+			t.Errorf("%s reveals the wrong secret", where)
+		}
+	}
+	if n := sum(w.sim.Stats().Requests["POST /v2/auth/token"]); n > 2 {
+		t.Errorf("%d token requests, want at most 2", n)
+	}
+}
+
+func sum(m map[int]int64) int64 {
+	var n int64
+	for _, v := range m {
+		n += v
+	}
+	return n
 }
 
 func TestBadConfigurationExits2NamingEveryProblem(t *testing.T) {

@@ -41,7 +41,9 @@
 //
 // Complete: every listing finished and everything was published. Partial: some listing or
 // some item failed; what was read was published, the deletes of the failed scopes were
-// withheld; Run returns no error. Failed: the guard withheld an entity, publishing failed, or
-// the context ended; Run returns an error. Every outcome is in the Result, in the /status view
+// withheld; Run returns no error. Failed: the guard withheld an entity, publishing failed,
+// Personio refused the credential (the first refused listing cancels every other one, and the
+// error matches ErrCredential and personio.ErrAuth), or the context ended; Run returns an
+// error. Every outcome is in the Result, in the /status view
 // (Status) and in the personio_cdc_* metrics.
 package sync

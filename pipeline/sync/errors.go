@@ -8,4 +8,7 @@ var (
 	// ErrUnknownEntity is returned by Run when WithEntities names an entity the runner does
 	// not sync.
 	ErrUnknownEntity = errors.New("unknown entity")
+	// ErrCredential marks a run stopped because Personio refused the credential. The error
+	// also matches personio.ErrAuth; retrying does not help until the credential is fixed.
+	ErrCredential = errors.New("the Personio credential was refused")
 )

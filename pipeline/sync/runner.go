@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/personio-cdc/personio-cdc/internal/kafka"
+	"github.com/personio-cdc/personio-cdc/internal/personio"
 	"github.com/personio-cdc/personio-cdc/internal/state"
 	"github.com/personio-cdc/personio-cdc/pipeline/change"
 	"github.com/personio-cdc/personio-cdc/pipeline/diff"
@@ -32,6 +33,7 @@ var entities = []change.Entity{change.Persons, change.Compensations}
 // Run while another is in progress returns ErrRunning.
 type Runner struct {
 	cfg     Config
+	guard   *authGuard
 	ext     *extract.Extractor
 	differ  *diff.Differ
 	pub     *publish.Publisher
@@ -57,7 +59,8 @@ func New(cfg Config) (*Runner, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	ext, err := extract.New(cfg.Source,
+	guard := &authGuard{Source: cfg.Source}
+	ext, err := extract.New(guard,
 		extract.WithLookbackMonths(cfg.LookbackMonths),
 		extract.WithEmploymentWorkers(cfg.EmploymentWorkers),
 		extract.WithSkewMargin(cfg.SkewMargin),
@@ -89,7 +92,7 @@ func New(cfg Config) (*Runner, error) {
 		names = append(names, string(e))
 	}
 	return &Runner{
-		cfg: cfg, ext: ext, differ: differ, pub: pub,
+		cfg: cfg, guard: guard, ext: ext, differ: differ, pub: pub,
 		metrics: NewMetrics(cfg.Registerer),
 		board:   newStatusBoard(cfg.Tenant, names),
 		log:     cfg.Logger.With("component", "sync", "tenant", cfg.Tenant),
@@ -235,12 +238,15 @@ func (r *Runner) run(ctx context.Context, res *Result, only []change.Entity) err
 		expected[change.Entity(e)]++
 	}
 
-	ectx, cancel := context.WithCancel(ctx)
+	// A refused credential stops every listing: the others would only be refused too.
+	ectx, cancel := context.WithCancelCause(ctx)
+	r.guard.arm(cancel)
 	snaps := r.ext.Extract(ectx, req)
 	defer func() {
-		cancel()
+		cancel(nil)
 		for range snaps { // drain: the extractor stops and closes the channel
 		}
+		r.guard.arm(nil)
 	}()
 
 	src := change.Source{Tenant: r.cfg.Tenant, SyncID: res.SyncID, SyncKind: string(res.Kind), ExtractedAt: res.Started}
@@ -266,7 +272,58 @@ func (r *Runner) run(ctx context.Context, res *Result, only []change.Entity) err
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if cause := context.Cause(ectx); errors.Is(cause, personio.ErrAuth) {
+		return credentialError(cause)
+	}
 	return nil
+}
+
+// credentialError is the error of a run stopped by a refused credential. It names the
+// settings to check; it never holds the secret (personio's errors do not).
+func credentialError(cause error) error {
+	if strings.Contains(cause.Error(), "PERSONIO_CLIENT_SECRET") {
+		return fmt.Errorf("sync: %w: %w", ErrCredential, cause)
+	}
+	return fmt.Errorf("sync: %w (check PERSONIO_CLIENT_ID, PERSONIO_CLIENT_SECRET and the credential's scopes): %w", ErrCredential, cause)
+}
+
+// authGuard is the Source the extractor reads through: the first listing that fails with
+// personio.ErrAuth cancels the run's extraction, so that a wrong secret fails the run at once
+// instead of after every listing was refused on its own.
+type authGuard struct {
+	extract.Source
+
+	mu     gosync.Mutex
+	cancel context.CancelCauseFunc // of the run in progress; nil between runs
+}
+
+func (g *authGuard) arm(cancel context.CancelCauseFunc) {
+	g.mu.Lock()
+	g.cancel = cancel
+	g.mu.Unlock()
+}
+
+func (g *authGuard) check(err error) error {
+	if err != nil && errors.Is(err, personio.ErrAuth) {
+		g.mu.Lock()
+		if g.cancel != nil {
+			g.cancel(err)
+		}
+		g.mu.Unlock()
+	}
+	return err
+}
+
+func (g *authGuard) ListPersons(ctx context.Context, f personio.PersonFilter, fn func([]personio.Person) error) error {
+	return g.check(g.Source.ListPersons(ctx, f, fn))
+}
+
+func (g *authGuard) ListEmployments(ctx context.Context, personID string, f personio.EmploymentFilter, fn func([]personio.Employment) error) error {
+	return g.check(g.Source.ListEmployments(ctx, personID, f, fn))
+}
+
+func (g *authGuard) ListCompensations(ctx context.Context, f personio.CompensationFilter, fn func([]personio.Compensation) error) error {
+	return g.check(g.Source.ListCompensations(ctx, f, fn))
 }
 
 // prepare registers the schemas, creates the topics and rebuilds the state when needed.

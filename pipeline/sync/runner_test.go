@@ -796,3 +796,44 @@ func sum(m map[int]int64) int64 {
 	}
 	return n
 }
+
+func TestRunWrongSecretFails(t *testing.T) {
+	h := newHarness(t, 20)
+	const secret = "wrong-secret-never-printed"
+	client, err := personio.New(personio.Config{BaseURL: h.sim.URL(), ClientID: personiotest.DefaultClientID,
+		ClientSecret: secret, RateLimit: unlimited, CompensationRateLimit: unlimited})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := h.runner(func(c *Config) { c.Source = client })
+	res, err := r.Run(t.Context(), Full)
+	if !errors.Is(err, personio.ErrAuth) || !errors.Is(err, ErrCredential) || res.Outcome != Failed {
+		t.Fatalf("err %v, outcome %s; want a failed run matching personio.ErrAuth", err, res.Outcome)
+	}
+	for _, s := range []string{"PERSONIO_CLIENT_ID", "PERSONIO_CLIENT_SECRET"} {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("error %q does not name %s", err, s)
+		}
+	}
+	if strings.Contains(err.Error(), secret) || strings.Contains(strings.Join(res.Errors, "\n"), secret) {
+		t.Errorf("the secret leaks: %v", err)
+	}
+	if n := res.Published(); n != 0 {
+		t.Errorf("published %d events", n)
+	}
+	// One refused token request stops the run: no listing asks on its own, none reaches the API.
+	stats := h.sim.Stats()
+	if n := sum(stats.Requests["POST /v2/auth/token"]); n > 2 || stats.Total != n {
+		t.Errorf("%d token requests, %d requests in all; want at most 2, all of them token requests", n, stats.Total)
+	}
+	for _, es := range r.Status().Entities {
+		if es.Phase != PhaseFailed || !strings.Contains(es.LastError, "PERSONIO_CLIENT_SECRET") {
+			t.Errorf("status %s: phase %s, last error %q", es.Entity, es.Phase, es.LastError)
+		}
+	}
+	for _, e := range []change.Entity{change.Persons, change.Compensations} {
+		if n := len(h.replay(e).Messages); n != 0 {
+			t.Errorf("%s topic has %d messages", e, n)
+		}
+	}
+}
