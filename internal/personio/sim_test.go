@@ -310,9 +310,11 @@ func TestSimEmploymentsAndCompensations(t *testing.T) {
 
 func TestSimRateLimitStorm(t *testing.T) {
 	// The server allows 1200/min with bursts of 2; the client is configured 4x higher. Six
-	// streams start at once, so the first requests overrun the server's burst.
+	// streams start at once, so the first requests overrun the server's burst: the latency
+	// keeps the server's rate-limit headers from reaching the client before they are sent.
 	srv := personiotest.NewTestServer(t, personiotest.Options{Persons: 100, Seed: 4,
-		RateLimit: personiotest.Rate{PerMinute: 1200, Burst: 2}})
+		RateLimit: personiotest.Rate{PerMinute: 1200, Burst: 2},
+		Faults:    personiotest.Faults{Latency: 50 * time.Millisecond}})
 	c := simClient(t, srv, personio.Config{RateLimit: personio.Rate{PerMinute: 4800, Burst: 8}, MaxAttempts: 2})
 	want := len(srv.Truth().Persons)
 
