@@ -47,7 +47,11 @@ func cmdRun(ctx context.Context, a *app, args []string) int {
 		"topics", strings.Join(service.Topics(cfg), ","), "full_sync_interval", cfg.Sync.FullInterval,
 		"incremental_sync_interval", cfg.Sync.IncrementalInterval)
 	if err := life.Serve(ctx); err != nil {
-		logger.Error("personio-cdc stopped with an error", "err", err)
+		if service.IsFatal(err) {
+			logger.Error("personio-cdc stopped: a sync failed in a way no retry can fix", "err", err)
+		} else {
+			logger.Error("personio-cdc stopped with an error", "err", err)
+		}
 		return exitError
 	}
 	return exitOK

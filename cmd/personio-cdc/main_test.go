@@ -556,3 +556,38 @@ func TestReplayBeforeAnySyncExplains(t *testing.T) {
 		t.Errorf("replay of missing topics: exit %d\n%s", code, errOut)
 	}
 }
+
+// TestRunStopsWhenTheCredentialIsRefused: `run` with a wrong secret does not retry forever: the
+// second refused sync stops the service with exit 1 and a log line naming the settings.
+func TestRunStopsWhenTheCredentialIsRefused(t *testing.T) {
+	w := newWorld(t)
+	const secret = "wrong-secret-never-printed-0b3d"
+	env := w.with("ADMIN_ADDR", freeAddr(t), "FULL_SYNC_INTERVAL", "1h", "INCREMENTAL_SYNC_INTERVAL", "100ms",
+		"PERSONIO_CLIENT_SECRET_FILE", "", "PERSONIO_CLIENT_SECRET", secret)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute) // a hang fails rather than blocks
+	defer cancel()
+	code, out, errOut := invoke(ctx, env, "run")
+	if ctx.Err() != nil {
+		t.Fatalf("run did not stop on its own\n%s", errOut)
+	}
+	if code != exitError {
+		t.Errorf("exit %d, want %d\n%s", code, exitError, errOut)
+	}
+	var stopped map[string]any
+	for line := range strings.SplitSeq(errOut, "\n") {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) == nil && strings.HasPrefix(fmt.Sprint(rec["msg"]), "personio-cdc stopped:") {
+			stopped = rec
+		}
+	}
+	if stopped == nil || stopped["level"] != "ERROR" || !strings.Contains(fmt.Sprint(stopped["err"]), "PERSONIO_CLIENT_SECRET") ||
+		!strings.Contains(fmt.Sprint(stopped["err"]), "2 consecutive syncs") {
+		t.Errorf("no error line saying why the service stopped: %v\n%s", stopped, errOut)
+	}
+	for where, text := range map[string]string{"stdout": out, "stderr": errOut} {
+		assertNoSecrets(t, where, text)
+		if strings.Contains(text, secret) {
+			t.Errorf("%s reveals the wrong secret", where)
+		}
+	}
+}

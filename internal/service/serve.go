@@ -10,9 +10,6 @@ import (
 	"github.com/personio-cdc/personio-cdc/internal/admin"
 )
 
-// ErrShuttingDown is the readiness error while the service stops.
-var ErrShuttingDown = errors.New("shutting down")
-
 // Lifecycle is the long-running service: the sync schedule and the admin endpoints.
 type Lifecycle struct {
 	Scheduler *Scheduler
@@ -36,8 +33,9 @@ func (l *Lifecycle) Stopping(context.Context) error {
 }
 
 // Serve starts the admin server and the scheduler and blocks until ctx is cancelled (the
-// first SIGINT/SIGTERM) or the admin server cannot start. It returns nil after an orderly
-// shutdown.
+// first SIGINT/SIGTERM), the scheduler stops on a fatal error (see Scheduler.Loop), or the
+// admin server cannot start. It returns nil after an orderly shutdown on a signal, and the
+// *FatalError after an orderly shutdown the scheduler asked for.
 //
 // Shutdown order (each step waits for the one before):
 //  1. ctx is cancelled: the scheduler starts no new sync, /readyz answers 503.
@@ -71,7 +69,7 @@ func (l *Lifecycle) Serve(ctx context.Context) error {
 	var loopErr error
 	select {
 	case <-ctx.Done():
-	case loopErr = <-loopDone: // only when work ends, which it does not before step 2
+	case loopErr = <-loopDone: // a fatal error; work itself does not end before step 2
 		loopDone <- loopErr
 	}
 

@@ -3,7 +3,9 @@ package service
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -12,7 +14,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/personio-cdc/personio-cdc/internal/admin"
+	"github.com/personio-cdc/personio-cdc/internal/codec"
 	"github.com/personio-cdc/personio-cdc/internal/config"
+	"github.com/personio-cdc/personio-cdc/internal/personio"
 	syncrun "github.com/personio-cdc/personio-cdc/pipeline/sync"
 )
 
@@ -26,6 +30,9 @@ type fakeRunner struct {
 	block   chan struct{}
 	started chan struct{}
 	ctxErr  error
+	// errs, when set, is the error of each run in turn (nil: the outcome); runs after the last
+	// repeat it.
+	errs []error
 }
 
 func (f *fakeRunner) Run(ctx context.Context, kind syncrun.Kind, _ ...syncrun.RunOption) (syncrun.Result, error) {
@@ -45,6 +52,14 @@ func (f *fakeRunner) Run(ctx context.Context, kind syncrun.Kind, _ ...syncrun.Ru
 			f.ctxErr = ctx.Err()
 			f.mu.Unlock()
 			return syncrun.Result{Kind: kind, Outcome: syncrun.Failed}, ctx.Err()
+		}
+	}
+	if n := len(f.errs); n > 0 {
+		f.mu.Lock()
+		err := f.errs[min(len(f.kinds), n)-1]
+		f.mu.Unlock()
+		if err != nil {
+			return syncrun.Result{Kind: kind, Outcome: syncrun.Failed}, err
 		}
 	}
 	out := f.outcome
@@ -207,5 +222,68 @@ func TestTopicTemplate(t *testing.T) {
 	}
 	if got := Topics(cfg); len(got) != 2 || got[0] != "personio.persons" || got[1] != "personio.compensations" {
 		t.Errorf("topics %v", got)
+	}
+}
+
+func TestLoopStopsOnFatalErrors(t *testing.T) {
+	refused := fmt.Errorf("sync: %w: %w", syncrun.ErrCredential,
+		&personio.AuthError{Endpoint: "POST /v2/auth/token", Status: 400, Reason: "token request refused"})
+	incompatible := fmt.Errorf("sync: publish: register schema of persons: %w", codec.ErrIncompatible)
+	other := errors.New("kafka: broker unreachable")
+	tests := []struct {
+		name      string
+		errs      []error
+		wantRuns  int   // runs before Loop returned (or by the end of the window)
+		wantFatal error // nil: Loop still running at the end
+	}{
+		{"credential refused twice in a row", []error{refused, refused}, 2, personio.ErrAuth},
+		{"credential refused once, then fixed", []error{refused, nil}, 5, nil},
+		{"refusals not in a row", []error{refused, other, refused, nil}, 5, nil},
+		{"incompatible schema at once", []error{incompatible}, 1, codec.ErrIncompatible},
+		{"other errors are retried", []error{other}, 5, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				r := &fakeRunner{start: time.Now(), errs: tt.errs}
+				s := NewScheduler(r, Schedule{Full: time.Hour, Incremental: 10 * time.Minute}, nil)
+				stop := make(chan struct{})
+				done := make(chan error, 1)
+				go func() { done <- s.Loop(stop, context.Background()) }()
+				time.Sleep(45 * time.Minute) // runs at 0, 10, 20, 30 and 40 minutes
+				close(stop)
+				err := <-done
+				if tt.wantFatal == nil {
+					if err != nil {
+						t.Fatalf("Loop: %v, want it to keep retrying", err)
+					}
+				} else if !IsFatal(err) || !errors.Is(err, tt.wantFatal) {
+					t.Fatalf("Loop: %v, want a fatal error matching %v", err, tt.wantFatal)
+				}
+				if len(r.kinds) != tt.wantRuns {
+					t.Errorf("%d runs, want %d", len(r.kinds), tt.wantRuns)
+				}
+			})
+		})
+	}
+}
+
+func TestServeStopsOnFatalError(t *testing.T) {
+	refused := fmt.Errorf("sync: %w", &personio.AuthError{Endpoint: "POST /v2/auth/token", Status: 400})
+	r := &fakeRunner{start: time.Now(), errs: []error{refused}}
+	l, closed := newLifecycle(t, r, time.Minute)
+	l.Scheduler = NewScheduler(r, Schedule{Full: time.Hour, Retry: time.Millisecond}, nil)
+	err := l.Serve(t.Context())
+	if !IsFatal(err) || !errors.Is(err, personio.ErrAuth) || !strings.Contains(err.Error(), "PERSONIO_CLIENT_SECRET") {
+		t.Fatalf("Serve: %v, want a fatal error naming the setting", err)
+	}
+	if len(r.kinds) != FatalAuthFailures {
+		t.Errorf("%d syncs before stopping, want %d", len(r.kinds), FatalAuthFailures)
+	}
+	if !*closed {
+		t.Error("clients not closed")
+	}
+	if l.Stopping(t.Context()) == nil {
+		t.Error("still ready after a fatal error")
 	}
 }
