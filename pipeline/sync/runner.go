@@ -138,9 +138,6 @@ func WithEntities(es ...change.Entity) RunOption {
 	return func(o *runOptions) { o.entities = append(o.entities, es...) }
 }
 
-// Entities returns the entities a Runner syncs, in the order results list them.
-func Entities() []change.Entity { return slices.Clone(entities) }
-
 // selected returns the entities a run covers, in the canonical order, or an error naming an
 // unknown one.
 func (o runOptions) selected() ([]change.Entity, error) {
