@@ -36,6 +36,18 @@
 // the minimum: that is what a credential that lost a scope looks like. WithoutDeleteGuard
 // turns the guard off (the operator's override).
 //
+// # Field-loss guard
+//
+// Personio omits the fields a credential may not read, so a credential that lost a scope
+// makes a field vanish from every record at once: without a guard every person would get a
+// "u" event with that field nulled. When a run finishes, the differ counts per field family
+// (see FieldEmpty: "email", "custom_attributes.<id>", "employments.*.status") the "u" and
+// "r" events that take the field from a value to empty or absent. If one family's count
+// exceeds the same share of the tenant's live entries as the delete guard, and the state
+// holds at least the guard's minimum, Finish returns a *FieldLossError (ErrMassFieldLoss)
+// and no events for the entity. WithoutDeleteGuard turns this guard off as well: the
+// override publishes what Personio sent.
+//
 // # Memory
 //
 // A Run keeps only the keys it has seen (with a short hash) and the events it produced, so
@@ -95,7 +107,8 @@ func WithDeleteGuard(ratio float64, minCount int) Option {
 	}
 }
 
-// WithoutDeleteGuard turns the mass-delete guard off.
+// WithoutDeleteGuard turns the mass-delete guard and the field-loss guard off (the
+// operator's override, DELETE_GUARD_OVERRIDE).
 func WithoutDeleteGuard() Option {
 	return func(d *Differ) error { d.guardOff = true; return nil }
 }
@@ -173,6 +186,7 @@ type Run struct {
 	seen      map[string]uint64 // key → first 8 bytes of the content hash
 	pending   map[string]change.Event
 	conflicts map[string]bool
+	lost      map[string][]string // key → field families the listing emptied (fieldloss.go)
 	res       Result
 	finished  bool
 }
@@ -253,6 +267,7 @@ func (r *Run) add(rec change.Record) error {
 				return fmt.Errorf("diff: stored record of %s: %w", key, err)
 			}
 			ev.ChangedFields = change.ChangedFields(before, rec)
+			r.noteLoss(key, before, rec, ev.ChangedFields)
 		}
 	case !inState:
 		ev.Op = change.Create
@@ -269,13 +284,15 @@ func (r *Run) add(rec change.Record) error {
 		ev.Version = e.Version + 1
 		ev.Before = before
 		ev.ChangedFields = change.ChangedFields(before, rec)
+		r.noteLoss(key, before, rec, ev.ChangedFields)
 	}
 	r.pending[key] = ev
 	return nil
 }
 
 // Finish ends the run: it adds the deletes the scope allows, applies the mass-delete guard
-// and returns the events sorted by key. On a *MassDeleteError it returns no events.
+// and the field-loss guard, and returns the events sorted by key. On a *MassDeleteError or a
+// *FieldLossError it returns no events.
 func (r *Run) Finish(scope Scope) (Result, error) {
 	if r.finished {
 		return Result{}, ErrFinished
@@ -317,6 +334,9 @@ func (r *Run) Finish(scope Scope) (Result, error) {
 			return Result{}, &MassDeleteError{Entity: r.entity, Deletes: n, Count: count, Ratio: r.d.ratio}
 		}
 	}
+	if err := r.fieldLossGuard(-1); err != nil {
+		return Result{}, err
+	}
 
 	events := make([]change.Event, 0, len(r.pending)+len(deletes))
 	for _, ev := range r.pending {
@@ -338,7 +358,7 @@ func (r *Run) Finish(scope Scope) (Result, error) {
 		ev.EventID = change.EventID(ev.Key, ev.Entity, ev.Version, ev.Op, ev.Hash)
 	}
 	r.res.Events = events
-	r.pending, r.seen = nil, nil
+	r.pending, r.seen, r.lost = nil, nil, nil
 	return r.res, nil
 }
 
