@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"sync"
 
 	"github.com/hamba/avro/v2"
 
@@ -32,7 +34,7 @@ type Producer interface {
 }
 
 // DefaultBatchSize is how many events one producer call carries by default.
-const DefaultBatchSize = 500
+const DefaultBatchSize = 5000
 
 // Config configures a Publisher.
 type Config struct {
@@ -143,10 +145,22 @@ func (p *Publisher) Registered() bool {
 // Counts are acknowledged events by op.
 type Counts map[change.Op]int
 
+// prepared is a batch ready to send: its messages, and the state entry each event leaves
+// behind, computed before the send and applied only once Kafka acknowledged the batch.
+type prepared struct {
+	events  []change.Event
+	msgs    []kafka.Message
+	entries []state.Entry
+}
+
 // Publish sends events in order, in batches, and applies each batch to store once Kafka
 // acknowledged all of it. It returns the counts of what was acknowledged and applied. On error
 // nothing more is sent; when some messages may have reached Kafka without being applied, the
 // error matches ErrStateUnknown.
+//
+// Batches go to the producer one after another, never two at once, so messages keep their
+// order. While a batch is in flight the next one is encoded and the one acknowledged before
+// is applied to store.
 func (p *Publisher) Publish(ctx context.Context, store state.Store, events []change.Event) (Counts, error) {
 	counts := Counts{}
 	if len(events) == 0 {
@@ -155,32 +169,117 @@ func (p *Publisher) Publish(ctx context.Context, store state.Store, events []cha
 	if !p.Registered() {
 		return counts, ErrNotRegistered
 	}
-	for start := 0; start < len(events); start += p.batchSize {
-		batch := events[start:min(start+p.batchSize, len(events))]
-		msgs, err := p.messages(batch)
-		if err != nil {
-			return counts, err // nothing of this batch was sent
+	// stop ends encoding and sending early after a failure; a producer call already made
+	// runs to its end under ctx so that its outcome is known.
+	stop, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ready := make(chan prepared, 1) // encoded, not yet sent
+	acked := make(chan prepared, 1) // acknowledged, not yet applied
+	var encErr, sendErr error
+	go func() {
+		defer close(ready)
+		for start := 0; start < len(events); start += p.batchSize {
+			b, err := p.prepare(events[start:min(start+p.batchSize, len(events))])
+			if err != nil {
+				encErr = err // nothing of this batch was sent
+				return
+			}
+			select {
+			case ready <- b:
+			case <-stop.Done():
+				return
+			}
 		}
-		if err := ctx.Err(); err != nil {
-			return counts, err
+	}()
+	go func() {
+		defer close(acked)
+		for b := range ready {
+			if sendErr != nil {
+				continue // drain so that the encoder ends
+			}
+			if err := ctx.Err(); err != nil {
+				sendErr = err // nothing of this batch was sent
+				cancel()
+				continue
+			}
+			if err := p.prod.Publish(ctx, b.msgs); err != nil {
+				sendErr = fmt.Errorf("publish: %w: %w", ErrStateUnknown, err)
+				cancel()
+				continue
+			}
+			acked <- b // the loop below takes every batch
 		}
-		if err := p.prod.Publish(ctx, msgs); err != nil {
-			return counts, fmt.Errorf("publish: %w: %w", ErrStateUnknown, err)
-		}
-		if err := state.Apply(store, batch); err != nil {
-			return counts, fmt.Errorf("publish: %w: %w", ErrStateUnknown, err)
-		}
-		for _, ev := range batch {
+	}()
+	applied := 0
+	for b := range acked {
+		applied += len(b.events)
+		for i, ev := range b.events {
+			if ev.Op == change.Delete {
+				store.Delete(ev.Entity, ev.Key, ev.Version)
+			} else {
+				store.Put(ev.Entity, ev.Key, b.entries[i])
+			}
 			counts[ev.Op]++
 		}
+	}
+	// Both goroutines have ended: acked is closed once ready was drained, and ready is
+	// closed when the encoder returns.
+	if sendErr != nil {
+		return counts, sendErr
+	}
+	if encErr != nil {
+		return counts, encErr
+	}
+	if applied < len(events) {
+		// The encoder stopped on a cancelled ctx between two batches.
+		return counts, context.Cause(stop)
 	}
 	return counts, nil
 }
 
-// messages encodes a batch: one message per event, plus a tombstone after every delete.
-func (p *Publisher) messages(events []change.Event) ([]kafka.Message, error) {
+// prepare encodes a batch and computes the entries it leaves in the state, split over the
+// available cores.
+func (p *Publisher) prepare(events []change.Event) (prepared, error) {
+	b := prepared{events: events, entries: make([]state.Entry, len(events))}
+	workers := min(runtime.GOMAXPROCS(0), (len(events)+minChunk-1)/minChunk)
+	if workers <= 1 {
+		msgs, err := p.messages(events, b.entries)
+		b.msgs = msgs
+		return b, err
+	}
+	parts := make([][]kafka.Message, workers)
+	errs := make([]error, workers)
+	chunk := (len(events) + workers - 1) / workers
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := w*chunk, min((w+1)*chunk, len(events))
+		wg.Go(func() { parts[w], errs[w] = p.messages(events[lo:hi], b.entries[lo:hi]) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return b, err // the first failing chunk is the earliest failing event
+		}
+	}
+	n := 0
+	for _, m := range parts {
+		n += len(m)
+	}
+	b.msgs = make([]kafka.Message, 0, n)
+	for _, m := range parts {
+		b.msgs = append(b.msgs, m...)
+	}
+	return b, nil
+}
+
+// minChunk is the fewest events worth encoding on a goroutine of their own.
+const minChunk = 256
+
+// messages encodes events: one message per event, plus a tombstone after every delete. It
+// sets entries[i] to the state entry event i leaves behind.
+func (p *Publisher) messages(events []change.Event, entries []state.Entry) ([]kafka.Message, error) {
 	msgs := make([]kafka.Message, 0, len(events)+len(events)/8)
-	for _, ev := range events {
+	for i, ev := range events {
 		t, ok := p.topics[ev.Entity]
 		if !ok {
 			return nil, fmt.Errorf("publish: no topic for entity %q", ev.Entity)
@@ -193,10 +292,16 @@ func (p *Publisher) messages(events []change.Event) ([]kafka.Message, error) {
 		if err != nil {
 			return nil, fmt.Errorf("publish: encode %s: %w", ev, err)
 		}
+		if ev.Op != change.Delete {
+			if entries[i], err = state.EntryFromEvent(ev); err != nil {
+				return nil, fmt.Errorf("publish: state entry of %s: %w", ev, err)
+			}
+		}
 		key := []byte(ev.Key)
-		var headers []kafka.Header
-		for _, h := range ev.Headers() {
-			headers = append(headers, kafka.Header{Key: h[0], Value: []byte(h[1])})
+		hs := ev.Headers()
+		headers := make([]kafka.Header, len(hs))
+		for j, h := range hs {
+			headers[j] = kafka.Header{Key: h[0], Value: []byte(h[1])}
 		}
 		msgs = append(msgs, kafka.Message{Topic: t.name, Key: key, Value: value, Headers: headers})
 		if ev.Op == change.Delete {

@@ -27,7 +27,7 @@ func run() error {
 	var (
 		scale   = flag.String("scale", envOr("BENCH_SCALE", "full"), "full or small")
 		doc     = flag.String("doc", "docs/BENCHMARKS.md", "document whose results block is replaced (empty: none)")
-		only    = flag.String("only", "", "comma list of groups to run: api, pipeline (default both)")
+		only    = flag.String("only", "", "comma list of groups to run: api, pipeline (default both); publish runs only publish_vs_raw")
 		child   = flag.String("child-rebuild", "", "internal: rebuild the state of this topic prefix and report")
 		command = flag.String("command", "make bench", "command recorded in the document")
 		batch   = flag.Int("publish-batch", 0, "events per producer call of our publisher (0: the service default)")
@@ -68,6 +68,17 @@ func run() error {
 			return err
 		}
 		f, err := pipelineFigures(ctx, e, persons, *batch, logf)
+		if err != nil {
+			return err
+		}
+		figs = append(figs, f...)
+	}
+	if groups["publish"] && !groups["pipeline"] {
+		e, err := envFromOS()
+		if err != nil {
+			return err
+		}
+		f, err := publishFigures(ctx, e, persons, *batch, logf)
 		if err != nil {
 			return err
 		}
