@@ -83,6 +83,16 @@ type Sync struct {
 	// mass-delete guard stops it; DeleteGuardOverride disables the guard.
 	DeleteGuardRatio    float64
 	DeleteGuardOverride bool
+	// EmploymentDetails fetches each person's employments, one request per person and sync;
+	// false leaves persons with their employment ids only. Changing it makes every person
+	// look changed once.
+	EmploymentDetails bool
+	// PersonListChains is into how many created_at ranges a full persons listing is split,
+	// listed at the same time (1 lists with one cursor chain).
+	PersonListChains int
+	// CompensationSubWindows is into how many date ranges each compensation month is split,
+	// listed at the same time (1 lists the month whole).
+	CompensationSubWindows int
 }
 
 // Admin is the HTTP endpoint for /metrics, /healthz, /readyz and /status, and the process'

@@ -73,6 +73,7 @@ func TestDefaults(t *testing.T) {
 		"no secrets set":  !c.Personio.ClientSecret.IsSet() && !c.Kafka.SASLPassword.IsSet(),
 		"compression":     c.Kafka.Compression == "snappy",
 		"request timeout": c.Personio.RequestTimeout == 30*time.Second,
+		"listings":        c.Sync.EmploymentDetails && c.Sync.PersonListChains == 6 && c.Sync.CompensationSubWindows == 4,
 	}
 	for name, ok := range want {
 		if ok != true {
@@ -142,6 +143,15 @@ func TestGoodConfigs(t *testing.T) {
 				}
 			},
 		},
+		{
+			fixture: "minimal.env",
+			args:    []string{"--sync-employment-details=false", "--person-list-chains", "32", "--compensation-sub-windows", "1"},
+			check: func(t *testing.T, c Config) {
+				if c.Sync.EmploymentDetails || c.Sync.PersonListChains != 32 || c.Sync.CompensationSubWindows != 1 {
+					t.Errorf("listing flags not applied: %+v", c.Sync)
+				}
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.fixture+strings.Join(tt.args, "_"), func(t *testing.T) {
@@ -185,6 +195,9 @@ func TestBadConfigs(t *testing.T) {
 				"INCREMENTAL_SYNC_INTERVAL must not be negative",
 				"COMPENSATION_LOOKBACK_MONTHS must be between 0 and 24",
 				"DELETE_GUARD_RATIO must be greater than 0 and at most 1",
+				`SYNC_EMPLOYMENT_DETAILS: "sometimes" is not a boolean`,
+				"PERSON_LIST_CHAINS must be between 1 and 32",
+				"COMPENSATION_SUB_WINDOWS must be between 1 and 28",
 				`ADMIN_ADDR "9464" is not host:port`,
 				"SHUTDOWN_TIMEOUT must be greater than 0",
 				`LOG_FORMAT "xml" must be text or json`,
@@ -214,6 +227,14 @@ func TestBadConfigs(t *testing.T) {
 			want: []string{
 				"PERSONIO_RATE_BURST must be at least 1",
 				`--shutdown-timeout: "soon" is not a duration`,
+			},
+		},
+		{
+			fixture: "minimal.env",
+			args:    []string{"--person-list-chains", "0", "--compensation-sub-windows=29"},
+			want: []string{
+				"PERSON_LIST_CHAINS must be between 1 and 32",
+				"COMPENSATION_SUB_WINDOWS must be between 1 and 28",
 			},
 		},
 		{

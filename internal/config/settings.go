@@ -263,6 +263,18 @@ var settings = func() []setting {
 		set, get := boolean(func(c *Config) *bool { return &c.Sync.DeleteGuardOverride })
 		add(boolDef("DELETE_GUARD_OVERRIDE", "delete-guard-override", "false", "publish deletes even when the mass-delete guard trips", GroupSync, set, get))
 	}
+	{
+		set, get := boolean(func(c *Config) *bool { return &c.Sync.EmploymentDetails })
+		add(boolDef("SYNC_EMPLOYMENT_DETAILS", "sync-employment-details", "true", "fetch each person's employments (one request per person); false keeps employment ids only", GroupSync, set, get))
+	}
+	{
+		set, get := integer(func(c *Config) *int { return &c.Sync.PersonListChains })
+		add(def("PERSON_LIST_CHAINS", "person-list-chains", "6", "created_at ranges a full persons listing is split into and lists at once (1-32)", GroupSync, set, get).withKind("int"))
+	}
+	{
+		set, get := integer(func(c *Config) *int { return &c.Sync.CompensationSubWindows })
+		add(def("COMPENSATION_SUB_WINDOWS", "compensation-sub-windows", "4", "date ranges each compensation month is split into and lists at once (1-28)", GroupSync, set, get).withKind("int"))
+	}
 
 	// Admin.
 	{

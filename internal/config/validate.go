@@ -137,6 +137,12 @@ func (c Config) problems(groups Group) []Problem {
 		if !(s.DeleteGuardRatio > 0 && s.DeleteGuardRatio <= 1) {
 			bad("DELETE_GUARD_RATIO", "must be greater than 0 and at most 1")
 		}
+		if s.PersonListChains < 1 || s.PersonListChains > 32 {
+			bad("PERSON_LIST_CHAINS", "must be between 1 and 32")
+		}
+		if s.CompensationSubWindows < 1 || s.CompensationSubWindows > 28 {
+			bad("COMPENSATION_SUB_WINDOWS", "must be between 1 and 28 (each range is at least a day; February has 28)")
+		}
 	}
 	if groups&GroupAdmin != 0 {
 		if !validHostPort(c.Admin.Addr, true) {

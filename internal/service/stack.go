@@ -50,6 +50,9 @@ func Build(cfg config.Config, reg prometheus.Registerer, logger *slog.Logger) (*
 	rc.LookbackMonths = cfg.Sync.CompensationLookbackMonths
 	rc.DeleteGuardRatio = cfg.Sync.DeleteGuardRatio
 	rc.DeleteGuardOverride = cfg.Sync.DeleteGuardOverride
+	rc.EmploymentDetails = cfg.Sync.EmploymentDetails
+	rc.PersonChains = cfg.Sync.PersonListChains
+	rc.CompensationSubWindows = cfg.Sync.CompensationSubWindows
 	rc.Source = s.Personio
 	rc.Producer = s.Kafka
 	rc.Registry = s.Registry

@@ -43,6 +43,13 @@ const (
 	DefaultSkewMargin        = 2 * time.Minute
 	DefaultEmploymentWorkers = 4
 	DefaultDeleteGuardRatio  = diff.DefaultDeleteRatio
+	// DefaultPersonChains is into how many created_at ranges a full persons listing is split.
+	DefaultPersonChains = extract.DefaultPersonChains
+	// DefaultCompensationSubWindows is into how many date ranges a compensation month is split.
+	DefaultCompensationSubWindows = extract.DefaultCompensationWindows
+	// MaxPersonChains and MaxCompensationSubWindows bound the two settings.
+	MaxPersonChains           = 32
+	MaxCompensationSubWindows = 28 // a sub-window is at least a day; February has 28
 )
 
 // Config configures a Runner. Start from DefaultConfig or set every field: a zero
@@ -58,6 +65,17 @@ type Config struct {
 	SkewMargin time.Duration
 	// EmploymentWorkers bounds the concurrent employment listings (≥ 1).
 	EmploymentWorkers int
+	// EmploymentDetails fetches each listed person's employments (one request per person);
+	// false keeps only the employment ids the persons listing carries. It must stay the same
+	// from sync to sync, or every person looks changed. See extract.WithEmploymentDetails.
+	EmploymentDetails bool
+	// PersonChains is into how many created_at ranges a full persons listing is split, each
+	// listed at the same time, in [1, MaxPersonChains]. See extract.WithPersonChains.
+	PersonChains int
+	// CompensationSubWindows is into how many date ranges each compensation month is split,
+	// each listed at the same time, in [1, MaxCompensationSubWindows]. See
+	// extract.WithCompensationWindows.
+	CompensationSubWindows int
 	// DeleteGuardRatio is the share of an entity one sync may delete, in (0, 1].
 	DeleteGuardRatio float64
 	// DeleteGuardMin is the state size from which the ratio applies (see diff.WithDeleteGuard).
@@ -87,12 +105,15 @@ type Config struct {
 // DefaultConfig returns a Config with every default set; fill in Tenant and the dependencies.
 func DefaultConfig() Config {
 	return Config{
-		TopicPrefix:       DefaultTopicPrefix,
-		LookbackMonths:    DefaultLookbackMonths,
-		SkewMargin:        DefaultSkewMargin,
-		EmploymentWorkers: DefaultEmploymentWorkers,
-		DeleteGuardRatio:  DefaultDeleteGuardRatio,
-		DeleteGuardMin:    diff.DefaultDeleteGuardMin,
+		TopicPrefix:            DefaultTopicPrefix,
+		LookbackMonths:         DefaultLookbackMonths,
+		SkewMargin:             DefaultSkewMargin,
+		EmploymentWorkers:      DefaultEmploymentWorkers,
+		EmploymentDetails:      true,
+		PersonChains:           DefaultPersonChains,
+		CompensationSubWindows: DefaultCompensationSubWindows,
+		DeleteGuardRatio:       DefaultDeleteGuardRatio,
+		DeleteGuardMin:         diff.DefaultDeleteGuardMin,
 	}
 }
 
@@ -119,6 +140,12 @@ func (c *Config) validate() error {
 	}
 	if c.EmploymentWorkers < 1 {
 		bad("employment workers must be >= 1, got %d", c.EmploymentWorkers)
+	}
+	if c.PersonChains < 1 || c.PersonChains > MaxPersonChains {
+		bad("person chains must be in [1, %d], got %d", MaxPersonChains, c.PersonChains)
+	}
+	if c.CompensationSubWindows < 1 || c.CompensationSubWindows > MaxCompensationSubWindows {
+		bad("compensation sub-windows must be in [1, %d], got %d", MaxCompensationSubWindows, c.CompensationSubWindows)
 	}
 	if !(c.DeleteGuardRatio > 0 && c.DeleteGuardRatio <= 1) {
 		bad("delete guard ratio must be in (0, 1], got %v", c.DeleteGuardRatio)

@@ -19,12 +19,14 @@ type entityRun struct {
 	completeWindows []diff.Window // compensations: windows listed completely
 	listedWindows   []diff.Window // compensations: every window listed
 	maxUpdated      time.Time     // persons: largest updated_at listed
+	filtered        bool          // persons: an incremental (updated_at) listing
 }
 
 // add normalises a snapshot's items and feeds them to the diff run. An item that cannot be put
 // into normal form is skipped and makes its scope incomplete, so it is never deleted.
 func (er *entityRun) add(snap extract.Snapshot, m *Metrics) {
 	er.received++
+	er.filtered = er.filtered || snap.Filtered
 	ok := snap.Complete
 	if snap.Err != nil {
 		er.partial(snap.Err)

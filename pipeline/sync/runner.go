@@ -48,6 +48,10 @@ type Runner struct {
 	dirty       bool        // the store may disagree with the topics: rebuild first
 	hwm         time.Time   // largest person updated_at of the last complete persons listing
 	topicsReady bool
+	// createdAt holds the created_at of the persons in the state after the last rebuild. Full
+	// persons listings split their chains at its quantiles until one of them completes; from
+	// then on the extractor splits where that listing's persons were.
+	createdAt []time.Time
 
 	mu      gosync.Mutex // guards hwmView for readers outside a run
 	hwmView time.Time
@@ -63,6 +67,9 @@ func New(cfg Config) (*Runner, error) {
 	ext, err := extract.New(guard,
 		extract.WithLookbackMonths(cfg.LookbackMonths),
 		extract.WithEmploymentWorkers(cfg.EmploymentWorkers),
+		extract.WithEmploymentDetails(cfg.EmploymentDetails),
+		extract.WithPersonChains(cfg.PersonChains),
+		extract.WithCompensationWindows(cfg.CompensationSubWindows),
 		extract.WithSkewMargin(cfg.SkewMargin),
 		extract.WithClock(cfg.Now))
 	if err != nil {
@@ -229,6 +236,9 @@ func (r *Runner) run(ctx context.Context, res *Result, only []change.Entity) err
 	if res.Kind == Incremental && !r.hwm.IsZero() {
 		req.PersonsUpdatedSince = r.hwm
 	}
+	if req.PersonsUpdatedSince.IsZero() {
+		req.PersonsCreatedAt = r.createdAt
+	}
 	expected := map[change.Entity]int{}
 	for _, scope := range r.ext.Scopes(req) {
 		e, _, _ := strings.Cut(scope, ":")
@@ -346,7 +356,7 @@ func (r *Runner) prepare(ctx context.Context, res *Result) error {
 		return nil
 	}
 	start := time.Now()
-	store, err := r.rebuildWithRetry(ctx)
+	store, createdAt, err := r.rebuildWithRetry(ctx)
 	r.metrics.StateRebuildSeconds.Observe(time.Since(start).Seconds())
 	if err != nil {
 		r.metrics.StateRebuilds.WithLabelValues("error").Inc()
@@ -359,7 +369,7 @@ func (r *Runner) prepare(ctx context.Context, res *Result) error {
 	// the older changes that never reached Kafka. A runner keeps the mark of its own last
 	// complete persons listing; a new one has none, so its first incremental sync lists every
 	// person.
-	r.store, r.dirty, res.Rebuilt = store, false, true
+	r.store, r.createdAt, r.dirty, res.Rebuilt = store, createdAt, false, true
 	return nil
 }
 
@@ -370,53 +380,103 @@ const (
 )
 
 // rebuildWithRetry rebuilds the state, retrying errors Kafka calls temporary.
-func (r *Runner) rebuildWithRetry(ctx context.Context) (state.Store, error) {
+func (r *Runner) rebuildWithRetry(ctx context.Context) (state.Store, []time.Time, error) {
 	backoff := rebuildBackoff
 	for attempt := 1; ; attempt++ {
-		store, err := r.rebuild(ctx)
+		store, createdAt, err := r.rebuild(ctx)
 		if err == nil || attempt == rebuildAttempts || !kafka.Retryable(err) {
-			return store, err
+			return store, createdAt, err
 		}
 		select {
 		case <-time.After(backoff):
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, nil, ctx.Err()
 		}
 		backoff *= 2
 	}
 }
 
-// rebuild reads every output topic to its end into a new store, the topics in parallel.
-func (r *Runner) rebuild(ctx context.Context) (state.Store, error) {
+// rebuild reads every output topic to its end into a new store, the topics in parallel. It
+// also returns the created_at of the tenant's persons in the new store, noted while the
+// persons topic is decoded, so that the state is not decoded a second time for them.
+func (r *Runner) rebuild(ctx context.Context) (state.Store, []time.Time, error) {
 	store := r.cfg.NewStore()
+	created := &createdAtIndex{byKey: map[string]int64{}}
 	g, gctx := errgroup.WithContext(ctx)
 	for _, e := range entities {
 		g.Go(func() error {
 			src := topicReplay{reader: r.cfg.Reader, topic: r.Topic(e)}
-			if _, err := state.Rebuild(gctx, store, e, src, r.decoder(gctx, e)); err != nil {
+			dec := r.decoder(gctx, e, nil)
+			if e == change.Persons {
+				dec = r.decoder(gctx, e, created)
+			}
+			if _, err := state.Rebuild(gctx, store, e, src, dec); err != nil {
 				return fmt.Errorf("sync: %w", err)
 			}
 			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return store, nil
+	return store, created.live(store, r.cfg.Tenant+":"), nil
 }
 
-func (r *Runner) decoder(ctx context.Context, e change.Entity) state.Decoder {
+// decoder decodes the records of entity e's topic. For persons, when created is not nil, it
+// notes each record's created_at there.
+func (r *Runner) decoder(ctx context.Context, e change.Entity, created *createdAtIndex) state.Decoder {
 	reader := r.readers[e]
-	return state.EnvelopeDecoder(func(value []byte) (any, error) {
-		var env any = new(change.PersonChange)
+	var last *change.PersonChange // the envelope of the record being decoded; under created.mu
+	dec := state.EnvelopeDecoder(func(value []byte) (any, error) {
 		if e == change.Compensations {
-			env = new(change.CompensationChange)
+			env := new(change.CompensationChange)
+			return env, r.cfg.Codec.Decode(ctx, value, reader, env)
 		}
+		env := new(change.PersonChange)
 		if err := r.cfg.Codec.Decode(ctx, value, reader, env); err != nil {
 			return nil, err
 		}
+		last = env
 		return env, nil
 	})
+	if created == nil {
+		return dec
+	}
+	return func(key string, value []byte) (state.Entry, error) {
+		created.mu.Lock()
+		defer created.mu.Unlock()
+		last = nil
+		entry, err := dec(key, value)
+		if err != nil {
+			return entry, err
+		}
+		if entry.Data != nil && last != nil && last.After != nil && last.After.CreatedAt != nil {
+			created.byKey[key] = last.After.CreatedAt.UnixNano()
+		} else {
+			delete(created.byKey, key)
+		}
+		return entry, nil
+	}
+}
+
+// createdAtIndex is the created_at of every person key seen during a rebuild, as of its last
+// event: Unix nanoseconds rather than records, so that it costs little next to the state.
+type createdAtIndex struct {
+	mu    gosync.Mutex
+	byKey map[string]int64
+}
+
+// live returns the created_at of the persons with the key prefix that are live in store
+// (a tombstone or a "d" event removed the others).
+func (c *createdAtIndex) live(store state.Store, prefix string) []time.Time {
+	out := make([]time.Time, 0, len(c.byKey))
+	store.Range(change.Persons, func(key string, _ state.Entry) bool {
+		if ns, ok := c.byKey[key]; ok && strings.HasPrefix(key, prefix) {
+			out = append(out, time.Unix(0, ns).UTC())
+		}
+		return true
+	})
+	return out
 }
 
 func (r *Runner) setHWM(t time.Time) {
@@ -476,6 +536,9 @@ func (r *Runner) finish(ctx context.Context, er *entityRun, kind Kind) error {
 	}
 	if er.entity == change.Persons && er.res.Outcome == Complete {
 		r.setHWM(er.maxUpdated)
+		if !er.filtered {
+			r.createdAt = nil // the extractor learnt the boundaries from this listing
+		}
 	}
 	return nil
 }
