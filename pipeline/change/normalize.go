@@ -22,6 +22,7 @@ import (
 // An entity that cannot be converted yields a *FieldError (errors.Is(err, ErrInvalid)).
 func NewPerson(p personio.Person, emps []personio.Employment) (*Person, error) {
 	n := normalizer{entity: Persons, id: strings.TrimSpace(p.ID)}
+	n.reserve(p, emps)
 	out := &Person{
 		ID:               n.id,
 		Email:            n.text(strings.ToLower(p.Email)),
@@ -90,8 +91,8 @@ func (n *normalizer) employment(e personio.Employment) Employment {
 		EndDate:                    n.date(f, "end_date", e.EmploymentEndDate),
 		ProbationEndDate:           n.date(f, "probation_end_date", e.ProbationEndDate),
 		ContractEndDate:            n.date(f, "contract_end_date", e.ContractEndDate),
-		WeeklyWorkingHours:         Dec(n.decimal(f, "weekly_working_hours", ptrDecimal(e.WeeklyWorkingHours), HoursPrecision, HoursScale)),
-		FullTimeWeeklyWorkingHours: Dec(n.decimal(f, "full_time_weekly_working_hours", ptrDecimal(e.FullTimeWeeklyWorkingHours), HoursPrecision, HoursScale)),
+		WeeklyWorkingHours:         n.dec(n.decimal(f, "weekly_working_hours", ptrDecimal(e.WeeklyWorkingHours), HoursPrecision, HoursScale)),
+		FullTimeWeeklyWorkingHours: n.dec(n.decimal(f, "full_time_weekly_working_hours", ptrDecimal(e.FullTimeWeeklyWorkingHours), HoursPrecision, HoursScale)),
 		SupervisorID:               n.ref(e.Supervisor),
 		OfficeID:                   n.ref(e.Office),
 		LegalEntityID:              n.ref(e.LegalEntity),
@@ -122,13 +123,13 @@ func (n *normalizer) employment(e personio.Employment) Employment {
 		}
 		var weight *big.Rat
 		if d := ptrDecimal(c.Weight); d != "" {
-			r, err := ParseDecimal(string(d), HoursPrecision, HoursScale)
+			r, err := n.parseDecimal(string(d), HoursPrecision, HoursScale)
 			if err != nil {
 				n.fail(f+"cost_centers."+cid+".weight", err.Error())
 			}
 			weight = r
 		}
-		out.CostCenters = append(out.CostCenters, CostCenter{ID: cid, Weight: Dec(weight)})
+		out.CostCenters = append(out.CostCenters, CostCenter{ID: cid, Weight: n.dec(weight)})
 	}
 	out.CostCenters = uniqueByID(n, f+"cost_centers", out.CostCenters, func(c CostCenter) string { return c.ID })
 	if t := e.Termination; t != nil {
@@ -172,8 +173,8 @@ func NewCompensation(c personio.Compensation) (*Compensation, error) {
 		Amount:                     n.decimal("", "amount", c.Amount.Value, AmountPrecision, AmountScale),
 		Currency:                   strings.ToUpper(strings.TrimSpace(c.Amount.Currency)),
 		Interval:                   n.text(c.Interval),
-		WeeklyWorkingHours:         Dec(n.decimal("", "weekly_working_hours", ptrDecimal(c.WeeklyWorkingHours), HoursPrecision, HoursScale)),
-		FullTimeWeeklyWorkingHours: Dec(n.decimal("", "full_time_weekly_working_hours", ptrDecimal(c.FullTimeWeeklyWorkingHours), HoursPrecision, HoursScale)),
+		WeeklyWorkingHours:         n.dec(n.decimal("", "weekly_working_hours", ptrDecimal(c.WeeklyWorkingHours), HoursPrecision, HoursScale)),
+		FullTimeWeeklyWorkingHours: n.dec(n.decimal("", "full_time_weekly_working_hours", ptrDecimal(c.FullTimeWeeklyWorkingHours), HoursPrecision, HoursScale)),
 	}
 	if out.PersonID == "" {
 		n.fail("person_id", "missing")
@@ -219,8 +220,17 @@ func ParseDecimal(s string, precision, scale int) (*big.Rat, error) {
 // and an optional fraction, no exponent. ok is false for any other text, which the general
 // path handles; for the text it takes, it accepts and rejects exactly as that path does.
 func parsePlainDecimal(s string, precision, scale int) (r *big.Rat, ok bool, err error) {
+	num, den, ok, err := parsePlainDecimalFrac(s, precision, scale)
+	if !ok || err != nil {
+		return nil, ok, err
+	}
+	return new(big.Rat).SetFrac64(num, den), true, nil
+}
+
+// parsePlainDecimalFrac is parsePlainDecimal returning the value as num/den.
+func parsePlainDecimalFrac(s string, precision, scale int) (numer, denom int64, ok bool, err error) {
 	if scale < 0 || scale > 18 || precision < 1 || precision > 19 {
-		return nil, false, nil
+		return 0, 0, false, nil
 	}
 	i := 0
 	neg := false
@@ -242,15 +252,15 @@ func parsePlainDecimal(s string, precision, scale int) (r *big.Rat, ok bool, err
 		}
 		frac = s[fs:i]
 		if frac == "" {
-			return nil, false, nil
+			return 0, 0, false, nil
 		}
 	}
 	if i != len(s) || intPart == "" || len(intPart)+len(frac) > 18 {
-		return nil, false, nil // exponent, junk or long: the general path decides
+		return 0, 0, false, nil // exponent, junk or long: the general path decides
 	}
 	frac = strings.TrimRight(frac, "0") // trailing zeros do not count as places
 	if len(frac) > scale {
-		return nil, true, errors.New("more than " + strconv.Itoa(scale) + " decimal places")
+		return 0, 0, true, errors.New("more than " + strconv.Itoa(scale) + " decimal places")
 	}
 	var num uint64
 	for j := 0; j < len(intPart); j++ {
@@ -263,11 +273,11 @@ func parsePlainDecimal(s string, precision, scale int) (r *big.Rat, ok bool, err
 	tooMany := func() error { return errors.New("more than " + strconv.Itoa(precision) + " digits") }
 	unscaled := num
 	if unscaled >= pow10Uint64[precision] {
-		return nil, true, tooMany()
+		return 0, 0, true, tooMany()
 	}
 	for range scale - len(frac) {
 		if unscaled >= pow10Uint64[precision-1] && unscaled > 0 {
-			return nil, true, tooMany() // ten times it reaches 10^precision
+			return 0, 0, true, tooMany() // ten times it reaches 10^precision
 		}
 		unscaled *= 10
 	}
@@ -275,7 +285,7 @@ func parsePlainDecimal(s string, precision, scale int) (r *big.Rat, ok bool, err
 	if neg {
 		n = -n
 	}
-	return new(big.Rat).SetFrac64(n, int64(pow10Uint64[len(frac)])), true, nil
+	return n, int64(pow10Uint64[len(frac)]), true, nil
 }
 
 // pow10Uint64[i] is 10^i.
@@ -320,11 +330,82 @@ const maxExponent = 64
 
 func pow10(n int) *big.Int { return new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(n)), nil) }
 
-// normalizer collects the first error while converting one entity.
+// normalizer collects the first error while converting one entity. It hands out the
+// pointers of optional fields from small slabs, so one entity costs a few allocations rather
+// than one per field. A slab is never written again after a pointer into it is handed out.
 type normalizer struct {
 	entity Entity
 	id     string
 	err    error
+
+	strs  []string
+	times []time.Time
+	rats  []big.Rat
+	rptrs []*big.Rat
+}
+
+// Slab sizes when a slab runs out.
+const (
+	strSlab  = 8
+	timeSlab = 4
+	ratSlab  = 4
+)
+
+// reserve sizes the slabs for a person: at most as many values as it has optional fields.
+func (n *normalizer) reserve(p personio.Person, emps []personio.Employment) {
+	strs, times, rats := 7+4*len(p.CustomAttributes), 2, 0
+	for i := range emps {
+		e := &emps[i]
+		strs += 8 + len(e.OrgUnits)
+		times += 6
+		rats += 2 + len(e.CostCenters)
+		if e.Termination != nil {
+			strs += 2
+			times += 3
+		}
+	}
+	n.strs = make([]string, 0, strs)
+	n.times = make([]time.Time, 0, times)
+	if rats > 0 {
+		n.rats = make([]big.Rat, 0, rats)
+		n.rptrs = make([]*big.Rat, 0, rats)
+	}
+}
+
+func (n *normalizer) newString(s string) *string {
+	if len(n.strs) == cap(n.strs) {
+		n.strs = make([]string, 0, strSlab)
+	}
+	n.strs = append(n.strs, s)
+	return &n.strs[len(n.strs)-1]
+}
+
+func (n *normalizer) newTime(t time.Time) *time.Time {
+	if len(n.times) == cap(n.times) {
+		n.times = make([]time.Time, 0, timeSlab)
+	}
+	n.times = append(n.times, t)
+	return &n.times[len(n.times)-1]
+}
+
+func (n *normalizer) newRat() *big.Rat {
+	if len(n.rats) == cap(n.rats) {
+		n.rats = make([]big.Rat, 0, ratSlab)
+	}
+	n.rats = n.rats[:len(n.rats)+1]
+	return &n.rats[len(n.rats)-1]
+}
+
+// dec is Dec with the outer pointer from the slab.
+func (n *normalizer) dec(r *big.Rat) **big.Rat {
+	if r == nil {
+		return nil
+	}
+	if len(n.rptrs) == cap(n.rptrs) {
+		n.rptrs = make([]*big.Rat, 0, ratSlab)
+	}
+	n.rptrs = append(n.rptrs, r)
+	return &n.rptrs[len(n.rptrs)-1]
 }
 
 func (n *normalizer) fail(field, reason string) {
@@ -338,7 +419,7 @@ func (n *normalizer) text(s string) *string {
 	if s == "" {
 		return nil
 	}
-	return &s
+	return n.newString(s)
 }
 
 func (n *normalizer) ref(r *personio.Ref) *string {
@@ -361,8 +442,7 @@ func (n *normalizer) timestamp(prefix, name, s string) *time.Time {
 		n.fail(prefix+name, "not a timestamp")
 		return nil
 	}
-	t = t.UTC().Truncate(time.Millisecond)
-	return &t
+	return n.newTime(t.UTC().Truncate(time.Millisecond))
 }
 
 func parseTimestamp(s string) (time.Time, bool) {
@@ -406,19 +486,31 @@ func (n *normalizer) date(prefix, name, s string) *time.Time {
 		n.fail(prefix+name, "not a date")
 		return nil
 	}
-	return &t
+	return n.newTime(t)
 }
 
 func (n *normalizer) decimal(prefix, name string, d personio.Decimal, precision, scale int) *big.Rat {
 	if d == "" {
 		return nil
 	}
-	r, err := ParseDecimal(string(d), precision, scale)
+	r, err := n.parseDecimal(string(d), precision, scale)
 	if err != nil {
 		n.fail(prefix+name, err.Error())
 		return nil
 	}
 	return r
+}
+
+// parseDecimal is ParseDecimal with the common text parsed into a slab value.
+func (n *normalizer) parseDecimal(s string, precision, scale int) (*big.Rat, error) {
+	s = strings.TrimSpace(s)
+	if num, den, ok, err := parsePlainDecimalFrac(s, precision, scale); ok {
+		if err != nil {
+			return nil, err
+		}
+		return n.newRat().SetFrac64(num, den), nil
+	}
+	return parseDecimalSlow(s, precision, scale)
 }
 
 func ptrDecimal(d *personio.Decimal) personio.Decimal {
