@@ -119,6 +119,9 @@ func TestGoodConfigs(t *testing.T) {
 				if c.Sync.DeleteGuardRatio != 0.05 || c.Sync.FullInterval != 2*time.Hour || c.Admin.ShutdownTimeout != 45*time.Second {
 					t.Errorf("sync/admin %+v %+v", c.Sync, c.Admin)
 				}
+				if c.Sync.EmploymentDetails || c.Sync.PersonListChains != 8 || c.Sync.CompensationSubWindows != 2 {
+					t.Errorf("listing settings %+v", c.Sync)
+				}
 				if c.Log.SlogLevel() != slog.LevelDebug {
 					t.Errorf("level %v", c.Log.SlogLevel())
 				}

@@ -225,6 +225,27 @@ func TestTopicTemplate(t *testing.T) {
 	}
 }
 
+func TestRunnerConfig(t *testing.T) {
+	def := RunnerConfig(config.Default())
+	if !def.EmploymentDetails || def.PersonChains != syncrun.DefaultPersonChains || def.CompensationSubWindows != syncrun.DefaultCompensationSubWindows {
+		t.Errorf("defaults: employment details %v, chains %d, sub-windows %d", def.EmploymentDetails, def.PersonChains, def.CompensationSubWindows)
+	}
+	cfg := config.Default()
+	cfg.Personio.Tenant = "acme"
+	cfg.Kafka.TopicPrefix = "hr"
+	cfg.Sync.CompensationLookbackMonths = 5
+	cfg.Sync.DeleteGuardRatio = 0.3
+	cfg.Sync.DeleteGuardOverride = true
+	cfg.Sync.EmploymentDetails = false
+	cfg.Sync.PersonListChains = 12
+	cfg.Sync.CompensationSubWindows = 2
+	rc := RunnerConfig(cfg)
+	if rc.Tenant != "acme" || rc.TopicPrefix != "hr" || rc.LookbackMonths != 5 || rc.DeleteGuardRatio != 0.3 ||
+		!rc.DeleteGuardOverride || rc.EmploymentDetails || rc.PersonChains != 12 || rc.CompensationSubWindows != 2 {
+		t.Errorf("runner config does not follow the settings: %+v", rc)
+	}
+}
+
 func TestLoopStopsOnFatalErrors(t *testing.T) {
 	refused := fmt.Errorf("sync: %w: %w", syncrun.ErrCredential,
 		&personio.AuthError{Endpoint: "POST /v2/auth/token", Status: 400, Reason: "token request refused"})

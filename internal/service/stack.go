@@ -44,15 +44,7 @@ func Build(cfg config.Config, reg prometheus.Registerer, logger *slog.Logger) (*
 		_ = s.Kafka.Close()
 		return nil, fmt.Errorf("schema registry client: %w", err)
 	}
-	rc := syncrun.DefaultConfig()
-	rc.Tenant = cfg.Personio.Tenant
-	rc.TopicPrefix = cfg.Kafka.TopicPrefix
-	rc.LookbackMonths = cfg.Sync.CompensationLookbackMonths
-	rc.DeleteGuardRatio = cfg.Sync.DeleteGuardRatio
-	rc.DeleteGuardOverride = cfg.Sync.DeleteGuardOverride
-	rc.EmploymentDetails = cfg.Sync.EmploymentDetails
-	rc.PersonChains = cfg.Sync.PersonListChains
-	rc.CompensationSubWindows = cfg.Sync.CompensationSubWindows
+	rc := RunnerConfig(cfg)
 	rc.Source = s.Personio
 	rc.Producer = s.Kafka
 	rc.Registry = s.Registry
@@ -67,6 +59,21 @@ func Build(cfg config.Config, reg prometheus.Registerer, logger *slog.Logger) (*
 		return nil, fmt.Errorf("sync runner: %w", err)
 	}
 	return s, nil
+}
+
+// RunnerConfig returns the sync runner's settings from cfg, on top of the runner's defaults;
+// the dependencies (source, producer, registry, codec, reader) are left for the caller.
+func RunnerConfig(cfg config.Config) syncrun.Config {
+	rc := syncrun.DefaultConfig()
+	rc.Tenant = cfg.Personio.Tenant
+	rc.TopicPrefix = cfg.Kafka.TopicPrefix
+	rc.LookbackMonths = cfg.Sync.CompensationLookbackMonths
+	rc.DeleteGuardRatio = cfg.Sync.DeleteGuardRatio
+	rc.DeleteGuardOverride = cfg.Sync.DeleteGuardOverride
+	rc.EmploymentDetails = cfg.Sync.EmploymentDetails
+	rc.PersonChains = cfg.Sync.PersonListChains
+	rc.CompensationSubWindows = cfg.Sync.CompensationSubWindows
+	return rc
 }
 
 // Close releases the Kafka connections.

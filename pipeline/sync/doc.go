@@ -37,6 +37,13 @@
 // first complete persons listing, and an incremental sync without one lists every person
 // (still without deletes).
 //
+// The rebuilt state does serve one purpose in listing: while the persons topic is read back,
+// the runner notes every live person's created_at (an instant per person, not the record), and
+// unfiltered persons listings split their parallel chains at those quantiles
+// (extract.Request.PersonsCreatedAt) until one of them completes; from then on the extractor
+// splits where that listing's persons were. Without it the first listing after a start would
+// split the years evenly and could take up to twice as long.
+//
 // # Outcomes
 //
 // Complete: every listing finished and everything was published. Partial: some listing or
