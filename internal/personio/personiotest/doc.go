@@ -60,9 +60,16 @@
 // latency with jitter, and early token expiry. Draws come from one source seeded by
 // Options.Seed. Token endpoints are faulted only with Faults.TokenFaults.
 //
+// # Hidden fields
+//
+// Options.HiddenFields, Server.SetHiddenFields or PUT /admin/hidden-fields (a JSON list) leave
+// fields out of person and compensation replies, as Personio does for a credential without
+// their scope: "email", "first_name", "custom_attributes", "custom_attributes.<id or
+// global_id>", "amount", … Truth is unaffected.
+//
 // # Admin endpoints
 //
 // POST /admin/churn (JSON Churn), GET /admin/truth, PUT /admin/faults (JSON Faults,
-// durations as Go duration strings) and GET /admin/stats. They need no token and are never
+// durations as Go duration strings), PUT and GET /admin/hidden-fields and GET /admin/stats. They need no token and are never
 // faulted or rate-limited.
 package personiotest

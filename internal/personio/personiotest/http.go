@@ -38,6 +38,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("PUT /admin/faults", s.adminPutFaults)
 	mux.HandleFunc("GET /admin/faults", s.adminGetFaults)
 	mux.HandleFunc("GET /admin/stats", s.adminStats)
+	mux.HandleFunc("PUT /admin/hidden-fields", s.adminPutHidden)
+	mux.HandleFunc("GET /admin/hidden-fields", s.adminGetHidden)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		resp := errorResponse(http.StatusNotFound, "Resource not found", "There is no such endpoint.", "common.resource_not_found")
 		s.stats.record("unmatched", resp.status, "")
@@ -554,7 +556,7 @@ func (s *Server) listPersons(_ http.ResponseWriter, r *http.Request, _ string) r
 	if more {
 		next = encodeCursor('p', lastSeq)
 	}
-	return jsonResponse(page(r, items, next))
+	return jsonResponse(page(r, s.hide(items), next))
 }
 
 func (s *Server) getPerson(_ http.ResponseWriter, r *http.Request, _ string) response {
@@ -571,7 +573,7 @@ func (s *Server) getPerson(_ http.ResponseWriter, r *http.Request, _ string) res
 	if !ok {
 		return notFound("There is no resource for the specified id.")
 	}
-	return jsonResponse(body)
+	return jsonResponse(s.hiddenNow().strip(body))
 }
 
 // --- employments ---
@@ -681,7 +683,7 @@ func (s *Server) listCompensations(_ http.ResponseWriter, r *http.Request, _ str
 	if more {
 		next = encodeCursor('c', lastSeq)
 	}
-	return jsonResponse(page(r, items, next))
+	return jsonResponse(page(r, s.hide(items), next))
 }
 
 // --- admin ---

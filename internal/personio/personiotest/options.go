@@ -171,6 +171,9 @@ type Options struct {
 	ChurnMix Churn
 	// Months of compensation history before the current month; default 3.
 	CompensationMonths int
+	// HiddenFields are left out of person and compensation replies, as Personio does for a
+	// credential without their scope (see Server.SetHiddenFields). Truth is unaffected.
+	HiddenFields []string
 }
 
 // DefaultChurnMix is the background churn per tick when Options.ChurnMix is zero.
@@ -231,6 +234,9 @@ func (o Options) validate() error {
 	}
 	if err := o.Faults.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if _, err := parseHidden(o.HiddenFields); err != nil {
+		errs = append(errs, fmt.Errorf("HiddenFields: %w", err))
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrInvalidOptions, errors.Join(errs...))

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,6 +21,8 @@ type Server struct {
 
 	mu   sync.RWMutex // guards data
 	data *dataset
+
+	hidden atomic.Pointer[hiddenFields] // see SetHiddenFields; nil until first use
 
 	faultMu sync.Mutex // guards faults and rng
 	faults  Faults
