@@ -42,6 +42,16 @@ func TestParseDecimalFastPath(t *testing.T) {
 			if ferr == nil && fast.Cmp(slow) != 0 {
 				t.Fatalf("%q (%d,%d): fast %s, general %s", in, prec[0], prec[1], fast.RatString(), slow.RatString())
 			}
+			// The normalizer's slab path must give the same value in the same lowest terms.
+			n := normalizer{entity: Persons, id: "p"}
+			slab, nerr := n.parseDecimal(in, prec[0], prec[1])
+			if (nerr == nil) != (serr == nil) || (nerr != nil && nerr.Error() != serr.Error()) {
+				t.Fatalf("%q (%d,%d): slab error %v, general error %v", in, prec[0], prec[1], nerr, serr)
+			}
+			if nerr == nil && (slab.Num().Cmp(slow.Num()) != 0 || slab.Denom().Cmp(slow.Denom()) != 0 ||
+				slab.RatString() != slow.RatString()) {
+				t.Fatalf("%q (%d,%d): slab %s, general %s", in, prec[0], prec[1], slab.RatString(), slow.RatString())
+			}
 		}
 	}
 }

@@ -508,9 +508,36 @@ func (n *normalizer) parseDecimal(s string, precision, scale int) (*big.Rat, err
 		if err != nil {
 			return nil, err
 		}
-		return n.newRat().SetFrac64(num, den), nil
+		return setFrac(n.newRat(), num, uint64(den)), nil
 	}
 	return parseDecimalSlow(s, precision, scale)
+}
+
+// setFrac sets r to num/den in lowest terms, as SetFrac64 does, but reduces with machine
+// words instead of big.Int arithmetic. den must be positive.
+func setFrac(r *big.Rat, num int64, den uint64) *big.Rat {
+	a := uint64(num)
+	if num < 0 {
+		a = uint64(-num)
+	}
+	if a == 0 {
+		den = 1
+	} else if g := gcd(a, den); g > 1 {
+		num /= int64(g)
+		den /= g
+	}
+	r.SetInt64(num) // denominator 1
+	if den != 1 {
+		r.Denom().SetUint64(den) // a reference to r's denominator once it is set
+	}
+	return r
+}
+
+func gcd(a, b uint64) uint64 {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
 }
 
 func ptrDecimal(d *personio.Decimal) personio.Decimal {
@@ -528,8 +555,7 @@ func (n *normalizer) canonicalJSON(prefix, name string, raw json.RawMessage) *st
 		return nil
 	}
 	if canonicalScalar(raw) {
-		s := string(raw)
-		return &s
+		return n.newString(string(raw))
 	}
 	return n.canonicalJSONSlow(prefix+name, raw)
 }
