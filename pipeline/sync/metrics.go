@@ -15,6 +15,7 @@ type Metrics struct {
 	LastSuccessfulSync  *prometheus.GaugeVec     // entity
 	StateEntities       *prometheus.GaugeVec     // entity
 	DeleteGuardTrips    *prometheus.CounterVec   // entity
+	FieldLossGuardTrips *prometheus.CounterVec   // entity
 	StateRebuilds       *prometheus.CounterVec   // result
 	StateRebuildSeconds prometheus.Histogram
 }
@@ -52,6 +53,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		DeleteGuardTrips: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "personio_cdc_delete_guard_trips_total",
 			Help: "Syncs of an entity withheld because they would have deleted more than the allowed share.",
+		}, []string{"entity"}),
+		FieldLossGuardTrips: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "personio_cdc_field_loss_guard_trips_total",
+			Help: "Syncs of an entity withheld because they would have emptied one field of more than the allowed share.",
 		}, []string{"entity"}),
 		StateRebuilds: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "personio_cdc_state_rebuilds_total",

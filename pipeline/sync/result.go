@@ -64,7 +64,8 @@ type EntityResult struct {
 	Outcome   Outcome        `json:"outcome"`
 	Extracted int            `json:"extracted"`
 	Changes   map[string]int `json:"changes"` // published events by op
-	// GuardTripped is set when the mass-delete guard withheld every change of the entity.
+	// GuardTripped is set when the mass-delete guard or the field-loss guard withheld every
+	// change of the entity (the error says which).
 	GuardTripped bool `json:"delete_guard_tripped,omitempty"`
 	// IncompleteScopes lists the scopes whose listing failed (their deletes were withheld).
 	IncompleteScopes []string `json:"incomplete_scopes,omitempty"`

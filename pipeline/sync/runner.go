@@ -171,8 +171,9 @@ func (o runOptions) selected() ([]change.Entity, error) {
 
 // Run runs one sync of the given kind, of every entity or of those WithEntities names. It
 // returns the Result in every case; the error is non-nil when the outcome is Failed (ctx.Err()
-// when ctx was cancelled, a *diff.MassDeleteError when the guard withheld an entity, an error
-// matching personio.ErrAuth when Personio refused the credential). A Partial outcome is not an
+// when ctx was cancelled, a *diff.MassDeleteError or *diff.FieldLossError when a guard
+// withheld an entity, an error matching personio.ErrAuth when Personio refused the
+// credential). A Partial outcome is not an
 // error: everything read was published, only the deletes of the failed scopes were withheld.
 func (r *Runner) Run(ctx context.Context, kind Kind, opts ...RunOption) (Result, error) {
 	if _, err := ParseKind(string(kind)); err != nil {
@@ -511,6 +512,12 @@ func (r *Runner) finish(ctx context.Context, er *entityRun, kind Kind) error {
 			// Run returns the error; the caller logs it.
 			r.log.Debug("mass-delete guard withheld every change of an entity",
 				"entity", er.entity, "deletes", mde.Deletes, "of", mde.Count, "ratio", mde.Ratio)
+		}
+		if fle := (*diff.FieldLossError)(nil); errors.As(err, &fle) {
+			er.res.GuardTripped = true
+			r.metrics.FieldLossGuardTrips.WithLabelValues(string(er.entity)).Inc()
+			r.log.Debug("field-loss guard withheld every change of an entity",
+				"entity", er.entity, "field", fle.Field, "lost", fle.Lost, "of", fle.Count, "ratio", fle.Ratio)
 		}
 		er.fail(err)
 		return nil
