@@ -442,6 +442,17 @@ func TestNewPersonErrors(t *testing.T) {
 			{ID: "a", Value: json.RawMessage(`1`)}, {ID: "a", Value: json.RawMessage(`2`)}}}, nil, "custom_attributes"},
 		{"attribute without id", personio.Person{ID: "1", CustomAttributes: []personio.CustomAttribute{{Value: json.RawMessage(`1`)}}}, nil, "custom_attributes"},
 		{"employment without id", personio.Person{ID: "1"}, []personio.Employment{{Status: "ACTIVE"}}, "employments"},
+		{"org unit without id", personio.Person{ID: "1"}, []personio.Employment{{ID: "7", OrgUnits: []personio.OrgUnit{{Type: "team"}}}}, "employments.7.org_units"},
+		{"conflicting org units", personio.Person{ID: "1"}, []personio.Employment{{ID: "7", OrgUnits: []personio.OrgUnit{
+			{ID: "u", Type: "team"}, {ID: "u", Type: "department"}}}}, "employments.7.org_units"},
+		{"cost center without id", personio.Person{ID: "1"}, []personio.Employment{{ID: "7", CostCenters: []personio.CostCenter{{}}}}, "employments.7.cost_centers"},
+		{"cost center weight too precise", personio.Person{ID: "1"}, []personio.Employment{{ID: "7", CostCenters: []personio.CostCenter{
+			{ID: "cc", Weight: ptr(personio.Decimal(secret))}}}}, "employments.7.cost_centers.cc.weight"},
+		{"bad termination date", personio.Person{ID: "1"}, []personio.Employment{{ID: "7", Termination: &personio.Termination{TerminationDate: "31.12.2026"}}}, "employments.7.termination.termination_date"},
+		{"second employment", personio.Person{ID: "1"}, []personio.Employment{{ID: "7"}, {ID: "8", UpdatedAt: "later"}}, "employments.8.updated_at"},
+		{"conflicting employments", personio.Person{ID: "1"}, []personio.Employment{{ID: "7", Status: "ACTIVE"}, {ID: "7", Status: "INACTIVE"}}, "employments"},
+		{"attribute after employments", personio.Person{ID: "1", CustomAttributes: []personio.CustomAttribute{{Value: json.RawMessage(`1`)}}},
+			[]personio.Employment{{ID: "7"}}, "custom_attributes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

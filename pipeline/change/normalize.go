@@ -82,17 +82,17 @@ func (n *normalizer) employment(e personio.Employment) Employment {
 	if id == "" {
 		n.fail("employments", "employment without id")
 	}
-	f := "employments." + id + "."
+	n.scope, n.scoped = id, true // fields below are named within this employment
 	out := Employment{
 		ID:                         id,
 		Status:                     n.text(e.Status),
 		Type:                       n.text(e.Type),
-		StartDate:                  n.date(f, "start_date", e.EmploymentStartDate),
-		EndDate:                    n.date(f, "end_date", e.EmploymentEndDate),
-		ProbationEndDate:           n.date(f, "probation_end_date", e.ProbationEndDate),
-		ContractEndDate:            n.date(f, "contract_end_date", e.ContractEndDate),
-		WeeklyWorkingHours:         n.dec(n.decimal(f, "weekly_working_hours", ptrDecimal(e.WeeklyWorkingHours), HoursPrecision, HoursScale)),
-		FullTimeWeeklyWorkingHours: n.dec(n.decimal(f, "full_time_weekly_working_hours", ptrDecimal(e.FullTimeWeeklyWorkingHours), HoursPrecision, HoursScale)),
+		StartDate:                  n.date("", "start_date", e.EmploymentStartDate),
+		EndDate:                    n.date("", "end_date", e.EmploymentEndDate),
+		ProbationEndDate:           n.date("", "probation_end_date", e.ProbationEndDate),
+		ContractEndDate:            n.date("", "contract_end_date", e.ContractEndDate),
+		WeeklyWorkingHours:         n.dec(n.decimal("", "weekly_working_hours", ptrDecimal(e.WeeklyWorkingHours), HoursPrecision, HoursScale)),
+		FullTimeWeeklyWorkingHours: n.dec(n.decimal("", "full_time_weekly_working_hours", ptrDecimal(e.FullTimeWeeklyWorkingHours), HoursPrecision, HoursScale)),
 		SupervisorID:               n.ref(e.Supervisor),
 		OfficeID:                   n.ref(e.Office),
 		LegalEntityID:              n.ref(e.LegalEntity),
@@ -100,8 +100,8 @@ func (n *normalizer) employment(e personio.Employment) Employment {
 		JobID:                      n.ref(e.Job),
 		OrgUnits:                   make([]OrgUnit, 0, len(e.OrgUnits)),
 		CostCenters:                make([]CostCenter, 0, len(e.CostCenters)),
-		CreatedAt:                  n.timestamp(f, "created_at", e.CreatedAt),
-		UpdatedAt:                  n.timestamp(f, "updated_at", e.UpdatedAt),
+		CreatedAt:                  n.timestamp("", "created_at", e.CreatedAt),
+		UpdatedAt:                  n.timestamp("", "updated_at", e.UpdatedAt),
 	}
 	if e.Position != nil {
 		out.PositionTitle = n.text(e.Position.Title)
@@ -109,34 +109,34 @@ func (n *normalizer) employment(e personio.Employment) Employment {
 	for _, u := range e.OrgUnits {
 		uid := strings.TrimSpace(u.ID)
 		if uid == "" {
-			n.fail(f+"org_units", "org unit without id")
+			n.fail("org_units", "org unit without id")
 			continue
 		}
 		out.OrgUnits = append(out.OrgUnits, OrgUnit{ID: uid, Type: n.text(u.Type)})
 	}
-	out.OrgUnits = uniqueByID(n, f+"org_units", out.OrgUnits, func(u OrgUnit) string { return u.ID })
+	out.OrgUnits = uniqueByID(n, "org_units", out.OrgUnits, func(u OrgUnit) string { return u.ID })
 	for _, c := range e.CostCenters {
 		cid := strings.TrimSpace(c.ID)
 		if cid == "" {
-			n.fail(f+"cost_centers", "cost center without id")
+			n.fail("cost_centers", "cost center without id")
 			continue
 		}
 		var weight *big.Rat
 		if d := ptrDecimal(c.Weight); d != "" {
 			r, err := n.parseDecimal(string(d), HoursPrecision, HoursScale)
 			if err != nil {
-				n.fail(f+"cost_centers."+cid+".weight", err.Error())
+				n.fail("cost_centers."+cid+".weight", err.Error())
 			}
 			weight = r
 		}
 		out.CostCenters = append(out.CostCenters, CostCenter{ID: cid, Weight: n.dec(weight)})
 	}
-	out.CostCenters = uniqueByID(n, f+"cost_centers", out.CostCenters, func(c CostCenter) string { return c.ID })
+	out.CostCenters = uniqueByID(n, "cost_centers", out.CostCenters, func(c CostCenter) string { return c.ID })
 	if t := e.Termination; t != nil {
 		term := Termination{
-			TerminationDate: n.date(f, "termination.termination_date", t.TerminationDate),
-			LastWorkingDay:  n.date(f, "termination.last_working_day", t.LastWorkingDay),
-			TerminatedAt:    n.timestamp(f, "termination.terminated_at", t.TerminatedAt),
+			TerminationDate: n.date("", "termination.termination_date", t.TerminationDate),
+			LastWorkingDay:  n.date("", "termination.last_working_day", t.LastWorkingDay),
+			TerminatedAt:    n.timestamp("", "termination.terminated_at", t.TerminatedAt),
 			Type:            n.text(t.Type),
 			Reason:          n.text(t.Reason),
 		}
@@ -144,6 +144,7 @@ func (n *normalizer) employment(e personio.Employment) Employment {
 			out.Termination = &term
 		}
 	}
+	n.scoped = false
 	return out
 }
 
@@ -337,6 +338,8 @@ type normalizer struct {
 	entity Entity
 	id     string
 	err    error
+	scope  string // the employment id while scoped
+	scoped bool   // field names are within employments.<scope>.
 
 	strs  []string
 	times []time.Time
@@ -410,6 +413,9 @@ func (n *normalizer) dec(r *big.Rat) **big.Rat {
 
 func (n *normalizer) fail(field, reason string) {
 	if n.err == nil {
+		if n.scoped {
+			field = "employments." + n.scope + "." + field
+		}
 		n.err = &FieldError{Entity: n.entity, ID: n.id, Field: field, Reason: reason}
 	}
 }
