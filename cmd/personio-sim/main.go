@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -61,6 +62,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&o.Faults.TokenTTL, "early-token-expiry", 0, "tokens expire after this although expires_in says --token-ttl (0 = off)")
 	fs.BoolVar(&o.Faults.TokenFaults, "token-faults", false, "inject faults into the token endpoints too")
 	fs.DurationVar(&o.ChurnEvery, "churn-every", 0, "apply background churn at this interval (0 = off)")
+	fs.Func("hidden-fields", "comma-separated fields left out of replies, as for a credential without their scope (e.g. email,custom_attributes.iban,amount)", func(v string) error {
+		o.HiddenFields = strings.Split(v, ",")
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -79,6 +80,7 @@ func TestBadFlags(t *testing.T) {
 		{"--p500", "2"},
 		{"--no-such-flag"},
 		{"extra-argument"},
+		{"--hidden-fields", "email,a.b.c"},
 	} {
 		var out, errOut bytes.Buffer
 		if code := run(args, &out, &errOut); code != 2 {
@@ -87,5 +89,15 @@ func TestBadFlags(t *testing.T) {
 		if out.Len() != 0 {
 			t.Errorf("run(%q) wrote to stdout: %q", args, out.String())
 		}
+	}
+}
+
+func TestHiddenFieldsFlag(t *testing.T) {
+	c, err := parseFlags([]string{"--hidden-fields", "email,custom_attributes.iban,amount"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.opts.HiddenFields; !slices.Equal(got, []string{"email", "custom_attributes.iban", "amount"}) {
+		t.Errorf("HiddenFields = %q", got)
 	}
 }
