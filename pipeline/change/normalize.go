@@ -22,7 +22,7 @@ import (
 // An entity that cannot be converted yields a *FieldError (errors.Is(err, ErrInvalid)).
 func NewPerson(p personio.Person, emps []personio.Employment) (*Person, error) {
 	n := normalizer{entity: Persons, id: strings.TrimSpace(p.ID)}
-	n.reserve(p, emps)
+	n.reserve(&p, emps)
 	out := &Person{
 		ID:               n.id,
 		Email:            n.text(strings.ToLower(p.Email)),
@@ -354,17 +354,33 @@ const (
 	ratSlab  = 4
 )
 
-// reserve sizes the slabs for a person: at most as many values as it has optional fields.
-func (n *normalizer) reserve(p personio.Person, emps []personio.Employment) {
-	strs, times, rats := 7+4*len(p.CustomAttributes), 2, 0
+// reserve sizes the slabs for a person: one value for each optional field that is not empty
+// as sent (trimming may still empty it, so this is an upper bound).
+func (n *normalizer) reserve(p *personio.Person, emps []personio.Employment) {
+	strs := nonEmpty(p.Email, p.FirstName, p.LastName, p.PreferredName, p.Gender, p.Status)
+	if p.ProfilePicture != nil {
+		strs += nonEmpty(p.ProfilePicture.URL)
+	}
+	times := nonEmpty(p.CreatedAt, p.UpdatedAt)
+	rats := 0
+	for i := range p.CustomAttributes {
+		a := &p.CustomAttributes[i]
+		strs += nonEmpty(a.GlobalID, a.Label, a.Type) + 1 // the value
+	}
 	for i := range emps {
 		e := &emps[i]
-		strs += 8 + len(e.OrgUnits)
-		times += 6
+		strs += nonEmpty(e.Status, e.Type) + nonEmptyRef(e.Supervisor, e.Office, e.LegalEntity, e.SubCompany, e.Job)
+		if e.Position != nil {
+			strs += nonEmpty(e.Position.Title)
+		}
+		for j := range e.OrgUnits {
+			strs += nonEmpty(e.OrgUnits[j].Type)
+		}
+		times += nonEmpty(e.EmploymentStartDate, e.EmploymentEndDate, e.ProbationEndDate, e.ContractEndDate, e.CreatedAt, e.UpdatedAt)
 		rats += 2 + len(e.CostCenters)
-		if e.Termination != nil {
-			strs += 2
-			times += 3
+		if t := e.Termination; t != nil {
+			strs += nonEmpty(t.Type, t.Reason)
+			times += nonEmpty(t.TerminationDate, t.LastWorkingDay, t.TerminatedAt)
 		}
 	}
 	n.strs = make([]string, 0, strs)
@@ -373,6 +389,26 @@ func (n *normalizer) reserve(p personio.Person, emps []personio.Employment) {
 		n.rats = make([]big.Rat, 0, rats)
 		n.rptrs = make([]*big.Rat, 0, rats)
 	}
+}
+
+func nonEmpty(ss ...string) int {
+	k := 0
+	for _, s := range ss {
+		if s != "" {
+			k++
+		}
+	}
+	return k
+}
+
+func nonEmptyRef(rs ...*personio.Ref) int {
+	k := 0
+	for _, r := range rs {
+		if r != nil && r.ID != "" {
+			k++
+		}
+	}
+	return k
 }
 
 func (n *normalizer) newString(s string) *string {
