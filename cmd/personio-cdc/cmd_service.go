@@ -212,7 +212,10 @@ func printResult(a *app, r syncrun.Result) {
 			ops = []string{"no changes"}
 		}
 		line := fmt.Sprintf("  %-14s %-9s extracted %-6d published %s", e.Entity, e.Outcome, e.Extracted, strings.Join(ops, " "))
-		if e.GuardTripped {
+		switch {
+		case e.Guard == syncrun.GuardFieldLoss:
+			line += "  FIELD-LOSS GUARD TRIPPED: nothing published (see --delete-guard-override)"
+		case e.GuardTripped:
 			line += "  DELETE GUARD TRIPPED: nothing published (see --delete-guard-override)"
 		}
 		fmt.Fprintln(a.stdout, line)

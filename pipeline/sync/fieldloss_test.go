@@ -36,7 +36,7 @@ func TestRunFieldLossGuard(t *testing.T) {
 		t.Errorf("the error carries an email address: %v", err)
 	}
 	pr := res.Entity("persons")
-	if res.Outcome != Failed || pr.Outcome != Failed || !pr.GuardTripped || len(changes(res, change.Persons)) != 0 {
+	if res.Outcome != Failed || pr.Outcome != Failed || !pr.GuardTripped || pr.Guard != GuardFieldLoss || len(changes(res, change.Persons)) != 0 {
 		t.Errorf("result %s, persons %+v: want failed, guard tripped, nothing published", res.Outcome, pr)
 	}
 	if cr := res.Entity("compensations"); cr.Outcome != Complete || cr.GuardTripped {

@@ -58,6 +58,12 @@ func worse(a, b Outcome) Outcome {
 	return a
 }
 
+// Names of the guards that can withhold an entity's changes (EntityResult.Guard).
+const (
+	GuardMassDelete = "mass_delete"
+	GuardFieldLoss  = "field_loss"
+)
+
 // EntityResult is what a sync run did for one entity.
 type EntityResult struct {
 	Entity    string         `json:"entity"`
@@ -67,6 +73,8 @@ type EntityResult struct {
 	// GuardTripped is set when the mass-delete guard or the field-loss guard withheld every
 	// change of the entity (the error says which).
 	GuardTripped bool `json:"delete_guard_tripped,omitempty"`
+	// Guard names the guard that tripped: "mass_delete" or "field_loss" (empty otherwise).
+	Guard string `json:"guard,omitempty"`
 	// IncompleteScopes lists the scopes whose listing failed (their deletes were withheld).
 	IncompleteScopes []string `json:"incomplete_scopes,omitempty"`
 	Errors           []string `json:"errors,omitempty"`

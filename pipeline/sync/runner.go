@@ -507,14 +507,14 @@ func (r *Runner) finish(ctx context.Context, er *entityRun, kind Kind) error {
 	if err != nil {
 		var mde *diff.MassDeleteError
 		if errors.As(err, &mde) {
-			er.res.GuardTripped = true
+			er.res.GuardTripped, er.res.Guard = true, GuardMassDelete
 			r.metrics.DeleteGuardTrips.WithLabelValues(string(er.entity)).Inc()
 			// Run returns the error; the caller logs it.
 			r.log.Debug("mass-delete guard withheld every change of an entity",
 				"entity", er.entity, "deletes", mde.Deletes, "of", mde.Count, "ratio", mde.Ratio)
 		}
 		if fle := (*diff.FieldLossError)(nil); errors.As(err, &fle) {
-			er.res.GuardTripped = true
+			er.res.GuardTripped, er.res.Guard = true, GuardFieldLoss
 			r.metrics.FieldLossGuardTrips.WithLabelValues(string(er.entity)).Inc()
 			r.log.Debug("field-loss guard withheld every change of an entity",
 				"entity", er.entity, "field", fle.Field, "lost", fle.Lost, "of", fle.Count, "ratio", fle.Ratio)

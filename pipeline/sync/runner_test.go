@@ -493,7 +493,7 @@ func TestRunDeleteGuard(t *testing.T) {
 		t.Fatalf("err = %v, want a mass delete refusal", err)
 	}
 	pr := res.Entity("persons")
-	if res.Outcome != Failed || pr.Outcome != Failed || !pr.GuardTripped || pr.Changes["d"] != 0 {
+	if res.Outcome != Failed || pr.Outcome != Failed || !pr.GuardTripped || pr.Guard != GuardMassDelete || pr.Changes["d"] != 0 {
 		t.Errorf("result %+v, persons %+v", res, pr)
 	}
 	if got := changes(res, change.Compensations); got["c"] != 1 {
