@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+	"time"
 )
 
 // TestParseDecimalFastPath checks that the plain-text fast path accepts, rejects and converts
@@ -52,6 +53,26 @@ func TestParseDecimalFastPath(t *testing.T) {
 				slab.RatString() != slow.RatString()) {
 				t.Fatalf("%q (%d,%d): slab %s, general %s", in, prec[0], prec[1], slab.RatString(), slow.RatString())
 			}
+		}
+	}
+}
+
+// TestParseDateFastPath checks that the date fast path accepts, rejects and converts exactly
+// as time.Parse does.
+func TestParseDateFastPath(t *testing.T) {
+	inputs := []string{"2024-02-29", "2023-02-29", "1900-02-29", "2000-02-29", "2024-04-31", "2024-12-31",
+		"2024-13-01", "2024-00-10", "2024-01-00", "0000-01-01", "9999-12-31", "2024-1-01", "2024-01-1",
+		"24-01-01x", "2024/01/01", "2024-01-01", "+024-01-01", "2024-+1-01", "2024-01-+1", "２０２４-01-01",
+		"2024-01-0a", "", "2024-01-011", " 2024-01-01"}
+	rng := rand.New(rand.NewPCG(5, 6))
+	for range 20000 {
+		inputs = append(inputs, fmt.Sprintf("%04d-%02d-%02d", rng.IntN(10000), rng.IntN(14), rng.IntN(33)))
+	}
+	for _, in := range inputs {
+		got, ok := parseDate(in)
+		want, err := time.Parse(time.DateOnly, in)
+		if ok != (err == nil) || !got.Equal(want) || got.Location() != want.Location() {
+			t.Fatalf("%q: got %v %v, time.Parse %v %v", in, got, ok, want, err)
 		}
 	}
 }

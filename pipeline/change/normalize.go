@@ -523,12 +523,44 @@ func (n *normalizer) date(prefix, name, s string) *time.Time {
 		}
 		s = s[:10]
 	}
-	t, err := time.Parse(time.DateOnly, s)
-	if err != nil {
+	t, ok := parseDate(s)
+	if !ok {
 		n.fail(prefix+name, "not a date")
 		return nil
 	}
 	return n.newTime(t)
+}
+
+// parseDate is time.Parse(time.DateOnly, s) with the common YYYY-MM-DD text read directly.
+func parseDate(s string) (time.Time, bool) {
+	if len(s) == 10 && s[4] == '-' && s[7] == '-' {
+		y, ok1 := digits(s[0:4])
+		m, ok2 := digits(s[5:7])
+		d, ok3 := digits(s[8:10])
+		if ok1 && ok2 && ok3 {
+			if m < 1 || m > 12 || d < 1 || d > daysIn(time.Month(m), y) {
+				return time.Time{}, false
+			}
+			return time.Date(y, time.Month(m), d, 0, 0, 0, 0, time.UTC), true
+		}
+	}
+	t, err := time.Parse(time.DateOnly, s)
+	return t, err == nil
+}
+
+func digits(s string) (int, bool) {
+	v := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+		v = v*10 + int(s[i]-'0')
+	}
+	return v, true
+}
+
+func daysIn(m time.Month, year int) int {
+	return time.Date(year, m+1, 0, 0, 0, 0, 0, time.UTC).Day()
 }
 
 func (n *normalizer) decimal(prefix, name string, d personio.Decimal, precision, scale int) *big.Rat {
