@@ -1,6 +1,7 @@
 package publish
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -282,5 +283,156 @@ func TestPublishKafka(t *testing.T) {
 	}
 	if fmt.Sprint(got) != "[nil=false nil=false nil=true]" {
 		t.Errorf("records of acme:1 = %v, want create, delete, tombstone", got)
+	}
+}
+
+// personEvents returns creates of persons 0..n-1, then for every third an update and for every
+// fifth a delete, so that keys recur across batches.
+func personEvents(n int) []change.Event {
+	var events []change.Event
+	recs := make([]*change.Person, n)
+	for i := range n {
+		recs[i] = person(fmt.Sprint(i), fmt.Sprintf("p%d@example.com", i))
+		events = append(events, event(change.Create, 1, nil, recs[i]))
+	}
+	for i := 0; i < n; i += 3 {
+		next := person(fmt.Sprint(i), fmt.Sprintf("p%d-2@example.com", i))
+		events = append(events, event(change.Update, 2, recs[i], next))
+		recs[i] = next
+	}
+	for i := 0; i < n; i += 5 {
+		events = append(events, event(change.Delete, 3, recs[i], nil))
+	}
+	return events
+}
+
+func TestPublishBatchesKeepOrderAndMatchApply(t *testing.T) {
+	events := personEvents(600) // 920 events: several batches, the larger encoded in parts
+	for _, batch := range []int{1, 7, 300, 0} {
+		t.Run(fmt.Sprint("batch=", batch), func(t *testing.T) {
+			rec := &recorder{}
+			p, _ := newPublisher(t, rec, batch)
+			store := state.NewMemory()
+			counts, err := p.Publish(t.Context(), store, events)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if counts[change.Create] != 600 || counts[change.Update] != 200 || counts[change.Delete] != 120 {
+				t.Errorf("counts = %v", counts)
+			}
+			// One message per event in event order, a tombstone right after every delete.
+			msgs := rec.all()
+			k := 0
+			for i, ev := range events {
+				if k >= len(msgs) {
+					t.Fatalf("%d messages for %d events", len(msgs), len(events))
+				}
+				if id, _ := header(msgs[k], "event_id"); id != ev.EventID || string(msgs[k].Key) != ev.Key {
+					t.Fatalf("message %d is %s/%s, want event %d %s", k, msgs[k].Key, id, i, ev)
+				}
+				k++
+				if ev.Op == change.Delete {
+					if msgs[k].Value != nil || string(msgs[k].Key) != ev.Key {
+						t.Fatalf("message %d after delete %s is not its tombstone", k, ev)
+					}
+					k++
+				}
+			}
+			if k != len(msgs) {
+				t.Errorf("%d messages, want %d", len(msgs), k)
+			}
+			want := state.NewMemory()
+			if err := state.Apply(want, events); err != nil {
+				t.Fatal(err)
+			}
+			if store.Len(change.Persons) != want.Len(change.Persons) {
+				t.Fatalf("state holds %d persons, Apply %d", store.Len(change.Persons), want.Len(change.Persons))
+			}
+			want.Range(change.Persons, func(key string, w state.Entry) bool {
+				got, ok := store.Get(change.Persons, key)
+				if !ok || got.Version != w.Version || got.Hash != w.Hash || !bytes.Equal(got.Data, w.Data) {
+					t.Errorf("entry of %s = %+v, want %+v", key, got, w)
+				}
+				return true
+			})
+			for i := 0; i < 600; i += 5 {
+				key := change.Key(tenant, fmt.Sprint(i))
+				if store.LastVersion(change.Persons, key) != 3 {
+					t.Errorf("deleted %s: last version %d, want 3", key, store.LastVersion(change.Persons, key))
+				}
+			}
+		})
+	}
+}
+
+// cancelling is a Producer that acknowledges everything and cancels the caller's context
+// during call number at.
+type cancelling struct {
+	recorder
+	at     int
+	cancel context.CancelFunc
+}
+
+func (c *cancelling) Publish(ctx context.Context, msgs []kafka.Message) error {
+	err := c.recorder.Publish(ctx, msgs)
+	if len(c.calls) == c.at {
+		c.cancel()
+	}
+	return err
+}
+
+func TestPublishCancelled(t *testing.T) {
+	events := personEvents(10) // 10 creates, 4 updates, 2 deletes
+	tests := []struct {
+		name     string
+		cancelAt int // producer call that cancels; 0: cancelled before Publish
+		calls    int
+		applied  int
+	}{
+		{name: "before", cancelAt: 0, calls: 0, applied: 0},
+		{name: "during first batch", cancelAt: 1, calls: 1, applied: 4},
+		{name: "during second batch", cancelAt: 2, calls: 2, applied: 8},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			prod := &cancelling{at: tt.cancelAt, cancel: cancel}
+			if tt.cancelAt == 0 {
+				cancel()
+			}
+			p, _ := newPublisher(t, prod, 4)
+			store := state.NewMemory()
+			counts, err := p.Publish(ctx, store, events)
+			if !errors.Is(err, context.Canceled) || errors.Is(err, ErrStateUnknown) {
+				t.Fatalf("err = %v, want context.Canceled with the state known", err)
+			}
+			if len(prod.calls) != tt.calls {
+				t.Errorf("producer called %d times, want %d", len(prod.calls), tt.calls)
+			}
+			if n := counts[change.Create] + counts[change.Update] + counts[change.Delete]; n != tt.applied || store.Len(change.Persons) != min(tt.applied, 10) {
+				t.Errorf("counts %v, state %d persons: want the %d acknowledged events applied", counts, store.Len(change.Persons), tt.applied)
+			}
+		})
+	}
+}
+
+func TestPublishEncodeErrorInLaterBatch(t *testing.T) {
+	rec := &recorder{}
+	p, _ := newPublisher(t, rec, 2)
+	store := state.NewMemory()
+	events := []change.Event{
+		event(change.Create, 1, nil, person("1", "a@example.com")),
+		event(change.Create, 1, nil, person("2", "b@example.com")),
+		event(change.Create, 1, nil, person("3", "c@example.com")),
+		event(change.Create, 1, nil, compensation("c1", "0.12345")), // 5 places, scale is 4
+		event(change.Create, 1, nil, person("4", "d@example.com")),
+	}
+	counts, err := p.Publish(t.Context(), store, events)
+	if !errors.Is(err, codec.ErrInexactDecimal) || errors.Is(err, ErrStateUnknown) {
+		t.Fatalf("err = %v, want ErrInexactDecimal with the state known", err)
+	}
+	if len(rec.calls) != 1 || counts[change.Create] != 2 || store.Len(change.Persons) != 2 {
+		t.Errorf("%d producer calls, counts %v, state %d: want only the first batch sent and applied", len(rec.calls), counts, store.Len(change.Persons))
 	}
 }
