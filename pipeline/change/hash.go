@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -91,9 +92,16 @@ func (h *hasher) otime(t *time.Time) {
 func (h *hasher) rat(r *big.Rat) {
 	start := len(h.b)
 	h.b = append(h.b, 0) // length of the text, patched below when it fits one byte
-	h.b = r.Num().Append(h.b, 16)
-	h.b = append(h.b, '/')
-	h.b = r.Denom().Append(h.b, 16)
+	if num, den := r.Num(), r.Denom(); num.IsInt64() && den.IsInt64() {
+		// The same text as big.Int.Append, without its scratch buffer.
+		h.b = strconv.AppendInt(h.b, num.Int64(), 16)
+		h.b = append(h.b, '/')
+		h.b = strconv.AppendInt(h.b, den.Int64(), 16)
+	} else {
+		h.b = num.Append(h.b, 16)
+		h.b = append(h.b, '/')
+		h.b = den.Append(h.b, 16)
+	}
 	if n := len(h.b) - start - 1; n < 0x80 {
 		h.b[start] = byte(n)
 	} else {
