@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/personio-cdc/personio-cdc/internal/personio"
 )
 
 // TestParseDecimalFastPath checks that the plain-text fast path accepts, rejects and converts
@@ -93,6 +95,28 @@ func TestCanonicalScalar(t *testing.T) {
 		want := slow.canonicalJSONSlow("f", json.RawMessage(in))
 		if (got == nil) != (want == nil) || (got != nil && *got != *want) || (n.err == nil) != (slow.err == nil) {
 			t.Errorf("%s: got %v (err %v), want %v (err %v)", in, deref(got), n.err, deref(want), slow.err)
+		}
+	}
+}
+
+// TestAttributeValuesShareText checks that attribute values cut from one joined text come out
+// as each value alone would, whatever the space, nulls and slow-path values around them.
+func TestAttributeValuesShareText(t *testing.T) {
+	values := []string{` 1 `, `null`, `{"b":1,"a":2}`, "\t\"s\"\n", ``, `  [1, 2] `, `"ü"`, `true`, `{"a":[1,{"c":"d"}]}`}
+	var p personio.Person
+	p.ID = "p"
+	for i, v := range values {
+		p.CustomAttributes = append(p.CustomAttributes, personio.CustomAttribute{ID: fmt.Sprintf("a%d", i), Value: json.RawMessage(v)})
+	}
+	got, err := NewPerson(p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range values {
+		slow := normalizer{entity: Persons, id: "p"}
+		want := slow.canonicalJSONSlow("f", json.RawMessage(v))
+		if g := got.CustomAttributes[i].ValueJSON; (g == nil) != (want == nil) || (g != nil && *g != *want) {
+			t.Errorf("value %q: got %v, want %v", v, deref(g), deref(want))
 		}
 	}
 }

@@ -42,7 +42,11 @@ func NewPerson(p personio.Person, emps []personio.Employment) (*Person, error) {
 	if p.ProfilePicture != nil {
 		out.ProfilePictureURL = n.text(p.ProfilePicture.URL)
 	}
+	values := joinValues(p.CustomAttributes) // every value's text in one allocation
 	for _, a := range p.CustomAttributes {
+		raw := bytes.TrimSpace(a.Value)
+		text := values[:len(raw)]
+		values = values[len(raw):]
 		id := strings.TrimSpace(a.ID)
 		if id == "" {
 			n.fail("custom_attributes", "attribute without id")
@@ -53,7 +57,7 @@ func NewPerson(p personio.Person, emps []personio.Employment) (*Person, error) {
 			GlobalID:  n.text(a.GlobalID),
 			Label:     n.text(a.Label),
 			Type:      n.text(strings.ToUpper(a.Type)),
-			ValueJSON: n.canonicalJSON("custom_attributes.", id, a.Value),
+			ValueJSON: n.canonicalJSONText("custom_attributes.", id, raw, text),
 		})
 	}
 	out.CustomAttributes = uniqueByID(&n, "custom_attributes", out.CustomAttributes,
@@ -625,13 +629,33 @@ func ptrDecimal(d *personio.Decimal) personio.Decimal {
 // sent and no HTML escaping. Absent and null values give nil.
 func (n *normalizer) canonicalJSON(prefix, name string, raw json.RawMessage) *string {
 	raw = bytes.TrimSpace(raw)
+	return n.canonicalJSONText(prefix, name, raw, string(raw))
+}
+
+// canonicalJSONText is canonicalJSON for raw without surrounding space, with text holding
+// the same bytes as a string.
+func (n *normalizer) canonicalJSONText(prefix, name string, raw json.RawMessage, text string) *string {
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil
 	}
 	if canonicalScalar(raw) {
-		return n.newString(string(raw))
+		return n.newString(text)
 	}
 	return n.canonicalJSONSlow(prefix+name, raw)
+}
+
+// joinValues returns the attribute values without surrounding space, back to back.
+func joinValues(attrs []personio.CustomAttribute) string {
+	size := 0
+	for i := range attrs {
+		size += len(bytes.TrimSpace(attrs[i].Value))
+	}
+	var b strings.Builder
+	b.Grow(size)
+	for i := range attrs {
+		b.Write(bytes.TrimSpace(attrs[i].Value))
+	}
+	return b.String()
 }
 
 // canonicalJSONSlow is canonicalJSON by decoding and encoding again.
