@@ -297,11 +297,19 @@ func (p *Publisher) messages(events []change.Event, entries []state.Entry) ([]ka
 				return nil, fmt.Errorf("publish: state entry of %s: %w", ev, err)
 			}
 		}
-		key := []byte(ev.Key)
+		// The key and the header values share one allocation.
 		hs := ev.Headers()
+		n := len(ev.Key)
+		for _, h := range hs {
+			n += len(h[1])
+		}
+		buf := append(make([]byte, 0, n), ev.Key...)
+		key := buf[:len(ev.Key):len(ev.Key)]
 		headers := make([]kafka.Header, len(hs))
 		for j, h := range hs {
-			headers[j] = kafka.Header{Key: h[0], Value: []byte(h[1])}
+			at := len(buf)
+			buf = append(buf, h[1]...)
+			headers[j] = kafka.Header{Key: h[0], Value: buf[at:len(buf):len(buf)]}
 		}
 		msgs = append(msgs, kafka.Message{Topic: t.name, Key: key, Value: value, Headers: headers})
 		if ev.Op == change.Delete {
