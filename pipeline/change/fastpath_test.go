@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -117,6 +118,38 @@ func TestAttributeValuesShareText(t *testing.T) {
 		want := slow.canonicalJSONSlow("f", json.RawMessage(v))
 		if g := got.CustomAttributes[i].ValueJSON; (g == nil) != (want == nil) || (g != nil && *g != *want) {
 			t.Errorf("value %q: got %v, want %v", v, deref(g), deref(want))
+		}
+	}
+}
+
+// TestEmploymentListsKeepApart checks that the employments' org unit and cost center lists,
+// cut from one slab, hold only their own elements and stay empty rather than absent.
+func TestEmploymentListsKeepApart(t *testing.T) {
+	w := personio.Decimal("0.5")
+	emps := []personio.Employment{
+		{ID: "1", OrgUnits: []personio.OrgUnit{{ID: "b", Type: "team"}, {ID: "a", Type: "department"}}},
+		{ID: "2"},
+		{ID: "3", OrgUnits: []personio.OrgUnit{{ID: "c"}, {ID: "c"}}, CostCenters: []personio.CostCenter{{ID: "x", Weight: &w}}},
+		{ID: "4", OrgUnits: []personio.OrgUnit{{ID: "d"}}},
+	}
+	got, err := NewPerson(personio.Person{ID: "p"}, emps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][2]string{"1": {"a,b", ""}, "2": {"", ""}, "3": {"c", "x"}, "4": {"d", ""}}
+	for _, e := range got.Employments {
+		var ous, ccs []string
+		for _, u := range e.OrgUnits {
+			ous = append(ous, u.ID)
+		}
+		for _, c := range e.CostCenters {
+			ccs = append(ccs, c.ID)
+		}
+		if g := [2]string{strings.Join(ous, ","), strings.Join(ccs, ",")}; g != want[e.ID] {
+			t.Errorf("employment %s: org units and cost centers %q, want %q", e.ID, g, want[e.ID])
+		}
+		if e.OrgUnits == nil || e.CostCenters == nil {
+			t.Errorf("employment %s: a list is nil, want empty", e.ID)
 		}
 	}
 }

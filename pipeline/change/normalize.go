@@ -102,8 +102,8 @@ func (n *normalizer) employment(e personio.Employment) Employment {
 		LegalEntityID:              n.ref(e.LegalEntity),
 		SubCompanyID:               n.ref(e.SubCompany),
 		JobID:                      n.ref(e.Job),
-		OrgUnits:                   make([]OrgUnit, 0, len(e.OrgUnits)),
-		CostCenters:                make([]CostCenter, 0, len(e.CostCenters)),
+		OrgUnits:                   take(&n.orgUnits, len(e.OrgUnits)),
+		CostCenters:                take(&n.costCenters, len(e.CostCenters)),
 		CreatedAt:                  n.timestamp("", "created_at", e.CreatedAt),
 		UpdatedAt:                  n.timestamp("", "updated_at", e.UpdatedAt),
 	}
@@ -345,10 +345,26 @@ type normalizer struct {
 	scope  string // the employment id while scoped
 	scoped bool   // field names are within employments.<scope>.
 
-	strs  []string
-	times []time.Time
-	rats  []big.Rat
-	rptrs []*big.Rat
+	strs        []string
+	times       []time.Time
+	rats        []big.Rat
+	rptrs       []*big.Rat
+	orgUnits    []OrgUnit    // the employments' lists, each cut with its own capacity
+	costCenters []CostCenter // likewise
+}
+
+// take cuts an empty list with capacity k from the front of *slab, so that appending to it
+// never reaches the next list; it makes one when the slab is short.
+func take[T any](slab *[]T, k int) []T {
+	if k == 0 {
+		return []T{} // empty, not absent
+	}
+	if k > len(*slab) {
+		return make([]T, 0, k)
+	}
+	out := (*slab)[:0:k]
+	*slab = (*slab)[k:]
+	return out
 }
 
 // Slab sizes when a slab runs out.
@@ -366,7 +382,7 @@ func (n *normalizer) reserve(p *personio.Person, emps []personio.Employment) {
 		strs += nonEmpty(p.ProfilePicture.URL)
 	}
 	times := nonEmpty(p.CreatedAt, p.UpdatedAt)
-	rats := 0
+	rats, orgUnits, costCenters := 0, 0, 0
 	for i := range p.CustomAttributes {
 		a := &p.CustomAttributes[i]
 		strs += nonEmpty(a.GlobalID, a.Label, a.Type) + 1 // the value
@@ -382,6 +398,8 @@ func (n *normalizer) reserve(p *personio.Person, emps []personio.Employment) {
 		}
 		times += nonEmpty(e.EmploymentStartDate, e.EmploymentEndDate, e.ProbationEndDate, e.ContractEndDate, e.CreatedAt, e.UpdatedAt)
 		rats += 2 + len(e.CostCenters)
+		orgUnits += len(e.OrgUnits)
+		costCenters += len(e.CostCenters)
 		if t := e.Termination; t != nil {
 			strs += nonEmpty(t.Type, t.Reason)
 			times += nonEmpty(t.TerminationDate, t.LastWorkingDay, t.TerminatedAt)
@@ -392,6 +410,12 @@ func (n *normalizer) reserve(p *personio.Person, emps []personio.Employment) {
 	if rats > 0 {
 		n.rats = make([]big.Rat, 0, rats)
 		n.rptrs = make([]*big.Rat, 0, rats)
+	}
+	if orgUnits > 0 {
+		n.orgUnits = make([]OrgUnit, orgUnits)
+	}
+	if costCenters > 0 {
+		n.costCenters = make([]CostCenter, costCenters)
 	}
 }
 
