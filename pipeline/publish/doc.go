@@ -8,9 +8,10 @@
 // entity headers, so a consumer that deduplicates on the event_id header does not mistake it for
 // a second copy of the "d" event.
 //
-// Events are sent in batches (DefaultBatchSize events each), one producer call at a time so that
-// every key keeps its order; while a batch is in flight the next is encoded, over the available
-// cores, together with the state entries it will leave. A batch is applied to the state only after every one of its
+// Events are sent in batches (DefaultBatchSize events each), one producer call at a time so
+// that every key keeps its order. Encoding is spread over the available cores; while a batch is
+// in flight, the state entries it will leave are computed and the next batch is encoded. A batch
+// is applied to the state only after every one of its
 // messages was acknowledged, so the state never runs ahead of the topic. Any failure after a
 // batch was handed to the producer leaves the state possibly behind the topic: the error then
 // matches ErrStateUnknown and the caller must rebuild the state from the topics before it diffs

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hamba/avro/v2"
 
@@ -145,12 +146,15 @@ func (p *Publisher) Registered() bool {
 // Counts are acknowledged events by op.
 type Counts map[change.Op]int
 
-// prepared is a batch ready to send: its messages, and the state entry each event leaves
-// behind, computed before the send and applied only once Kafka acknowledged the batch.
+// prepared is a batch ready to send: its messages and, once done is closed, the state entry
+// each event leaves behind (or entriesErr). Entries are computed while the batch is in flight
+// and applied only once Kafka acknowledged it.
 type prepared struct {
-	events  []change.Event
-	msgs    []kafka.Message
-	entries []state.Entry
+	events     []change.Event
+	msgs       []kafka.Message
+	entries    []state.Entry
+	entriesErr error
+	done       chan struct{}
 }
 
 // Publish sends events in order, in batches, and applies each batch to store once Kafka
@@ -159,8 +163,8 @@ type prepared struct {
 // error matches ErrStateUnknown.
 //
 // Batches go to the producer one after another, never two at once, so messages keep their
-// order. While a batch is in flight the next one is encoded and the one acknowledged before
-// is applied to store.
+// order. While a batch is in flight the state entries it leaves are computed and the next
+// batch is encoded; the batch acknowledged before is applied to store meanwhile.
 func (p *Publisher) Publish(ctx context.Context, store state.Store, events []change.Event) (Counts, error) {
 	counts := Counts{}
 	if len(events) == 0 {
@@ -173,28 +177,33 @@ func (p *Publisher) Publish(ctx context.Context, store state.Store, events []cha
 	// runs to its end under ctx so that its outcome is known.
 	stop, cancel := context.WithCancel(ctx)
 	defer cancel()
-	ready := make(chan prepared, 1) // encoded, not yet sent
-	acked := make(chan prepared, 1) // acknowledged, not yet applied
+	ready := make(chan *prepared, 1) // encoded, not yet sent
+	acked := make(chan *prepared, 1) // acknowledged, not yet applied
 	var encErr, sendErr error
+	var aborted atomic.Bool // set by the applier: send nothing more
 	go func() {
 		defer close(ready)
 		for start := 0; start < len(events); start += p.batchSize {
-			b, err := p.prepare(events[start:min(start+p.batchSize, len(events))])
+			batch := events[start:min(start+p.batchSize, len(events))]
+			msgs, err := p.encodeAll(batch)
 			if err != nil {
 				encErr = err // nothing of this batch was sent
 				return
 			}
+			b := &prepared{events: batch, msgs: msgs, entries: make([]state.Entry, len(batch)), done: make(chan struct{})}
 			select {
 			case ready <- b:
 			case <-stop.Done():
 				return
 			}
+			b.entriesErr = p.entriesAll(batch, b.entries)
+			close(b.done)
 		}
 	}()
 	go func() {
 		defer close(acked)
 		for b := range ready {
-			if sendErr != nil {
+			if sendErr != nil || aborted.Load() {
 				continue // drain so that the encoder ends
 			}
 			if err := ctx.Err(); err != nil {
@@ -211,7 +220,17 @@ func (p *Publisher) Publish(ctx context.Context, store state.Store, events []cha
 		}
 	}()
 	applied := 0
+	var applyErr error
 	for b := range acked {
+		<-b.done
+		if applyErr == nil && b.entriesErr != nil {
+			applyErr = fmt.Errorf("publish: %w: %w", ErrStateUnknown, b.entriesErr)
+			aborted.Store(true)
+			cancel()
+		}
+		if applyErr != nil {
+			continue // acknowledged but not applied: the error says the state is unknown
+		}
 		applied += len(b.events)
 		for i, ev := range b.events {
 			if ev.Op == change.Delete {
@@ -224,62 +243,98 @@ func (p *Publisher) Publish(ctx context.Context, store state.Store, events []cha
 	}
 	// Both goroutines have ended: acked is closed once ready was drained, and ready is
 	// closed when the encoder returns.
-	if sendErr != nil {
+	switch {
+	case applyErr != nil:
+		return counts, applyErr
+	case sendErr != nil:
 		return counts, sendErr
-	}
-	if encErr != nil {
+	case encErr != nil:
 		return counts, encErr
-	}
-	if applied < len(events) {
+	case applied < len(events):
 		// The encoder stopped on a cancelled ctx between two batches.
 		return counts, context.Cause(stop)
 	}
 	return counts, nil
 }
 
-// prepare encodes a batch and computes the entries it leaves in the state, split over the
-// available cores.
-func (p *Publisher) prepare(events []change.Event) (prepared, error) {
-	b := prepared{events: events, entries: make([]state.Entry, len(events))}
-	workers := min(runtime.GOMAXPROCS(0), (len(events)+minChunk-1)/minChunk)
-	if workers <= 1 {
-		msgs, err := p.messages(events, b.entries)
-		b.msgs = msgs
-		return b, err
+// encodeAll encodes a batch split over the available cores; see messages.
+func (p *Publisher) encodeAll(events []change.Event) ([]kafka.Message, error) {
+	parts := make([][]kafka.Message, chunks(len(events)))
+	err := inChunks(len(events), func(w, lo, hi int) error {
+		var err error
+		parts[w], err = p.messages(events[lo:hi])
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
-	parts := make([][]kafka.Message, workers)
-	errs := make([]error, workers)
-	chunk := (len(events) + workers - 1) / workers
-	var wg sync.WaitGroup
-	for w := range workers {
-		lo, hi := w*chunk, min((w+1)*chunk, len(events))
-		wg.Go(func() { parts[w], errs[w] = p.messages(events[lo:hi], b.entries[lo:hi]) })
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return b, err // the first failing chunk is the earliest failing event
-		}
+	if len(parts) == 1 {
+		return parts[0], nil
 	}
 	n := 0
 	for _, m := range parts {
 		n += len(m)
 	}
-	b.msgs = make([]kafka.Message, 0, n)
+	msgs := make([]kafka.Message, 0, n)
 	for _, m := range parts {
-		b.msgs = append(b.msgs, m...)
+		msgs = append(msgs, m...)
 	}
-	return b, nil
+	return msgs, nil
+}
+
+// entriesAll sets entries[i] to the state entry events[i] leaves behind (none for a delete),
+// split over the available cores.
+func (p *Publisher) entriesAll(events []change.Event, entries []state.Entry) error {
+	return inChunks(len(events), func(_, lo, hi int) error {
+		for i := lo; i < hi; i++ {
+			if events[i].Op == change.Delete {
+				continue
+			}
+			e, err := state.EntryFromEvent(events[i])
+			if err != nil {
+				return fmt.Errorf("publish: state entry of %s: %w", events[i], err)
+			}
+			entries[i] = e
+		}
+		return nil
+	})
+}
+
+// chunks is the number of goroutines inChunks uses for n items.
+func chunks(n int) int {
+	return max(1, min(runtime.GOMAXPROCS(0), n/minChunk))
+}
+
+// inChunks calls fn for consecutive ranges [lo, hi) covering [0, n), each on a goroutine of
+// its own, and returns the error of the earliest range that failed.
+func inChunks(n int, fn func(w, lo, hi int) error) error {
+	k := chunks(n)
+	if k == 1 {
+		return fn(0, 0, n)
+	}
+	size := (n + k - 1) / k
+	errs := make([]error, k)
+	var wg sync.WaitGroup
+	for w := range k {
+		lo, hi := w*size, min((w+1)*size, n)
+		wg.Go(func() { errs[w] = fn(w, lo, hi) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // minChunk is the fewest events worth encoding on a goroutine of their own.
 const minChunk = 256
 
-// messages encodes events: one message per event, plus a tombstone after every delete. It
-// sets entries[i] to the state entry event i leaves behind.
-func (p *Publisher) messages(events []change.Event, entries []state.Entry) ([]kafka.Message, error) {
+// messages encodes events: one message per event, plus a tombstone after every delete.
+func (p *Publisher) messages(events []change.Event) ([]kafka.Message, error) {
 	msgs := make([]kafka.Message, 0, len(events)+len(events)/8)
-	for i, ev := range events {
+	for _, ev := range events {
 		t, ok := p.topics[ev.Entity]
 		if !ok {
 			return nil, fmt.Errorf("publish: no topic for entity %q", ev.Entity)
@@ -291,11 +346,6 @@ func (p *Publisher) messages(events []change.Event, entries []state.Entry) ([]ka
 		value, err := p.enc.Encode(t.id, t.schema, env)
 		if err != nil {
 			return nil, fmt.Errorf("publish: encode %s: %w", ev, err)
-		}
-		if ev.Op != change.Delete {
-			if entries[i], err = state.EntryFromEvent(ev); err != nil {
-				return nil, fmt.Errorf("publish: state entry of %s: %w", ev, err)
-			}
 		}
 		// The key and the header values share one allocation.
 		hs := ev.Headers()
