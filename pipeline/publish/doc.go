@@ -11,9 +11,8 @@
 // Events are sent in batches (DefaultBatchSize events each), one producer call at a time so
 // that every key keeps its order. Encoding is spread over the available cores; while a batch is
 // in flight, the state entries it will leave are computed and the next batch is encoded. A batch
-// is applied to the state only after every one of its
-// messages was acknowledged, so the state never runs ahead of the topic. Any failure after a
-// batch was handed to the producer leaves the state possibly behind the topic: the error then
-// matches ErrStateUnknown and the caller must rebuild the state from the topics before it diffs
-// again (DESIGN.md §4).
+// is applied to the state only after every one of its messages was acknowledged, so the state
+// never runs ahead of the topic. Any failure after a batch was handed to the producer leaves
+// the state possibly behind the topic: the error then matches ErrStateUnknown and the caller
+// must rebuild the state from the topics before it diffs again (DESIGN.md §4).
 package publish
