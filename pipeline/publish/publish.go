@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -150,6 +151,7 @@ type Counts map[change.Op]int
 // each event leaves behind (or entriesErr). Entries are computed while the batch is in flight
 // and applied only once Kafka acknowledged it.
 type prepared struct {
+	seq        int64 // position among the batches of one Publish call
 	events     []change.Event
 	msgs       []kafka.Message
 	entries    []state.Entry
@@ -180,30 +182,40 @@ func (p *Publisher) Publish(ctx context.Context, store state.Store, events []cha
 	ready := make(chan *prepared, 1) // encoded, not yet sent
 	acked := make(chan *prepared, 1) // acknowledged, not yet applied
 	var encErr, sendErr error
-	var aborted atomic.Bool // set by the applier: send nothing more
+	// stopAt is the first batch not to send: one whose entries could not be computed.
+	var stopAt atomic.Int64
+	stopAt.Store(math.MaxInt64)
 	go func() {
 		defer close(ready)
-		for start := 0; start < len(events); start += p.batchSize {
+		for seq, start := int64(0), 0; start < len(events); seq, start = seq+1, start+p.batchSize {
 			batch := events[start:min(start+p.batchSize, len(events))]
 			msgs, err := p.encodeAll(batch)
 			if err != nil {
 				encErr = err // nothing of this batch was sent
 				return
 			}
-			b := &prepared{events: batch, msgs: msgs, entries: make([]state.Entry, len(batch)), done: make(chan struct{})}
+			b := &prepared{seq: seq, events: batch, msgs: msgs, entries: make([]state.Entry, len(batch)), done: make(chan struct{})}
 			select {
 			case ready <- b:
 			case <-stop.Done():
 				return
 			}
 			b.entriesErr = p.entriesAll(batch, b.entries)
+			if b.entriesErr != nil {
+				// The batch cannot be applied: send nothing more, this batch neither if
+				// it is not on its way yet.
+				encErr = b.entriesErr
+				stopAt.Store(seq)
+				close(b.done)
+				return
+			}
 			close(b.done)
 		}
 	}()
 	go func() {
 		defer close(acked)
 		for b := range ready {
-			if sendErr != nil || aborted.Load() {
+			if sendErr != nil || b.seq >= stopAt.Load() {
 				continue // drain so that the encoder ends
 			}
 			if err := ctx.Err(); err != nil {
@@ -225,8 +237,6 @@ func (p *Publisher) Publish(ctx context.Context, store state.Store, events []cha
 		<-b.done
 		if applyErr == nil && b.entriesErr != nil {
 			applyErr = fmt.Errorf("publish: %w: %w", ErrStateUnknown, b.entriesErr)
-			aborted.Store(true)
-			cancel()
 		}
 		if applyErr != nil {
 			continue // acknowledged but not applied: the error says the state is unknown

@@ -436,3 +436,52 @@ func TestPublishEncodeErrorInLaterBatch(t *testing.T) {
 		t.Errorf("%d producer calls, counts %v, state %d: want only the first batch sent and applied", len(rec.calls), counts, store.Len(change.Persons))
 	}
 }
+
+// rawEncoder encodes nothing: every value is the same bytes.
+type rawEncoder struct{}
+
+func (rawEncoder) Encode(int, avro.Schema, any) ([]byte, error) { return []byte{0, 0, 0, 0, 1}, nil }
+
+type okRegistry struct{}
+
+func (okRegistry) Register(context.Context, string, avro.Schema) (int, error) { return 1, nil }
+
+func TestPublishStateEntryErrorAfterSend(t *testing.T) {
+	rec := &recorder{}
+	p, err := New(Config{TopicPrefix: "personio", Encoder: rawEncoder{}, Registry: okRegistry{}, Producer: rec, BatchSize: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Register(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	bad := event(change.Create, 1, nil, compensation("c1", "1"))
+	bad.After.(*change.Compensation).Amount = nil // the state entry cannot be encoded
+	events := []change.Event{
+		event(change.Create, 1, nil, person("1", "a@example.com")),
+		event(change.Create, 1, nil, person("2", "b@example.com")),
+		event(change.Create, 1, nil, person("3", "c@example.com")),
+		bad,
+		event(change.Create, 1, nil, person("4", "d@example.com")),
+		event(change.Create, 1, nil, person("5", "e@example.com")),
+	}
+	store := state.NewMemory()
+	counts, err := p.Publish(t.Context(), store, events)
+	// The entries of the second batch are computed while it is on its way: it may or may not
+	// have reached the producer by then.
+	switch len(rec.calls) {
+	case 1:
+		if err == nil || errors.Is(err, ErrStateUnknown) {
+			t.Errorf("second batch not sent: err = %v, want an error with the state known", err)
+		}
+	case 2:
+		if !errors.Is(err, ErrStateUnknown) {
+			t.Errorf("second batch sent: err = %v, want ErrStateUnknown", err)
+		}
+	default:
+		t.Errorf("producer called %d times, want no batch after the failed one", len(rec.calls))
+	}
+	if counts[change.Create] != 2 || store.Len(change.Persons) != 2 || store.Len(change.Compensations) != 0 {
+		t.Errorf("counts %v, state %d persons: want only the first batch applied", counts, store.Len(change.Persons))
+	}
+}
