@@ -93,6 +93,8 @@ type Sync struct {
 	// CompensationSubWindows is into how many date ranges each compensation month is split,
 	// listed at the same time (1 lists the month whole).
 	CompensationSubWindows int
+	// PublishBatchSize is how many events one Kafka producer call carries.
+	PublishBatchSize int
 }
 
 // Admin is the HTTP endpoint for /metrics, /healthz, /readyz and /status, and the process'

@@ -74,6 +74,7 @@ func TestDefaults(t *testing.T) {
 		"compression":     c.Kafka.Compression == "snappy",
 		"request timeout": c.Personio.RequestTimeout == 30*time.Second,
 		"listings":        c.Sync.EmploymentDetails && c.Sync.PersonListChains == 6 && c.Sync.CompensationSubWindows == 4,
+		"publish batch":   c.Sync.PublishBatchSize == 5000,
 	}
 	for name, ok := range want {
 		if ok != true {
@@ -119,7 +120,7 @@ func TestGoodConfigs(t *testing.T) {
 				if c.Sync.DeleteGuardRatio != 0.05 || c.Sync.FullInterval != 2*time.Hour || c.Admin.ShutdownTimeout != 45*time.Second {
 					t.Errorf("sync/admin %+v %+v", c.Sync, c.Admin)
 				}
-				if c.Sync.EmploymentDetails || c.Sync.PersonListChains != 8 || c.Sync.CompensationSubWindows != 2 {
+				if c.Sync.EmploymentDetails || c.Sync.PersonListChains != 8 || c.Sync.CompensationSubWindows != 2 || c.Sync.PublishBatchSize != 250 {
 					t.Errorf("listing settings %+v", c.Sync)
 				}
 				if c.Log.SlogLevel() != slog.LevelDebug {
@@ -201,6 +202,7 @@ func TestBadConfigs(t *testing.T) {
 				`SYNC_EMPLOYMENT_DETAILS: "sometimes" is not a boolean`,
 				"PERSON_LIST_CHAINS must be between 1 and 32",
 				"COMPENSATION_SUB_WINDOWS must be between 1 and 28",
+				"PUBLISH_BATCH_SIZE must be between 1 and 100000",
 				`ADMIN_ADDR "9464" is not host:port`,
 				"SHUTDOWN_TIMEOUT must be greater than 0",
 				`LOG_FORMAT "xml" must be text or json`,

@@ -275,6 +275,10 @@ var settings = func() []setting {
 		set, get := integer(func(c *Config) *int { return &c.Sync.CompensationSubWindows })
 		add(def("COMPENSATION_SUB_WINDOWS", "compensation-sub-windows", "4", "date ranges each compensation month is split into and lists at once (1-28)", GroupSync, set, get).withKind("int"))
 	}
+	{
+		set, get := integer(func(c *Config) *int { return &c.Sync.PublishBatchSize })
+		add(def("PUBLISH_BATCH_SIZE", "publish-batch-size", "5000", "events per Kafka producer call; the state advances per acknowledged call (1-100000)", GroupSync, set, get).withKind("int"))
+	}
 
 	// Admin.
 	{

@@ -143,6 +143,9 @@ func (c Config) problems(groups Group) []Problem {
 		if s.CompensationSubWindows < 1 || s.CompensationSubWindows > 28 {
 			bad("COMPENSATION_SUB_WINDOWS", "must be between 1 and 28 (each range is at least a day; February has 28)")
 		}
+		if s.PublishBatchSize < 1 || s.PublishBatchSize > 100000 {
+			bad("PUBLISH_BATCH_SIZE", "must be between 1 and 100000")
+		}
 	}
 	if groups&GroupAdmin != 0 {
 		if !validHostPort(c.Admin.Addr, true) {

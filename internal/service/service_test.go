@@ -239,9 +239,10 @@ func TestRunnerConfig(t *testing.T) {
 	cfg.Sync.EmploymentDetails = false
 	cfg.Sync.PersonListChains = 12
 	cfg.Sync.CompensationSubWindows = 2
+	cfg.Sync.PublishBatchSize = 300
 	rc := RunnerConfig(cfg)
 	if rc.Tenant != "acme" || rc.TopicPrefix != "hr" || rc.LookbackMonths != 5 || rc.DeleteGuardRatio != 0.3 ||
-		!rc.DeleteGuardOverride || rc.EmploymentDetails || rc.PersonChains != 12 || rc.CompensationSubWindows != 2 {
+		!rc.DeleteGuardOverride || rc.EmploymentDetails || rc.PersonChains != 12 || rc.CompensationSubWindows != 2 || rc.PublishBatchSize != 300 {
 		t.Errorf("runner config does not follow the settings: %+v", rc)
 	}
 }

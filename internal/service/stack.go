@@ -73,6 +73,7 @@ func RunnerConfig(cfg config.Config) syncrun.Config {
 	rc.EmploymentDetails = cfg.Sync.EmploymentDetails
 	rc.PersonChains = cfg.Sync.PersonListChains
 	rc.CompensationSubWindows = cfg.Sync.CompensationSubWindows
+	rc.PublishBatchSize = cfg.Sync.PublishBatchSize
 	return rc
 }
 

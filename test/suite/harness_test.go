@@ -34,6 +34,8 @@ const (
 	tenant     = "acme"
 	partitions = 3
 	lookback   = 2 // COMPENSATION_LOOKBACK_MONTHS
+	// publishBatch is PUBLISH_BATCH_SIZE: the crash tests rely on syncs publishing in batches.
+	publishBatch = 500
 )
 
 var (
@@ -233,6 +235,9 @@ func newCDC(t testing.TB, s *sim, extra ...string) *cdc {
 		"PERSONIO_RATE_BURST=500",
 		"COMPENSATION_RATE_LIMIT_PER_MINUTE=600000",
 		"COMPENSATION_RATE_BURST=500",
+		// Small producer calls: a full sync publishes in several acknowledged batches, so kills
+		// land between batches too (the service's default is 5000 events per call).
+		fmt.Sprintf("PUBLISH_BATCH_SIZE=%d", publishBatch),
 		"LOG_FORMAT=json",
 		"LOG_LEVEL=info",
 	}
