@@ -5,9 +5,6 @@ package integration
 import (
 	"fmt"
 	"log/slog"
-	"math/big"
-	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -129,72 +126,9 @@ func (p *pipelineEnv) verify() {
 	windows := extract.Windows(time.Now(), sync.DefaultLookbackMonths)
 
 	persons := verifiedState(p.t, RunVerifier(p.t, p.prefix+".persons"))
-	wantPersons := map[string]personio.Person{}
-	for _, tp := range truth.Persons {
-		wantPersons[pipelineTenant+":"+tp.ID] = tp
-	}
-	compareKeys(p.t, "persons", persons, wantPersons)
-	for key, tp := range wantPersons {
-		got, ok := persons[key]
-		if !ok {
-			continue
-		}
-		checkText(p.t, key, "id", got["id"], tp.ID)
-		checkText(p.t, key, "email", got["email"], strings.ToLower(strings.TrimSpace(tp.Email)))
-		checkText(p.t, key, "first_name", got["first_name"], strings.TrimSpace(tp.FirstName))
-		checkText(p.t, key, "last_name", got["last_name"], strings.TrimSpace(tp.LastName))
-		checkText(p.t, key, "status", got["status"], strings.TrimSpace(tp.Status))
-		emps, _ := got["employments"].([]any)
-		wantEmps := truth.Employments[tp.ID]
-		if len(emps) != len(wantEmps) {
-			p.t.Errorf("%s: %d employments, want %d", key, len(emps), len(wantEmps))
-			continue
-		}
-		byID := map[string]personio.Employment{}
-		for _, e := range wantEmps {
-			byID[e.ID] = e
-		}
-		for _, raw := range emps {
-			e, _ := raw.(map[string]any)
-			id, _ := e["id"].(string)
-			we, ok := byID[id]
-			if !ok {
-				p.t.Errorf("%s: employment %s is not in the truth", key, id)
-				continue
-			}
-			checkText(p.t, key, "employment status", e["status"], strings.TrimSpace(we.Status))
-			checkDecimal(p.t, key, "weekly_working_hours", e["weekly_working_hours"], we.WeeklyWorkingHours)
-			checkDecimal(p.t, key, "full_time_weekly_working_hours", e["full_time_weekly_working_hours"], we.FullTimeWeeklyWorkingHours)
-		}
-	}
-
+	ComparePersons(p.t, pipelineTenant, persons, truth)
 	comps := verifiedState(p.t, RunVerifier(p.t, p.prefix+".compensations"))
-	wantComps := map[string]personio.Compensation{}
-	for _, c := range truth.Compensations {
-		rec, err := change.NewCompensation(c)
-		if err != nil {
-			p.t.Fatal(err)
-		}
-		inWindow := slices.ContainsFunc(windows, func(w personio.Window) bool {
-			return !rec.EffectiveFrom.Before(w.Start) && !rec.EffectiveFrom.After(w.End)
-		})
-		if inWindow {
-			wantComps[pipelineTenant+":"+rec.ID] = c
-		}
-	}
-	compareKeys(p.t, "compensations", comps, wantComps)
-	for key, c := range wantComps {
-		got, ok := comps[key]
-		if !ok {
-			continue
-		}
-		checkText(p.t, key, "person_id", got["person_id"], c.Person.ID)
-		checkText(p.t, key, "currency", got["currency"], strings.ToUpper(strings.TrimSpace(c.Amount.Currency)))
-		checkText(p.t, key, "effective_from", got["effective_from"], c.EffectiveFrom[:min(10, len(c.EffectiveFrom))])
-		checkText(p.t, key, "interval", got["interval"], strings.TrimSpace(c.Interval))
-		amount := c.Amount.Value
-		checkDecimal(p.t, key, "amount", got["amount"], &amount)
-	}
+	CompareCompensations(p.t, pipelineTenant, comps, truth, windows)
 	p.t.Logf("verifier: %d persons and %d compensations match the truth", len(persons), len(comps))
 }
 
@@ -228,60 +162,6 @@ func verifiedState(t *testing.T, recs []VerifiedRecord) map[string]map[string]an
 	return st
 }
 
-func compareKeys[V any](t *testing.T, what string, got map[string]map[string]any, want map[string]V) {
-	t.Helper()
-	var missing, extra []string
-	for k := range want {
-		if _, ok := got[k]; !ok {
-			missing = append(missing, k)
-		}
-	}
-	for k := range got {
-		if _, ok := want[k]; !ok {
-			extra = append(extra, k)
-		}
-	}
-	if len(missing)+len(extra) > 0 {
-		slices.Sort(missing)
-		slices.Sort(extra)
-		t.Errorf("%s: replayed state has %d keys, truth %d; missing %v, unexpected %v", what, len(got), len(want), missing, extra)
-	}
-}
-
-func checkText(t *testing.T, key, field string, got any, want string) {
-	t.Helper()
-	if want == "" {
-		if got != nil {
-			t.Errorf("%s %s = %v, want null", key, field, got)
-		}
-		return
-	}
-	if s, _ := got.(string); s != want {
-		t.Errorf("%s %s = %v, want %q", key, field, got, want)
-	}
-}
-
-// checkDecimal compares a decimal the verifier rendered as text with the truth's exactly.
-func checkDecimal(t *testing.T, key, field string, got any, want *personio.Decimal) {
-	t.Helper()
-	if want == nil || *want == "" {
-		if got != nil {
-			t.Errorf("%s %s = %v, want null", key, field, got)
-		}
-		return
-	}
-	s, _ := got.(string)
-	g, ok1 := new(big.Rat).SetString(s)
-	w, ok2 := new(big.Rat).SetString(string(*want))
-	if !ok1 || !ok2 || g.Cmp(w) != 0 {
-		t.Errorf("%s %s = %v, want %s exactly", key, field, got, *want)
-	}
-}
-
-// TestIntegrationPipelineSync runs the whole pipeline against real Kafka and Apicurio: the
-// initial sync, a sync without changes, a churn, a restart of the service (a new runner
-// rebuilding its state from the topics), and another churn. After every step the independent
-// consumer's replay of each topic must equal the simulator's ground truth.
 func TestIntegrationPipelineSync(t *testing.T) {
 	p := newPipelineEnv(t, 60)
 	r := p.runner()

@@ -6,8 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math/big"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -107,9 +105,9 @@ func audit(t *testing.T, c *cdc, epochs []epoch, churnDeleted map[string]bool, f
 		tl.Keys = len(live)
 		total.add(tl)
 		if entity == change.Persons {
-			comparePersons(t, live, final)
+			integration.ComparePersons(t, tenant, live, final)
 		} else {
-			compareCompensations(t, live, final)
+			integration.CompareCompensations(t, tenant, live, final, windows())
 		}
 	}
 	compareHashes(t, c, final)
@@ -295,128 +293,6 @@ func epochOf(epochs []epoch, topic string, partition int, offset int64) int {
 }
 
 func windows() []personio.Window { return extract.Windows(time.Now(), lookback) }
-
-func comparePersons(t *testing.T, live map[string]map[string]any, tr personiotest.Truth) {
-	t.Helper()
-	want := map[string]personio.Person{}
-	for _, p := range tr.Persons {
-		want[change.Key(tenant, p.ID)] = p
-	}
-	compareKeys(t, "persons", live, want)
-	for key, p := range want {
-		got, ok := live[key]
-		if !ok {
-			continue
-		}
-		text(t, key, "id", got["id"], p.ID)
-		text(t, key, "email", got["email"], strings.ToLower(strings.TrimSpace(p.Email)))
-		text(t, key, "first_name", got["first_name"], strings.TrimSpace(p.FirstName))
-		text(t, key, "last_name", got["last_name"], strings.TrimSpace(p.LastName))
-		text(t, key, "status", got["status"], strings.TrimSpace(p.Status))
-		emps, _ := got["employments"].([]any)
-		wantEmps := tr.Employments[p.ID]
-		if len(emps) != len(wantEmps) {
-			t.Errorf("%s: %d employments, want %d", key, len(emps), len(wantEmps))
-			continue
-		}
-		byID := map[string]personio.Employment{}
-		for _, e := range wantEmps {
-			byID[e.ID] = e
-		}
-		for _, raw := range emps {
-			e, _ := raw.(map[string]any)
-			id, _ := e["id"].(string)
-			we, ok := byID[id]
-			if !ok {
-				t.Errorf("%s: employment %s is not in the truth", key, id)
-				continue
-			}
-			text(t, key, "employment status", e["status"], strings.TrimSpace(we.Status))
-			decimal(t, key, "weekly_working_hours", e["weekly_working_hours"], we.WeeklyWorkingHours)
-			decimal(t, key, "full_time_weekly_working_hours", e["full_time_weekly_working_hours"], we.FullTimeWeeklyWorkingHours)
-		}
-	}
-}
-
-func compareCompensations(t *testing.T, live map[string]map[string]any, tr personiotest.Truth) {
-	t.Helper()
-	ws := windows()
-	want := map[string]personio.Compensation{}
-	for _, c := range tr.Compensations {
-		rec, err := change.NewCompensation(c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if slices.ContainsFunc(ws, func(w personio.Window) bool {
-			return !rec.EffectiveFrom.Before(w.Start) && !rec.EffectiveFrom.After(w.End)
-		}) {
-			want[change.Key(tenant, rec.RecordID())] = c
-		}
-	}
-	compareKeys(t, "compensations", live, want)
-	for key, c := range want {
-		got, ok := live[key]
-		if !ok {
-			continue
-		}
-		text(t, key, "person_id", got["person_id"], c.Person.ID)
-		text(t, key, "currency", got["currency"], strings.ToUpper(strings.TrimSpace(c.Amount.Currency)))
-		text(t, key, "effective_from", got["effective_from"], c.EffectiveFrom[:min(10, len(c.EffectiveFrom))])
-		text(t, key, "interval", got["interval"], strings.TrimSpace(c.Interval))
-		amount := c.Amount.Value
-		decimal(t, key, "amount", got["amount"], &amount)
-	}
-}
-
-func compareKeys[V any](t *testing.T, what string, got map[string]map[string]any, want map[string]V) {
-	t.Helper()
-	var missing, extra []string
-	for k := range want {
-		if _, ok := got[k]; !ok {
-			missing = append(missing, k)
-		}
-	}
-	for k := range got {
-		if _, ok := want[k]; !ok {
-			extra = append(extra, k)
-		}
-	}
-	if len(missing)+len(extra) > 0 {
-		slices.Sort(missing)
-		slices.Sort(extra)
-		t.Errorf("%s: replayed state has %d keys, truth %d; LOST %v, unexpected %v", what, len(got), len(want), missing, extra)
-	}
-}
-
-func text(t *testing.T, key, field string, got any, want string) {
-	t.Helper()
-	if want == "" {
-		if got != nil {
-			t.Errorf("%s %s = %v, want null", key, field, got)
-		}
-		return
-	}
-	if s, _ := got.(string); s != want {
-		t.Errorf("%s %s = %v, want %q", key, field, got, want)
-	}
-}
-
-// decimal compares a decimal the verifier rendered as text with the truth's, exactly.
-func decimal(t *testing.T, key, field string, got any, want *personio.Decimal) {
-	t.Helper()
-	if want == nil || *want == "" {
-		if got != nil {
-			t.Errorf("%s %s = %v, want null", key, field, got)
-		}
-		return
-	}
-	s, _ := got.(string)
-	g, ok1 := new(big.Rat).SetString(s)
-	w, ok2 := new(big.Rat).SetString(string(*want))
-	if !ok1 || !ok2 || g.Cmp(w) != 0 {
-		t.Errorf("%s %s = %v, want %s exactly", key, field, got, *want)
-	}
-}
 
 // checkConverged checks, right after a sync of kind completed, that the topics hold the truth:
 // every record of a person or compensation with the truth's content hash. A full sync or a

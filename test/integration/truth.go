@@ -1,0 +1,143 @@
+//go:build integration
+
+package integration
+
+import (
+	"math/big"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/personio-cdc/personio-cdc/internal/personio"
+	"github.com/personio-cdc/personio-cdc/internal/personio/personiotest"
+	"github.com/personio-cdc/personio-cdc/pipeline/change"
+)
+
+// The checks below compare the state an independent consumer rebuilt from a topic (live: the
+// "after" record of every live key, as the Python verifier decoded it) with the simulator's
+// ground truth, field by field, decimals exactly. The integration tests and the crash and
+// fault suites share them.
+
+// ComparePersons checks the live persons of tenant against every person in the truth.
+func ComparePersons(t testing.TB, tenant string, live map[string]map[string]any, tr personiotest.Truth) {
+	t.Helper()
+	want := map[string]personio.Person{}
+	for _, p := range tr.Persons {
+		want[change.Key(tenant, p.ID)] = p
+	}
+	compareKeys(t, "persons", live, want)
+	for key, p := range want {
+		got, ok := live[key]
+		if !ok {
+			continue
+		}
+		checkText(t, key, "id", got["id"], p.ID)
+		checkText(t, key, "email", got["email"], strings.ToLower(strings.TrimSpace(p.Email)))
+		checkText(t, key, "first_name", got["first_name"], strings.TrimSpace(p.FirstName))
+		checkText(t, key, "last_name", got["last_name"], strings.TrimSpace(p.LastName))
+		checkText(t, key, "status", got["status"], strings.TrimSpace(p.Status))
+		emps, _ := got["employments"].([]any)
+		wantEmps := tr.Employments[p.ID]
+		if len(emps) != len(wantEmps) {
+			t.Errorf("%s: %d employments, want %d", key, len(emps), len(wantEmps))
+			continue
+		}
+		byID := map[string]personio.Employment{}
+		for _, e := range wantEmps {
+			byID[e.ID] = e
+		}
+		for _, raw := range emps {
+			e, _ := raw.(map[string]any)
+			id, _ := e["id"].(string)
+			we, ok := byID[id]
+			if !ok {
+				t.Errorf("%s: employment %s is not in the truth", key, id)
+				continue
+			}
+			checkText(t, key, "employment status", e["status"], strings.TrimSpace(we.Status))
+			checkDecimal(t, key, "weekly_working_hours", e["weekly_working_hours"], we.WeeklyWorkingHours)
+			checkDecimal(t, key, "full_time_weekly_working_hours", e["full_time_weekly_working_hours"], we.FullTimeWeeklyWorkingHours)
+		}
+	}
+}
+
+// CompareCompensations checks the live compensations of tenant against the truth's
+// compensations effective inside windows (the months a sync lists).
+func CompareCompensations(t testing.TB, tenant string, live map[string]map[string]any, tr personiotest.Truth, windows []personio.Window) {
+	t.Helper()
+	want := map[string]personio.Compensation{}
+	for _, c := range tr.Compensations {
+		rec, err := change.NewCompensation(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if slices.ContainsFunc(windows, func(w personio.Window) bool {
+			return !rec.EffectiveFrom.Before(w.Start) && !rec.EffectiveFrom.After(w.End)
+		}) {
+			want[change.Key(tenant, rec.RecordID())] = c
+		}
+	}
+	compareKeys(t, "compensations", live, want)
+	for key, c := range want {
+		got, ok := live[key]
+		if !ok {
+			continue
+		}
+		checkText(t, key, "person_id", got["person_id"], c.Person.ID)
+		checkText(t, key, "currency", got["currency"], strings.ToUpper(strings.TrimSpace(c.Amount.Currency)))
+		checkText(t, key, "effective_from", got["effective_from"], c.EffectiveFrom[:min(10, len(c.EffectiveFrom))])
+		checkText(t, key, "interval", got["interval"], strings.TrimSpace(c.Interval))
+		amount := c.Amount.Value
+		checkDecimal(t, key, "amount", got["amount"], &amount)
+	}
+}
+
+func compareKeys[V any](t testing.TB, what string, got map[string]map[string]any, want map[string]V) {
+	t.Helper()
+	var missing, extra []string
+	for k := range want {
+		if _, ok := got[k]; !ok {
+			missing = append(missing, k)
+		}
+	}
+	for k := range got {
+		if _, ok := want[k]; !ok {
+			extra = append(extra, k)
+		}
+	}
+	if len(missing)+len(extra) > 0 {
+		slices.Sort(missing)
+		slices.Sort(extra)
+		t.Errorf("%s: replayed state has %d keys, truth %d; LOST %v, unexpected %v", what, len(got), len(want), missing, extra)
+	}
+}
+
+func checkText(t testing.TB, key, field string, got any, want string) {
+	t.Helper()
+	if want == "" {
+		if got != nil {
+			t.Errorf("%s %s = %v, want null", key, field, got)
+		}
+		return
+	}
+	if s, _ := got.(string); s != want {
+		t.Errorf("%s %s = %v, want %q", key, field, got, want)
+	}
+}
+
+// checkDecimal compares a decimal the verifier rendered as text with the truth's, exactly.
+func checkDecimal(t testing.TB, key, field string, got any, want *personio.Decimal) {
+	t.Helper()
+	if want == nil || *want == "" {
+		if got != nil {
+			t.Errorf("%s %s = %v, want null", key, field, got)
+		}
+		return
+	}
+	s, _ := got.(string)
+	g, ok1 := new(big.Rat).SetString(s)
+	w, ok2 := new(big.Rat).SetString(string(*want))
+	if !ok1 || !ok2 || g.Cmp(w) != 0 {
+		t.Errorf("%s %s = %v, want %s exactly", key, field, got, *want)
+	}
+}
