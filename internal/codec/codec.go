@@ -99,6 +99,31 @@ func (c *Codec) encode(dst []byte, id int, schema avro.Schema, v any, check bool
 	return dst, nil
 }
 
+// AppendRecord appends the bare Avro binary encoding of v with schema (no wire header) to
+// dst, with the same decimal guard and Go type rules as Encode. Callers that splice
+// encoded records into a larger message (pipeline/change.AppendEnvelope) use it to encode
+// each record once.
+func (c *Codec) AppendRecord(dst []byte, schema avro.Schema, v any) ([]byte, error) {
+	if err := c.plans.check(schema, v); err != nil {
+		return dst, err
+	}
+	w := c.writers.Get().(*avro.Writer)
+	w.Reset(nil)
+	w.Error = nil
+	w.WriteVal(schema, v)
+	if err := w.Error; err != nil {
+		w.Error = nil
+		c.writers.Put(w)
+		return dst, fmt.Errorf("codec: encode: %w", err)
+	}
+	body := w.Buffer()
+	dst = append(dst, body...)
+	if cap(body) <= maxPooledBuffer {
+		c.writers.Put(w)
+	}
+	return dst, nil
+}
+
 // AppendHeader appends the 5-byte wire header for schema id to dst.
 func AppendHeader(dst []byte, id int) []byte {
 	dst = append(dst, MagicByte)

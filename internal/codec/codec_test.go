@@ -311,3 +311,24 @@ func TestEncodeRejectsInexactDecimals(t *testing.T) {
 		t.Fatal("decimal error classified retryable")
 	}
 }
+
+func TestAppendRecord(t *testing.T) {
+	schema := mustSchema(t, "payment_v1.avsc")
+	c := New(nil)
+	p := samplePayment(t)
+	wire, err := c.Encode(3, schema, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.AppendRecord([]byte{7}, schema, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[0] != 7 || !bytes.Equal(got[1:], wire[HeaderSize:]) {
+		t.Fatalf("AppendRecord = %x, want 07 followed by the body of Encode %x", got, wire[HeaderSize:])
+	}
+	p.Amount = rat(t, "0.12345")
+	if out, err := c.AppendRecord([]byte{7}, schema, p); !errors.Is(err, ErrInexactDecimal) || !bytes.Equal(out, []byte{7}) {
+		t.Fatalf("AppendRecord(0.12345 at scale 4) = %x, %v; want dst unchanged and ErrInexactDecimal", out, err)
+	}
+}

@@ -44,12 +44,30 @@ func newEntry(version int64, h change.Hash, r change.Record) (Entry, error) {
 	if err != nil {
 		return Entry{}, err
 	}
+	return EntryFromData(version, h, b), nil
+}
+
+// EntryFromData builds the entry of a record already encoded (data is its Avro encoding,
+// as change.MarshalRecord produces it) with content hash h, published with the given
+// version. data is not retained.
+func EntryFromData(version int64, h change.Hash, data []byte) Entry {
+	b := data
 	// s2.Encode returns a slice with room for the worst case; keep only what it used.
-	return Entry{Version: version, Hash: h, Data: slices.Clip(bytes.Clone(s2.Encode(nil, b)))}, nil
+	return Entry{Version: version, Hash: h, Data: slices.Clip(bytes.Clone(s2.Encode(nil, b)))}
 }
 
 // Record decodes the entry's record.
 func (e Entry) Record(entity change.Entity) (change.Record, error) {
+	b, err := e.RecordData(entity)
+	if err != nil {
+		return nil, err
+	}
+	return change.UnmarshalRecord(entity, b)
+}
+
+// RecordData returns the entry's record as its Avro encoding (change.MarshalRecord), in a
+// fresh slice: what an envelope's before field carries after the union index.
+func (e Entry) RecordData(entity change.Entity) ([]byte, error) {
 	if e.Data == nil {
 		return nil, fmt.Errorf("state: %s entry v%d holds no record", entity, e.Version)
 	}
@@ -57,7 +75,7 @@ func (e Entry) Record(entity change.Entity) (change.Record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("state: %s entry v%d: %w", entity, e.Version, err)
 	}
-	return change.UnmarshalRecord(entity, b)
+	return b, nil
 }
 
 // Store is the state of one service instance. Implementations are safe for concurrent use.

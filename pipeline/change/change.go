@@ -85,6 +85,9 @@ type Event struct {
 	TS            time.Time // when the event was produced
 	Source        Source
 	Hash          Hash // content hash of After; zero for d
+	// BeforeData is the Avro encoding of Before (MarshalRecord) when the differ took it
+	// from the state, else nil; the publisher splices it into the envelope as is.
+	BeforeData []byte
 }
 
 // EventID returns the deterministic id of a change: the first 32 hex characters of

@@ -276,13 +276,18 @@ func (r *Run) add(rec change.Record) error {
 		r.res.Unchanged++
 		return nil
 	default:
-		before, err := e.Record(r.entity)
+		data, err := e.RecordData(r.entity)
+		if err != nil {
+			return fmt.Errorf("diff: stored record of %s: %w", key, err)
+		}
+		before, err := change.UnmarshalRecord(r.entity, data)
 		if err != nil {
 			return fmt.Errorf("diff: stored record of %s: %w", key, err)
 		}
 		ev.Op = change.Update
 		ev.Version = e.Version + 1
 		ev.Before = before
+		ev.BeforeData = data
 		ev.ChangedFields = change.ChangedFields(before, rec)
 		r.noteLoss(key, before, rec, ev.ChangedFields)
 	}
@@ -312,7 +317,12 @@ func (r *Run) Finish(scope Scope) (Result, error) {
 			if _, ok := r.seen[key]; ok {
 				return true
 			}
-			before, derr := e.Record(r.entity)
+			data, derr := e.RecordData(r.entity)
+			if derr != nil {
+				err = fmt.Errorf("diff: stored record of %s: %w", key, derr)
+				return false
+			}
+			before, derr := change.UnmarshalRecord(r.entity, data)
 			if derr != nil {
 				err = fmt.Errorf("diff: stored record of %s: %w", key, derr)
 				return false
@@ -322,7 +332,7 @@ func (r *Run) Finish(scope Scope) (Result, error) {
 			}
 			deletes = append(deletes, change.Event{
 				Entity: r.entity, Key: key, ID: strings.TrimPrefix(key, r.prefix), Op: change.Delete,
-				Before: before, Version: e.Version + 1,
+				Before: before, BeforeData: data, Version: e.Version + 1,
 			})
 			return true
 		})

@@ -24,6 +24,16 @@ type Encoder interface {
 	Encode(id int, schema avro.Schema, v any) ([]byte, error)
 }
 
+// RecordEncoder is an Encoder that also encodes a bare record (Avro binary, no wire header)
+// with the same checks. *codec.Codec satisfies it. With one the Publisher encodes every
+// record once: the envelope is assembled around the record bytes (change.AppendEnvelope),
+// the before image comes from the state as stored, and the after bytes also become the
+// state entry.
+type RecordEncoder interface {
+	Encoder
+	AppendRecord(dst []byte, schema avro.Schema, v any) ([]byte, error)
+}
+
 // Registry registers a schema under a subject and returns its id. *codec.Registry satisfies it.
 type Registry interface {
 	Register(ctx context.Context, subject string, schema avro.Schema) (int, error)
@@ -54,7 +64,8 @@ type Config struct {
 type topic struct {
 	name   string
 	schema avro.Schema
-	id     int // 0 until registered
+	record avro.Schema // the entity record, the non-null branch of before and after
+	id     int         // 0 until registered
 }
 
 // Publisher publishes change events and applies them to a state store. Publish calls must not
@@ -99,7 +110,12 @@ func New(cfg Config) (*Publisher, error) {
 			errs = append(errs, fmt.Errorf("publish: schema of %s: %w", e, err))
 			continue
 		}
-		p.topics[e] = &topic{name: Topic(cfg.TopicPrefix, e), schema: s}
+		rs, err := change.RecordSchema(e)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("publish: record schema of %s: %w", e, err))
+			continue
+		}
+		p.topics[e] = &topic{name: Topic(cfg.TopicPrefix, e), schema: s, record: rs}
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -189,7 +205,8 @@ func (p *Publisher) Publish(ctx context.Context, store state.Store, events []cha
 		defer close(ready)
 		for seq, start := int64(0), 0; start < len(events); seq, start = seq+1, start+p.batchSize {
 			batch := events[start:min(start+p.batchSize, len(events))]
-			msgs, err := p.encodeAll(batch)
+			afters := make([][]byte, len(batch))
+			msgs, err := p.encodeAll(batch, afters)
 			if err != nil {
 				encErr = err // nothing of this batch was sent
 				return
@@ -200,7 +217,7 @@ func (p *Publisher) Publish(ctx context.Context, store state.Store, events []cha
 			case <-stop.Done():
 				return
 			}
-			b.entriesErr = p.entriesAll(batch, b.entries)
+			b.entriesErr = p.entriesAll(batch, afters, b.entries)
 			if b.entriesErr != nil {
 				// The batch cannot be applied: send nothing more, this batch neither if
 				// it is not on its way yet.
@@ -268,11 +285,11 @@ func (p *Publisher) Publish(ctx context.Context, store state.Store, events []cha
 }
 
 // encodeAll encodes a batch split over the available cores; see messages.
-func (p *Publisher) encodeAll(events []change.Event) ([]kafka.Message, error) {
+func (p *Publisher) encodeAll(events []change.Event, afters [][]byte) ([]kafka.Message, error) {
 	parts := make([][]kafka.Message, chunks(len(events)))
 	err := inChunks(len(events), func(w, lo, hi int) error {
 		var err error
-		parts[w], err = p.messages(events[lo:hi])
+		parts[w], err = p.messages(events[lo:hi], afters[lo:hi])
 		return err
 	})
 	if err != nil {
@@ -293,11 +310,16 @@ func (p *Publisher) encodeAll(events []change.Event) ([]kafka.Message, error) {
 }
 
 // entriesAll sets entries[i] to the state entry events[i] leaves behind (none for a delete),
-// split over the available cores.
-func (p *Publisher) entriesAll(events []change.Event, entries []state.Entry) error {
+// split over the available cores. afters[i], when not nil, is the encoding of events[i].After
+// that messages made.
+func (p *Publisher) entriesAll(events []change.Event, afters [][]byte, entries []state.Entry) error {
 	return inChunks(len(events), func(_, lo, hi int) error {
 		for i := lo; i < hi; i++ {
 			if events[i].Op == change.Delete {
+				continue
+			}
+			if afters[i] != nil && !events[i].Hash.IsZero() {
+				entries[i] = state.EntryFromData(events[i].Version, events[i].Hash, afters[i])
 				continue
 			}
 			e, err := state.EntryFromEvent(events[i])
@@ -341,21 +363,31 @@ func inChunks(n int, fn func(w, lo, hi int) error) error {
 // minChunk is the fewest events worth encoding on a goroutine of their own.
 const minChunk = 256
 
-// messages encodes events: one message per event, plus a tombstone after every delete.
-func (p *Publisher) messages(events []change.Event) ([]kafka.Message, error) {
+// messages encodes events: one message per event, plus a tombstone after every delete. With
+// a RecordEncoder it sets afters[i] to the encoding of events[i].After.
+func (p *Publisher) messages(events []change.Event, afters [][]byte) ([]kafka.Message, error) {
 	msgs := make([]kafka.Message, 0, len(events)+len(events)/8)
-	for _, ev := range events {
+	re, splice := p.enc.(RecordEncoder)
+	for i, ev := range events {
 		t, ok := p.topics[ev.Entity]
 		if !ok {
 			return nil, fmt.Errorf("publish: no topic for entity %q", ev.Entity)
 		}
-		env, err := ev.Envelope()
-		if err != nil {
-			return nil, fmt.Errorf("publish: %w", err)
-		}
-		value, err := p.enc.Encode(t.id, t.schema, env)
-		if err != nil {
-			return nil, fmt.Errorf("publish: encode %s: %w", ev, err)
+		var value []byte
+		if splice {
+			var err error
+			value, afters[i], err = spliceValue(re, t, ev)
+			if err != nil {
+				return nil, fmt.Errorf("publish: encode %s: %w", ev, err)
+			}
+		} else {
+			env, err := ev.Envelope()
+			if err != nil {
+				return nil, fmt.Errorf("publish: %w", err)
+			}
+			if value, err = p.enc.Encode(t.id, t.schema, env); err != nil {
+				return nil, fmt.Errorf("publish: encode %s: %w", ev, err)
+			}
 		}
 		// The key and the header values share one allocation.
 		hs := ev.Headers()
@@ -380,4 +412,36 @@ func (p *Publisher) messages(events []change.Event) ([]kafka.Message, error) {
 		}
 	}
 	return msgs, nil
+}
+
+// spliceValue returns the wire-format value of ev and the encoding of its after record (nil
+// for none): each record is encoded once (the before image not at all when the differ took
+// its bytes from the state) and the envelope is written around them.
+func spliceValue(re RecordEncoder, t *topic, ev change.Event) (value, after []byte, err error) {
+	if _, err := ev.Envelope(); err != nil { // checks that the records fit the entity
+		return nil, nil, err
+	}
+	before := ev.BeforeData
+	if before == nil && ev.Before != nil {
+		if before, err = re.AppendRecord(nil, t.record, ev.Before); err != nil {
+			return nil, nil, err
+		}
+	}
+	if ev.After != nil {
+		if after, err = re.AppendRecord(nil, t.record, ev.After); err != nil {
+			return nil, nil, err
+		}
+	}
+	value = make([]byte, 0, codec.HeaderSize+len(before)+len(after)+envelopeOverhead(ev))
+	value = codec.AppendHeader(value, t.id)
+	return change.AppendEnvelope(value, ev, before, after), after, nil
+}
+
+// envelopeOverhead estimates the bytes of an envelope besides its records.
+func envelopeOverhead(ev change.Event) int {
+	n := 64 + len(ev.EventID) + len(ev.Source.Tenant) + len(ev.Source.SyncID) + len(ev.Source.SyncKind) + len(ev.Source.System)
+	for _, f := range ev.ChangedFields {
+		n += len(f) + 2
+	}
+	return n
 }

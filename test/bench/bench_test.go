@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"sync"
 	"testing"
@@ -113,6 +114,17 @@ func testDiffEncode(t *testing.T, n int) {
 	for i, v := range values {
 		if id, _, err := codec.SplitHeader(v); err != nil || id != 7 || events[i].Op != change.Create {
 			t.Fatalf("event %d: op %s, schema id %d: %v", i, events[i].Op, id, err)
+		}
+		env, err := events[i].Envelope()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := codec.New(nil).Encode(7, schema, env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(v, want) {
+			t.Fatalf("event %d: spliced value differs from the envelope encoding", i)
 		}
 	}
 	st := state.NewMemory()

@@ -57,6 +57,8 @@ func (c company) emp(id string) []personio.Employment {
 
 // diffEncode is the hot path of an initial sync: normal form, diff (every person a create)
 // and the Avro encoding in the Confluent wire format. It returns the events and their values.
+// schema is the envelope schema the id stands for; the values are spliced from the record
+// encodings as the publisher does (TestDiffEncode checks them against it).
 func diffEncode(c company, st diff.Reader, cd *codec.Codec, id int, schema avro.Schema) ([]change.Event, [][]byte, error) {
 	d, err := diff.New()
 	if err != nil {
@@ -79,15 +81,24 @@ func diffEncode(c company, st diff.Reader, cd *codec.Codec, id int, schema avro.
 	if err != nil {
 		return nil, nil, err
 	}
+	// As the publisher does: each record encoded once, the envelope written around it.
+	rs, err := change.RecordSchema(change.Persons)
+	if err != nil {
+		return nil, nil, err
+	}
 	values := make([][]byte, len(res.Events))
 	for i, ev := range res.Events {
-		env, err := ev.Envelope()
-		if err != nil {
-			return nil, nil, err
+		if ev.Before != nil && ev.BeforeData == nil {
+			return nil, nil, fmt.Errorf("%s: before image without its bytes", ev)
 		}
-		if values[i], err = cd.Encode(id, schema, env); err != nil {
-			return nil, nil, err
+		var after []byte
+		if ev.After != nil {
+			if after, err = cd.AppendRecord(nil, rs, ev.After); err != nil {
+				return nil, nil, err
+			}
 		}
+		v := make([]byte, 0, codec.HeaderSize+len(ev.BeforeData)+len(after)+128)
+		values[i] = change.AppendEnvelope(codec.AppendHeader(v, id), ev, ev.BeforeData, after)
 	}
 	return res.Events, values, nil
 }
