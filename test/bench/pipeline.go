@@ -160,47 +160,18 @@ func pipelineFigures(ctx context.Context, e env, n, publishBatch int, logf func(
 	if err != nil {
 		return nil, err
 	}
-	kc, err := kafka.New(kafka.Config{Brokers: e.brokers})
+	r, err := newRig(ctx, e, publishBatch)
 	if err != nil {
 		return nil, err
 	}
-	defer kc.Close()
-	reg, err := codec.NewRegistry(e.registry)
-	if err != nil {
-		return nil, err
-	}
-	cd := codec.New(reg)
-	prefix := "bench-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	pub, err := publish.New(publish.Config{TopicPrefix: prefix, Encoder: cd, Registry: reg, Producer: kc, BatchSize: publishBatch})
-	if err != nil {
-		return nil, err
-	}
-	rawTopic := prefix + ".raw"
-	var specs []kafka.TopicSpec
-	for _, t := range []string{pub.Topic(change.Persons), pub.Topic(change.Compensations), rawTopic} {
-		specs = append(specs, kafka.TopicSpec{Name: t, Partitions: 6, ReplicationFactor: 1})
-	}
-	if err := kc.EnsureTopics(ctx, specs); err != nil {
-		return nil, err
-	}
-	if err := pub.Register(ctx); err != nil {
-		return nil, err
-	}
-	schema, err := schemas.Parse(string(change.Persons))
-	if err != nil {
-		return nil, err
-	}
-	id, err := reg.Register(ctx, codec.Subject(pub.Topic(change.Persons)), schema)
-	if err != nil {
-		return nil, err
-	}
+	defer r.kc.Close()
 
 	var figs []Figure
 	var events []change.Event
 	var values [][]byte
 	rate, err := perCore(n, func() error {
 		var err error
-		events, values, err = diffEncode(c, state.NewMemory(), cd, id, schema)
+		events, values, err = diffEncode(c, state.NewMemory(), r.cd, r.id, r.schema)
 		return err
 	})
 	if err != nil {
@@ -210,13 +181,11 @@ func pipelineFigures(ctx context.Context, e env, n, publishBatch int, logf func(
 	figs = append(figs, Figure{Name: "diff_encode_per_sec", Value: rate, Goal: ">= 200000",
 		Note: fmt.Sprintf("initial sync of %d simulator persons with employments, GOMAXPROCS=1: normal form, content hash, diff (all creates), envelope, Avro in the Confluent wire format", n)})
 
-	logf("publishing %d events, interleaved with a bare kafka-go writer ...", len(events))
-	ratio, err := publishVsRaw(ctx, e, kc, pub, rawTopic, events, values)
+	pf, err := r.publishFigure(ctx, e, events, values, logf)
 	if err != nil {
-		return nil, fmt.Errorf("publish: %w", err)
+		return nil, err
 	}
-	figs = append(figs, Figure{Name: "publish_vs_raw", Value: ratio, Goal: ">= 0.8",
-		Note: fmt.Sprintf("our throughput (encode, produce, acknowledge, fold into the state; %d events per producer call) ÷ a bare kafka-go Writer's with the same encoded payloads, 5000 per call, same broker, interleaved", cmp.Or(publishBatch, publish.DefaultBatchSize))})
+	figs = append(figs, pf)
 
 	// The publisher folded every event into this store, as the service does.
 	st := state.NewMemory()
@@ -239,8 +208,8 @@ func pipelineFigures(ctx context.Context, e env, n, publishBatch int, logf func(
 	figs = append(figs, Figure{Name: "nochange_diff_per_sec", Value: rate, Goal: ">= 200000",
 		Note: fmt.Sprintf("full sync of the same %d persons against the state holding them, GOMAXPROCS=1: normal form, content hash, lookup", n)})
 
-	logf("rebuilding the state from %s in a child process ...", prefix)
-	rb, err := rebuildChild(ctx, e, prefix)
+	logf("rebuilding the state from %s in a child process ...", r.prefix)
+	rb, err := rebuildChild(ctx, e, r.prefix)
 	if err != nil {
 		return nil, fmt.Errorf("rebuild: %w", err)
 	}
@@ -452,11 +421,51 @@ func publishFigures(ctx context.Context, e env, n, publishBatch int, logf func(s
 	if err != nil {
 		return nil, err
 	}
+	r, err := newRig(ctx, e, publishBatch)
+	if err != nil {
+		return nil, err
+	}
+	defer r.kc.Close()
+	events, values, err := diffEncode(c, state.NewMemory(), r.cd, r.id, r.schema)
+	if err != nil {
+		return nil, fmt.Errorf("diff+encode: %w", err)
+	}
+	pf, err := r.publishFigure(ctx, e, events, values, logf)
+	if err != nil {
+		return nil, err
+	}
+	return []Figure{pf}, nil
+}
+
+// rig is what the pipeline figures publish with: the real broker and registry, our Publisher
+// on fresh topics, the raw writer's topic, and the registered persons schema.
+type rig struct {
+	kc       *kafka.Client
+	cd       *codec.Codec
+	pub      *publish.Publisher
+	prefix   string
+	rawTopic string
+	schema   avro.Schema
+	id       int
+	batch    int
+}
+
+// newRig connects to the environment, creates the topics and registers the schemas. The
+// caller closes r.kc.
+func newRig(ctx context.Context, e env, publishBatch int) (*rig, error) {
 	kc, err := kafka.New(kafka.Config{Brokers: e.brokers})
 	if err != nil {
 		return nil, err
 	}
-	defer kc.Close()
+	r, err := setUpRig(ctx, e, kc, publishBatch)
+	if err != nil {
+		kc.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+func setUpRig(ctx context.Context, e env, kc *kafka.Client, publishBatch int) (*rig, error) {
 	reg, err := codec.NewRegistry(e.registry)
 	if err != nil {
 		return nil, err
@@ -486,15 +495,17 @@ func publishFigures(ctx context.Context, e env, n, publishBatch int, logf func(s
 	if err != nil {
 		return nil, err
 	}
-	events, values, err := diffEncode(c, state.NewMemory(), cd, id, schema)
-	if err != nil {
-		return nil, fmt.Errorf("diff+encode: %w", err)
-	}
+	return &rig{kc: kc, cd: cd, pub: pub, prefix: prefix, rawTopic: rawTopic, schema: schema, id: id,
+		batch: cmp.Or(publishBatch, publish.DefaultBatchSize)}, nil
+}
+
+// publishFigure measures publish_vs_raw with the encoded events.
+func (r *rig) publishFigure(ctx context.Context, e env, events []change.Event, values [][]byte, logf func(string, ...any)) (Figure, error) {
 	logf("publishing %d events, interleaved with a bare kafka-go writer ...", len(events))
-	ratio, err := publishVsRaw(ctx, e, kc, pub, rawTopic, events, values)
+	ratio, err := publishVsRaw(ctx, e, r.kc, r.pub, r.rawTopic, events, values)
 	if err != nil {
-		return nil, fmt.Errorf("publish: %w", err)
+		return Figure{}, fmt.Errorf("publish: %w", err)
 	}
-	return []Figure{{Name: "publish_vs_raw", Value: ratio, Goal: ">= 0.8",
-		Note: fmt.Sprintf("our throughput (encode, produce, acknowledge, fold into the state; %d events per producer call) ÷ a bare kafka-go Writer's with the same encoded payloads, 5000 per call, same broker, interleaved", cmp.Or(publishBatch, publish.DefaultBatchSize))}}, nil
+	return Figure{Name: "publish_vs_raw", Value: ratio, Goal: ">= 0.8",
+		Note: fmt.Sprintf("our throughput (encode, produce, acknowledge, fold into the state; %d events per producer call) ÷ a bare kafka-go Writer's with the same encoded payloads, 5000 per call, same broker, interleaved", r.batch)}, nil
 }
