@@ -536,26 +536,9 @@ func (s *Server) listPersons(_ http.ResponseWriter, r *http.Request, _ string) r
 
 	s.mu.RLock()
 	d := s.data
-	items := make([][]byte, 0, limit)
-	var lastSeq uint64
-	more := false
-	for i := d.personIndex(after); i < len(d.persons); i++ {
-		p := d.persons[i]
-		if !match(p) {
-			continue
-		}
-		if len(items) == limit {
-			more = true
-			break
-		}
-		items = append(items, p.json)
-		lastSeq = p.seq
-	}
+	items, next := collectPage(d.persons[d.personIndex(after):], limit, 'p', match,
+		func(p *personRec) ([]byte, uint64) { return p.json, p.seq })
 	s.mu.RUnlock()
-	next := ""
-	if more {
-		next = encodeCursor('p', lastSeq)
-	}
 	return jsonResponse(page(r, s.hide(items), next))
 }
 
@@ -660,30 +643,35 @@ func (s *Server) listCompensations(_ http.ResponseWriter, r *http.Request, _ str
 			return badRequest("The period between start_date and end_date must not exceed one month.")
 		}
 	}
+	keep := func(c *compRec) bool {
+		return !c.effective.Before(from) && !c.effective.After(to) &&
+			(persons == nil || persons[c.c.Person.ID]) && (entities == nil || entities[c.c.LegalEntity.ID])
+	}
 	s.mu.RLock()
 	d := s.data
+	items, next := collectPage(d.comps[d.compIndex(after):], limit, 'c', keep,
+		func(c *compRec) ([]byte, uint64) { return c.json, c.seq })
+	s.mu.RUnlock()
+	return jsonResponse(page(r, s.hide(items), next))
+}
+
+// collectPage takes the first limit items that keep accepts, in order, and returns their JSON
+// and the cursor of the next page ("" when nothing more matches).
+func collectPage[T any](all []T, limit int, kind byte, keep func(T) bool, body func(T) ([]byte, uint64)) ([][]byte, string) {
 	items := make([][]byte, 0, limit)
 	var lastSeq uint64
-	more := false
-	for i := d.compIndex(after); i < len(d.comps); i++ {
-		c := d.comps[i]
-		if c.effective.Before(from) || c.effective.After(to) ||
-			(persons != nil && !persons[c.c.Person.ID]) || (entities != nil && !entities[c.c.LegalEntity.ID]) {
+	for _, it := range all {
+		if !keep(it) {
 			continue
 		}
 		if len(items) == limit {
-			more = true
-			break
+			return items, encodeCursor(kind, lastSeq)
 		}
-		items = append(items, c.json)
-		lastSeq = c.seq
+		var b []byte
+		b, lastSeq = body(it)
+		items = append(items, b)
 	}
-	s.mu.RUnlock()
-	next := ""
-	if more {
-		next = encodeCursor('c', lastSeq)
-	}
-	return jsonResponse(page(r, s.hide(items), next))
+	return items, ""
 }
 
 // --- admin ---
