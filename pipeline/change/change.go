@@ -88,23 +88,26 @@ type Event struct {
 	// BeforeData is the Avro encoding of Before (MarshalRecord) when the differ took it
 	// from the state, else nil; the publisher splices it into the envelope as is.
 	BeforeData []byte
+	// AfterData is the Avro encoding of After (AppendRecord) when the differ made it, else
+	// nil; the publisher and the state use it as is rather than encoding After again.
+	AfterData []byte
 }
 
 // EventID returns the deterministic id of a change: the first 32 hex characters of
 // sha256(key, entity, version, op, content hash of after). The same change, computed again
 // after a crash from the state rebuilt from the topic, gets the same id.
 func EventID(key string, entity Entity, version int64, op Op, h Hash) string {
-	d := sha256.New()
-	for _, s := range []string{key, string(entity), string(op)} {
-		var n [binary.MaxVarintLen64]byte
-		d.Write(n[:binary.PutUvarint(n[:], uint64(len(s)))])
-		d.Write([]byte(s))
+	var buf [256]byte
+	b := buf[:0]
+	for _, s := range [...]string{key, string(entity), string(op)} {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
 	}
-	var v [8]byte
-	binary.BigEndian.PutUint64(v[:], uint64(version))
-	d.Write(v[:])
-	d.Write(h[:])
-	return hex.EncodeToString(d.Sum(nil))[:32]
+	b = binary.BigEndian.AppendUint64(b, uint64(version))
+	sum := sha256.Sum256(append(b, h[:]...))
+	var id [32]byte
+	hex.Encode(id[:], sum[:16])
+	return string(id[:])
 }
 
 // PersonChange is the value of the persons topic (Avro record io.personio.cdc.PersonChange).

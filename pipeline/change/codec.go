@@ -1,7 +1,6 @@
 package change
 
 import (
-	"errors"
 	"fmt"
 	"sync"
 
@@ -59,21 +58,10 @@ func RecordSchema(e Entity) (avro.Schema, error) {
 	return s, nil
 }
 
-// MarshalRecord encodes a record as Avro binary with its entity's record schema. State
-// stores keep records in this compact form.
+// MarshalRecord encodes a record as Avro binary with its entity's record schema
+// (AppendRecord into a fresh slice). State stores keep records in this compact form.
 func MarshalRecord(r Record) ([]byte, error) {
-	if c, ok := r.(*Compensation); ok && c.Amount == nil {
-		return nil, errors.New("change: encode compensations record: amount is required")
-	}
-	s, err := RecordSchema(r.Entity())
-	if err != nil {
-		return nil, err
-	}
-	b, err := avro.Marshal(s, r)
-	if err != nil {
-		return nil, fmt.Errorf("change: encode %s record: %w", r.Entity(), err)
-	}
-	return b, nil
+	return AppendRecord(nil, r)
 }
 
 // UnmarshalRecord decodes a record that MarshalRecord encoded.

@@ -1,7 +1,6 @@
 package change
 
 import (
-	"bytes"
 	"math/big"
 	"reflect"
 	"testing"
@@ -160,34 +159,5 @@ func TestIDsOnlyEmploymentsHashStable(t *testing.T) {
 	withDetails, _ := NewPerson(p, []personio.Employment{{ID: "e1", Status: "ACTIVE"}, {ID: "e2"}})
 	if hd, _ := ContentHash(withDetails); hd == ha {
 		t.Error("details and ids only hash the same")
-	}
-}
-
-// TestHashRatText checks that decimals are serialised as big.Int.Append writes them, on
-// both sides of the 64-bit fast path.
-func TestHashRatText(t *testing.T) {
-	var vals []*big.Rat
-	for _, s := range []string{"0", "1", "-1", "0.0001", "-0.0001", "123456789012345.6789", "-999999999999999.9999",
-		"9223372036854775807", "-9223372036854775808", "9223372036854775808", "-9223372036854775809",
-		"1/9223372036854775807", "1/9223372036854775808", "-36893488147419103232/3", "255/256"} {
-		r, ok := new(big.Rat).SetString(s)
-		if !ok {
-			t.Fatalf("bad test value %q", s)
-		}
-		vals = append(vals, r)
-	}
-	for i := int64(-300); i <= 300; i++ {
-		vals = append(vals, big.NewRat(i*7919, 10000))
-	}
-	for _, r := range vals {
-		var h hasher
-		h.rat(r)
-		want := r.Num().Text(16) + "/" + r.Denom().Text(16)
-		var w hasher
-		w.n(len(want))
-		w.b = append(w.b, want...)
-		if !bytes.Equal(h.b, w.b) {
-			t.Errorf("%s: serialised %q, want %q", r.RatString(), h.b, w.b)
-		}
 	}
 }
