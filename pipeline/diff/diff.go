@@ -183,8 +183,10 @@ type Run struct {
 	entity    change.Entity
 	src       change.Source
 	prefix    string
-	seen      map[string]uint64 // key → first 8 bytes of the content hash
-	pending   map[string]change.Event
+	seen      map[string]listed // every key listed so far
+	events    [][]change.Event  // the changes found, in listing order, in chunks; Op "" marks one dropped
+	n, kept   int               // events found, and not dropped
+	data      []byte            // arena the records are encoded into; the events' AfterData are cut from it
 	conflicts map[string]bool
 	lost      map[string][]string // key → field families the listing emptied (fieldloss.go)
 	res       Result
@@ -213,7 +215,7 @@ func (d *Differ) Begin(st Reader, entity change.Entity, src change.Source) (*Run
 	src.EntityUpdatedAt = nil
 	return &Run{
 		d: d, st: st, entity: entity, src: src, prefix: src.Tenant + ":",
-		seen: make(map[string]uint64), pending: make(map[string]change.Event), conflicts: make(map[string]bool),
+		seen: make(map[string]listed), conflicts: make(map[string]bool),
 	}, nil
 }
 
@@ -233,30 +235,86 @@ func (r *Run) Add(recs ...change.Record) error {
 	return nil
 }
 
+// listed is what a run remembers of a listed key.
+type listed struct {
+	short uint64 // first 8 bytes of the content hash
+	event int    // index of its event in Run.events, or -1
+}
+
+// pending reports whether the key has an event that was not dropped as a conflict.
+func (r *Run) pending(key string) bool {
+	l, ok := r.seen[key]
+	return ok && l.event >= 0 && r.event(l.event).Op != ""
+}
+
+// eventChunk is the number of events per chunk of Run.events: events are never copied as
+// the list grows.
+const eventChunk = 1024
+
+func (r *Run) event(i int) *change.Event { return &r.events[i/eventChunk][i%eventChunk] }
+
+func (r *Run) append(ev change.Event) int {
+	if r.n%eventChunk == 0 {
+		r.events = append(r.events, make([]change.Event, 0, eventChunk))
+	}
+	c := &r.events[len(r.events)-1]
+	*c = append(*c, ev)
+	r.n++
+	r.kept++
+	return r.n - 1
+}
+
+// Records are encoded straight into the free tail of an arena; the encoding of a record that
+// becomes an event stays there as its AfterData, that of an unchanged record is overwritten
+// by the next one.
+const (
+	arenaChunk = 256 << 10
+	arenaMin   = 32 << 10 // a new chunk when less is free
+)
+
+// encode encodes rec into the arena's free tail and returns the encoding and its hash.
+func (r *Run) encode(rec change.Record) ([]byte, change.Hash, error) {
+	if cap(r.data)-len(r.data) < arenaMin {
+		r.data = make([]byte, 0, arenaChunk)
+	}
+	return change.AppendRecordHash(r.data[len(r.data):len(r.data)], rec)
+}
+
+// keep makes an encoding from encode an event's: it stays in the arena (unless it outgrew the
+// free tail and got a backing array of its own), with its capacity clipped.
+func (r *Run) keep(data []byte) []byte {
+	if len(data) <= cap(r.data)-len(r.data) {
+		r.data = r.data[:len(r.data)+len(data)]
+	}
+	return data[:len(data):len(data)]
+}
+
 func (r *Run) add(rec change.Record) error {
 	r.res.Listed++
 	key := change.Key(r.src.Tenant, rec.RecordID())
-	h, err := change.ContentHash(rec)
+	data, h, err := r.encode(rec)
 	if err != nil {
 		return err
 	}
 	short := binary.BigEndian.Uint64(h[:8])
 	if prev, ok := r.seen[key]; ok {
-		if prev != short && !r.conflicts[key] {
+		if prev.short != short && !r.conflicts[key] {
 			r.conflicts[key] = true
 			r.res.Conflicts++
-			if _, ok := r.pending[key]; ok {
-				delete(r.pending, key)
+			if prev.event >= 0 {
+				r.event(prev.event).Op = "" // dropped
+				r.kept--
 			} else {
 				r.res.Unchanged-- // the first copy was counted as unchanged
 			}
 		}
 		return nil
 	}
-	r.seen[key] = short
+	r.seen[key] = listed{short: short, event: -1}
 
 	e, inState := r.st.Get(r.entity, key)
 	ev := change.Event{Entity: r.entity, Key: key, ID: rec.RecordID(), After: rec, Hash: h}
+	// The encoding is kept only for the events: unchanged records leave the arena alone.
 	switch {
 	case change.SyncKind(r.src.SyncKind) == change.Resnapshot:
 		ev.Op = change.Read
@@ -291,7 +349,8 @@ func (r *Run) add(rec change.Record) error {
 		ev.ChangedFields = change.ChangedFields(before, rec)
 		r.noteLoss(key, before, rec, ev.ChangedFields)
 	}
-	r.pending[key] = ev
+	ev.AfterData = r.keep(data)
+	r.seen[key] = listed{short: short, event: r.append(ev)}
 	return nil
 }
 
@@ -348,9 +407,13 @@ func (r *Run) Finish(scope Scope) (Result, error) {
 		return Result{}, err
 	}
 
-	events := make([]change.Event, 0, len(r.pending)+len(deletes))
-	for _, ev := range r.pending {
-		events = append(events, ev)
+	events := make([]change.Event, 0, r.kept+len(deletes))
+	for _, c := range r.events {
+		for _, ev := range c {
+			if ev.Op != "" {
+				events = append(events, ev)
+			}
+		}
 	}
 	events = append(events, deletes...)
 	slices.SortFunc(events, func(a, b change.Event) int { return strings.Compare(a.Key, b.Key) })
@@ -368,7 +431,7 @@ func (r *Run) Finish(scope Scope) (Result, error) {
 		ev.EventID = change.EventID(ev.Key, ev.Entity, ev.Version, ev.Op, ev.Hash)
 	}
 	r.res.Events = events
-	r.pending, r.seen, r.lost = nil, nil, nil
+	r.events, r.seen, r.lost, r.data = nil, nil, nil, nil
 	return r.res, nil
 }
 

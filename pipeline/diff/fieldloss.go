@@ -47,7 +47,7 @@ func (r *Run) fieldLossGuard(count int) error {
 	}
 	per := map[string]int{}
 	for key, fams := range r.lost {
-		if _, ok := r.pending[key]; !ok { // dropped as a conflict
+		if !r.pending(key) { // dropped as a conflict
 			continue
 		}
 		for _, f := range fams {

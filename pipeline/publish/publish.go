@@ -415,8 +415,9 @@ func (p *Publisher) messages(events []change.Event, afters [][]byte) ([]kafka.Me
 }
 
 // spliceValue returns the wire-format value of ev and the encoding of its after record (nil
-// for none): each record is encoded once (the before image not at all when the differ took
-// its bytes from the state) and the envelope is written around them.
+// for none): each record is encoded once, and not at all when the differ already did (the
+// after record's AfterData, the before image's bytes from the state); the envelope is
+// written around them.
 func spliceValue(re RecordEncoder, t *topic, ev change.Event) (value, after []byte, err error) {
 	if _, err := ev.Envelope(); err != nil { // checks that the records fit the entity
 		return nil, nil, err
@@ -427,7 +428,8 @@ func spliceValue(re RecordEncoder, t *topic, ev change.Event) (value, after []by
 			return nil, nil, err
 		}
 	}
-	if ev.After != nil {
+	after = ev.AfterData
+	if after == nil && ev.After != nil {
 		if after, err = re.AppendRecord(nil, t.record, ev.After); err != nil {
 			return nil, nil, err
 		}

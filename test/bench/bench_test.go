@@ -33,14 +33,9 @@ func loadCompany(b *testing.B) company {
 // with -cpu 1 for the per-core figure.
 func BenchmarkDiffEncode(b *testing.B) {
 	c := loadCompany(b)
-	schema, err := schemas.Parse(string(change.Persons))
-	if err != nil {
-		b.Fatal(err)
-	}
-	cd := codec.New(nil)
 	b.ResetTimer()
 	for b.Loop() {
-		if _, _, err := diffEncode(c, state.NewMemory(), cd, 1, schema); err != nil {
+		if _, _, err := diffEncode(c, state.NewMemory(), 1); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -50,11 +45,7 @@ func BenchmarkDiffEncode(b *testing.B) {
 // BenchmarkNoChangeDiff measures a full sync that finds nothing changed, per person.
 func BenchmarkNoChangeDiff(b *testing.B) {
 	c := loadCompany(b)
-	schema, err := schemas.Parse(string(change.Persons))
-	if err != nil {
-		b.Fatal(err)
-	}
-	events, _, err := diffEncode(c, state.NewMemory(), codec.New(nil), 1, schema)
+	events, _, err := diffEncode(c, state.NewMemory(), 1)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -75,11 +66,7 @@ func BenchmarkNoChangeDiff(b *testing.B) {
 // after Kafka acknowledged them).
 func BenchmarkApply(b *testing.B) {
 	c := loadCompany(b)
-	schema, err := schemas.Parse(string(change.Persons))
-	if err != nil {
-		b.Fatal(err)
-	}
-	events, _, err := diffEncode(c, state.NewMemory(), codec.New(nil), 1, schema)
+	events, _, err := diffEncode(c, state.NewMemory(), 1)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -104,7 +91,7 @@ func testDiffEncode(t *testing.T, n int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	events, values, err := diffEncode(c, state.NewMemory(), codec.New(nil), 7, schema)
+	events, values, err := diffEncode(c, state.NewMemory(), 7)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,11 +136,7 @@ func (nopRegistry) Register(context.Context, string, avro.Schema) (int, error) {
 // and folding into the state, per event.
 func BenchmarkPublishCPU(b *testing.B) {
 	c := loadCompany(b)
-	schema, err := schemas.Parse(string(change.Persons))
-	if err != nil {
-		b.Fatal(err)
-	}
-	events, _, err := diffEncode(c, state.NewMemory(), codec.New(nil), 1, schema)
+	events, _, err := diffEncode(c, state.NewMemory(), 1)
 	if err != nil {
 		b.Fatal(err)
 	}
