@@ -57,7 +57,7 @@ type recordEncoder struct {
 	b        []byte
 	track    bool   // note the volatile fields
 	volatile []span // where they are, in order, when track
-	emp, cc  int // the employment and cost center being written, for error paths
+	emp, cc  int    // the employment and cost center being written, for error paths
 	err      error
 }
 
