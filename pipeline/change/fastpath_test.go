@@ -4,11 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/personio-cdc/personio-cdc/internal/personio"
+	"github.com/personio-cdc/personio-cdc/internal/personio/personiotest"
 )
 
 // TestParseDecimalFastPath checks that the plain-text fast path accepts, rejects and converts
@@ -151,5 +153,47 @@ func TestEmploymentListsKeepApart(t *testing.T) {
 		if e.OrgUnits == nil || e.CostCenters == nil {
 			t.Errorf("employment %s: a list is nil, want empty", e.ID)
 		}
+	}
+}
+
+// TestNormalizerMatchesNewPerson: persons carved from a Normalizer's shared blocks equal
+// those NewPerson makes one by one, after the whole listing went through it (so no person's
+// values were overwritten by a later one's), and appending to one person's lists leaves the
+// next person alone.
+func TestNormalizerMatchesNewPerson(t *testing.T) {
+	sim, err := personiotest.New(personiotest.Options{Persons: 400, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	truth := sim.Truth()
+	var norm Normalizer
+	var carved []*Person
+	for _, p := range truth.Persons {
+		r, err := norm.Person(p, truth.Employments[p.ID])
+		if err != nil {
+			t.Fatal(err)
+		}
+		carved = append(carved, r)
+	}
+	for i, r := range carved {
+		_ = append(r.CustomAttributes, CustomAttribute{ID: "appended"})
+		for j := range r.Employments {
+			_ = append(r.Employments[j].OrgUnits, OrgUnit{ID: "appended"})
+			_ = append(r.Employments[j].CostCenters, CostCenter{ID: "appended"})
+		}
+		_ = append(r.Employments, Employment{ID: "appended"})
+		if i > 0 {
+			want, err := NewPerson(truth.Persons[i-1], truth.Employments[truth.Persons[i-1].ID])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(carved[i-1], want) {
+				t.Fatalf("person %d differs from NewPerson's", i-1)
+			}
+		}
+	}
+	if len(carved) < 400 {
+		t.Fatalf("%d persons", len(carved))
 	}
 }

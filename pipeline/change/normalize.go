@@ -21,9 +21,75 @@ import (
 // kept; a caller must then do so on every sync, or the missing details look like a change.
 // An entity that cannot be converted yields a *FieldError (errors.Is(err, ErrInvalid)).
 func NewPerson(p personio.Person, emps []personio.Employment) (*Person, error) {
+	return normalizePerson(nil, p, emps)
+}
+
+// Normalizer converts the persons of one listing into normal form like NewPerson, but carves
+// their values and lists out of blocks it shares between them: a listing costs a few
+// allocations per block of persons rather than a dozen per person. A record keeps its blocks
+// alive, so use a Normalizer per listing (per sync), not for the life of the process. The
+// zero Normalizer is ready to use; it is not safe for concurrent use.
+type Normalizer struct {
+	persons     []Person
+	attrs       []CustomAttribute
+	emps        []Employment
+	strs        []string
+	times       []time.Time
+	rats        []big.Rat
+	rptrs       []*big.Rat
+	words       []big.Word
+	orgUnits    []OrgUnit
+	costCenters []CostCenter
+}
+
+// Person is NewPerson with the values carved from the Normalizer's blocks.
+func (b *Normalizer) Person(p personio.Person, emps []personio.Employment) (*Person, error) {
+	return normalizePerson(b, p, emps)
+}
+
+// Items per block of a Normalizer, each block some tens of kilobytes.
+const (
+	blockPersons = 128
+	blockAttrs   = 1024
+	blockEmps    = 128
+	blockStrs    = 2048
+	blockTimes   = 1024
+	blockRats    = 256
+	blockUnits   = 1024
+)
+
+// carve returns an empty list with capacity k cut from the free part of *block, making a new
+// block of max(k, chunk) items when it is short. The lists never overlap: appending within
+// capacity never reaches the next one.
+func carve[T any](block *[]T, k, chunk int) []T {
+	if k == 0 {
+		return []T{} // empty, not absent
+	}
+	b := *block
+	if cap(b)-len(b) < k {
+		b = make([]T, 0, max(k, chunk))
+	}
+	out := b[len(b) : len(b) : len(b)+k]
+	*block = b[:len(b)+k]
+	return out
+}
+
+// block is the chunk size for carve: 0 (exact lists) for a lone NewPerson.
+func (n *normalizer) block(items int) int {
+	if n.lone {
+		return 0
+	}
+	return items
+}
+
+func normalizePerson(b *Normalizer, p personio.Person, emps []personio.Employment) (*Person, error) {
 	n := normalizer{entity: Persons, id: strings.TrimSpace(p.ID)}
-	n.reserve(&p, emps)
-	out := &Person{
+	if b == nil {
+		b, n.lone = new(Normalizer), true
+	}
+	n.reserve(b, &p, emps)
+	out := &carve(&b.persons, 1, n.block(blockPersons))[:1][0]
+	*out = Person{
 		ID:               n.id,
 		Email:            n.text(strings.ToLower(p.Email)),
 		FirstName:        n.text(p.FirstName),
@@ -33,8 +99,8 @@ func NewPerson(p personio.Person, emps []personio.Employment) (*Person, error) {
 		Status:           n.text(p.Status),
 		CreatedAt:        n.timestamp("", "created_at", p.CreatedAt),
 		UpdatedAt:        n.timestamp("", "updated_at", p.UpdatedAt),
-		CustomAttributes: make([]CustomAttribute, 0, len(p.CustomAttributes)),
-		Employments:      make([]Employment, 0, max(len(emps), len(p.Employments))),
+		CustomAttributes: carve(&b.attrs, len(p.CustomAttributes), n.block(blockAttrs)),
+		Employments:      carve(&b.emps, max(len(emps), len(p.Employments)), n.block(blockEmps)),
 	}
 	if n.id == "" {
 		n.fail("id", "missing")
@@ -344,11 +410,13 @@ type normalizer struct {
 	err    error
 	scope  string // the employment id while scoped
 	scoped bool   // field names are within employments.<scope>.
+	lone   bool   // a single entity: lists of exact size rather than shared blocks
 
 	strs        []string
 	times       []time.Time
 	rats        []big.Rat
 	rptrs       []*big.Rat
+	words       []big.Word   // two for each of rats: their numerators and denominators
 	orgUnits    []OrgUnit    // the employments' lists, each cut with its own capacity
 	costCenters []CostCenter // likewise
 }
@@ -376,7 +444,7 @@ const (
 
 // reserve sizes the slabs for a person: one value for each optional field that is not empty
 // as sent (trimming may still empty it, so this is an upper bound).
-func (n *normalizer) reserve(p *personio.Person, emps []personio.Employment) {
+func (n *normalizer) reserve(b *Normalizer, p *personio.Person, emps []personio.Employment) {
 	strs := nonEmpty(p.Email, p.FirstName, p.LastName, p.PreferredName, p.Gender, p.Status)
 	if p.ProfilePicture != nil {
 		strs += nonEmpty(p.ProfilePicture.URL)
@@ -405,18 +473,13 @@ func (n *normalizer) reserve(p *personio.Person, emps []personio.Employment) {
 			times += nonEmpty(t.TerminationDate, t.LastWorkingDay, t.TerminatedAt)
 		}
 	}
-	n.strs = make([]string, 0, strs)
-	n.times = make([]time.Time, 0, times)
-	if rats > 0 {
-		n.rats = make([]big.Rat, 0, rats)
-		n.rptrs = make([]*big.Rat, 0, rats)
-	}
-	if orgUnits > 0 {
-		n.orgUnits = make([]OrgUnit, orgUnits)
-	}
-	if costCenters > 0 {
-		n.costCenters = make([]CostCenter, costCenters)
-	}
+	n.strs = carve(&b.strs, strs, n.block(blockStrs))
+	n.times = carve(&b.times, times, n.block(blockTimes))
+	n.rats = carve(&b.rats, rats, n.block(blockRats))
+	n.rptrs = carve(&b.rptrs, rats, n.block(blockRats))
+	n.words = carve(&b.words, 2*rats, n.block(2*blockRats))[:2*rats]
+	n.orgUnits = carve(&b.orgUnits, orgUnits, n.block(blockUnits))[:orgUnits]
+	n.costCenters = carve(&b.costCenters, costCenters, n.block(blockUnits))[:costCenters]
 }
 
 func nonEmpty(ss ...string) int {
@@ -460,8 +523,23 @@ func (n *normalizer) newRat() *big.Rat {
 		n.rats = make([]big.Rat, 0, ratSlab)
 	}
 	n.rats = n.rats[:len(n.rats)+1]
-	return &n.rats[len(n.rats)-1]
+	r := &n.rats[len(n.rats)-1]
+	if len(n.words) < 2 {
+		return r
+	}
+	// Give the numerator and the denominator one word each from the slab, so that a value
+	// within 64 bits allocates nothing. Denom returns a reference only to a denominator
+	// that is set, so r starts as a copy of one, and both parts are then moved to the slab
+	// before anything is written: r shares nothing with ratOne.
+	*r = *ratOne
+	r.Denom().SetBits(n.words[1:1:2])
+	r.Num().SetBits(n.words[0:0:1])
+	n.words = n.words[2:]
+	return r
 }
+
+// ratOne is never written: newRat only copies it.
+var ratOne = big.NewRat(1, 1)
 
 // dec is Dec with the outer pointer from the slab.
 func (n *normalizer) dec(r *big.Rat) **big.Rat {

@@ -13,6 +13,7 @@ import (
 type entityRun struct {
 	entity          change.Entity
 	run             *diff.Run
+	norm            change.Normalizer // persons of this run, carved from shared blocks
 	res             *EntityResult
 	received        int
 	complete        bool          // every scope so far was listed completely and was valid
@@ -36,7 +37,7 @@ func (er *entityRun) add(snap extract.Snapshot, m *Metrics) {
 	switch snap.Entity {
 	case change.Persons:
 		for _, p := range snap.Persons {
-			rec, err := change.NewPerson(p.Person, p.EmploymentList)
+			rec, err := er.norm.Person(p.Person, p.EmploymentList)
 			if err == nil {
 				err = er.run.Add(rec)
 			}

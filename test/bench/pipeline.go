@@ -68,8 +68,9 @@ func diffEncode(c company, st diff.Reader, id int) ([]change.Event, [][]byte, er
 	if err != nil {
 		return nil, nil, err
 	}
+	var norm change.Normalizer
 	for _, p := range c.persons {
-		rec, err := change.NewPerson(p, c.emp(p.ID))
+		rec, err := norm.Person(p, c.emp(p.ID))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -104,8 +105,9 @@ func noChangeDiff(c company, st diff.Reader) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	var norm change.Normalizer
 	for _, p := range c.persons {
-		rec, err := change.NewPerson(p, c.emp(p.ID))
+		rec, err := norm.Person(p, c.emp(p.ID))
 		if err != nil {
 			return 0, err
 		}
