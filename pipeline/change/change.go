@@ -138,30 +138,47 @@ type CompensationChange struct {
 // Envelope returns the value to encode with the entity's schema: *PersonChange or
 // *CompensationChange. ChangedFields is never nil in the result.
 func (e Event) Envelope() (any, error) {
+	if err := e.Check(); err != nil {
+		return nil, err
+	}
 	changed := e.ChangedFields
 	if changed == nil {
 		changed = []string{}
 	}
 	switch e.Entity {
 	case Persons:
-		before, ok1 := asPerson(e.Before)
-		after, ok2 := asPerson(e.After)
-		if !ok1 || !ok2 {
-			return nil, fmt.Errorf("change: persons event %s carries a non-person record", e.EventID)
-		}
+		before, _ := asPerson(e.Before)
+		after, _ := asPerson(e.After)
 		return &PersonChange{EventID: e.EventID, Op: string(e.Op), TSMillis: e.TS, Source: e.Source,
 			Before: before, After: after, ChangedFields: changed, Version: e.Version}, nil
 	case Compensations:
-		before, ok1 := asCompensation(e.Before)
-		after, ok2 := asCompensation(e.After)
-		if !ok1 || !ok2 {
-			return nil, fmt.Errorf("change: compensations event %s carries a non-compensation record", e.EventID)
-		}
+		before, _ := asCompensation(e.Before)
+		after, _ := asCompensation(e.After)
 		return &CompensationChange{EventID: e.EventID, Op: string(e.Op), TSMillis: e.TS, Source: e.Source,
 			Before: before, After: after, ChangedFields: changed, Version: e.Version}, nil
-	default:
-		return nil, fmt.Errorf("change: unknown entity %q", e.Entity)
 	}
+	return nil, fmt.Errorf("change: unknown entity %q", e.Entity)
+}
+
+// Check reports whether the event's records fit its entity, as Envelope requires.
+func (e Event) Check() error {
+	switch e.Entity {
+	case Persons:
+		_, ok1 := asPerson(e.Before)
+		_, ok2 := asPerson(e.After)
+		if !ok1 || !ok2 {
+			return fmt.Errorf("change: persons event %s carries a non-person record", e.EventID)
+		}
+	case Compensations:
+		_, ok1 := asCompensation(e.Before)
+		_, ok2 := asCompensation(e.After)
+		if !ok1 || !ok2 {
+			return fmt.Errorf("change: compensations event %s carries a non-compensation record", e.EventID)
+		}
+	default:
+		return fmt.Errorf("change: unknown entity %q", e.Entity)
+	}
+	return nil
 }
 
 // Headers returns the Kafka headers of the event (DESIGN.md §3), in a fixed order.

@@ -364,10 +364,22 @@ func inChunks(n int, fn func(w, lo, hi int) error) error {
 const minChunk = 256
 
 // messages encodes events: one message per event, plus a tombstone after every delete. With
-// a RecordEncoder it sets afters[i] to the encoding of events[i].After.
+// a RecordEncoder it sets afters[i] to the encoding of events[i].After. The values, the keys
+// with the header values, and the headers of the whole batch are cut from three allocations.
 func (p *Publisher) messages(events []change.Event, afters [][]byte) ([]kafka.Message, error) {
 	msgs := make([]kafka.Message, 0, len(events)+len(events)/8)
 	re, splice := p.enc.(RecordEncoder)
+	var values, text []byte // arenas of the values, and of the keys and header values
+	if splice {
+		values = make([]byte, 0, valuesSize(events))
+	}
+	size := 0
+	for i := range events {
+		size += len(events[i].Key) + len(events[i].EventID) + len(events[i].Op) + len(events[i].Source.Tenant) + len(events[i].Entity)
+	}
+	text = make([]byte, 0, size)
+	headers := make([]kafka.Header, 0, 4*len(events))
+	cut := func(b []byte, at int) []byte { return b[at:len(b):len(b)] }
 	for i, ev := range events {
 		t, ok := p.topics[ev.Entity]
 		if !ok {
@@ -375,11 +387,13 @@ func (p *Publisher) messages(events []change.Event, afters [][]byte) ([]kafka.Me
 		}
 		var value []byte
 		if splice {
+			at := len(values)
 			var err error
-			value, afters[i], err = spliceValue(re, t, ev)
+			values, afters[i], err = spliceValue(values, re, t, ev)
 			if err != nil {
 				return nil, fmt.Errorf("publish: encode %s: %w", ev, err)
 			}
+			value = cut(values, at)
 		} else {
 			env, err := ev.Envelope()
 			if err != nil {
@@ -389,54 +403,66 @@ func (p *Publisher) messages(events []change.Event, afters [][]byte) ([]kafka.Me
 				return nil, fmt.Errorf("publish: encode %s: %w", ev, err)
 			}
 		}
-		// The key and the header values share one allocation.
-		hs := ev.Headers()
-		n := len(ev.Key)
-		for _, h := range hs {
-			n += len(h[1])
+		at := len(text)
+		text = append(text, ev.Key...)
+		key := cut(text, at)
+		h := len(headers)
+		for _, kv := range ev.Headers() {
+			at := len(text)
+			text = append(text, kv[1]...)
+			headers = append(headers, kafka.Header{Key: kv[0], Value: cut(text, at)})
 		}
-		buf := append(make([]byte, 0, n), ev.Key...)
-		key := buf[:len(ev.Key):len(ev.Key)]
-		headers := make([]kafka.Header, len(hs))
-		for j, h := range hs {
-			at := len(buf)
-			buf = append(buf, h[1]...)
-			headers[j] = kafka.Header{Key: h[0], Value: buf[at:len(buf):len(buf)]}
-		}
-		msgs = append(msgs, kafka.Message{Topic: t.name, Key: key, Value: value, Headers: headers})
+		msgs = append(msgs, kafka.Message{Topic: t.name, Key: key, Value: value, Headers: headers[h:len(headers):len(headers)]})
 		if ev.Op == change.Delete {
-			msgs = append(msgs, kafka.Message{Topic: t.name, Key: key, Headers: []kafka.Header{
-				{Key: "tenant", Value: []byte(ev.Source.Tenant)},
-				{Key: "entity", Value: []byte(ev.Entity)},
-			}})
+			// The tombstone carries the event's tenant and entity headers.
+			k := len(headers)
+			for _, hd := range headers[h:k] {
+				if hd.Key == "tenant" || hd.Key == "entity" {
+					headers = append(headers, hd)
+				}
+			}
+			msgs = append(msgs, kafka.Message{Topic: t.name, Key: key, Headers: headers[k:len(headers):len(headers)]})
 		}
 	}
 	return msgs, nil
 }
 
-// spliceValue returns the wire-format value of ev and the encoding of its after record (nil
-// for none): each record is encoded once, and not at all when the differ already did (the
-// after record's AfterData, the before image's bytes from the state); the envelope is
-// written around them.
-func spliceValue(re RecordEncoder, t *topic, ev change.Event) (value, after []byte, err error) {
-	if _, err := ev.Envelope(); err != nil { // checks that the records fit the entity
-		return nil, nil, err
+// valuesSize estimates the bytes of the batch's values, so that they rarely outgrow their
+// arena (when they do, the values before stay valid where they are).
+func valuesSize(events []change.Event) int {
+	n := 0
+	for i := range events {
+		ev := &events[i]
+		n += codec.HeaderSize + len(ev.BeforeData) + len(ev.AfterData) + envelopeOverhead(*ev)
+		if ev.Before != nil && ev.BeforeData == nil || ev.After != nil && ev.AfterData == nil {
+			n += 1024 // a record still to be encoded
+		}
+	}
+	return n
+}
+
+// spliceValue appends the wire-format value of ev to dst and returns it with the encoding of
+// the event's after record (nil for none): each record is encoded once, and not at all when
+// the differ already did (the after record's AfterData, the before image's bytes from the
+// state); the envelope is written around them. On error dst is returned unchanged.
+func spliceValue(dst []byte, re RecordEncoder, t *topic, ev change.Event) (value, after []byte, err error) {
+	if err := ev.Check(); err != nil {
+		return dst, nil, err
 	}
 	before := ev.BeforeData
 	if before == nil && ev.Before != nil {
 		if before, err = re.AppendRecord(nil, t.record, ev.Before); err != nil {
-			return nil, nil, err
+			return dst, nil, err
 		}
 	}
 	after = ev.AfterData
 	if after == nil && ev.After != nil {
 		if after, err = re.AppendRecord(nil, t.record, ev.After); err != nil {
-			return nil, nil, err
+			return dst, nil, err
 		}
 	}
-	value = make([]byte, 0, codec.HeaderSize+len(before)+len(after)+envelopeOverhead(ev))
-	value = codec.AppendHeader(value, t.id)
-	return change.AppendEnvelope(value, ev, before, after), after, nil
+	dst = codec.AppendHeader(dst, t.id)
+	return change.AppendEnvelope(dst, ev, before, after), after, nil
 }
 
 // envelopeOverhead estimates the bytes of an envelope besides its records.
