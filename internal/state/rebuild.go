@@ -49,7 +49,7 @@ type RebuildStats struct {
 }
 
 // Rebuild replays an entity's topic into the store: the last event per key wins, a "d" event
-// or a tombstone removes the key. A record that cannot be decoded fails the rebuild: the
+// or a tombstone removes the key. It compacts the store's entries of the entity at the end. A record that cannot be decoded fails the rebuild: the
 // service must not diff against a state it does not know.
 func Rebuild(ctx context.Context, s Store, entity change.Entity, src RecordSource, decode Decoder) (RebuildStats, error) {
 	var st RebuildStats
@@ -76,5 +76,6 @@ func Rebuild(ctx context.Context, s Store, entity change.Entity, src RecordSourc
 	if err != nil {
 		return st, fmt.Errorf("state: rebuild %s: %w", entity, err)
 	}
+	s.Compact(entity)
 	return st, nil
 }

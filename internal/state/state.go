@@ -5,17 +5,15 @@
 // event per key wins, a tombstone removes the key), and after Kafka acknowledged a batch of
 // events Apply folds them in. Nothing else writes the state, so it never disagrees with Kafka.
 //
-// Entries keep the record as its compact Avro encoding (change.MarshalRecord), s2-compressed,
-// rather than as Go values: 100k persons cost tens of megabytes, not hundreds. The differ decodes a record
+// Entries keep the record as its compact Avro encoding (change.AppendRecord) rather than as
+// Go values, and Compact compresses it with a dictionary learnt from the entity's own records
+// (pack.go): 100k persons cost tens of megabytes, not hundreds. The differ decodes a record
 // only when it needs the before image of an update or delete.
 package state
 
 import (
 	"bytes"
 	"fmt"
-	"slices"
-
-	"github.com/klauspost/compress/s2"
 
 	"github.com/personio-cdc/personio-cdc/pipeline/change"
 )
@@ -24,36 +22,29 @@ import (
 type Entry struct {
 	Version int64       // version of the last event of the key
 	Hash    change.Hash // content hash of the record (change.ContentHash)
-	// Data is the record: its Avro binary encoding (change.MarshalRecord), s2-compressed.
-	// Treat it as opaque and immutable. It is nil only in the Entry a Decoder returns for
-	// a "d" event.
+	// Data is the record: its Avro binary encoding (change.AppendRecord) as it came, or
+	// compressed once the store compacted the entry (Store.Compact). Treat it as opaque and
+	// immutable and read it with RecordData. It is nil only in the Entry a Decoder returns
+	// for a "d" event.
 	Data []byte
+	pack *packing // nil: Data is the encoding as it came
 }
 
 // NewEntry builds the entry for a record published with the given version.
 func NewEntry(version int64, r change.Record) (Entry, error) {
-	h, err := change.ContentHash(r)
-	if err != nil {
-		return Entry{}, err
-	}
-	return newEntry(version, h, r)
-}
-
-func newEntry(version int64, h change.Hash, r change.Record) (Entry, error) {
-	b, err := change.MarshalRecord(r)
+	b, h, err := change.AppendRecordHash(nil, r)
 	if err != nil {
 		return Entry{}, err
 	}
 	return EntryFromData(version, h, b), nil
 }
 
-// EntryFromData builds the entry of a record already encoded (data is its Avro encoding,
-// as change.MarshalRecord produces it) with content hash h, published with the given
-// version. data is not retained.
+// EntryFromData builds the entry of a record already encoded (data is its Avro encoding, as
+// change.AppendRecord produces it) with content hash h, published with the given version.
+// data is kept as it is, not copied: it must not change afterwards. It is compressed when
+// the store is compacted, so that publishing never waits for compression.
 func EntryFromData(version int64, h change.Hash, data []byte) Entry {
-	b := data
-	// s2.Encode returns a slice with room for the worst case; keep only what it used.
-	return Entry{Version: version, Hash: h, Data: slices.Clip(bytes.Clone(s2.Encode(nil, b)))}
+	return Entry{Version: version, Hash: h, Data: data}
 }
 
 // Record decodes the entry's record.
@@ -65,18 +56,24 @@ func (e Entry) Record(entity change.Entity) (change.Record, error) {
 	return change.UnmarshalRecord(entity, b)
 }
 
-// RecordData returns the entry's record as its Avro encoding (change.MarshalRecord), in a
+// RecordData returns the entry's record as its Avro encoding (change.AppendRecord), in a
 // fresh slice: what an envelope's before field carries after the union index.
 func (e Entry) RecordData(entity change.Entity) ([]byte, error) {
 	if e.Data == nil {
 		return nil, fmt.Errorf("state: %s entry v%d holds no record", entity, e.Version)
 	}
-	b, err := s2.Decode(nil, e.Data)
+	if e.pack == nil {
+		return bytes.Clone(e.Data), nil
+	}
+	b, err := e.pack.decode(e.Data)
 	if err != nil {
 		return nil, fmt.Errorf("state: %s entry v%d: %w", entity, e.Version, err)
 	}
 	return b, nil
 }
+
+// Compacted reports whether the entry's record is compressed.
+func (e Entry) Compacted() bool { return e.pack != nil }
 
 // Store is the state of one service instance. Implementations are safe for concurrent use.
 // Range must not be called with a fn that writes to the same store.
@@ -96,6 +93,11 @@ type Store interface {
 	// Range calls fn for every live entry of an entity, in no particular order, until fn
 	// returns false.
 	Range(entity change.Entity, fn func(key string, e Entry) bool)
+	// Compact compresses the records of the entity's entries that are still as they came
+	// (see EntryFromData) and returns how many it compressed. The service calls it after
+	// each sync's publish and at the end of a rebuild. Entries put meanwhile stay as they
+	// are until the next Compact.
+	Compact(entity change.Entity) int
 }
 
 // Apply folds events that Kafka acknowledged into the store: a delete removes its key (and
@@ -118,13 +120,14 @@ func Apply(s Store, events []change.Event) error {
 // EntryFromEvent returns the entry an event leaves behind: for a delete an Entry with the
 // version and no Data, otherwise the after record with the event's version. A non-zero
 // ev.Hash must be the content hash of ev.After (as the differ and change.FromEnvelope set
-// it); it is used as is rather than computed again.
+// it), and ev.AfterData, when set, its encoding (as the differ sets it); they are used as they
+// are rather than computed again.
 func EntryFromEvent(ev change.Event) (Entry, error) {
 	if ev.Op == change.Delete || ev.After == nil {
 		return Entry{Version: ev.Version}, nil
 	}
-	if ev.Hash.IsZero() {
-		return NewEntry(ev.Version, ev.After)
+	if ev.AfterData != nil && !ev.Hash.IsZero() {
+		return EntryFromData(ev.Version, ev.Hash, ev.AfterData), nil
 	}
-	return newEntry(ev.Version, ev.Hash, ev.After)
+	return NewEntry(ev.Version, ev.After)
 }

@@ -201,8 +201,12 @@ func TestMemoryFootprint(t *testing.T) {
 		}
 		s.Put(change.Persons, change.Key("acme", strconv.Itoa(i)), e)
 	}
+	raw := heapInUse() - before
+	if k := s.Compact(change.Persons); k != n {
+		t.Fatalf("Compact compressed %d entries, want %d", k, n)
+	}
 	used := heapInUse() - before
-	t.Logf("%d persons: %.1f MB heap, %.0f bytes per person", n, float64(used)/1e6, float64(used)/n)
+	t.Logf("%d persons: %.1f MB heap as published, %.1f MB compacted, %.0f bytes per person", n, float64(raw)/1e6, float64(used)/1e6, float64(used)/n)
 	if used > 80e6 {
 		t.Errorf("state of %d persons uses %.1f MB heap, budget 80 MB", n, float64(used)/1e6)
 	}

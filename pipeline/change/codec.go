@@ -112,11 +112,11 @@ func FromEnvelope(v any) (Event, error) {
 	switch {
 	case ev.After != nil:
 		ev.ID = ev.After.RecordID()
-		h, err := ContentHash(ev.After)
+		data, h, err := AppendRecordHash(nil, ev.After)
 		if err != nil {
 			return Event{}, err
 		}
-		ev.Hash = h
+		ev.Hash, ev.AfterData = h, data
 	case ev.Before != nil:
 		ev.ID = ev.Before.RecordID()
 	default:

@@ -527,6 +527,8 @@ func (r *Runner) finish(ctx context.Context, er *entityRun, kind Kind) error {
 	}
 
 	counts, err := r.pub.Publish(ctx, r.store, result.Events)
+	// Publishing put the records as they are; compress them now that Kafka has the events.
+	r.store.Compact(er.entity)
 	for op, n := range counts {
 		er.res.Changes[string(op)] += n
 		r.metrics.Changes.WithLabelValues(string(er.entity), string(op)).Add(float64(n))

@@ -3,6 +3,8 @@ package statetest
 
 import (
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/personio-cdc/personio-cdc/internal/state"
@@ -101,6 +103,37 @@ func StoreAcceptance(t *testing.T, newStore func() state.Store) {
 		s.Range(change.Compensations, func(string, state.Entry) bool { n++; return false })
 		if n != 1 {
 			t.Errorf("Range went on after fn returned false: %d calls", n)
+		}
+	})
+	t.Run("compact keeps records, versions and hashes", func(t *testing.T) {
+		s := newStore()
+		want := map[string][]byte{}
+		for i := range 50 {
+			data := []byte(strings.Repeat("record "+strconv.Itoa(i)+" ", 20))
+			k := "t:" + strconv.Itoa(i)
+			s.Put(change.Persons, k, state.EntryFromData(int64(i+1), change.Hash{byte(i)}, data))
+			want[k] = slices.Clone(data)
+		}
+		s.Put(change.Compensations, "t:c", state.EntryFromData(1, change.Hash{1}, []byte("other entity")))
+		if n := s.Compact(change.Persons); n != 50 {
+			t.Errorf("Compact = %d, want 50", n)
+		}
+		if n := s.Compact(change.Persons); n != 0 {
+			t.Errorf("second Compact = %d, want 0", n)
+		}
+		if s.Len(change.Persons) != 50 {
+			t.Fatalf("Len = %d after Compact", s.Len(change.Persons))
+		}
+		for k, data := range want {
+			e, ok := s.Get(change.Persons, k)
+			got, err := e.RecordData(change.Persons)
+			i, _ := strconv.Atoi(strings.TrimPrefix(k, "t:"))
+			if !ok || err != nil || !slices.Equal(got, data) || e.Version != int64(i+1) || e.Hash != (change.Hash{byte(i)}) {
+				t.Fatalf("%s after Compact: v%d, record %q: %v", k, e.Version, got, err)
+			}
+		}
+		if e, _ := s.Get(change.Compensations, "t:c"); e.Compacted() {
+			t.Error("Compact of persons compacted a compensation")
 		}
 	})
 }
