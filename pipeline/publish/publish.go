@@ -41,6 +41,9 @@ type Registry interface {
 
 // Producer writes messages in order and returns once all are acknowledged, or with an error.
 // *kafka.Client satisfies it.
+//
+// Publish must not keep msgs, nor the bytes they point to, once it returns: the Publisher
+// reuses them for its next batch.
 type Producer interface {
 	Publish(ctx context.Context, msgs []kafka.Message) error
 }
@@ -76,6 +79,7 @@ type Publisher struct {
 	prod      Producer
 	batchSize int
 	topics    map[change.Entity]*topic
+	buffers   sync.Pool // *buffers of batches already sent
 }
 
 // New checks cfg and parses the entity schemas. Call Register before the first Publish.
@@ -170,6 +174,7 @@ type prepared struct {
 	seq        int64 // position among the batches of one Publish call
 	events     []change.Event
 	msgs       []kafka.Message
+	buf        *buffers // what msgs point into
 	entries    []state.Entry
 	entriesErr error
 	done       chan struct{}
@@ -206,12 +211,13 @@ func (p *Publisher) Publish(ctx context.Context, store state.Store, events []cha
 		for seq, start := int64(0), 0; start < len(events); seq, start = seq+1, start+p.batchSize {
 			batch := events[start:min(start+p.batchSize, len(events))]
 			afters := make([][]byte, len(batch))
-			msgs, err := p.encodeAll(batch, afters)
+			buf := p.getBuffers()
+			msgs, err := p.encodeAll(batch, afters, buf)
 			if err != nil {
 				encErr = err // nothing of this batch was sent
 				return
 			}
-			b := &prepared{seq: seq, events: batch, msgs: msgs, entries: make([]state.Entry, len(batch)), done: make(chan struct{})}
+			b := &prepared{seq: seq, events: batch, msgs: msgs, buf: buf, entries: make([]state.Entry, len(batch)), done: make(chan struct{})}
 			select {
 			case ready <- b:
 			case <-stop.Done():
@@ -240,7 +246,10 @@ func (p *Publisher) Publish(ctx context.Context, store state.Store, events []cha
 				cancel()
 				continue
 			}
-			if err := p.prod.Publish(ctx, b.msgs); err != nil {
+			err := p.prod.Publish(ctx, b.msgs)
+			b.msgs = nil
+			p.buffers.Put(b.buf) // the producer keeps nothing of the messages
+			if err != nil {
 				sendErr = fmt.Errorf("publish: %w: %w", ErrStateUnknown, err)
 				cancel()
 				continue
@@ -284,28 +293,48 @@ func (p *Publisher) Publish(ctx context.Context, store state.Store, events []cha
 	return counts, nil
 }
 
-// encodeAll encodes a batch split over the available cores; see messages.
-func (p *Publisher) encodeAll(events []change.Event, afters [][]byte) ([]kafka.Message, error) {
-	parts := make([][]kafka.Message, chunks(len(events)))
+// buffers are the memory of one batch's messages, reused from batch to batch: the message
+// list and, per chunk encoded on a core of its own, the chunk's arenas.
+type buffers struct {
+	msgs   []kafka.Message
+	chunks []*chunkBuffers
+}
+
+// chunkBuffers are the arenas messages cuts a chunk's messages from.
+type chunkBuffers struct {
+	msgs    []kafka.Message
+	values  []byte // the values
+	text    []byte // the keys and the header values
+	headers []kafka.Header
+}
+
+func (p *Publisher) getBuffers() *buffers {
+	if b, ok := p.buffers.Get().(*buffers); ok {
+		return b
+	}
+	return &buffers{}
+}
+
+// encodeAll encodes a batch split over the available cores (see messages), into buf.
+func (p *Publisher) encodeAll(events []change.Event, afters [][]byte, buf *buffers) ([]kafka.Message, error) {
+	k := chunks(len(events))
+	for len(buf.chunks) < k {
+		buf.chunks = append(buf.chunks, &chunkBuffers{})
+	}
 	err := inChunks(len(events), func(w, lo, hi int) error {
-		var err error
-		parts[w], err = p.messages(events[lo:hi], afters[lo:hi])
-		return err
+		return p.messages(events[lo:hi], afters[lo:hi], buf.chunks[w])
 	})
 	if err != nil {
 		return nil, err
 	}
-	if len(parts) == 1 {
-		return parts[0], nil
+	if k == 1 {
+		return buf.chunks[0].msgs, nil
 	}
-	n := 0
-	for _, m := range parts {
-		n += len(m)
+	msgs := buf.msgs[:0]
+	for _, c := range buf.chunks[:k] {
+		msgs = append(msgs, c.msgs...)
 	}
-	msgs := make([]kafka.Message, 0, n)
-	for _, m := range parts {
-		msgs = append(msgs, m...)
-	}
+	buf.msgs = msgs
 	return msgs, nil
 }
 
@@ -363,27 +392,35 @@ func inChunks(n int, fn func(w, lo, hi int) error) error {
 // minChunk is the fewest events worth encoding on a goroutine of their own.
 const minChunk = 256
 
-// messages encodes events: one message per event, plus a tombstone after every delete. With
-// a RecordEncoder it sets afters[i] to the encoding of events[i].After. The values, the keys
-// with the header values, and the headers of the whole batch are cut from three allocations.
-func (p *Publisher) messages(events []change.Event, afters [][]byte) ([]kafka.Message, error) {
-	msgs := make([]kafka.Message, 0, len(events)+len(events)/8)
+// messages encodes events into cb.msgs: one message per event, plus a tombstone after every
+// delete. With a RecordEncoder it sets afters[i] to the encoding of events[i].After. The
+// values, the keys with the header values, and the headers are cut from cb's arenas, which
+// grow when they are short and are kept for the next batch.
+func (p *Publisher) messages(events []change.Event, afters [][]byte, cb *chunkBuffers) error {
 	re, splice := p.enc.(RecordEncoder)
-	var values, text []byte // arenas of the values, and of the keys and header values
-	if splice {
-		values = make([]byte, 0, valuesSize(events))
+	if n := len(events) + len(events)/8; cap(cb.msgs) < n {
+		cb.msgs = make([]kafka.Message, 0, n)
+	}
+	if n := 4 * len(events); cap(cb.headers) < n {
+		cb.headers = make([]kafka.Header, 0, n)
 	}
 	size := 0
 	for i := range events {
 		size += len(events[i].Key) + len(events[i].EventID) + len(events[i].Op) + len(events[i].Source.Tenant) + len(events[i].Entity)
 	}
-	text = make([]byte, 0, size)
-	headers := make([]kafka.Header, 0, 4*len(events))
+	if cap(cb.text) < size {
+		cb.text = make([]byte, 0, size)
+	}
+	if n := valuesSize(events); splice && cap(cb.values) < n {
+		cb.values = make([]byte, 0, n)
+	}
+	msgs, values, text, headers := cb.msgs[:0], cb.values[:0], cb.text[:0], cb.headers[:0]
+	defer func() { cb.msgs, cb.values, cb.text, cb.headers = msgs, values, text, headers }()
 	cut := func(b []byte, at int) []byte { return b[at:len(b):len(b)] }
 	for i, ev := range events {
 		t, ok := p.topics[ev.Entity]
 		if !ok {
-			return nil, fmt.Errorf("publish: no topic for entity %q", ev.Entity)
+			return fmt.Errorf("publish: no topic for entity %q", ev.Entity)
 		}
 		var value []byte
 		if splice {
@@ -391,16 +428,16 @@ func (p *Publisher) messages(events []change.Event, afters [][]byte) ([]kafka.Me
 			var err error
 			values, afters[i], err = spliceValue(values, re, t, ev)
 			if err != nil {
-				return nil, fmt.Errorf("publish: encode %s: %w", ev, err)
+				return fmt.Errorf("publish: encode %s: %w", ev, err)
 			}
 			value = cut(values, at)
 		} else {
 			env, err := ev.Envelope()
 			if err != nil {
-				return nil, fmt.Errorf("publish: %w", err)
+				return fmt.Errorf("publish: %w", err)
 			}
 			if value, err = p.enc.Encode(t.id, t.schema, env); err != nil {
-				return nil, fmt.Errorf("publish: encode %s: %w", ev, err)
+				return fmt.Errorf("publish: encode %s: %w", ev, err)
 			}
 		}
 		at := len(text)
@@ -424,7 +461,7 @@ func (p *Publisher) messages(events []change.Event, afters [][]byte) ([]kafka.Me
 			msgs = append(msgs, kafka.Message{Topic: t.name, Key: key, Headers: headers[k:len(headers):len(headers)]})
 		}
 	}
-	return msgs, nil
+	return nil
 }
 
 // valuesSize estimates the bytes of the batch's values, so that they rarely outgrow their

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"slices"
 	"testing"
 	"time"
 
@@ -32,7 +31,15 @@ type recorder struct {
 }
 
 func (r *recorder) Publish(_ context.Context, msgs []kafka.Message) error {
-	r.calls = append(r.calls, slices.Clone(msgs))
+	// A copy: the Publisher reuses the messages' memory once this returns.
+	c := make([]kafka.Message, len(msgs))
+	for i, m := range msgs {
+		c[i] = kafka.Message{Topic: m.Topic, Key: bytes.Clone(m.Key), Value: bytes.Clone(m.Value)}
+		for _, h := range m.Headers {
+			c[i].Headers = append(c[i].Headers, kafka.Header{Key: h.Key, Value: bytes.Clone(h.Value)})
+		}
+	}
+	r.calls = append(r.calls, c)
 	if len(r.calls) == r.failAt {
 		return &kafka.PublishError{Failed: map[int]error{0: errors.New("broker gone")}, Total: len(msgs)}
 	}
