@@ -407,19 +407,25 @@ func (r *Run) Finish(scope Scope) (Result, error) {
 		return Result{}, err
 	}
 
-	events := make([]change.Event, 0, r.kept+len(deletes))
+	// Sort pointers to the events by key, then copy each event once into its place: events
+	// are large, and sorting them in place would move each of them many times.
+	order := make([]*change.Event, 0, r.kept+len(deletes))
 	for _, c := range r.events {
-		for _, ev := range c {
-			if ev.Op != "" {
-				events = append(events, ev)
+		for i := range c {
+			if c[i].Op != "" {
+				order = append(order, &c[i])
 			}
 		}
 	}
-	events = append(events, deletes...)
-	slices.SortFunc(events, func(a, b change.Event) int { return strings.Compare(a.Key, b.Key) })
+	for i := range deletes {
+		order = append(order, &deletes[i])
+	}
+	slices.SortFunc(order, func(a, b *change.Event) int { return strings.Compare(a.Key, b.Key) })
+	events := make([]change.Event, len(order))
 	ts := r.d.now().UTC().Truncate(time.Millisecond)
 	for i := range events {
 		ev := &events[i]
+		*ev = *order[i]
 		ev.TS = ts
 		ev.Source = r.src
 		if ev.After != nil {
