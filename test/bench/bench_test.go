@@ -35,7 +35,7 @@ func BenchmarkDiffEncode(b *testing.B) {
 	c := loadCompany(b)
 	b.ResetTimer()
 	for b.Loop() {
-		if _, _, err := diffEncode(c, state.NewMemory(), 1); err != nil {
+		if _, err := diffEncode(c, state.NewMemory(), 1); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -45,7 +45,7 @@ func BenchmarkDiffEncode(b *testing.B) {
 // BenchmarkNoChangeDiff measures a full sync that finds nothing changed, per person.
 func BenchmarkNoChangeDiff(b *testing.B) {
 	c := loadCompany(b)
-	events, _, err := diffEncode(c, state.NewMemory(), 1)
+	events, err := diffEncode(c, state.NewMemory(), 1)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func BenchmarkNoChangeDiff(b *testing.B) {
 // after Kafka acknowledged them).
 func BenchmarkApply(b *testing.B) {
 	c := loadCompany(b)
-	events, _, err := diffEncode(c, state.NewMemory(), 1)
+	events, err := diffEncode(c, state.NewMemory(), 1)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -91,7 +91,11 @@ func testDiffEncode(t *testing.T, n int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	events, values, err := diffEncode(c, state.NewMemory(), 7)
+	events, err := diffEncode(c, state.NewMemory(), 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	values, err := wireValues(events, 7)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +140,7 @@ func (nopRegistry) Register(context.Context, string, avro.Schema) (int, error) {
 // and folding into the state, per event.
 func BenchmarkPublishCPU(b *testing.B) {
 	c := loadCompany(b)
-	events, _, err := diffEncode(c, state.NewMemory(), 1)
+	events, err := diffEncode(c, state.NewMemory(), 1)
 	if err != nil {
 		b.Fatal(err)
 	}
