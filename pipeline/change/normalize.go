@@ -791,6 +791,13 @@ func (n *normalizer) canonicalJSONSlow(field string, raw json.RawMessage) *strin
 // uniqueByID sorts items by id, drops exact duplicates and rejects two different items with
 // the same id (list elements are addressed by id in changed_fields).
 func uniqueByID[T any](n *normalizer, field string, items []T, id func(T) string) []T {
+	strict := true // already in order without duplicates, as most listings send them
+	for i := 1; i < len(items) && strict; i++ {
+		strict = id(items[i-1]) < id(items[i])
+	}
+	if strict {
+		return items
+	}
 	slices.SortStableFunc(items, func(a, b T) int { return cmp.Compare(id(a), id(b)) })
 	out := items[:0]
 	for i, it := range items {
