@@ -651,7 +651,7 @@ func AppendDecimal(dst []byte, r *big.Rat, precision, scale int) ([]byte, error)
 			if lo >= pow10[precision] {
 				return dst, &DecimalError{Scale: scale, Precision: precision, Reason: reasonPrecision}
 			}
-			return appendUnscaled(dst, lo, n < 0), nil
+			return AppendUnscaled(dst, lo, n < 0), nil
 		}
 	}
 	if reason := checkRat(r, scale, precision); reason != "" {
@@ -678,11 +678,12 @@ func AppendDecimal(dst []byte, r *big.Rat, precision, scale int) ([]byte, error)
 	return append(dst, b...), nil
 }
 
-// appendUnscaled appends the Avro bytes of the unscaled value ±mag as hamba/avro writes it:
-// zero is one 0x00 byte; a positive value is its minimal big-endian magnitude, with a 0x00
-// in front when the top bit is set; a negative value −m takes bitlen(m)/8+1 bytes holding
-// 2^(8·that) − m.
-func appendUnscaled(dst []byte, mag uint64, neg bool) []byte {
+// AppendUnscaled appends the Avro bytes of a decimal whose unscaled value is ±mag, as
+// hamba/avro writes them: zero is one 0x00 byte; a positive value is its minimal big-endian
+// magnitude, with a 0x00 in front when the top bit is set; a negative value −m takes
+// bitlen(m)/8+1 bytes holding 2^(8·that) − m. It checks nothing: the caller has made sure the
+// value fits the schema's precision (AppendDecimal does both).
+func AppendUnscaled(dst []byte, mag uint64, neg bool) []byte {
 	var buf [9]byte
 	var b []byte
 	switch {

@@ -22,6 +22,9 @@ import (
 // AppendRecord appends the Avro binary encoding of r with its entity's record schema (no wire
 // header) to dst. On error dst is returned unchanged.
 func AppendRecord(dst []byte, r Record) ([]byte, error) {
+	if x, ok := r.(*Encoded); ok {
+		return append(dst, x.data...), nil
+	}
 	e := recordEncoder{b: dst, emp: -1}
 	if err := e.record(r); err != nil {
 		return dst, err
@@ -32,6 +35,9 @@ func AppendRecord(dst []byte, r Record) ([]byte, error) {
 // AppendRecordHash is AppendRecord that also returns the record's content hash (ContentHash),
 // computed from the same encoding.
 func AppendRecordHash(dst []byte, r Record) ([]byte, Hash, error) {
+	if x, ok := r.(*Encoded); ok {
+		return append(dst, x.data...), x.hash, nil
+	}
 	e := hashEncoders.Get().(*recordEncoder)
 	defer func() {
 		*e = recordEncoder{volatile: e.volatile[:0]}

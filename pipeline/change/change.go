@@ -147,13 +147,19 @@ func (e Event) Envelope() (any, error) {
 	}
 	switch e.Entity {
 	case Persons:
-		before, _ := asPerson(e.Before)
-		after, _ := asPerson(e.After)
+		before, ok1 := asPerson(e.Before)
+		after, ok2 := asPerson(e.After)
+		if !ok1 || !ok2 {
+			return nil, fmt.Errorf("change: persons event %s: a record does not decode", e.EventID)
+		}
 		return &PersonChange{EventID: e.EventID, Op: string(e.Op), TSMillis: e.TS, Source: e.Source,
 			Before: before, After: after, ChangedFields: changed, Version: e.Version}, nil
 	case Compensations:
-		before, _ := asCompensation(e.Before)
-		after, _ := asCompensation(e.After)
+		before, ok1 := asCompensation(e.Before)
+		after, ok2 := asCompensation(e.After)
+		if !ok1 || !ok2 {
+			return nil, fmt.Errorf("change: compensations event %s: a record does not decode", e.EventID)
+		}
 		return &CompensationChange{EventID: e.EventID, Op: string(e.Op), TSMillis: e.TS, Source: e.Source,
 			Before: before, After: after, ChangedFields: changed, Version: e.Version}, nil
 	}
@@ -164,15 +170,11 @@ func (e Event) Envelope() (any, error) {
 func (e Event) Check() error {
 	switch e.Entity {
 	case Persons:
-		_, ok1 := asPerson(e.Before)
-		_, ok2 := asPerson(e.After)
-		if !ok1 || !ok2 {
+		if !recordOf(e.Before, Persons) || !recordOf(e.After, Persons) {
 			return fmt.Errorf("change: persons event %s carries a non-person record", e.EventID)
 		}
 	case Compensations:
-		_, ok1 := asCompensation(e.Before)
-		_, ok2 := asCompensation(e.After)
-		if !ok1 || !ok2 {
+		if !recordOf(e.Before, Compensations) || !recordOf(e.After, Compensations) {
 			return fmt.Errorf("change: compensations event %s carries a non-compensation record", e.EventID)
 		}
 	default:
@@ -196,18 +198,50 @@ func (e Event) String() string {
 	return string(e.Entity) + " " + e.Key + " " + string(e.Op) + " v" + strconv.FormatInt(e.Version, 10) + " " + e.EventID
 }
 
+// asPerson returns r as a *Person (nil for nil) and whether it is one; an *Encoded person
+// is decoded.
 func asPerson(r Record) (*Person, bool) {
 	if r == nil {
 		return nil, true
+	}
+	if e, ok := r.(*Encoded); ok && e.entity == Persons {
+		d, err := e.Decode()
+		if err != nil {
+			return nil, false
+		}
+		r = d
 	}
 	p, ok := r.(*Person)
 	return p, ok
 }
 
+// asCompensation is asPerson for compensations.
 func asCompensation(r Record) (*Compensation, bool) {
 	if r == nil {
 		return nil, true
 	}
+	if e, ok := r.(*Encoded); ok && e.entity == Compensations {
+		d, err := e.Decode()
+		if err != nil {
+			return nil, false
+		}
+		r = d
+	}
 	c, ok := r.(*Compensation)
 	return c, ok
+}
+
+// recordOf reports whether r is nil or a record of entity, without decoding it.
+func recordOf(r Record, entity Entity) bool {
+	switch x := r.(type) {
+	case nil:
+		return true
+	case *Encoded:
+		return x.entity == entity
+	case *Person:
+		return entity == Persons
+	case *Compensation:
+		return entity == Compensations
+	}
+	return false
 }

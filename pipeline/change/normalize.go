@@ -30,6 +30,9 @@ func NewPerson(p personio.Person, emps []personio.Employment) (*Person, error) {
 // alive, so use a Normalizer per listing (per sync), not for the life of the process. The
 // zero Normalizer is ready to use; it is not safe for concurrent use.
 type Normalizer struct {
+	enc         recordEncoder // Encode's work buffer
+	encoded     []Encoded
+	bytes       []byte
 	persons     []Person
 	attrs       []CustomAttribute
 	emps        []Employment

@@ -272,8 +272,12 @@ const (
 	arenaMin   = 32 << 10 // a new chunk when less is free
 )
 
-// encode encodes rec into the arena's free tail and returns the encoding and its hash.
+// encode encodes rec into the arena's free tail and returns the encoding and its hash; an
+// *change.Encoded brings both.
 func (r *Run) encode(rec change.Record) ([]byte, change.Hash, error) {
+	if x, ok := rec.(*change.Encoded); ok {
+		return x.Data(), x.Hash(), nil
+	}
 	if cap(r.data)-len(r.data) < arenaMin {
 		r.data = make([]byte, 0, arenaChunk)
 	}
@@ -281,8 +285,12 @@ func (r *Run) encode(rec change.Record) ([]byte, change.Hash, error) {
 }
 
 // keep makes an encoding from encode an event's: it stays in the arena (unless it outgrew the
-// free tail and got a backing array of its own), with its capacity clipped.
-func (r *Run) keep(data []byte) []byte {
+// free tail and got a backing array of its own, or came with an *change.Encoded), with its
+// capacity clipped.
+func (r *Run) keep(rec change.Record, data []byte) []byte {
+	if _, ok := rec.(*change.Encoded); ok {
+		return data
+	}
 	if len(data) <= cap(r.data)-len(r.data) {
 		r.data = r.data[:len(r.data)+len(data)]
 	}
@@ -324,8 +332,12 @@ func (r *Run) add(rec change.Record) error {
 			if err != nil {
 				return fmt.Errorf("diff: stored record of %s: %w", key, err)
 			}
-			ev.ChangedFields = change.ChangedFields(before, rec)
-			r.noteLoss(key, before, rec, ev.ChangedFields)
+			after, err := change.Decoded(rec)
+			if err != nil {
+				return fmt.Errorf("diff: listed record of %s: %w", key, err)
+			}
+			ev.ChangedFields = change.ChangedFields(before, after)
+			r.noteLoss(key, before, after, ev.ChangedFields)
 		}
 	case !inState:
 		ev.Op = change.Create
@@ -334,22 +346,27 @@ func (r *Run) add(rec change.Record) error {
 		r.res.Unchanged++
 		return nil
 	default:
-		data, err := e.RecordData(r.entity)
+		sdata, err := e.RecordData(r.entity)
 		if err != nil {
 			return fmt.Errorf("diff: stored record of %s: %w", key, err)
 		}
-		before, err := change.UnmarshalRecord(r.entity, data)
+		before, err := change.UnmarshalRecord(r.entity, sdata)
 		if err != nil {
 			return fmt.Errorf("diff: stored record of %s: %w", key, err)
+		}
+		after, err := change.Decoded(rec)
+		if err != nil {
+			return fmt.Errorf("diff: listed record of %s: %w", key, err)
 		}
 		ev.Op = change.Update
 		ev.Version = e.Version + 1
 		ev.Before = before
-		ev.BeforeData = data
-		ev.ChangedFields = change.ChangedFields(before, rec)
-		r.noteLoss(key, before, rec, ev.ChangedFields)
+		ev.BeforeData = sdata
+		ev.After = after // as Go values: the change was looked into
+		ev.ChangedFields = change.ChangedFields(before, after)
+		r.noteLoss(key, before, after, ev.ChangedFields)
 	}
-	ev.AfterData = r.keep(data)
+	ev.AfterData = r.keep(rec, data)
 	r.seen[key] = listed{short: short, event: r.append(ev)}
 	return nil
 }

@@ -37,7 +37,7 @@ func (er *entityRun) add(snap extract.Snapshot, m *Metrics) {
 	switch snap.Entity {
 	case change.Persons:
 		for _, p := range snap.Persons {
-			rec, err := er.norm.Person(p.Person, p.EmploymentList)
+			rec, err := er.norm.Encode(p.Person, p.EmploymentList)
 			if err == nil {
 				err = er.run.Add(rec)
 			}
@@ -46,7 +46,7 @@ func (er *entityRun) add(snap extract.Snapshot, m *Metrics) {
 				firstInvalid = firstErr(firstInvalid, err)
 				continue
 			}
-			if t := rec.UpdatedAt; t != nil && t.After(er.maxUpdated) {
+			if t := rec.EntityUpdatedAt(); t != nil && t.After(er.maxUpdated) {
 				er.maxUpdated = *t
 			}
 		}

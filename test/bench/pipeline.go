@@ -71,7 +71,7 @@ func diffEncode(c company, st diff.Reader, id int) ([]change.Event, error) {
 	}
 	var norm change.Normalizer
 	for _, p := range c.persons {
-		rec, err := norm.Person(p, c.emp(p.ID))
+		rec, err := norm.Encode(p, c.emp(p.ID))
 		if err != nil {
 			return nil, err
 		}
@@ -127,7 +127,7 @@ func noChangeDiff(c company, st diff.Reader) (int, error) {
 	}
 	var norm change.Normalizer
 	for _, p := range c.persons {
-		rec, err := norm.Person(p, c.emp(p.ID))
+		rec, err := norm.Encode(p, c.emp(p.ID))
 		if err != nil {
 			return 0, err
 		}
