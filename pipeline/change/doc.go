@@ -27,10 +27,19 @@
 //
 // # Hash and event id
 //
-// ContentHash is the sha256 of the record's Avro encoding with updated_at (of the person and
-// of each employment) cleared: a change of updated_at alone is not a change. EventID derives
-// the event id from key, entity, version, op and content hash, so the same change always gets
-// the same id.
+// ContentHash is the sha256 of the record's Avro encoding without updated_at (of the person
+// and of each employment) and the array block sizes that depend on it: a change of updated_at
+// alone is not a change. EventID derives the event id from key, entity, version, op and
+// content hash, so the same change always gets the same id.
+//
+// # Encoding
+//
+// AppendRecord writes a record's Avro encoding by hand, byte for byte as hamba/avro writes it
+// with the record schema (tests hold it to that); the content hash is taken over it, and the
+// publisher and the state use the same bytes. A Normalizer's Encode writes a listed person
+// straight from what Personio sent to that encoding, an *Encoded record, without building a
+// Person; a person that needs the general treatment goes through NewPerson instead. Decoded
+// turns an *Encoded into Go values when a change has to be looked into.
 //
 // # Optional decimals
 //
