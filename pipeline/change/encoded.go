@@ -367,17 +367,97 @@ func (e *recordEncoder) timestamp(s string, out *time.Time) bool {
 		e.null()
 		return true
 	}
-	t, ok := parseTimestamp(s)
+	ms, ok := rfc3339Millis(s)
 	if !ok {
-		return false
+		t, ok := parseTimestamp(s)
+		if !ok {
+			return false
+		}
+		ms = t.UTC().Truncate(time.Millisecond).UnixMilli()
 	}
-	t = t.UTC().Truncate(time.Millisecond)
 	if out != nil {
-		*out = t
+		*out = time.UnixMilli(ms).UTC()
 	}
 	e.present()
-	e.millis(t)
+	e.long(ms)
 	return true
+}
+
+// rfc3339Millis reads the common instant text YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM) as
+// Unix milliseconds (the fraction truncated), exactly as parseTimestamp and a truncation to
+// milliseconds would; ok is false for any other text, which the caller leaves to them.
+func rfc3339Millis(s string) (ms int64, ok bool) {
+	if len(s) < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' {
+		return 0, false
+	}
+	y, ok1 := digits(s[0:4])
+	mo, ok2 := digits(s[5:7])
+	d, ok3 := digits(s[8:10])
+	h, ok4 := digits(s[11:13])
+	mi, ok5 := digits(s[14:16])
+	sec, ok6 := digits(s[17:19])
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 || mo < 1 || mo > 12 || d < 1 || d > monthDays(y, mo) ||
+		h > 23 || mi > 59 || sec > 59 {
+		return 0, false
+	}
+	rest := s[19:]
+	var nanos int64
+	if rest[0] == '.' {
+		k := 1
+		for k < len(rest) && rest[k] >= '0' && rest[k] <= '9' {
+			k++
+		}
+		frac := rest[1:k]
+		if len(frac) == 0 || len(frac) > 9 {
+			return 0, false
+		}
+		f, _ := digits(frac)
+		nanos = int64(f) * int64(pow10Uint64[9-len(frac)])
+		rest = rest[k:]
+	}
+	var offset int64
+	switch {
+	case rest == "Z":
+	case len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':':
+		oh, ok1 := digits(rest[1:3])
+		om, ok2 := digits(rest[4:6])
+		if !ok1 || !ok2 || oh > 23 || om > 59 {
+			return 0, false
+		}
+		offset = int64(oh*3600 + om*60)
+		if rest[0] == '-' {
+			offset = -offset
+		}
+	default:
+		return 0, false
+	}
+	secs := daysFromCivil(y, mo, d)*86400 + int64(h*3600+mi*60+sec) - offset
+	return secs*1000 + nanos/1e6, true
+}
+
+// monthDays returns the number of days of month m (1–12) of year y.
+func monthDays(y, m int) int {
+	if m == 2 && y%4 == 0 && (y%100 != 0 || y%400 == 0) {
+		return 29
+	}
+	return int([...]uint8{31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31}[m-1])
+}
+
+// daysFromCivil returns the days from 1970-01-01 to a date of the proleptic Gregorian
+// calendar (Howard Hinnant's algorithm).
+func daysFromCivil(y, m, d int) int64 {
+	if m <= 2 {
+		y--
+	}
+	era := y / 400
+	if y < 0 && y%400 != 0 {
+		era--
+	}
+	yoe := y - era*400
+	mp := (m + 9) % 12
+	doy := (153*mp+2)/5 + d - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return int64(era)*146097 + int64(doe) - 719468
 }
 
 // date writes an optional date as the general path reads it.
@@ -392,6 +472,16 @@ func (e *recordEncoder) date(s string) bool {
 			return false
 		}
 		s = s[:10]
+	}
+	if len(s) == 10 && s[4] == '-' && s[7] == '-' {
+		y, ok1 := digits(s[0:4])
+		m, ok2 := digits(s[5:7])
+		d, ok3 := digits(s[8:10])
+		if ok1 && ok2 && ok3 && m >= 1 && m <= 12 && d >= 1 && d <= monthDays(y, m) {
+			e.present()
+			e.long(daysFromCivil(y, m, d))
+			return true
+		}
 	}
 	t, ok := parseDate(s)
 	if !ok {
