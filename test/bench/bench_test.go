@@ -159,3 +159,43 @@ func BenchmarkPublishCPU(b *testing.B) {
 	}
 	b.ReportMetric(float64(len(events)*b.N)/b.Elapsed().Seconds(), "events/s")
 }
+
+// TestListingMatchesCompany: a company taken page by page from its JSON pages diffs into the
+// same events as the company in memory, and the timing counts every person.
+func TestListingMatchesCompany(t *testing.T) {
+	c, err := newCompany(250)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := diffEncode(c, state.NewMemory(), 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := newListing(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.pages) != 3 || l.n != 250 {
+		t.Fatalf("%d pages of %d persons, want 3 of 250", len(l.pages), l.n)
+	}
+	r, err := newDiffRun(state.NewMemory())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []change.Event
+	rate, err := l.perCore(r.add, func() error {
+		got, err = r.finishEncode(7)
+		return err
+	})
+	if err != nil || rate <= 0 {
+		t.Fatalf("rate %v: %v", rate, err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d events from the pages, %d from the company", len(got), len(want))
+	}
+	for i := range got {
+		if got[i].Key != want[i].Key || got[i].Hash != want[i].Hash || !bytes.Equal(got[i].AfterData, want[i].AfterData) {
+			t.Fatalf("event %d: %s from the pages, %s from the company", i, got[i], want[i])
+		}
+	}
+}
