@@ -74,6 +74,25 @@ func (b *Normalizer) Encode(p personio.Person, emps []personio.Employment) (Reco
 	return enc, nil
 }
 
+// Release hands back the memory of r, the record the last Encode returned, once the caller
+// is done with it: a differ that found the person unchanged keeps nothing of it, and the next
+// Encode reuses the memory, so a sync that finds little changed allocates little. r must not
+// be used afterwards (it reads as empty). Any other record is left alone.
+func (b *Normalizer) Release(r Record) {
+	e, ok := r.(*Encoded)
+	if !ok || len(b.encoded) == 0 || e != &b.encoded[len(b.encoded)-1] {
+		return
+	}
+	if n := len(e.data); n > 0 && n <= len(b.bytes) && &b.bytes[len(b.bytes)-n] == &e.data[0] {
+		b.bytes = b.bytes[:len(b.bytes)-n]
+	}
+	if e.updatedAt != nil && len(b.times) > 0 && e.updatedAt == &b.times[len(b.times)-1] {
+		b.times = b.times[:len(b.times)-1]
+	}
+	b.encoded = b.encoded[:len(b.encoded)-1]
+	*e = Encoded{}
+}
+
 // blockBytes is the size of the Normalizer's blocks of encodings.
 const blockBytes = 256 << 10
 

@@ -216,3 +216,63 @@ func FuzzEncodePerson(f *testing.F) {
 		assertEncodeMatches(t, &norm, p, emps) // again, with the buffers of the first call
 	})
 }
+
+// TestNormalizerRelease: a released record's memory goes to the next one, and only the record
+// the last Encode returned can be released.
+func TestNormalizerRelease(t *testing.T) {
+	sim, err := personiotest.New(personiotest.Options{Persons: 5, Seed: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	truth := sim.Truth()
+	ps := truth.Persons
+	encode := func(norm *change.Normalizer, i int) *change.Encoded {
+		t.Helper()
+		r, err := norm.Encode(ps[i], truth.Employments[ps[i].ID])
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, ok := r.(*change.Encoded)
+		if !ok {
+			t.Fatalf("person %d did not take the fast path", i)
+		}
+		return e
+	}
+	want := func(i int) []byte {
+		p, err := change.NewPerson(ps[i], truth.Employments[ps[i].ID])
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := change.MarshalRecord(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	var norm change.Normalizer
+	a := encode(&norm, 0)
+	b := encode(&norm, 1)
+	norm.Release(a) // not the last one: nothing happens
+	if !bytes.Equal(a.Data(), want(0)) || a.RecordID() == "" {
+		t.Fatal("releasing a record other than the last one changed it")
+	}
+	at := &b.Data()[0]
+	norm.Release(b)
+	if b.RecordID() != "" || b.Data() != nil {
+		t.Error("a released record still reads as the person")
+	}
+	c := encode(&norm, 2)
+	if &c.Data()[0] != at {
+		t.Error("the next record did not reuse the released memory")
+	}
+	if !bytes.Equal(c.Data(), want(2)) || !bytes.Equal(a.Data(), want(0)) {
+		t.Error("a record's encoding changed after a release")
+	}
+	if p, err := change.NewPerson(ps[3], nil); err == nil {
+		norm.Release(p) // not an encoded record: nothing happens
+		if p.RecordID() == "" {
+			t.Error("Release changed a Person")
+		}
+	}
+}

@@ -228,11 +228,23 @@ func (r *Run) Add(recs ...change.Record) error {
 		if rec == nil || rec.Entity() != r.entity {
 			return fmt.Errorf("diff: %s run got a %T", r.entity, rec)
 		}
-		if err := r.add(rec); err != nil {
+		if _, err := r.add(rec); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// AddOne is Add for one record, and reports whether it became an event; an unchanged record,
+// a repeat and a conflict did not, and the run keeps nothing of them.
+func (r *Run) AddOne(rec change.Record) (changed bool, err error) {
+	if r.finished {
+		return false, ErrFinished
+	}
+	if rec == nil || rec.Entity() != r.entity {
+		return false, fmt.Errorf("diff: %s run got a %T", r.entity, rec)
+	}
+	return r.add(rec)
 }
 
 // listed is what a run remembers of a listed key.
@@ -297,12 +309,12 @@ func (r *Run) keep(rec change.Record, data []byte) []byte {
 	return data[:len(data):len(data)]
 }
 
-func (r *Run) add(rec change.Record) error {
+func (r *Run) add(rec change.Record) (changed bool, err error) {
 	r.res.Listed++
 	key := change.Key(r.src.Tenant, rec.RecordID())
 	data, h, err := r.encode(rec)
 	if err != nil {
-		return err
+		return false, err
 	}
 	short := binary.BigEndian.Uint64(h[:8])
 	if prev, ok := r.seen[key]; ok {
@@ -316,7 +328,7 @@ func (r *Run) add(rec change.Record) error {
 				r.res.Unchanged-- // the first copy was counted as unchanged
 			}
 		}
-		return nil
+		return false, nil
 	}
 	r.seen[key] = listed{short: short, event: -1}
 
@@ -330,11 +342,11 @@ func (r *Run) add(rec change.Record) error {
 		if inState && e.Hash != h {
 			before, err := e.Record(r.entity)
 			if err != nil {
-				return fmt.Errorf("diff: stored record of %s: %w", key, err)
+				return false, fmt.Errorf("diff: stored record of %s: %w", key, err)
 			}
 			after, err := change.Decoded(rec)
 			if err != nil {
-				return fmt.Errorf("diff: listed record of %s: %w", key, err)
+				return false, fmt.Errorf("diff: listed record of %s: %w", key, err)
 			}
 			ev.ChangedFields = change.ChangedFields(before, after)
 			r.noteLoss(key, before, after, ev.ChangedFields)
@@ -344,19 +356,19 @@ func (r *Run) add(rec change.Record) error {
 		ev.Version = r.st.LastVersion(r.entity, key) + 1
 	case e.Hash == h:
 		r.res.Unchanged++
-		return nil
+		return false, nil
 	default:
 		sdata, err := e.RecordData(r.entity)
 		if err != nil {
-			return fmt.Errorf("diff: stored record of %s: %w", key, err)
+			return false, fmt.Errorf("diff: stored record of %s: %w", key, err)
 		}
 		before, err := change.UnmarshalRecord(r.entity, sdata)
 		if err != nil {
-			return fmt.Errorf("diff: stored record of %s: %w", key, err)
+			return false, fmt.Errorf("diff: stored record of %s: %w", key, err)
 		}
 		after, err := change.Decoded(rec)
 		if err != nil {
-			return fmt.Errorf("diff: listed record of %s: %w", key, err)
+			return false, fmt.Errorf("diff: listed record of %s: %w", key, err)
 		}
 		ev.Op = change.Update
 		ev.Version = e.Version + 1
@@ -368,7 +380,7 @@ func (r *Run) add(rec change.Record) error {
 	}
 	ev.AfterData = r.keep(rec, data)
 	r.seen[key] = listed{short: short, event: r.append(ev)}
-	return nil
+	return true, nil
 }
 
 // Finish ends the run: it adds the deletes the scope allows, applies the mass-delete guard

@@ -61,6 +61,10 @@ func readable(t testing.TB, r change.Record) any {
 	if r == nil {
 		return nil
 	}
+	r, err := change.Decoded(r)
+	if err != nil {
+		t.Fatal(err)
+	}
 	b, err := json.Marshal(r)
 	if err != nil {
 		t.Fatal(err)
@@ -101,7 +105,9 @@ type golden struct {
 	Error     string        `json:"error,omitempty"`
 }
 
-func toRecord(t testing.TB, e change.Entity, raw json.RawMessage) change.Record {
+// toRecord converts a listed entity into normal form: persons through norm (its fast path)
+// when it is not nil, else through NewPerson.
+func toRecord(t testing.TB, e change.Entity, raw json.RawMessage, norm *change.Normalizer) change.Record {
 	t.Helper()
 	switch e {
 	case change.Persons:
@@ -111,6 +117,13 @@ func toRecord(t testing.TB, e change.Entity, raw json.RawMessage) change.Record 
 		}
 		if err := json.Unmarshal(raw, &p); err != nil {
 			t.Fatal(err)
+		}
+		if norm != nil {
+			r, err := norm.Encode(p.Person, p.Employments)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r
 		}
 		r, err := change.NewPerson(p.Person, p.Employments)
 		if err != nil {
@@ -150,97 +163,107 @@ func TestGolden(t *testing.T) {
 		}
 		cases++
 		name := strings.TrimSuffix(filepath.Base(f), ".json")
-		t.Run(name, func(t *testing.T) {
-			b, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
+		// Each case runs with the listing in normal form both ways a sync can make it: as
+		// Go values (NewPerson) and as encoded records (Normalizer.Encode); the events must
+		// be the same.
+		for _, encoded := range []bool{false, true} {
+			var listWith *change.Normalizer
+			sub := name
+			if encoded {
+				listWith, sub = new(change.Normalizer), name+"/encoded"
 			}
-			var tc testCase
-			dec := json.NewDecoder(bytes.NewReader(b))
-			dec.DisallowUnknownFields()
-			if err := dec.Decode(&tc); err != nil {
-				t.Fatal(err)
-			}
-			if tc.Tenant == "" {
-				tc.Tenant = "acme"
-			}
-			st := state.NewMemory()
-			for _, s := range tc.State {
-				key := s.Key
-				if s.Deleted {
-					st.Delete(tc.Entity, key, s.Version)
-					continue
-				}
-				rec := toRecord(t, tc.Entity, s.Record)
-				if key == "" {
-					key = change.Key(tc.Tenant, rec.RecordID())
-				}
-				e, err := state.NewEntry(s.Version, rec)
+			t.Run(sub, func(t *testing.T) {
+				b, err := os.ReadFile(f)
 				if err != nil {
 					t.Fatal(err)
 				}
-				st.Put(tc.Entity, key, e)
-			}
-			var recs []change.Record
-			for _, raw := range tc.Listing {
-				recs = append(recs, toRecord(t, tc.Entity, raw))
-			}
-			opts := []diff.Option{diff.WithClock(clock)}
-			if tc.NoGuard {
-				opts = append(opts, diff.WithoutDeleteGuard())
-			}
-			d, err := diff.New(opts...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			scope := diff.Scope{Complete: tc.Complete}
-			if len(tc.Windows) > 0 {
-				var ws []diff.Window
-				for _, w := range tc.Windows {
-					ws = append(ws, diff.Window{Start: date(t, w[0]), End: date(t, w[1])})
-				}
-				scope.Contains = diff.EffectiveIn(ws...)
-			}
-			src := change.Source{Tenant: tc.Tenant, SyncID: "sync-1", SyncKind: string(tc.Kind), ExtractedAt: clock().Add(-time.Minute)}
-			res, err := d.Diff(st, tc.Entity, src, recs, scope)
-			got := golden{Events: []goldenEvent{}, Unchanged: res.Unchanged, Conflicts: res.Conflicts}
-			if err != nil {
-				got.Error = err.Error()
-			}
-			for _, ev := range res.Events {
-				got.Events = append(got.Events, goldenEvent{Op: ev.Op, Key: ev.Key, Version: ev.Version, EventID: ev.EventID,
-					ChangedFields: ev.ChangedFields, Source: ev.Source, TS: ev.TS, Before: readable(t, ev.Before), After: readable(t, ev.After)})
-			}
-			out, err := json.MarshalIndent(got, "", "  ")
-			if err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, '\n')
-			path := filepath.Join("testdata", name+".golden.json")
-			if *update {
-				if err := os.WriteFile(path, out, 0o644); err != nil {
+				var tc testCase
+				dec := json.NewDecoder(bytes.NewReader(b))
+				dec.DisallowUnknownFields()
+				if err := dec.Decode(&tc); err != nil {
 					t.Fatal(err)
 				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if !bytes.Equal(out, want) {
-				t.Errorf("events differ from %s (go test -update rewrites it):\n%s", path, out)
-			}
+				if tc.Tenant == "" {
+					tc.Tenant = "acme"
+				}
+				st := state.NewMemory()
+				for _, s := range tc.State {
+					key := s.Key
+					if s.Deleted {
+						st.Delete(tc.Entity, key, s.Version)
+						continue
+					}
+					rec := toRecord(t, tc.Entity, s.Record, nil)
+					if key == "" {
+						key = change.Key(tc.Tenant, rec.RecordID())
+					}
+					e, err := state.NewEntry(s.Version, rec)
+					if err != nil {
+						t.Fatal(err)
+					}
+					st.Put(tc.Entity, key, e)
+				}
+				var recs []change.Record
+				for _, raw := range tc.Listing {
+					recs = append(recs, toRecord(t, tc.Entity, raw, listWith))
+				}
+				opts := []diff.Option{diff.WithClock(clock)}
+				if tc.NoGuard {
+					opts = append(opts, diff.WithoutDeleteGuard())
+				}
+				d, err := diff.New(opts...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				scope := diff.Scope{Complete: tc.Complete}
+				if len(tc.Windows) > 0 {
+					var ws []diff.Window
+					for _, w := range tc.Windows {
+						ws = append(ws, diff.Window{Start: date(t, w[0]), End: date(t, w[1])})
+					}
+					scope.Contains = diff.EffectiveIn(ws...)
+				}
+				src := change.Source{Tenant: tc.Tenant, SyncID: "sync-1", SyncKind: string(tc.Kind), ExtractedAt: clock().Add(-time.Minute)}
+				res, err := d.Diff(st, tc.Entity, src, recs, scope)
+				got := golden{Events: []goldenEvent{}, Unchanged: res.Unchanged, Conflicts: res.Conflicts}
+				if err != nil {
+					got.Error = err.Error()
+				}
+				for _, ev := range res.Events {
+					got.Events = append(got.Events, goldenEvent{Op: ev.Op, Key: ev.Key, Version: ev.Version, EventID: ev.EventID,
+						ChangedFields: ev.ChangedFields, Source: ev.Source, TS: ev.TS, Before: readable(t, ev.Before), After: readable(t, ev.After)})
+				}
+				out, err := json.MarshalIndent(got, "", "  ")
+				if err != nil {
+					t.Fatal(err)
+				}
+				out = append(out, '\n')
+				path := filepath.Join("testdata", name+".golden.json")
+				if *update && !encoded {
+					if err := os.WriteFile(path, out, 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+				want, err := os.ReadFile(path)
+				if err != nil {
+					t.Fatalf("%v (run go test -update to create it)", err)
+				}
+				if !bytes.Equal(out, want) {
+					t.Errorf("events differ from %s (go test -update rewrites it):\n%s", path, out)
+				}
 
-			// Whatever the case, applying the events and diffing again yields nothing.
-			if err == nil && got.Error == "" && tc.Kind != change.Resnapshot {
-				if err := state.Apply(st, res.Events); err != nil {
-					t.Fatal(err)
+				// Whatever the case, applying the events and diffing again yields nothing.
+				if err == nil && got.Error == "" && tc.Kind != change.Resnapshot {
+					if err := state.Apply(st, res.Events); err != nil {
+						t.Fatal(err)
+					}
+					again, err := d.Diff(st, tc.Entity, src, recs, scope)
+					if err != nil || len(again.Events) != 0 {
+						t.Errorf("second diff after apply: %d events, err %v", len(again.Events), err)
+					}
 				}
-				again, err := d.Diff(st, tc.Entity, src, recs, scope)
-				if err != nil || len(again.Events) != 0 {
-					t.Errorf("second diff after apply: %d events, err %v", len(again.Events), err)
-				}
-			}
-		})
+			})
+		}
 	}
 	if cases == 0 {
 		t.Fatal("no test cases in testdata")
@@ -317,5 +340,52 @@ func TestEffectiveIn(t *testing.T) {
 	}
 	if diff.EffectiveIn()(&change.Compensation{EffectiveFrom: date(t, "2026-10-01")}) {
 		t.Error("no windows cover a compensation")
+	}
+}
+
+// TestAddOne: AddOne reports a record that became an event, and nothing else.
+func TestAddOne(t *testing.T) {
+	person := func(id, email string) change.Record {
+		r, err := change.NewPerson(personio.Person{ID: id, Email: email}, []personio.Employment{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	st := state.NewMemory()
+	e, err := state.NewEntry(1, person("1", "a@example.com"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Put(change.Persons, change.Key("acme", "1"), e)
+	d, err := diff.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := d.Begin(st, change.Persons, change.Source{Tenant: "acme", SyncID: "s", SyncKind: string(change.Full), ExtractedAt: clock()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		rec     change.Record
+		changed bool
+	}{
+		{person("1", "a@example.com"), false}, // as in the state
+		{person("2", "b@example.com"), true},  // new
+		{person("2", "b@example.com"), false}, // listed twice alike
+		{person("3", "c@example.com"), true},  // new
+		{person("3", "x@example.com"), false}, // listed twice apart: a conflict drops both
+	} {
+		changed, err := run.AddOne(c.rec)
+		if err != nil || changed != c.changed {
+			t.Errorf("%s: changed %v (%v), want %v", c.rec.RecordID(), changed, err, c.changed)
+		}
+	}
+	res, err := run.Finish(diff.Scope{})
+	if err != nil || len(res.Events) != 1 || res.Events[0].ID != "2" || res.Conflicts != 1 {
+		t.Fatalf("events %v, conflicts %d: %v", res.Events, res.Conflicts, err)
+	}
+	if _, err := run.AddOne(person("4", "")); !errors.Is(err, diff.ErrFinished) {
+		t.Errorf("AddOne after Finish: %v", err)
 	}
 }

@@ -38,8 +38,9 @@ func (er *entityRun) add(snap extract.Snapshot, m *Metrics) {
 	case change.Persons:
 		for _, p := range snap.Persons {
 			rec, err := er.norm.Encode(p.Person, p.EmploymentList)
+			changed := false
 			if err == nil {
-				err = er.run.Add(rec)
+				changed, err = er.run.AddOne(rec)
 			}
 			if err != nil {
 				invalid++
@@ -48,6 +49,9 @@ func (er *entityRun) add(snap extract.Snapshot, m *Metrics) {
 			}
 			if t := rec.EntityUpdatedAt(); t != nil && t.After(er.maxUpdated) {
 				er.maxUpdated = *t
+			}
+			if !changed {
+				er.norm.Release(rec) // the differ keeps nothing of an unchanged person
 			}
 		}
 		er.res.Extracted += len(snap.Persons)

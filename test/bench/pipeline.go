@@ -56,7 +56,8 @@ func (c company) emp(id string) []personio.Employment {
 }
 
 // diffRun is one listing going through the differ as a sync feeds it: each person in normal
-// form (change.Normalizer.Encode) added to a diff run.
+// form (change.Normalizer.Encode) added to a diff run, its memory handed back when the
+// differ found it unchanged.
 type diffRun struct {
 	run  *diff.Run
 	norm change.Normalizer
@@ -80,8 +81,12 @@ func (r *diffRun) add(persons []personio.Person, emps func(id string) []personio
 		if err != nil {
 			return err
 		}
-		if err := r.run.Add(rec); err != nil {
+		changed, err := r.run.AddOne(rec)
+		if err != nil {
 			return err
+		}
+		if !changed {
+			r.norm.Release(rec)
 		}
 	}
 	return nil
