@@ -205,10 +205,25 @@ func (e *recordEncoder) fieldPath(field string) string {
 	return p + field
 }
 
-// Arrays are written as hamba/avro writes them: blocks of at most blockLength items, each
-// with its item count (negated) and byte size in front, then a closing zero. A block is
-// opened with blockStart, its items appended, and closed with blockEnd, which puts the
-// header in front.
+// array writes an array of n items as hamba/avro does: blocks of at most blockLength items,
+// each with its item count (negated) and byte size in front, then a closing zero. item writes
+// the i-th item; when it reports false, array stops and reports false.
+func (e *recordEncoder) array(n int, item func(i int) bool) bool {
+	for i := 0; i < n; i += blockLength {
+		end := min(i+blockLength, n)
+		start, noted := e.blockStart()
+		for j := i; j < end; j++ {
+			if !item(j) {
+				return false
+			}
+		}
+		e.blockEnd(start, noted, end-i)
+	}
+	e.null() // closing zero
+	return true
+}
+
+// blockStart opens a block of an array; blockEnd closes it, putting the header in front.
 func (e *recordEncoder) blockStart() (start, noted int) { return len(e.b), len(e.volatile) }
 
 func (e *recordEncoder) blockEnd(start, noted, items int) {
@@ -252,29 +267,20 @@ func (e *recordEncoder) person(p *Person) {
 	e.ostr(p.ProfilePictureURL)
 	e.omillis(p.CreatedAt)
 	e.volatileMillis(p.UpdatedAt)
-	for i := 0; i < len(p.CustomAttributes); i += blockLength {
-		end := min(i+blockLength, len(p.CustomAttributes))
-		start, noted := e.blockStart()
-		for _, a := range p.CustomAttributes[i:end] {
-			e.str(a.ID)
-			e.ostr(a.GlobalID)
-			e.ostr(a.Label)
-			e.ostr(a.Type)
-			e.ostr(a.ValueJSON)
-		}
-		e.blockEnd(start, noted, end-i)
-	}
-	e.null() // closing zero
-	for i := 0; i < len(p.Employments); i += blockLength {
-		end := min(i+blockLength, len(p.Employments))
-		start, noted := e.blockStart()
-		for j := i; j < end; j++ {
-			e.emp = j
-			e.employment(&p.Employments[j])
-		}
-		e.blockEnd(start, noted, end-i)
-	}
-	e.null()
+	e.array(len(p.CustomAttributes), func(i int) bool {
+		a := &p.CustomAttributes[i]
+		e.str(a.ID)
+		e.ostr(a.GlobalID)
+		e.ostr(a.Label)
+		e.ostr(a.Type)
+		e.ostr(a.ValueJSON)
+		return true
+	})
+	e.array(len(p.Employments), func(i int) bool {
+		e.emp = i
+		e.employment(&p.Employments[i])
+		return true
+	})
 	e.emp = -1
 }
 
@@ -294,27 +300,17 @@ func (e *recordEncoder) employment(m *Employment) {
 	e.ostr(m.LegalEntityID)
 	e.ostr(m.SubCompanyID)
 	e.ostr(m.JobID)
-	for i := 0; i < len(m.OrgUnits); i += blockLength {
-		end := min(i+blockLength, len(m.OrgUnits))
-		start, noted := e.blockStart()
-		for _, u := range m.OrgUnits[i:end] {
-			e.str(u.ID)
-			e.ostr(u.Type)
-		}
-		e.blockEnd(start, noted, end-i)
-	}
-	e.null()
-	for i := 0; i < len(m.CostCenters); i += blockLength {
-		end := min(i+blockLength, len(m.CostCenters))
-		start, noted := e.blockStart()
-		for j := i; j < end; j++ {
-			e.cc = j
-			e.str(m.CostCenters[j].ID)
-			e.odecimal("weight", m.CostCenters[j].Weight, HoursPrecision, HoursScale)
-		}
-		e.blockEnd(start, noted, end-i)
-	}
-	e.null()
+	e.array(len(m.OrgUnits), func(i int) bool {
+		e.str(m.OrgUnits[i].ID)
+		e.ostr(m.OrgUnits[i].Type)
+		return true
+	})
+	e.array(len(m.CostCenters), func(i int) bool {
+		e.cc = i
+		e.str(m.CostCenters[i].ID)
+		e.odecimal("weight", m.CostCenters[i].Weight, HoursPrecision, HoursScale)
+		return true
+	})
 	if t := m.Termination; t == nil {
 		e.null()
 	} else {

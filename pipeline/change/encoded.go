@@ -133,31 +133,29 @@ func (e *recordEncoder) listedPerson(p *personio.Person, emps []personio.Employm
 			return false
 		}
 	}
-	for i := 0; i < len(attrs); i += blockLength {
-		end := min(i+blockLength, len(attrs))
-		start, noted := e.blockStart()
-		for j := i; j < end; j++ {
-			a := &attrs[j]
-			e.str(trim(a.ID))
-			e.text(a.GlobalID)
-			e.text(a.Label)
-			if !e.caseText(a.Type, 'a', 'z') {
-				return false
-			}
-			raw := bytes.TrimSpace(a.Value)
-			switch {
-			case len(raw) == 0 || string(raw) == "null":
-				e.null()
-			case canonicalScalar(raw):
-				e.present()
-				e.b = append(appendLong(e.b, int64(len(raw))), raw...)
-			default:
-				return false
-			}
+	ok := e.array(len(attrs), func(i int) bool {
+		a := &attrs[i]
+		e.str(trim(a.ID))
+		e.text(a.GlobalID)
+		e.text(a.Label)
+		if !e.caseText(a.Type, 'a', 'z') {
+			return false
 		}
-		e.blockEnd(start, noted, end-i)
+		raw := bytes.TrimSpace(a.Value)
+		switch {
+		case len(raw) == 0 || string(raw) == "null":
+			e.null()
+		case canonicalScalar(raw):
+			e.present()
+			e.b = append(appendLong(e.b, int64(len(raw))), raw...)
+		default:
+			return false
+		}
+		return true
+	})
+	if !ok {
+		return false
 	}
-	e.null() // closing zero
 
 	if emps == nil {
 		return e.employmentIDs(p.Employments)
@@ -185,21 +183,10 @@ func (e *recordEncoder) listedPerson(p *personio.Person, emps []personio.Employm
 			return false // the general path decides between two with one id
 		}
 	}
-	start, noted := e.blockStart()
-	for _, k := range order[:len(emps)] {
-		if !e.listedEmployment(&emps[k]) {
-			return false
-		}
-	}
-	if len(emps) > 0 {
-		e.blockEnd(start, noted, len(emps))
-	}
-	e.null()
-	return true
+	return e.array(len(emps), func(i int) bool { return e.listedEmployment(&emps[order[i]]) })
 }
 
-// maxSorted is the most employments the fast path puts in order itself (fewer than the
-// array block length, so they make one block).
+// maxSorted is the most employments the fast path puts in order itself.
 const maxSorted = 16
 
 // employmentIDs writes the employments of a person listed without their details: the ids it
@@ -214,26 +201,20 @@ func (e *recordEncoder) employmentIDs(refs []personio.Ref) bool {
 			ids = append(ids, id)
 		}
 	}
-	for i := 0; i < len(ids); i += blockLength {
-		end := min(i+blockLength, len(ids))
-		start, noted := e.blockStart()
-		for _, id := range ids[i:end] {
-			e.str(id)
-			for range 14 { // status … job: all absent
-				e.null()
-			}
-			e.null() // no org units
-			e.null() // no cost centers
-			e.null() // no termination
-			e.null() // created_at
-			from := len(e.b)
-			e.null() // updated_at
-			e.volatile = append(e.volatile, span{from, len(e.b)})
+	return e.array(len(ids), func(i int) bool {
+		e.str(ids[i])
+		for range 14 { // status … job: all absent
+			e.null()
 		}
-		e.blockEnd(start, noted, end-i)
-	}
-	e.null()
-	return true
+		e.null() // no org units
+		e.null() // no cost centers
+		e.null() // no termination
+		e.null() // created_at
+		from := len(e.b)
+		e.null() // updated_at
+		e.volatile = append(e.volatile, span{from, len(e.b)})
+		return true
+	})
 }
 
 func (e *recordEncoder) listedEmployment(m *personio.Employment) bool {
@@ -266,34 +247,24 @@ func (e *recordEncoder) listedEmployment(m *personio.Employment) bool {
 			return false
 		}
 	}
-	for i := 0; i < len(units); i += blockLength {
-		end := min(i+blockLength, len(units))
-		start, noted := e.blockStart()
-		for j := i; j < end; j++ {
-			e.str(trim(units[j].ID))
-			e.text(units[j].Type)
-		}
-		e.blockEnd(start, noted, end-i)
-	}
-	e.null()
+	e.array(len(units), func(i int) bool {
+		e.str(trim(units[i].ID))
+		e.text(units[i].Type)
+		return true
+	})
 	centers := m.CostCenters
 	for i := range centers {
 		if !idAfter(centers, i, func(c *personio.CostCenter) string { return c.ID }) {
 			return false
 		}
 	}
-	for i := 0; i < len(centers); i += blockLength {
-		end := min(i+blockLength, len(centers))
-		start, noted := e.blockStart()
-		for j := i; j < end; j++ {
-			e.str(trim(centers[j].ID))
-			if !e.hours(centers[j].Weight) {
-				return false
-			}
-		}
-		e.blockEnd(start, noted, end-i)
+	ok := e.array(len(centers), func(i int) bool {
+		e.str(trim(centers[i].ID))
+		return e.hours(centers[i].Weight)
+	})
+	if !ok {
+		return false
 	}
-	e.null()
 	if t := m.Termination; t == nil || blank(t.TerminationDate, t.LastWorkingDay, t.TerminatedAt, t.Type, t.Reason) {
 		e.null() // a termination with nothing in it is none
 	} else {
