@@ -13,12 +13,7 @@ import (
 // TestCompactKeepsEveryRecord compacts the simulator's company, with and without enough data
 // to learn a dictionary, and checks that every record reads back byte for byte.
 func TestCompactKeepsEveryRecord(t *testing.T) {
-	sim, err := personiotest.New(personiotest.Options{Persons: 300, Seed: 9})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
-	truth := sim.Truth()
+	truth := personiotest.NewTruth(t, personiotest.Options{Persons: 300, Seed: 9})
 	for _, n := range []int{3, 300} {
 		m := NewMemory()
 		want := map[string][]byte{}

@@ -57,12 +57,7 @@ func assertHambaEncoding(t testing.TB, r change.Record) {
 // values, empty lists, lists across a block boundary, negative and 19-digit decimals, and
 // instants before 1970 and with sub-millisecond parts.
 func TestRecordEncodingMatchesHamba(t *testing.T) {
-	sim, err := personiotest.New(personiotest.Options{Persons: 300, Seed: 5})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
-	truth := sim.Truth()
+	truth := personiotest.NewTruth(t, personiotest.Options{Persons: 300, Seed: 5})
 	n := 0
 	for _, p := range truth.Persons {
 		r, err := change.NewPerson(p, truth.Employments[p.ID])

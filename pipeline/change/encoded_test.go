@@ -66,12 +66,7 @@ func assertEncodeMatches(t testing.TB, norm *change.Normalizer, p personio.Perso
 // fallback.
 func TestEncodeMatchesNewPerson(t *testing.T) {
 	for _, seed := range []int64{1, 2, 3} {
-		sim, err := personiotest.New(personiotest.Options{Persons: 400, Seed: seed})
-		if err != nil {
-			t.Fatal(err)
-		}
-		truth := sim.Truth()
-		sim.Close()
+		truth := personiotest.NewTruth(t, personiotest.Options{Persons: 400, Seed: seed})
 		var norm change.Normalizer
 		fast, total := 0, 0
 		for _, details := range []bool{true, false} {
@@ -220,12 +215,7 @@ func FuzzEncodePerson(f *testing.F) {
 // TestNormalizerRelease: a released record's memory goes to the next one, and only the record
 // the last Encode returned can be released.
 func TestNormalizerRelease(t *testing.T) {
-	sim, err := personiotest.New(personiotest.Options{Persons: 5, Seed: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
-	truth := sim.Truth()
+	truth := personiotest.NewTruth(t, personiotest.Options{Persons: 5, Seed: 4})
 	ps := truth.Persons
 	encode := func(norm *change.Normalizer, i int) *change.Encoded {
 		t.Helper()

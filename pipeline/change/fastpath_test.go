@@ -162,12 +162,7 @@ func TestEmploymentListsKeepApart(t *testing.T) {
 // values were overwritten by a later one's), and appending to one person's lists leaves the
 // next person alone.
 func TestNormalizerMatchesNewPerson(t *testing.T) {
-	sim, err := personiotest.New(personiotest.Options{Persons: 400, Seed: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
-	truth := sim.Truth()
+	truth := personiotest.NewTruth(t, personiotest.Options{Persons: 400, Seed: 3})
 	var norm Normalizer
 	var carved []*Person
 	for _, p := range truth.Persons {

@@ -85,6 +85,18 @@ func NewTestServer(t testing.TB, opts Options) *Server {
 	return s
 }
 
+// NewTruth returns the company opts describe, as its ground truth, without serving it: data
+// for tests of what comes after the API. It fails the test when opts are invalid.
+func NewTruth(t testing.TB, opts Options) Truth {
+	t.Helper()
+	s, err := New(opts)
+	if err != nil {
+		t.Fatalf("personiotest: %v", err)
+	}
+	defer s.Close()
+	return s.Truth()
+}
+
 // Handler returns the API and /admin endpoints.
 func (s *Server) Handler() http.Handler { return s.handler }
 
