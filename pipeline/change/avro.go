@@ -61,9 +61,10 @@ type span struct{ from, to int }
 // that the content hash can leave them out.
 type recordEncoder struct {
 	b        []byte
-	track    bool   // note the volatile fields
-	volatile []span // where they are, in order, when track
-	emp, cc  int    // the employment and cost center being written, for error paths
+	track    bool      // note the volatile fields
+	volatile []span    // where they are, in order, when track
+	emp, cc  int       // the employment and cost center being written, for error paths
+	at       time.Time // the instant a listed person's timestamp read (see timestamp)
 	err      error
 }
 

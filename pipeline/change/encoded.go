@@ -60,16 +60,16 @@ func Decoded(r Record) (Record, error) {
 func (b *Normalizer) Encode(p personio.Person, emps []personio.Employment) (Record, error) {
 	e := &b.enc
 	e.b, e.track, e.volatile, e.emp, e.err = e.b[:0], true, e.volatile[:0], -1, nil
-	var updated time.Time
+	var updated *time.Time
 	if !e.listedPerson(&p, emps, &updated) {
 		return b.Person(p, emps)
 	}
 	enc := &carve(&b.encoded, 1, blockPersons)[:1][0]
 	data := carve(&b.bytes, len(e.b), blockBytes)
 	enc.entity, enc.id, enc.data, enc.hash = Persons, trim(p.ID), append(data, e.b...), e.hash(0)
-	if !updated.IsZero() {
+	if updated != nil {
 		t := carve(&b.times, 1, blockTimes)
-		enc.updatedAt = &append(t, updated)[0]
+		enc.updatedAt = &append(t, *updated)[0]
 	}
 	return enc, nil
 }
@@ -98,8 +98,8 @@ const blockBytes = 256 << 10
 
 // listedPerson writes p in normal form, as AppendRecord writes NewPerson's result, and
 // reports true; it reports false, having written part of it, when p needs the general path.
-// updated receives the person's updated_at (zero when absent).
-func (e *recordEncoder) listedPerson(p *personio.Person, emps []personio.Employment, updated *time.Time) bool {
+// updated receives the person's updated_at (nil when absent).
+func (e *recordEncoder) listedPerson(p *personio.Person, emps []personio.Employment, updated **time.Time) bool {
 	id := trim(p.ID)
 	if id == "" {
 		return false
@@ -350,8 +350,8 @@ func (e *recordEncoder) caseText(s string, from, to byte) bool {
 }
 
 // timestamp writes an optional instant as the general path normalises it (UTC, whole
-// milliseconds); out, when not nil, receives it.
-func (e *recordEncoder) timestamp(s string, out *time.Time) bool {
+// milliseconds); out, when not nil, receives it (nil when absent), in e.at.
+func (e *recordEncoder) timestamp(s string, out **time.Time) bool {
 	s = trim(s)
 	if s == "" {
 		e.null()
@@ -366,7 +366,8 @@ func (e *recordEncoder) timestamp(s string, out *time.Time) bool {
 		ms = t.UTC().Truncate(time.Millisecond).UnixMilli()
 	}
 	if out != nil {
-		*out = time.UnixMilli(ms).UTC()
+		e.at = time.UnixMilli(ms).UTC()
+		*out = &e.at
 	}
 	e.present()
 	e.long(ms)

@@ -139,6 +139,8 @@ func TestEncodeMatchesNewPerson(t *testing.T) {
 		{"lower-case type", true, func(p *personio.Person, _ *[]personio.Employment) { p.CustomAttributes[0].Type = " int " }},
 		{"non-ASCII type", false, func(p *personio.Person, _ *[]personio.Employment) { p.CustomAttributes[0].Type = "ïnt" }},
 		{"non-ASCII e-mail", false, func(p *personio.Person, _ *[]personio.Employment) { p.Email = "ÄDA@example.com" }},
+		{"updated at the zero instant", true, func(p *personio.Person, _ *[]personio.Employment) { p.UpdatedAt = "0001-01-01T00:00:00Z" }},
+		{"no updated_at", true, func(p *personio.Person, _ *[]personio.Employment) { p.UpdatedAt = " " }},
 		{"timestamp without zone", true, func(p *personio.Person, _ *[]personio.Employment) { p.CreatedAt = "2020-01-01 10:00:00" }},
 		{"bad timestamp", false, func(p *personio.Person, _ *[]personio.Employment) { p.UpdatedAt = "yesterday" }},
 		{"no id", false, func(p *personio.Person, _ *[]personio.Employment) { p.ID = "  " }},
