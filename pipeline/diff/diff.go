@@ -334,7 +334,6 @@ func (r *Run) add(rec change.Record) (changed bool, err error) {
 
 	e, inState := r.st.Get(r.entity, key)
 	ev := change.Event{Entity: r.entity, Key: key, ID: rec.RecordID(), After: rec, Hash: h}
-	// The encoding is kept only for the events: unchanged records leave the arena alone.
 	switch {
 	case change.SyncKind(r.src.SyncKind) == change.Resnapshot:
 		ev.Op = change.Read
@@ -348,6 +347,7 @@ func (r *Run) add(rec change.Record) (changed bool, err error) {
 			if err != nil {
 				return false, fmt.Errorf("diff: listed record of %s: %w", key, err)
 			}
+			ev.After = after // as Go values: the change was looked into
 			ev.ChangedFields = change.ChangedFields(before, after)
 			r.noteLoss(key, before, after, ev.ChangedFields)
 		}
@@ -378,7 +378,7 @@ func (r *Run) add(rec change.Record) (changed bool, err error) {
 		ev.ChangedFields = change.ChangedFields(before, after)
 		r.noteLoss(key, before, after, ev.ChangedFields)
 	}
-	ev.AfterData = r.keep(rec, data)
+	ev.AfterData = r.keep(rec, data) // only an event's encoding stays in the arena
 	r.seen[key] = listed{short: short, event: r.append(ev)}
 	return true, nil
 }
