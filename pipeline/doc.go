@@ -37,7 +37,9 @@
 //   - The state is written in two places only: the rebuild from the topics at start-up (or
 //     after a publish failure left it unknown) and state.Apply after Kafka acknowledged a
 //     batch. The differ only reads it, so a run that fails publishes nothing that the next
-//     run would not compute again with the same event ids.
+//     run would not compute again with the same event ids. Store.Compact, after a sync's
+//     publish and a rebuild, changes only how entries hold their records (compressed), never
+//     what they hold.
 //
 // # Shutdown order
 //
