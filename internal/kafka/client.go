@@ -45,6 +45,9 @@ func New(cfg Config) (*Client, error) {
 		ClientID:    cfg.ClientID,
 		TLS:         tlsCfg,
 		SASL:        mech,
+		// kafka-go refreshes its view of partition leaders only this often; publish
+		// retries (see Publish) outlast it, so a leader election is ridden out.
+		MetadataTTL: metadataTTL,
 	}
 	addr := kafkago.TCP(cfg.Brokers...)
 	c := &Client{

@@ -65,7 +65,7 @@ type Config struct {
 	MaxAttempts int
 	// PublishRetries is how many extra rounds Publish spends on messages
 	// that failed retryably after MaxAttempts, where that cannot reorder a
-	// key (default 2; -1 disables).
+	// key (default 4, 3 s of pauses in all; -1 disables).
 	PublishRetries int
 
 	// Registerer receives the metrics (default: none are exported).
@@ -118,7 +118,7 @@ func (c *Config) setDefaults() {
 		c.MaxAttempts = 5
 	}
 	if c.PublishRetries == 0 {
-		c.PublishRetries = 2
+		c.PublishRetries = 4
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	kafkago "github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/protocol"
 )
 
 // ErrWouldReorder marks a message that failed retryably but was not retried
@@ -90,6 +91,11 @@ func Retryable(err error) bool {
 		return false
 	}
 	if errors.Is(err, ErrWouldReorder) {
+		return true
+	}
+	// kafka-go's own view of the cluster has no leader for the partition (yet): a leader
+	// election, e.g. right after a broker restart, until its metadata is refreshed.
+	if errors.Is(err, protocol.ErrNoLeader) || errors.Is(err, protocol.ErrNoPartition) {
 		return true
 	}
 	var ke kafkago.Error

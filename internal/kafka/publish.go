@@ -93,7 +93,7 @@ func (c *Client) Publish(ctx context.Context, msgs []Message) error {
 			break
 		}
 		c.logger.WarnContext(ctx, "retrying messages that failed", "messages", len(retry), "round", round+1)
-		if err := sleep(ctx, time.Duration(round+1)*100*time.Millisecond); err != nil {
+		if err := sleep(ctx, retryBackoff(round)); err != nil {
 			for _, i := range retry {
 				failed[i] = err
 			}
@@ -110,6 +110,15 @@ func (c *Client) Publish(ctx context.Context, msgs []Message) error {
 	}
 	c.countFailed(msgs, failed)
 	return &PublishError{Failed: failed, Total: len(msgs)}
+}
+
+// metadataTTL is how often the client refreshes its view of the cluster.
+const metadataTTL = 2 * time.Second
+
+// retryBackoff is the pause before retry round round+1: 200 ms, doubling. The default four
+// rounds wait 3 s in all, longer than metadataTTL, so a retry sees fresh leaders.
+func retryBackoff(round int) time.Duration {
+	return 200 * time.Millisecond << min(round, 5)
 }
 
 // retryable moves this round's failures either into failed (for good) or

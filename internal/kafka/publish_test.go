@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	kafkago "github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/protocol"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -175,6 +176,8 @@ func TestRetryable(t *testing.T) {
 		{kafkago.NotLeaderForPartition, true},
 		{kafkago.RequestTimedOut, true},
 		{fmt.Errorf("wrapped: %w", kafkago.LeaderNotAvailable), true},
+		{fmt.Errorf("kafka.(*Client).Produce: %w", protocol.NewTopicError("t", protocol.ErrNoLeader)), true},
+		{protocol.ErrNoPartition, true},
 		{kafkago.TopicAuthorizationFailed, false},
 		{kafkago.MessageSizeTooLarge, false},
 		{kafkago.WriteErrors{nil, kafkago.NotEnoughReplicas}, true},

@@ -221,9 +221,12 @@ func addChurn(a, b personiotest.Churn) personiotest.Churn {
 // persons (500 events each) and then runs an incremental sync to completion: every person the
 // killed sync did not publish must be published by that incremental sync (DESIGN.md §4: an
 // event Kafka did not acknowledge is detected again on the next sync), not only by the next
-// full sync.
+// full sync. The company has enough persons for several batches, so that the kill, sent as
+// soon as the first batch shows on the topic, lands before the last one however fast the
+// publisher is.
 func TestIntegrationCrashIncrementalCatchesUp(t *testing.T) {
-	s := startSim(t, "--persons", "700", "--seed", "4242", "--no-rate-limit")
+	const companySize = 4000
+	s := startSim(t, "--persons", strconv.Itoa(companySize), "--seed", "4242", "--no-rate-limit")
 	c := newCDC(t, s)
 	persons := c.topics()[0]
 	p := c.start("full")
@@ -232,8 +235,8 @@ func TestIntegrationCrashIncrementalCatchesUp(t *testing.T) {
 	}
 	p.kill()
 	published := endOffsets(t, persons).total()
-	t.Logf("full sync killed after %d of 700 persons were published (exit %d)", published, p.code)
-	if p.code != -1 || published == 0 || published >= 700 {
+	t.Logf("full sync killed after %d of %d persons were published (exit %d)", published, companySize, p.code)
+	if p.code != -1 || published == 0 || published >= companySize {
 		t.Fatalf("the kill did not land between two batches of persons (exit %d, %d published)", p.code, published)
 	}
 	r := c.syncOK("incremental", 3*time.Minute)
@@ -259,7 +262,7 @@ func TestIntegrationCrashIncrementalCatchesUp(t *testing.T) {
 		}
 	}
 	if missing > 0 {
-		t.Errorf("after the kill and a complete incremental sync, %d of 700 persons are still not on the topic: they wait for the next full sync", missing)
+		t.Errorf("after the kill and a complete incremental sync, %d of %d persons are still not on the topic: they wait for the next full sync", missing, companySize)
 	}
 	c.syncOK("full", 3*time.Minute)
 	tl := audit(t, c, []epoch{newEpoch(t, offsets{}, s.truth())}, map[string]bool{}, s.truth())
