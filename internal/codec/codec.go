@@ -78,25 +78,12 @@ func (c *Codec) encode(dst []byte, id int, schema avro.Schema, v any, check bool
 			return dst, err
 		}
 	}
-	w := c.writers.Get().(*avro.Writer)
-	w.Reset(nil)
-	w.Error = nil
-	w.WriteVal(schema, v)
-	if err := w.Error; err != nil {
-		w.Error = nil
-		c.writers.Put(w)
-		return dst, fmt.Errorf("codec: encode: %w", err)
-	}
-	body := w.Buffer()
-	if dst == nil {
-		dst = make([]byte, 0, HeaderSize+len(body))
-	}
-	dst = AppendHeader(dst, id)
-	dst = append(dst, body...)
-	if cap(body) <= maxPooledBuffer {
-		c.writers.Put(w)
-	}
-	return dst, nil
+	return c.appendBody(dst, func(dst []byte, n int) []byte {
+		if dst == nil {
+			dst = make([]byte, 0, HeaderSize+n)
+		}
+		return AppendHeader(dst, id)
+	}, schema, v)
 }
 
 // AppendRecord appends the bare Avro binary encoding of v with schema (no wire header) to
@@ -107,6 +94,12 @@ func (c *Codec) AppendRecord(dst []byte, schema avro.Schema, v any) ([]byte, err
 	if err := c.plans.check(schema, v); err != nil {
 		return dst, err
 	}
+	return c.appendBody(dst, nil, schema, v)
+}
+
+// appendBody encodes v with schema on a pooled writer and appends it to dst, after what
+// head (when not nil) appends given the body's length. On error dst is returned unchanged.
+func (c *Codec) appendBody(dst []byte, head func(dst []byte, n int) []byte, schema avro.Schema, v any) ([]byte, error) {
 	w := c.writers.Get().(*avro.Writer)
 	w.Reset(nil)
 	w.Error = nil
@@ -117,6 +110,9 @@ func (c *Codec) AppendRecord(dst []byte, schema avro.Schema, v any) ([]byte, err
 		return dst, fmt.Errorf("codec: encode: %w", err)
 	}
 	body := w.Buffer()
+	if head != nil {
+		dst = head(dst, len(body))
+	}
 	dst = append(dst, body...)
 	if cap(body) <= maxPooledBuffer {
 		c.writers.Put(w)

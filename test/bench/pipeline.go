@@ -254,12 +254,7 @@ func envFromOS() (env, error) {
 // pipelineFigures measures diff + encode per core, publishing against a bare kafka-go writer,
 // the no-change diff, and the state rebuild and its memory in a child process.
 func pipelineFigures(ctx context.Context, e env, n, publishBatch int, logf func(string, ...any)) ([]Figure, error) {
-	logf("generating %d persons ...", n)
-	c, err := newCompany(n)
-	if err != nil {
-		return nil, err
-	}
-	r, err := newRig(ctx, e, publishBatch)
+	c, r, err := setUp(ctx, e, n, publishBatch, logf)
 	if err != nil {
 		return nil, err
 	}
@@ -553,15 +548,24 @@ func procStatus(field string) float64 {
 	return 0
 }
 
-// publishFigures measures publish_vs_raw alone (-only publish): the same set-up as
-// pipelineFigures without the per-core, diff and rebuild figures.
-func publishFigures(ctx context.Context, e env, n, publishBatch int, logf func(string, ...any)) ([]Figure, error) {
+// setUp generates the company of n persons and the rig; the caller closes r.kc.
+func setUp(ctx context.Context, e env, n, publishBatch int, logf func(string, ...any)) (company, *rig, error) {
 	logf("generating %d persons ...", n)
 	c, err := newCompany(n)
 	if err != nil {
-		return nil, err
+		return company{}, nil, err
 	}
 	r, err := newRig(ctx, e, publishBatch)
+	if err != nil {
+		return company{}, nil, err
+	}
+	return c, r, nil
+}
+
+// publishFigures measures publish_vs_raw alone (-only publish): the same set-up as
+// pipelineFigures without the per-core, diff and rebuild figures.
+func publishFigures(ctx context.Context, e env, n, publishBatch int, logf func(string, ...any)) ([]Figure, error) {
+	c, r, err := setUp(ctx, e, n, publishBatch, logf)
 	if err != nil {
 		return nil, err
 	}
