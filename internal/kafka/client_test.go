@@ -308,6 +308,9 @@ func TestContextCancellation(t *testing.T) {
 	if n := testutil.ToFloat64(c.metrics.writeErrors.WithLabelValues("t", "canceled")); n != 1 {
 		t.Fatalf("write_errors_total{reason=canceled} = %v, want 1", n)
 	}
+	if n := countRecords(t, c, "t"); n != 0 {
+		t.Fatalf("a Publish cancelled before it began wrote %d records", n)
+	}
 	if err := c.ReadToEnd(ctx, "t", func(Record) error { return nil }); !errors.Is(err, context.Canceled) {
 		t.Fatalf("ReadToEnd(cancelled) = %v", err)
 	}

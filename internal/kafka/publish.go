@@ -38,6 +38,14 @@ type Message struct {
 // keeps its state for unacknowledged messages, so the next sync sends the
 // same changes again with the same event ids.
 //
+// Cancelling ctx stops Publish from sending anything new, but messages it has
+// already handed to the writer are on their way whatever ctx says. Publish
+// waits for their verdict for up to Config.WriteTimeout after the cancel and
+// reports it as above, so that a caller that goes on (the next sync in the
+// same process, a fresh state rebuilt from the topics) does not send them a
+// second time. Only when that wait runs out does it return ctx's error with
+// their fate unknown.
+//
 // Publish is safe for concurrent use, but messages of concurrent calls
 // interleave in arrival order: publish each key from one goroutine.
 func (c *Client) Publish(ctx context.Context, msgs []Message) error {
@@ -46,6 +54,12 @@ func (c *Client) Publish(ctx context.Context, msgs []Message) error {
 	}
 	if len(msgs) == 0 {
 		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		for i := range msgs {
+			c.metrics.writeErrors.WithLabelValues(msgs[i].Topic, reason(err)).Inc()
+		}
+		return fmt.Errorf("kafka: publish %d messages: %w", len(msgs), err)
 	}
 	kms := make([]kafkago.Message, len(msgs))
 	for i := range msgs {
@@ -58,9 +72,15 @@ func (c *Client) Publish(ctx context.Context, msgs []Message) error {
 	batch := kms
 	var index []int // index[k] = position in msgs of batch[k]; nil means identity
 	failed := map[int]error{}
+	wctx, done := c.drainContext(ctx)
+	defer done()
 	for round := 0; ; round++ {
 		start := time.Now()
-		err := c.writer.WriteMessages(ctx, batch...)
+		err := c.writer.WriteMessages(wctx, batch...)
+		if err != nil && wctx.Err() != nil {
+			// The drain ran out: report ctx's own error, not the drain's.
+			err = fmt.Errorf("no verdict %v after the cancel: %w", c.cfg.WriteTimeout, context.Cause(wctx))
+		}
 		c.metrics.duration.Observe(time.Since(start).Seconds())
 		if err == nil {
 			c.countWritten(msgs, batch, index, nil)
@@ -110,6 +130,27 @@ func (c *Client) Publish(ctx context.Context, msgs []Message) error {
 	}
 	c.countFailed(msgs, failed)
 	return &PublishError{Failed: failed, Total: len(msgs)}
+}
+
+// drainContext returns the context for the writer's calls: ctx without its cancellation,
+// which it gets only c.cfg.WriteTimeout after ctx's, with ctx's cause. kafka-go sends the
+// messages of a call it has accepted whatever happens to the call's context; a call that
+// gave up on a cancel would leave their verdict unknown. done releases the context.
+func (c *Client) drainContext(ctx context.Context) (context.Context, func()) {
+	wctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		t := time.NewTimer(c.cfg.WriteTimeout)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			cancel(context.Cause(ctx))
+		case <-wctx.Done():
+		}
+	})
+	return wctx, func() {
+		stop()
+		cancel(nil)
+	}
 }
 
 // metadataTTL is how often the client refreshes its view of the cluster.

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	kafkago "github.com/segmentio/kafka-go"
@@ -243,4 +245,66 @@ func TestReasonLabels(t *testing.T) {
 			t.Errorf("reason(%v) = %q, want %q", tt.err, got, tt.want)
 		}
 	}
+}
+
+// holdProduce makes the cluster hold every produce request until release is closed; arrived
+// receives once the first is held.
+func holdProduce(t *testing.T, cluster *kfake.Cluster) (arrived <-chan struct{}, release func()) {
+	first := make(chan struct{})
+	gate := make(chan struct{})
+	var once, closeOnce sync.Once
+	cluster.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		cluster.KeepControl()
+		once.Do(func() { close(first) })
+		cluster.SleepControl(func() { <-gate })
+		return nil, nil, false
+	})
+	release = func() { closeOnce.Do(func() { close(gate) }) }
+	t.Cleanup(release)
+	return first, release
+}
+
+func TestPublishCancelled(t *testing.T) {
+	t.Run("messages in flight get their verdict", func(t *testing.T) {
+		cluster := newCluster(t, kfake.SeedTopics(3, "t"))
+		c, _, _ := newClient(t, cluster)
+		arrived, release := holdProduce(t, cluster)
+		ctx, cancel := context.WithCancel(t.Context())
+		msgs := keyedMessages("t", 60)
+		res := make(chan error, 1)
+		go func() { res <- c.Publish(ctx, msgs) }()
+		<-arrived
+		cancel()
+		select {
+		case err := <-res:
+			t.Fatalf("Publish returned %v on the cancel, with its messages still in flight", err)
+		case <-time.After(100 * time.Millisecond):
+		}
+		release()
+		if err := <-res; err != nil {
+			t.Fatalf("Publish = %v, want every message acknowledged after the cancel", err)
+		}
+		if n := countRecords(t, c, "t"); n != len(msgs) {
+			t.Fatalf("read %d records, want %d", n, len(msgs))
+		}
+	})
+	t.Run("the wait is bounded", func(t *testing.T) {
+		cluster := newCluster(t, kfake.SeedTopics(3, "t"))
+		c, _, _ := newClient(t, cluster, func(cfg *Config) { cfg.WriteTimeout = 200 * time.Millisecond })
+		arrived, _ := holdProduce(t, cluster)
+		ctx, cancel := context.WithCancel(t.Context())
+		res := make(chan error, 1)
+		go func() { res <- c.Publish(ctx, keyedMessages("t", 60)) }()
+		<-arrived
+		cancel()
+		select {
+		case err := <-res:
+			var pe *PublishError
+			if !errors.Is(err, context.Canceled) || errors.As(err, &pe) {
+				t.Fatalf("Publish = %v, want the cancel with no verdict", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("Publish still waiting 10 s after the cancel")
+		}
+	})
 }

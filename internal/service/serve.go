@@ -40,8 +40,10 @@ func (l *Lifecycle) Stopping(context.Context) error {
 // Shutdown order (each step waits for the one before):
 //  1. ctx is cancelled: the scheduler starts no new sync, /readyz answers 503.
 //  2. A sync in flight may finish for up to ShutdownTimeout; then its context is cancelled and
-//     it is abandoned. That is safe: every event Kafka acknowledged is already the state, the
-//     rest are detected again on the next start and re-sent with the same event_id.
+//     it is abandoned. It sends nothing new, but waits for the verdict on a produce request
+//     already on its way (at most the Kafka write timeout, see kafka.Client.Publish). That is
+//     safe: every event Kafka acknowledged is already the state, the rest are detected again
+//     on the next start and re-sent with the same event_id.
 //  3. The admin server stops, after the sync, so that metrics stay scrapable during the drain.
 //  4. Close releases the Kafka, registry and Personio clients; nothing can use them any more.
 //

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 
 	"github.com/personio-cdc/personio-cdc/internal/codec"
@@ -39,12 +40,13 @@ var (
 // real client, codec and Kafka adapter. Runners built from it share all of them, as a restarted
 // service would.
 type harness struct {
-	t      testing.TB
-	sim    *personiotest.Server
-	client *personio.Client
-	kafka  *kafka.Client
-	reg    *codec.Registry
-	codec  *codec.Codec
+	t       testing.TB
+	sim     *personiotest.Server
+	cluster *kfake.Cluster
+	client  *personio.Client
+	kafka   *kafka.Client
+	reg     *codec.Registry
+	codec   *codec.Codec
 }
 
 func newHarness(t testing.TB, persons int) *harness {
@@ -75,7 +77,7 @@ func newHarness(t testing.TB, persons int) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &harness{t: t, sim: sim, client: client, kafka: kc, reg: reg, codec: codec.New(reg)}
+	return &harness{t: t, sim: sim, cluster: cluster, client: client, kafka: kc, reg: reg, codec: codec.New(reg)}
 }
 
 func (h *harness) config() Config {
@@ -677,6 +679,7 @@ func TestNewValidates(t *testing.T) {
 }
 
 // cancellingSource cancels the run's context once the persons listing delivered its first page.
+// The compensations listing waits for that cancel, so that neither listing is complete.
 type cancellingSource struct {
 	extract.Source
 	cancel context.CancelFunc
@@ -697,7 +700,12 @@ func (c *cancellingSource) ListPersons(ctx context.Context, flt personio.PersonF
 	})
 }
 
-func TestRunCancelledMidway(t *testing.T) {
+func (c *cancellingSource) ListCompensations(ctx context.Context, flt personio.CompensationFilter, fn func([]personio.Compensation) error) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func TestRunCancelledWhileListing(t *testing.T) {
 	h := newHarness(t, 30)
 	run(t, h.runner(), Full)
 	h.sim.Churn(personiotest.Churn{Hires: 2, Deletions: 2, Renames: 2, SalaryChanges: 2})
@@ -709,10 +717,12 @@ func TestRunCancelledMidway(t *testing.T) {
 	if !errors.Is(err, context.Canceled) || res.Outcome != Failed {
 		t.Fatalf("cancelled run: err %v, outcome %s", err, res.Outcome)
 	}
-	if d := changes(res, change.Persons)["d"] + changes(res, change.Compensations)["d"]; d != 0 {
-		t.Errorf("a cancelled run deleted %d entities", d)
+	for _, e := range []change.Entity{change.Persons, change.Compensations} {
+		if got := changes(res, e); len(got) != 0 {
+			t.Errorf("a run cancelled while listing published %s changes %v", e, got)
+		}
 	}
-	if st := r.Status(); st.Running || st.Entities[1].Phase != PhaseFailed {
+	if st := r.Status(); st.Running || st.Entities[0].Phase != PhaseFailed || st.Entities[1].Phase != PhaseFailed {
 		t.Errorf("status after cancel: %+v", st)
 	}
 	// The next run, on a fresh runner as after a restart, publishes exactly what is missing.
@@ -721,6 +731,61 @@ func TestRunCancelledMidway(t *testing.T) {
 		t.Errorf("run after the cancelled one: %s", res.Outcome)
 	}
 	h.checkTopics(h.expected())
+}
+
+// A cancel that lands while Kafka holds a produce request: the run waits for that request's
+// verdict, so it reports what reached the topics, and the next run, on the same runner or on a
+// fresh one, sends none of it again.
+func TestRunCancelledWhilePublishing(t *testing.T) {
+	for _, fresh := range []bool{false, true} {
+		t.Run(map[bool]string{false: "same runner", true: "fresh runner"}[fresh], func(t *testing.T) {
+			h := newHarness(t, 30)
+			r := h.runner()
+			run(t, r, Full)
+			h.sim.Churn(personiotest.Churn{Hires: 3, Deletions: 3, Renames: 3, SalaryChanges: 3})
+			before := map[change.Entity]int{}
+			for _, e := range []change.Entity{change.Persons, change.Compensations} {
+				before[e] = len(h.replay(e).Messages)
+			}
+
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			var once gosync.Once
+			h.cluster.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+				once.Do(func() {
+					cancel()
+					// Hold the cluster until the cancel had every chance to be seen.
+					time.Sleep(100 * time.Millisecond)
+				})
+				return nil, nil, false
+			})
+			res, err := r.Run(ctx, Full)
+			if !errors.Is(err, context.Canceled) || res.Outcome != Failed {
+				t.Fatalf("cancelled run: err %v, outcome %s", err, res.Outcome)
+			}
+			reported, landed := 0, 0
+			for _, e := range []change.Entity{change.Persons, change.Compensations} {
+				for op, n := range changes(res, e) {
+					reported += n
+					if op == string(change.Delete) {
+						reported += n // and its tombstone
+					}
+				}
+				landed += len(h.replay(e).Messages) - before[e]
+			}
+			if landed == 0 || reported != landed {
+				t.Errorf("the cancelled run reported %d messages published; %d reached the topics", reported, landed)
+			}
+
+			if fresh {
+				r = h.runner()
+			}
+			if res = run(t, r, Full); res.Outcome != Complete {
+				t.Errorf("run after the cancelled one: %s", res.Outcome)
+			}
+			h.checkTopics(h.expected())
+		})
+	}
 }
 
 func TestRunResnapshotOneEntity(t *testing.T) {
