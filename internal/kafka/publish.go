@@ -55,12 +55,6 @@ func (c *Client) Publish(ctx context.Context, msgs []Message) error {
 	if len(msgs) == 0 {
 		return nil
 	}
-	if err := ctx.Err(); err != nil {
-		for i := range msgs {
-			c.metrics.writeErrors.WithLabelValues(msgs[i].Topic, reason(err)).Inc()
-		}
-		return fmt.Errorf("kafka: publish %d messages: %w", len(msgs), err)
-	}
 	kms := make([]kafkago.Message, len(msgs))
 	for i := range msgs {
 		if msgs[i].Topic == "" {
@@ -75,13 +69,16 @@ func (c *Client) Publish(ctx context.Context, msgs []Message) error {
 	wctx, done := c.drainContext(ctx)
 	defer done()
 	for round := 0; ; round++ {
-		start := time.Now()
-		err := c.writer.WriteMessages(wctx, batch...)
-		if err != nil && wctx.Err() != nil {
-			// The drain ran out: report ctx's own error, not the drain's.
-			err = fmt.Errorf("no verdict %v after the cancel: %w", c.cfg.WriteTimeout, context.Cause(wctx))
+		err := ctx.Err() // once cancelled, nothing new is sent
+		if err == nil {
+			start := time.Now()
+			err = c.writer.WriteMessages(wctx, batch...)
+			c.metrics.duration.Observe(time.Since(start).Seconds())
+			if err != nil && wctx.Err() != nil {
+				// The drain ran out: report ctx's own error, not the drain's.
+				err = fmt.Errorf("no verdict %v after the cancel: %w", c.cfg.WriteTimeout, context.Cause(wctx))
+			}
 		}
-		c.metrics.duration.Observe(time.Since(start).Seconds())
 		if err == nil {
 			c.countWritten(msgs, batch, index, nil)
 			break
