@@ -120,8 +120,39 @@ func (c *Client) EnsureTopics(ctx context.Context, specs []TopicSpec) error {
 		if err := errors.Join(errs...); err != nil {
 			return err
 		}
+		if err := c.awaitTopics(ctx, create); err != nil {
+			return err
+		}
 	}
 	c.checkDrift(ctx, specs, existing)
+	return nil
+}
+
+// topicReadyWithin bounds how long EnsureTopics waits for a topic it created to be usable.
+const topicReadyWithin = 30 * time.Second
+
+// awaitTopics waits until every partition of each created topic answers an offsets request.
+// Kafka confirms CreateTopics once the controller has the topic; the brokers become its
+// partitions' leaders a moment later, and until then a read or write fails with "not leader"
+// or "unknown topic or partition", which the state rebuild and the first write of a fresh
+// deployment would otherwise meet.
+func (c *Client) awaitTopics(ctx context.Context, created []kafkago.TopicConfig) error {
+	ctx, cancel := context.WithTimeout(ctx, topicReadyWithin)
+	defer cancel()
+	for _, tc := range created {
+		for pause := 10 * time.Millisecond; ; pause = min(2*pause, 500*time.Millisecond) {
+			_, _, err := c.offsets(ctx, tc.Topic)
+			if err == nil {
+				break
+			}
+			if !Retryable(err) {
+				return fmt.Errorf("kafka: created topic %s: %w", tc.Topic, err)
+			}
+			if serr := sleep(ctx, pause); serr != nil {
+				return fmt.Errorf("kafka: created topic %s not ready within %v: %w", tc.Topic, topicReadyWithin, errors.Join(err, serr))
+			}
+		}
+	}
 	return nil
 }
 
