@@ -20,6 +20,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/personio-cdc/personio-cdc/internal/config"
+	"github.com/personio-cdc/personio-cdc/internal/kafka"
 	"github.com/personio-cdc/personio-cdc/internal/metrics"
 )
 
@@ -266,9 +267,12 @@ func TestKubernetesManifests(t *testing.T) {
 		t.Fatalf("ConfigMap settings do not validate: %v", err)
 	}
 
+	// After SHUTDOWN_TIMEOUT the abandoned sync still waits for the verdict on what it is
+	// sending (see kafka.Client.Publish).
 	grace, _ := dig(pod, "terminationGracePeriodSeconds").(int)
-	if time.Duration(grace)*time.Second <= cfg.Admin.ShutdownTimeout {
-		t.Errorf("terminationGracePeriodSeconds %d must exceed SHUTDOWN_TIMEOUT %s", grace, cfg.Admin.ShutdownTimeout)
+	if need := cfg.Admin.ShutdownTimeout + kafka.DefaultWriteTimeout; time.Duration(grace)*time.Second <= need {
+		t.Errorf("terminationGracePeriodSeconds %d must exceed SHUTDOWN_TIMEOUT %s plus the Kafka write timeout %s",
+			grace, cfg.Admin.ShutdownTimeout, kafka.DefaultWriteTimeout)
 	}
 	checks := []struct {
 		name string

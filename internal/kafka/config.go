@@ -92,6 +92,10 @@ type SASLConfig struct {
 	Password  string // never logged
 }
 
+// DefaultWriteTimeout bounds one produce round trip, and how long a cancelled Publish waits
+// for the verdict on the messages already on their way.
+const DefaultWriteTimeout = 10 * time.Second
+
 func (c *Config) setDefaults() {
 	if c.ClientID == "" {
 		c.ClientID = "personio-cdc"
@@ -112,7 +116,7 @@ func (c *Config) setDefaults() {
 		c.Compression = CompressionNone
 	}
 	if c.WriteTimeout == 0 {
-		c.WriteTimeout = 10 * time.Second
+		c.WriteTimeout = DefaultWriteTimeout
 	}
 	if c.MaxAttempts == 0 {
 		c.MaxAttempts = 5

@@ -11,10 +11,12 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/personio-cdc/personio-cdc/internal/config"
+	"github.com/personio-cdc/personio-cdc/internal/kafka"
 )
 
 // composeFile is the part of the Compose specification the checks read.
@@ -35,6 +37,8 @@ type service struct {
 	Volumes     []string          `yaml:"volumes"`
 	Secrets     []string          `yaml:"secrets"`
 	DependsOn   any               `yaml:"depends_on"`
+	// StopGracePeriod is how long compose waits after SIGTERM before SIGKILL (default 10s).
+	StopGracePeriod string `yaml:"stop_grace_period"`
 }
 
 // settings returns the environment variables personio-cdc reads and, of those, the secrets
@@ -313,8 +317,20 @@ func TestServiceSettings(t *testing.T) {
 	if len(svc.Command) > 1 {
 		args = svc.Command[1:]
 	}
-	if _, err := config.Load(args, getenv); err != nil {
-		t.Errorf("personio-cdc rejects the compose configuration: %v", err)
+	cfg, err := config.Load(args, getenv)
+	if err != nil {
+		t.Fatalf("personio-cdc rejects the compose configuration: %v", err)
+	}
+
+	// A stop lets the sync in flight finish for SHUTDOWN_TIMEOUT, then waits for Kafka's
+	// verdict on what it is sending (see kafka.Client.Publish): compose must not kill it sooner.
+	grace, err := time.ParseDuration(svc.StopGracePeriod)
+	if err != nil {
+		t.Fatalf("personio-cdc stop_grace_period %q: %v (compose's default of 10s is too short)", svc.StopGracePeriod, err)
+	}
+	if need := cfg.Admin.ShutdownTimeout + kafka.DefaultWriteTimeout; grace <= need {
+		t.Errorf("personio-cdc stop_grace_period %s must exceed SHUTDOWN_TIMEOUT %s plus the Kafka write timeout %s",
+			grace, cfg.Admin.ShutdownTimeout, kafka.DefaultWriteTimeout)
 	}
 }
 
