@@ -50,7 +50,7 @@ func (s TopicSpec) configs() map[string]string {
 // never changed and never an error (operators may tune topics). A broker that
 // does not allow topic creation is an error only for a topic that does not
 // exist; a broker that does not allow describing configs skips the config
-// comparison.
+// comparison. A topic it created is ready to read and write when it returns.
 func (c *Client) EnsureTopics(ctx context.Context, specs []TopicSpec) error {
 	if c.isClosed() {
 		return ErrClosed
@@ -99,10 +99,12 @@ func (c *Client) EnsureTopics(ctx context.Context, specs []TopicSpec) error {
 			return fmt.Errorf("kafka: create topics: %w", err)
 		}
 		var errs []error
+		var created []string
 		for _, tc := range create {
 			switch err := resp.Errors[tc.Topic]; {
 			case err == nil:
 				c.logger.InfoContext(ctx, "created topic", "topic", tc.Topic, "partitions", tc.NumPartitions)
+				created = append(created, tc.Topic)
 			case errors.Is(err, kafkago.TopicAlreadyExists):
 				// Created concurrently; compare below.
 			case isAuthorization(err):
@@ -120,7 +122,7 @@ func (c *Client) EnsureTopics(ctx context.Context, specs []TopicSpec) error {
 		if err := errors.Join(errs...); err != nil {
 			return err
 		}
-		if err := c.awaitTopics(ctx, create); err != nil {
+		if err := c.awaitTopics(ctx, created); err != nil {
 			return err
 		}
 	}
@@ -136,20 +138,20 @@ const topicReadyWithin = 30 * time.Second
 // partitions' leaders a moment later, and until then a read or write fails with "not leader"
 // or "unknown topic or partition", which the state rebuild and the first write of a fresh
 // deployment would otherwise meet.
-func (c *Client) awaitTopics(ctx context.Context, created []kafkago.TopicConfig) error {
+func (c *Client) awaitTopics(ctx context.Context, topics []string) error {
 	ctx, cancel := context.WithTimeout(ctx, topicReadyWithin)
 	defer cancel()
-	for _, tc := range created {
+	for _, topic := range topics {
 		for pause := 10 * time.Millisecond; ; pause = min(2*pause, 500*time.Millisecond) {
-			_, _, err := c.offsets(ctx, tc.Topic)
+			_, _, err := c.offsets(ctx, topic)
 			if err == nil {
 				break
 			}
 			if !Retryable(err) {
-				return fmt.Errorf("kafka: created topic %s: %w", tc.Topic, err)
+				return fmt.Errorf("kafka: created topic %s: %w", topic, err)
 			}
 			if serr := sleep(ctx, pause); serr != nil {
-				return fmt.Errorf("kafka: created topic %s not ready within %v: %w", tc.Topic, topicReadyWithin, errors.Join(err, serr))
+				return fmt.Errorf("kafka: created topic %s not ready (waited up to %v): %w", topic, topicReadyWithin, errors.Join(err, serr))
 			}
 		}
 	}
