@@ -839,7 +839,7 @@ func TestRunResnapshotOneEntity(t *testing.T) {
 			}
 			// Only the chosen entity was listed.
 			other := map[change.Entity]string{change.Persons: "GET /v2/compensations", change.Compensations: "GET /v2/persons"}[only]
-			if n, n0 := sum(h.sim.Stats().Requests[other]), sum(statsBefore.Requests[other]); n != n0 {
+			if n, n0 := h.sim.Stats().Endpoint(other), statsBefore.Endpoint(other); n != n0 {
 				t.Errorf("resnapshot of %s sent %d %s requests", only, n-n0, other)
 			}
 			// The other entity's status is the one it had.
@@ -856,14 +856,6 @@ func TestRunResnapshotOneEntity(t *testing.T) {
 		t.Errorf("unknown entity: err %v", err)
 	}
 	h.checkTopics(want)
-}
-
-func sum(m map[int]int64) int64 {
-	var n int64
-	for _, v := range m {
-		n += v
-	}
-	return n
 }
 
 func TestRunWrongSecretFails(t *testing.T) {
@@ -892,7 +884,7 @@ func TestRunWrongSecretFails(t *testing.T) {
 	}
 	// One refused token request stops the run: no listing asks on its own, none reaches the API.
 	stats := h.sim.Stats()
-	if n := sum(stats.Requests["POST /v2/auth/token"]); n > 2 || stats.Total != n {
+	if n := stats.Endpoint("POST /v2/auth/token"); n > 2 || stats.Total != n {
 		t.Errorf("%d token requests, %d requests in all; want at most 2, all of them token requests", n, stats.Total)
 	}
 	for _, es := range r.Status().Entities {

@@ -19,6 +19,15 @@ type Stats struct {
 	Faults map[string]int64 `json:"faults"`
 }
 
+// Endpoint is the number of requests to endpoint ("POST /v2/auth/token"), whatever their status.
+func (s Stats) Endpoint(endpoint string) int64 {
+	var n int64
+	for _, v := range s.Requests[endpoint] {
+		n += v
+	}
+	return n
+}
+
 type statsCollector struct {
 	mu sync.Mutex
 	s  Stats
