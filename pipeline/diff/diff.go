@@ -29,12 +29,21 @@
 //
 // # Mass-delete guard
 //
-// If the deletes of a run exceed the configured share (default 0.2) of the tenant's live
-// entries of the entity, and the state holds at least the guard's minimum (default 10)
-// entries, Finish returns a *MassDeleteError and no events at all for the entity. A listing
-// that would delete every entry of a state with at least two entries is refused whatever
-// the minimum: that is what a credential that lost a scope looks like. WithoutDeleteGuard
-// turns the guard off (the operator's override).
+// If the deletes of a run exceed the configured share (default 0.2) of the tenant's stored
+// entries inside the listed scope (Scope.Contains: for compensations the month windows that
+// were listed completely, for persons every person of the tenant), and that scope holds at
+// least the guard's minimum (default 10) entries, Finish returns a *MassDeleteError and no
+// events at all for the entity. A listing that would delete every entry of a scope holding
+// at least two is refused whatever the minimum: that is what a credential that lost a scope
+// looks like. WithoutDeleteGuard turns the guard off (the operator's override).
+//
+// The share is never taken of the whole entity. The state keeps every compensation month it
+// has ever seen while a sync lists only the last few, so after a year or two the listed
+// months hold a small part of the stored entries: compared with all of them, a complete but
+// empty listing of the current months (a legal-entity filter set on the credential in
+// Personio's UI narrows what compensations return, silently) would delete every current
+// salary without reaching the share. A scope defined by a filter (persons by status, a
+// future entity listed per parent) is guarded the same way through its Contains.
 //
 // # Field-loss guard
 //
@@ -43,10 +52,14 @@
 // "u" event with that field nulled. When a run finishes, the differ counts per field family
 // (see FieldEmpty: "email", "custom_attributes.<id>", "employments.*.status") the "u" and
 // "r" events that take the field from a value to empty or absent. If one family's count
-// exceeds the same share of the tenant's live entries as the delete guard, and the state
-// holds at least the guard's minimum, Finish returns a *FieldLossError (ErrMassFieldLoss)
-// and no events for the entity. WithoutDeleteGuard turns this guard off as well: the
-// override publishes what Personio sent.
+// exceeds the same share of the tenant's stored entries inside the scope the listing looked
+// at (Scope.Listed, complete or not; default Scope.Contains), and that scope holds at least
+// the guard's minimum, Finish returns a *FieldLossError (ErrMassFieldLoss) and no events for
+// the entity. WithoutDeleteGuard turns this guard off as well: the override publishes what
+// Personio sent.
+//
+// Finding which stored entries lie inside a scope that is not the whole tenant means decoding
+// them (a compensation's effective_from); Finish does so only when a guard needs the count.
 //
 // # Memory
 //
@@ -140,9 +153,14 @@ type Scope struct {
 	// Complete is true when the listing ran to its end without error. Only a complete
 	// listing deletes.
 	Complete bool
-	// Contains selects the stored records the listing covered. nil means every record of
-	// the tenant and entity (persons).
+	// Contains selects the stored records the listing covered completely: those a complete
+	// listing deletes when it did not list them, and those the mass-delete guard counts.
+	// nil means every record of the tenant and entity (persons).
 	Contains func(change.Record) bool
+	// Listed selects the stored records the listing looked at, completely or not (for
+	// compensations: every month window listed, including those that failed): those the
+	// field-loss guard counts. nil means Contains.
+	Listed func(change.Record) bool
 }
 
 // Window is a range of dates, both ends inclusive (as the Personio client's month windows).
@@ -391,48 +409,8 @@ func (r *Run) Finish(scope Scope) (Result, error) {
 		return Result{}, ErrFinished
 	}
 	r.finished = true
-	var deletes []change.Event
-	if scope.Complete && change.SyncKind(r.src.SyncKind) != change.Incremental {
-		var (
-			count int
-			err   error
-		)
-		r.st.Range(r.entity, func(key string, e state.Entry) bool {
-			if !strings.HasPrefix(key, r.prefix) {
-				return true
-			}
-			count++
-			if _, ok := r.seen[key]; ok {
-				return true
-			}
-			data, derr := e.RecordData(r.entity)
-			if derr != nil {
-				err = fmt.Errorf("diff: stored record of %s: %w", key, derr)
-				return false
-			}
-			before, derr := change.UnmarshalRecord(r.entity, data)
-			if derr != nil {
-				err = fmt.Errorf("diff: stored record of %s: %w", key, derr)
-				return false
-			}
-			if scope.Contains != nil && !scope.Contains(before) {
-				return true
-			}
-			deletes = append(deletes, change.Event{
-				Entity: r.entity, Key: key, ID: strings.TrimPrefix(key, r.prefix), Op: change.Delete,
-				Before: before, BeforeData: data, Version: e.Version + 1,
-			})
-			return true
-		})
-		if err != nil {
-			return Result{}, err
-		}
-		if n := len(deletes); n > 0 && !r.d.guardOff &&
-			((count >= r.d.guardMin && float64(n) > r.d.ratio*float64(count)) || (n == count && count >= 2)) {
-			return Result{}, &MassDeleteError{Entity: r.entity, Deletes: n, Count: count, Ratio: r.d.ratio}
-		}
-	}
-	if err := r.fieldLossGuard(-1); err != nil {
+	deletes, err := r.deletesAndGuards(scope)
+	if err != nil {
 		return Result{}, err
 	}
 
@@ -468,6 +446,83 @@ func (r *Run) Finish(scope Scope) (Result, error) {
 	r.res.Events = events
 	r.events, r.seen, r.lost, r.data = nil, nil, nil, nil
 	return r.res, nil
+}
+
+// deletesAndGuards returns the deletes the scope allows and applies the mass-delete guard
+// and the field-loss guard. Both guards compare with the tenant's stored entries inside the
+// scope that was listed (Scope.Contains, Scope.Listed), never with the whole entity: the
+// state keeps every compensation month it has ever seen, and a share of all of them lets an
+// empty listing of the current months through.
+func (r *Run) deletesAndGuards(scope Scope) ([]change.Event, error) {
+	deleting := scope.Complete && change.SyncKind(r.src.SyncKind) != change.Incremental
+	lost := r.lostPerFamily()
+	guarded := !r.d.guardOff
+	if !deleting && len(lost) == 0 {
+		return nil, nil
+	}
+	listedIn := scope.Listed
+	if listedIn == nil {
+		listedIn = scope.Contains
+	}
+	var (
+		deletes []change.Event
+		inScope int // stored entries inside Contains: the mass-delete guard's denominator
+		inListd int // stored entries inside Listed: the field-loss guard's denominator
+		err     error
+	)
+	r.st.Range(r.entity, func(key string, e state.Entry) bool {
+		if !strings.HasPrefix(key, r.prefix) {
+			return true
+		}
+		_, seen := r.seen[key]
+		// A stored record is decoded when it may be deleted, or when a guard has to know
+		// whether it lies inside the scope.
+		decode := (deleting && !seen) ||
+			(deleting && guarded && scope.Contains != nil) ||
+			(len(lost) > 0 && listedIn != nil)
+		var (
+			before change.Record
+			data   []byte
+		)
+		if decode {
+			var derr error
+			if data, derr = e.RecordData(r.entity); derr == nil {
+				before, derr = change.UnmarshalRecord(r.entity, data)
+			}
+			if derr != nil {
+				err = fmt.Errorf("diff: stored record of %s: %w", key, derr)
+				return false
+			}
+		}
+		if len(lost) > 0 && (listedIn == nil || listedIn(before)) {
+			inListd++
+		}
+		if !deleting {
+			return true
+		}
+		if scope.Contains != nil && (before == nil || !scope.Contains(before)) {
+			return true // outside the scope, or (guard off) listed and not decoded
+		}
+		inScope++
+		if !seen {
+			deletes = append(deletes, change.Event{
+				Entity: r.entity, Key: key, ID: strings.TrimPrefix(key, r.prefix), Op: change.Delete,
+				Before: before, BeforeData: data, Version: e.Version + 1,
+			})
+		}
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	if n := len(deletes); n > 0 && guarded &&
+		((inScope >= r.d.guardMin && float64(n) > r.d.ratio*float64(inScope)) || (n == inScope && inScope >= 2)) {
+		return nil, &MassDeleteError{Entity: r.entity, Deletes: n, Count: inScope, Ratio: r.d.ratio}
+	}
+	if err := r.fieldLossGuard(lost, inListd); err != nil {
+		return nil, err
+	}
+	return deletes, nil
 }
 
 // Diff runs Begin, Add and Finish over one listing.

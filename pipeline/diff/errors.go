@@ -19,7 +19,7 @@ var ErrFinished = errors.New("diff run already finished")
 type MassDeleteError struct {
 	Entity  change.Entity
 	Deletes int     // keys the listing would delete
-	Count   int     // live keys of the tenant's entity in the state
+	Count   int     // live keys of the tenant's entity in the state inside the listed scope
 	Ratio   float64 // the configured share
 }
 
@@ -43,7 +43,7 @@ type FieldLossError struct {
 	Entity change.Entity
 	Field  string   // the family emptied most often, e.g. "email" or "employments.*.status"
 	Lost   int      // updates that would empty Field
-	Count  int      // live keys of the tenant's entity in the state
+	Count  int      // live keys of the tenant's entity in the state inside the listed scope
 	Ratio  float64  // the configured share
 	Fields []string // every family over the limit, sorted
 }

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/personio-cdc/personio-cdc/internal/state"
 	"github.com/personio-cdc/personio-cdc/pipeline/change"
 )
 
@@ -37,10 +36,9 @@ func (r *Run) noteLoss(key string, before, after change.Record, changed []string
 	r.lost[key] = fams
 }
 
-// fieldLossGuard counts, per field family, the pending events that emptied it and returns a
-// *FieldLossError when a family was emptied for more than the guard's share of the tenant's
-// live entries. count is the number of live entries when the caller already knows it, else -1.
-func (r *Run) fieldLossGuard(count int) error {
+// lostPerFamily counts, per field family, the pending events that emptied it (none when the
+// guard is off). It forgets what noteLoss kept.
+func (r *Run) lostPerFamily() map[string]int {
 	defer func() { r.lost = nil }()
 	if r.d.guardOff || len(r.lost) == 0 {
 		return nil
@@ -54,19 +52,14 @@ func (r *Run) fieldLossGuard(count int) error {
 			per[f]++
 		}
 	}
-	if len(per) == 0 {
-		return nil
-	}
-	if count < 0 {
-		count = 0
-		r.st.Range(r.entity, func(key string, _ state.Entry) bool {
-			if strings.HasPrefix(key, r.prefix) {
-				count++
-			}
-			return true
-		})
-	}
-	if count < r.d.guardMin {
+	return per
+}
+
+// fieldLossGuard returns a *FieldLossError when a family was emptied (per, from
+// lostPerFamily) for more than the guard's share of count, the tenant's stored entries
+// inside the scope the listing looked at (Scope.Listed).
+func (r *Run) fieldLossGuard(per map[string]int, count int) error {
+	if len(per) == 0 || count < r.d.guardMin {
 		return nil
 	}
 	var err *FieldLossError

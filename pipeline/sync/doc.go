@@ -12,7 +12,9 @@
 //     entity arrived, the run finishes: deletes only from complete listings (persons: the whole
 //     listing; compensations: the windows listed completely), and the mass-delete guard
 //     withholds every event of the entity when it would delete too much, the field-loss guard
-//     when it would empty one field of too many (a credential that lost a field's scope).
+//     when it would empty one field of too many (a credential that lost a field's scope);
+//     both compare with the stored entries of the scope that was listed, never the whole
+//     entity (diff.Scope).
 //  4. Publish: the entity's events go to Kafka and, only once acknowledged, into the state. A
 //     publish failure stops the run and, when messages may have reached Kafka, marks the state
 //     dirty so that the next run rebuilds it first.

@@ -501,7 +501,8 @@ func (r *Runner) finish(ctx context.Context, er *entityRun, kind Kind) error {
 				return nil
 			}
 		}
-		scope = diff.Scope{Complete: len(er.completeWindows) > 0, Contains: diff.EffectiveIn(er.completeWindows...)}
+		scope = diff.Scope{Complete: len(er.completeWindows) > 0, Contains: diff.EffectiveIn(er.completeWindows...),
+			Listed: diff.EffectiveIn(er.listedWindows...)}
 	}
 	result, err := er.run.Finish(scope)
 	if err != nil {
