@@ -20,6 +20,7 @@ type entityRun struct {
 	completeWindows []diff.Window // compensations: windows listed completely
 	listedWindows   []diff.Window // compensations: every window listed
 	maxUpdated      time.Time     // persons: largest updated_at listed
+	listed          time.Time     // the run's start, before the listing started
 	filtered        bool          // persons: an incremental (updated_at) listing
 }
 
@@ -83,6 +84,17 @@ func (er *entityRun) add(snap extract.Snapshot, m *Metrics) {
 		er.complete = false
 		er.res.IncompleteScopes = append(er.res.IncompleteScopes, snap.Scope)
 	}
+}
+
+// highWaterMark is the mark a complete persons listing leaves: its largest updated_at, but
+// never later than the listing's start. A person stamped in the future (a clock far ahead, a
+// wrong record) would otherwise move the mark past every real change until the next full
+// sync; capped, the next incremental listing asks from at most the start minus the skew margin.
+func (er *entityRun) highWaterMark() time.Time {
+	if er.maxUpdated.After(er.listed) {
+		return er.listed
+	}
+	return er.maxUpdated
 }
 
 func firstErr(first, err error) error {

@@ -6,9 +6,13 @@ import (
 	"strings"
 	gosync "sync"
 	"testing"
+	"time"
 
 	"github.com/personio-cdc/personio-cdc/internal/kafka"
+	"github.com/personio-cdc/personio-cdc/internal/personio"
+	"github.com/personio-cdc/personio-cdc/internal/personio/personiotest"
 	"github.com/personio-cdc/personio-cdc/pipeline/change"
+	"github.com/personio-cdc/personio-cdc/pipeline/extract"
 	"github.com/personio-cdc/personio-cdc/pipeline/publish"
 )
 
@@ -67,5 +71,65 @@ func TestRunIncrementalAfterPartialPublish(t *testing.T) {
 			}
 			h.checkTopics(h.expected())
 		})
+	}
+}
+
+// futureSource gives one person (the first it lists, by id) an updated_at in 2099, as a
+// person whose record Personio stamped wrongly, or a clock far ahead, would.
+type futureSource struct {
+	extract.Source
+	id string // the person stamped in the future; set on the first listing
+	mu gosync.Mutex
+}
+
+var farFuture = time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func (s *futureSource) ListPersons(ctx context.Context, f personio.PersonFilter, fn func([]personio.Person) error) error {
+	return s.Source.ListPersons(ctx, f, func(ps []personio.Person) error {
+		s.mu.Lock()
+		for i := range ps {
+			if s.id == "" {
+				s.id = ps[i].ID
+			}
+			if ps[i].ID == s.id {
+				ps[i].UpdatedAt = farFuture.Format(time.RFC3339)
+			}
+		}
+		s.mu.Unlock()
+		return fn(ps)
+	})
+}
+
+// One person with an updated_at in 2099 must not move the high-water mark past every real
+// change: the mark never goes beyond the start of the listing that saw it, so the next
+// incremental sync asks from at most that start minus the skew margin and sees a change made
+// after it.
+func TestRunFutureUpdatedAtDoesNotBlindIncremental(t *testing.T) {
+	h := newHarness(t, 30)
+	rec := &recordingSource{Source: &futureSource{Source: h.client}}
+	r := h.runner(func(c *Config) { c.Source = rec })
+	full := run(t, r, Full)
+	if hwm := r.HighWaterMark(); hwm.After(full.Started) {
+		t.Errorf("high-water mark %s after the full sync that started at %s", hwm, full.Started)
+	}
+	rec.take()
+
+	churn := h.sim.Churn(personiotest.Churn{Renames: 1})
+	if len(churn.Renames) != 1 {
+		t.Fatalf("churn renamed %v, want one person", churn.Renames)
+	}
+	res := run(t, r, Incremental)
+	filters := rec.take()
+	if len(filters) == 0 {
+		t.Fatal("the incremental sync listed no persons")
+	}
+	for _, f := range filters {
+		if limit := full.Started.Add(-DefaultSkewMargin); f.UpdatedAfter.IsZero() || f.UpdatedAfter.After(limit) {
+			t.Errorf("incremental listing asks for updated_at > %s, want a filter at or before %s (the full listing's start minus the skew margin)",
+				f.UpdatedAfter, limit)
+		}
+	}
+	if got := changes(res, change.Persons)["u"]; got != 1 {
+		t.Errorf("incremental sync after a rename published %d person updates, want 1 (changes %v)", got, changes(res, change.Persons))
 	}
 }

@@ -95,8 +95,9 @@ type Result struct {
 	Entities []EntityResult `json:"entities"`
 	// Errors lists the run's error and every entity's errors (no personal data).
 	Errors []string `json:"errors,omitempty"`
-	// HighWaterMark is the largest person updated_at known after the run; the next
-	// incremental sync lists persons updated after it (minus the skew margin).
+	// HighWaterMark is the largest person updated_at known after the run, but never later
+	// than the start of the run that listed it; the next incremental sync lists persons
+	// updated after it (minus the skew margin).
 	HighWaterMark time.Time `json:"high_water_mark,omitzero"`
 }
 

@@ -113,7 +113,8 @@ func New(cfg Config) (*Runner, error) {
 func (r *Runner) Status() Status { return r.board.snapshot() }
 
 // HighWaterMark returns the largest person updated_at of the runner's last complete persons
-// listing; zero before the first one.
+// listing, capped at the start of that run (a person stamped in the future must not hide the
+// changes after it); zero before the first one.
 func (r *Runner) HighWaterMark() time.Time {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -266,7 +267,7 @@ func (r *Runner) run(ctx context.Context, res *Result, only []change.Entity) err
 			if err != nil {
 				return fmt.Errorf("sync: %w", err)
 			}
-			er = &entityRun{entity: snap.Entity, run: dr, res: res.entity(snap.Entity), complete: true}
+			er = &entityRun{entity: snap.Entity, run: dr, res: res.entity(snap.Entity), complete: true, listed: res.Started}
 			runs[snap.Entity] = er
 		}
 		er.add(snap, r.metrics)
@@ -545,7 +546,12 @@ func (r *Runner) finish(ctx context.Context, er *entityRun, kind Kind) error {
 		er.res.Outcome = Complete
 	}
 	if er.entity == change.Persons && er.res.Outcome == Complete {
-		r.setHWM(er.maxUpdated)
+		hwm := er.highWaterMark()
+		if er.maxUpdated.After(er.listed.Add(r.cfg.SkewMargin)) {
+			r.log.Warn("a person's updated_at lies in the future; the high-water mark stays at the start of the listing",
+				"listing_started", er.listed, "max_updated_at", er.maxUpdated)
+		}
+		r.setHWM(hwm)
 		if !er.filtered {
 			r.createdAt = nil // the extractor learnt the boundaries from this listing
 		}
