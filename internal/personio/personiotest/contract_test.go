@@ -3,6 +3,7 @@ package personiotest
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -20,9 +22,11 @@ import (
 	"github.com/getkin/kin-openapi/routers/legacy"
 )
 
-// The contract test checks the simulator's replies against Personio's official v2 specs in
-// <checkout>/../shared/personio (found by walking up from the package directory). Missing specs
-// fail the test: a simulator that is not checked against Personio is not trusted.
+// The contract test checks the simulator's replies against Personio's official v2 specs, kept
+// in testdata/personio-v2 with their provenance (testdata/personio-v2/SOURCE.txt: where each file
+// comes from, its commit and SHA-256). They live in the repository so a fresh clone tests with Go
+// alone; TestContractSpecsMatchSource checks that they are the files SOURCE.txt names. Missing
+// specs fail the test: a simulator that is not checked against Personio is not trusted.
 //
 // Deliberate, documented deviations from a plain validation:
 //   - The specs' servers (https://api.personio.de) are replaced by the simulator's URL so the
@@ -39,22 +43,29 @@ import (
 //   - Compensations have no public spec; they are checked against testdata/compensation.schema.json,
 //     written from DESIGN.md §2.
 
+// specFiles are the Personio specs the contract test loads, all in specDirName.
+var specFiles = []string{
+	"common-components-v2.json",
+	"credentials-service-api-v2.json",
+	"employment-contract-v2.json",
+	"persons-service-api-v2.json",
+}
+
+// specDirName is where the specs live, relative to this package.
+const specDirName = "testdata/personio-v2"
+
+// specDir returns the directory holding the specs, relative to the working directory, or fails
+// the test when one of them is missing.
 func specDir(t testing.TB) string {
 	t.Helper()
-	wd, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for dir := wd; ; dir = filepath.Dir(dir) {
-		cand := filepath.Join(dir, "shared", "personio")
-		if fi, err := os.Stat(filepath.Join(cand, "persons-service-api-v2.json")); err == nil && !fi.IsDir() {
-			return cand
-		}
-		if filepath.Dir(dir) == dir {
-			t.Fatalf("Personio v2 specs not found: no shared/personio/persons-service-api-v2.json in %s or any parent; "+
-				"the repository must be checked out beside shared/ (…/main and …/shared)", wd)
+	for _, name := range specFiles {
+		p := filepath.Join(specDirName, name)
+		if fi, err := os.Stat(p); err != nil || fi.IsDir() {
+			t.Fatalf("Personio v2 spec %s missing (%v): the specs belong in the repository, see %s/SOURCE.txt",
+				p, err, specDirName)
 		}
 	}
+	return specDirName
 }
 
 var formatOptions = []openapi3.SchemaValidationOption{
@@ -422,3 +433,51 @@ var errFatal = errors.New("fatal")
 func (f *fatalRecorder) Fatalf(string, ...any) { f.failed = true; panic(errFatal) }
 func (f *fatalRecorder) Fatal(...any)          { f.failed = true; panic(errFatal) }
 func (f *fatalRecorder) Helper()               {}
+
+// sourceSums reads the SHA-256 that SOURCE.txt records for each spec file.
+func sourceSums(t *testing.T) map[string]string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(specDirName, "SOURCE.txt"))
+	if err != nil {
+		t.Fatalf("the specs' provenance: %v", err)
+	}
+	sums := map[string]string{}
+	name := ""
+	for _, line := range strings.Split(string(raw), "\n") {
+		if m := sourceNameRE.FindStringSubmatch(line); m != nil {
+			name = m[1]
+			continue
+		}
+		if m := sourceSumRE.FindStringSubmatch(line); m != nil && name != "" {
+			sums[name] = m[1]
+			name = ""
+		}
+	}
+	return sums
+}
+
+var (
+	sourceNameRE = regexp.MustCompile(`^\d+\) (\S+\.json)\s*$`)
+	sourceSumRE  = regexp.MustCompile(`^\s+sha256:\s+([0-9a-f]{64})\b`)
+)
+
+// The specs in testdata are the files SOURCE.txt names, unchanged, and every spec the contract
+// test loads has its provenance recorded there.
+func TestContractSpecsMatchSource(t *testing.T) {
+	sums := sourceSums(t)
+	for _, name := range specFiles {
+		want, ok := sums[name]
+		if !ok {
+			t.Errorf("%s: no sha256 recorded in %s/SOURCE.txt", name, specDirName)
+			continue
+		}
+		raw, err := os.ReadFile(filepath.Join(specDirName, name))
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if got := fmt.Sprintf("%x", sha256.Sum256(raw)); got != want {
+			t.Errorf("%s: sha256 %s, SOURCE.txt records %s", name, got, want)
+		}
+	}
+}
