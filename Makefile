@@ -15,7 +15,8 @@ build:
 vet:
 	$(GO) vet -tags integration ./...
 
-# Fast unit tests: no external services.
+# Fast unit tests: Go alone, no external services. The promtool checks of deploy/ skip without
+# promtool unless PERSONIO_CDC_REQUIRE_TOOLS=1 (set by `make test`, where they fail instead).
 test-unit:
 	$(GO) test -count=1 ./...
 

@@ -24,16 +24,27 @@ import (
 	"github.com/personio-cdc/personio-cdc/internal/metrics"
 )
 
-// promtool returns the path of promtool or fails the test: the checks are part of the suite, so
-// a machine without it must not silently pass.
+// requireToolsEnv names the variable that makes a missing external tool fail the tests that
+// need it. `make test` (scripts/test-all) sets it to 1, after scripts/install-tools.
+const requireToolsEnv = "PERSONIO_CDC_REQUIRE_TOOLS"
+
+// promtool returns the path of promtool. Without promtool the test fails when
+// PERSONIO_CDC_REQUIRE_TOOLS=1 (make test, CI), so a machine that should check the alert rules
+// never passes without checking them; otherwise it is skipped, saying so, so a fresh clone's
+// `go test ./...` needs Go alone.
 func promtool(t *testing.T) string {
 	t.Helper()
 	p, err := exec.LookPath("promtool")
-	if err != nil {
-		t.Fatalf("promtool not found in PATH: install it (Debian/Ubuntu: apt-get install -y prometheus; " +
-			"or download it from https://prometheus.io/download/) to check deploy/prometheus/alerts.yml")
+	if err == nil {
+		return p
 	}
-	return p
+	const missing = "promtool not found in PATH: install it (scripts/install-tools; Debian/Ubuntu: " +
+		"apt-get install -y prometheus; or https://prometheus.io/download/) to check deploy/prometheus/alerts.yml"
+	if os.Getenv(requireToolsEnv) == "1" {
+		t.Fatalf("%s (%s=1: make test requires it)", missing, requireToolsEnv)
+	}
+	t.Skipf("SKIPPED, alert rules NOT checked: %s; `make test` sets %s=1 and fails without it", missing, requireToolsEnv)
+	return ""
 }
 
 func TestAlertRulesCheck(t *testing.T) {
