@@ -182,3 +182,57 @@ func TestBinaryShutdownWithSyncInFlight(t *testing.T) {
 		})
 	}
 }
+
+// TestBinaryBadNumbersAndHeaderStringsExit2 runs the real binary with settings that used to slip
+// through validation (non-finite rate limits, a line break in a header value): it must exit 2
+// before doing anything, naming each setting, instead of failing later with exit 1 and the
+// client's Go field names.
+func TestBinaryBadNumbersAndHeaderStringsExit2(t *testing.T) {
+	t.Parallel()
+	bin := buildBinary(t)
+	tests := []struct {
+		name string
+		env  []string
+		want []string
+	}{
+		{
+			"non-finite rate limits",
+			[]string{"PERSONIO_RATE_LIMIT_PER_MINUTE=NaN", "COMPENSATION_RATE_LIMIT_PER_MINUTE=Inf"},
+			[]string{"PERSONIO_RATE_LIMIT_PER_MINUTE", "COMPENSATION_RATE_LIMIT_PER_MINUTE", "not a finite number"},
+		},
+		{
+			"line break in a header value",
+			[]string{"PERSONIO_APP_ID=acme-payroll\r\nX-Injected: 1", "PERSONIO_PARTNER_ID=p\rq"},
+			[]string{"PERSONIO_APP_ID must not contain control characters", "PERSONIO_PARTNER_ID must not contain control characters"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := append([]string{
+				"PATH=" + os.Getenv("PATH"),
+				"PERSONIO_CLIENT_ID=papi-client",
+				"PERSONIO_CLIENT_SECRET=" + testClientSecret,
+				"PERSONIO_TENANT=acme",
+				"PERSONIO_BASE_URL=http://127.0.0.1:1", // never reached
+				"KAFKA_BROKERS=127.0.0.1:1",
+			}, tt.env...)
+			var stderr bytes.Buffer
+			cmd := exec.Command(bin, "sync")
+			cmd.Env = env
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != exitConfig {
+				t.Fatalf("sync: %v, want exit %d\n%s", err, exitConfig, stderr.String())
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(stderr.String(), w) {
+					t.Errorf("stderr lacks %q:\n%s", w, stderr.String())
+				}
+			}
+			if strings.Contains(stderr.String(), "X-Injected") || strings.Contains(stderr.String(), testClientSecret) {
+				t.Errorf("stderr echoes the bad value or the secret:\n%s", stderr.String())
+			}
+		})
+	}
+}

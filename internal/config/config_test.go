@@ -8,9 +8,11 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -42,6 +44,12 @@ func readEnv(t *testing.T, path string) func(string) string {
 		k, v, ok := strings.Cut(line, "=")
 		if !ok {
 			t.Fatalf("%s: bad line %q", path, line)
+		}
+		if strings.HasPrefix(v, `"`) {
+			// A quoted value is a Go string literal: the fixture can hold control characters.
+			if v, err = strconv.Unquote(v); err != nil {
+				t.Fatalf("%s: bad quoted value in %q: %v", path, line, err)
+			}
 		}
 		env[k] = v
 	}
@@ -192,8 +200,8 @@ func TestBadConfigs(t *testing.T) {
 				`KAFKA_BROKERS entry "kafka-0" is not host:port`,
 				`TOPIC_PREFIX "hr/personio" must be`,
 				`KAFKA_COMPRESSION "brotli" must be`,
-				"KAFKA_TOPIC_PARTITIONS must be at least 1",
-				"KAFKA_REPLICATION_FACTOR must be at least 1",
+				"KAFKA_TOPIC_PARTITIONS must be between 1 and 10000",
+				"KAFKA_REPLICATION_FACTOR must be between 1 and 32767",
 				"SCHEMA_REGISTRY_URL must not contain credentials",
 				`FULL_SYNC_INTERVAL: "hourly" is not a duration`,
 				"INCREMENTAL_SYNC_INTERVAL must not be negative",
@@ -217,6 +225,29 @@ func TestBadConfigs(t *testing.T) {
 				"KAFKA_SASL_USERNAME is required when KAFKA_SASL_MECHANISM is set",
 				"SCHEMA_REGISTRY_PASSWORD_FILE: testdata/secrets/empty is empty",
 				"KAFKA_TLS_CA_FILE is set but KAFKA_TLS_ENABLED is false",
+			},
+		},
+		{
+			fixture: "nonfinite.env",
+			want: []string{
+				"PERSONIO_CLIENT_ID must not contain control characters",
+				"PERSONIO_APP_ID must not contain control characters",
+				"PERSONIO_PARTNER_ID must not contain control characters",
+				`PERSONIO_RATE_LIMIT_PER_MINUTE: "NaN" is not a finite number`,
+				`COMPENSATION_RATE_LIMIT_PER_MINUTE: "+Inf" is not a finite number`,
+				`DELETE_GUARD_RATIO: "-inf" is not a finite number`,
+				"KAFKA_SASL_USERNAME must not contain control characters",
+				"KAFKA_TOPIC_PARTITIONS must be between 1 and 10000",
+				"KAFKA_REPLICATION_FACTOR must be between 1 and 32767",
+				"SCHEMA_REGISTRY_USERNAME must not contain control characters",
+			},
+		},
+		{
+			fixture: "minimal.env",
+			args:    []string{"--rate-limit", "Inf", "--compensation-rate-limit=nan"},
+			want: []string{
+				`--rate-limit: "Inf" is not a finite number`,
+				`--compensation-rate-limit: "nan" is not a finite number`,
 			},
 		},
 		{
@@ -368,5 +399,44 @@ func TestUsageListsEverySetting(t *testing.T) {
 	}
 	if !strings.Contains(u, "PERSONIO_CLIENT_SECRET (or PERSONIO_CLIENT_SECRET_FILE)") {
 		t.Error("usage does not mention the _FILE form of secrets")
+	}
+}
+
+// Validate catches what the loader would reject too, for a Config built in code: every
+// non-finite number and every control character, all at once, each naming its setting.
+func TestValidateNonFiniteAndControlCharacters(t *testing.T) {
+	c := Default()
+	c.Personio.Tenant, c.Personio.ClientID, c.Personio.ClientSecret = "acme", "id", "s"
+	c.Personio.AppID = "acme\r\nX-Injected: 1"
+	c.Personio.PartnerID = "p\x7f"
+	c.Personio.RateLimitPerMinute = math.NaN()
+	c.Personio.CompensationRateLimitPerMinute = math.Inf(1)
+	c.Sync.DeleteGuardRatio = math.NaN()
+	c.Kafka.SASLMechanism, c.Kafka.SASLUsername, c.Kafka.SASLPassword = "PLAIN", "u\n", "pw"
+	c.SchemaRegistry.Username, c.SchemaRegistry.Password = "r\r", "pw"
+	err := c.Validate()
+	var cerr *Error
+	if !errors.As(err, &cerr) {
+		t.Fatalf("want *config.Error, got %v", err)
+	}
+	got := map[string]bool{}
+	for _, p := range cerr.Problems {
+		if !strings.HasPrefix(p.Message, p.Setting+" ") {
+			t.Errorf("problem %q does not start with its setting %s", p.Message, p.Setting)
+		}
+		got[p.Setting] = true
+	}
+	want := []string{"PERSONIO_APP_ID", "PERSONIO_PARTNER_ID", "PERSONIO_RATE_LIMIT_PER_MINUTE",
+		"COMPENSATION_RATE_LIMIT_PER_MINUTE", "DELETE_GUARD_RATIO", "KAFKA_SASL_USERNAME", "SCHEMA_REGISTRY_USERNAME"}
+	for _, w := range want {
+		if !got[w] {
+			t.Errorf("no problem for %s in:\n%v", w, err)
+		}
+	}
+	if len(cerr.Problems) != len(want) {
+		t.Errorf("got %d problems, want %d:\n%v", len(cerr.Problems), len(want), err)
+	}
+	if strings.ContainsAny(err.Error(), "\r\x7f") || strings.Contains(err.Error(), "X-Injected") {
+		t.Errorf("the error echoes the control characters:\n%q", err.Error())
 	}
 }

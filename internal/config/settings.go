@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -79,6 +80,9 @@ func float(p func(c *Config) *float64) (func(*Config, string) error, func(*Confi
 			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 			if err != nil {
 				return fmt.Errorf("%q is not a number", v)
+			}
+			if math.IsNaN(f) || math.IsInf(f, 0) {
+				return fmt.Errorf("%q is not a finite number", v)
 			}
 			*p(c) = f
 			return nil

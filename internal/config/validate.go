@@ -2,11 +2,13 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 var (
@@ -37,6 +39,9 @@ func (c Config) problems(groups Group) []Problem {
 		if p.ClientID == "" {
 			bad("PERSONIO_CLIENT_ID", "is required")
 		}
+		checkControl(bad, "PERSONIO_CLIENT_ID", p.ClientID)
+		checkControl(bad, "PERSONIO_APP_ID", p.AppID)
+		checkControl(bad, "PERSONIO_PARTNER_ID", p.PartnerID)
 		if !p.ClientSecret.IsSet() {
 			bad("PERSONIO_CLIENT_SECRET", "is required (or PERSONIO_CLIENT_SECRET_FILE)")
 		}
@@ -46,15 +51,11 @@ func (c Config) problems(groups Group) []Problem {
 		case !tenantRE.MatchString(p.Tenant):
 			bad("PERSONIO_TENANT", "%q must be 1-63 letters, digits, '.', '_' or '-' (no ':'), starting with a letter or digit", p.Tenant)
 		}
-		if p.RateLimitPerMinute <= 0 {
-			bad("PERSONIO_RATE_LIMIT_PER_MINUTE", "must be greater than 0")
-		}
+		checkRate(bad, "PERSONIO_RATE_LIMIT_PER_MINUTE", p.RateLimitPerMinute)
 		if p.RateBurst < 1 {
 			bad("PERSONIO_RATE_BURST", "must be at least 1")
 		}
-		if p.CompensationRateLimitPerMinute <= 0 {
-			bad("COMPENSATION_RATE_LIMIT_PER_MINUTE", "must be greater than 0")
-		}
+		checkRate(bad, "COMPENSATION_RATE_LIMIT_PER_MINUTE", p.CompensationRateLimitPerMinute)
 		if p.CompensationRateBurst < 1 {
 			bad("COMPENSATION_RATE_BURST", "must be at least 1")
 		}
@@ -72,6 +73,8 @@ func (c Config) problems(groups Group) []Problem {
 				bad("KAFKA_BROKERS", "entry %q is not host:port", b)
 			}
 		}
+		checkControl(bad, "KAFKA_SASL_USERNAME", k.SASLUsername)
+		checkControl(bad, "KAFKA_TLS_CA_FILE", k.TLSCAFile)
 		if !topicRE.MatchString(k.TopicPrefix) {
 			bad("TOPIC_PREFIX", "%q must be 1-200 letters, digits, '.', '_' or '-'", k.TopicPrefix)
 		}
@@ -101,11 +104,11 @@ func (c Config) problems(groups Group) []Problem {
 		default:
 			bad("KAFKA_COMPRESSION", "%q must be none, gzip, snappy, lz4 or zstd", k.Compression)
 		}
-		if k.TopicPartitions < 1 {
-			bad("KAFKA_TOPIC_PARTITIONS", "must be at least 1")
+		if k.TopicPartitions < 1 || k.TopicPartitions > maxTopicPartitions {
+			bad("KAFKA_TOPIC_PARTITIONS", "must be between 1 and %d", maxTopicPartitions)
 		}
-		if k.ReplicationFactor < 1 && k.ReplicationFactor != -1 {
-			bad("KAFKA_REPLICATION_FACTOR", "must be at least 1, or -1 for the broker default")
+		if (k.ReplicationFactor < 1 || k.ReplicationFactor > math.MaxInt16) && k.ReplicationFactor != -1 {
+			bad("KAFKA_REPLICATION_FACTOR", "must be between 1 and %d (Kafka's limit), or -1 for the broker default", math.MaxInt16)
 		}
 		if k.MinCompactionLag < 0 {
 			bad("MIN_COMPACTION_LAG", "must not be negative")
@@ -114,6 +117,7 @@ func (c Config) problems(groups Group) []Problem {
 	if groups&GroupRegistry != 0 {
 		r := c.SchemaRegistry
 		checkURL(bad, "SCHEMA_REGISTRY_URL", r.URL)
+		checkControl(bad, "SCHEMA_REGISTRY_USERNAME", r.Username)
 		if r.Username != "" && !r.Password.IsSet() {
 			bad("SCHEMA_REGISTRY_PASSWORD", "is required when SCHEMA_REGISTRY_USERNAME is set (or SCHEMA_REGISTRY_PASSWORD_FILE)")
 		}
@@ -134,6 +138,7 @@ func (c Config) problems(groups Group) []Problem {
 		if s.CompensationLookbackMonths < 0 || s.CompensationLookbackMonths > 24 {
 			bad("COMPENSATION_LOOKBACK_MONTHS", "must be between 0 and 24")
 		}
+		// Written so that NaN, which compares false, fails too.
 		if !(s.DeleteGuardRatio > 0 && s.DeleteGuardRatio <= 1) {
 			bad("DELETE_GUARD_RATIO", "must be greater than 0 and at most 1")
 		}
@@ -168,6 +173,31 @@ func (c Config) problems(groups Group) []Problem {
 		}
 	}
 	return ps
+}
+
+// maxTopicPartitions bounds KAFKA_TOPIC_PARTITIONS: far more than a topic of one company's
+// persons or compensations could use, far below where a broker would refuse or struggle.
+const maxTopicPartitions = 10000
+
+// checkRate requires a finite number of requests per minute greater than 0. NaN compares false
+// with everything, so it is ruled out explicitly rather than by a comparison.
+func checkRate(bad func(string, string, ...any), name string, v float64) {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		bad(name, "must be a finite number")
+		return
+	}
+	if v <= 0 {
+		bad(name, "must be greater than 0")
+	}
+}
+
+// checkControl rejects control characters (CR, LF, tab, NUL, DEL, …) in a string that ends up in
+// an HTTP header, a SASL handshake or a request body: a pasted line break would split a header or
+// fail far from its cause. The value is not echoed.
+func checkControl(bad func(string, string, ...any), name, v string) {
+	if i := strings.IndexFunc(v, unicode.IsControl); i >= 0 {
+		bad(name, "must not contain control characters (found %U at byte %d)", []rune(v[i:])[0], i)
+	}
 }
 
 // checkURL requires an absolute http(s) URL without credentials. It never echoes the URL, which
