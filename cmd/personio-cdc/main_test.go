@@ -583,3 +583,23 @@ func TestRunStopsWhenTheCredentialIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestSecretPastedIntoFileSettingIsNotPrinted: a secret pasted into PERSONIO_CLIENT_SECRET_FILE
+// instead of a path is reported as a file that cannot be read, naming the setting and why, and
+// the value appears nowhere.
+func TestSecretPastedIntoFileSettingIsNotPrinted(t *testing.T) {
+	w := newWorld(t)
+	const pasted = "pasted-secret-never-printed-4b9e"
+	code, out, errOut := invoke(t.Context(), w.with("PERSONIO_CLIENT_SECRET_FILE", pasted), "sync")
+	if code != exitConfig {
+		t.Errorf("exit %d, want %d\n%s", code, exitConfig, errOut)
+	}
+	if !strings.Contains(errOut, "PERSONIO_CLIENT_SECRET_FILE: the file it names cannot be read: not found") {
+		t.Errorf("stderr does not say which file setting failed and why:\n%s", errOut)
+	}
+	for where, text := range map[string]string{"stdout": out, "stderr": errOut} {
+		if strings.Contains(text, pasted) {
+			t.Errorf("%s reveals the value of PERSONIO_CLIENT_SECRET_FILE:\n%s", where, text)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"math"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -24,6 +26,7 @@ var fixtureSecrets = []string{
 	"fixture-sasl-password-77b1",
 	"fixture-registry-password-c0de",
 	"fixture-url-password-1234",
+	"fixture-pasted-secret-5e1d", // pasted into a _FILE setting instead of a path
 }
 
 // readEnv reads a KEY=VALUE fixture (blank lines and # comments ignored) into a getenv func.
@@ -221,10 +224,18 @@ func TestBadConfigs(t *testing.T) {
 			fixture: "secrets.env",
 			want: []string{
 				"PERSONIO_CLIENT_SECRET and PERSONIO_CLIENT_SECRET_FILE are both set",
-				"KAFKA_SASL_PASSWORD_FILE: cannot read testdata/secrets/does-not-exist",
+				"KAFKA_SASL_PASSWORD_FILE: the file it names cannot be read: not found",
 				"KAFKA_SASL_USERNAME is required when KAFKA_SASL_MECHANISM is set",
-				"SCHEMA_REGISTRY_PASSWORD_FILE: testdata/secrets/empty is empty",
+				"SCHEMA_REGISTRY_PASSWORD_FILE: the file it names is empty",
 				"KAFKA_TLS_CA_FILE is set but KAFKA_TLS_ENABLED is false",
+			},
+		},
+		{
+			fixture: "pasted.env",
+			want: []string{
+				"PERSONIO_CLIENT_SECRET_FILE: the file it names cannot be read: not found",
+				"KAFKA_SASL_PASSWORD_FILE: the file it names cannot be read: it is a directory",
+				"SCHEMA_REGISTRY_PASSWORD_FILE: the file it names cannot be read: not found",
 			},
 		},
 		{
@@ -438,5 +449,27 @@ func TestValidateNonFiniteAndControlCharacters(t *testing.T) {
 	}
 	if strings.ContainsAny(err.Error(), "\r\x7f") || strings.Contains(err.Error(), "X-Injected") {
 		t.Errorf("the error echoes the control characters:\n%q", err.Error())
+	}
+}
+
+// Why a _FILE setting could not be read is said in words that never contain the value: it may
+// be the secret itself, pasted by mistake.
+func TestReadProblemNeverEchoesThePath(t *testing.T) {
+	const pasted = "fixture-pasted-secret-5e1d"
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{&fs.PathError{Op: "open", Path: pasted, Err: syscall.ENOENT}, "not found"},
+		{&fs.PathError{Op: "open", Path: pasted, Err: syscall.EACCES}, "permission denied"},
+		{&fs.PathError{Op: "read", Path: pasted, Err: syscall.EISDIR}, "it is a directory"},
+		{&fs.PathError{Op: "open", Path: pasted, Err: syscall.ENAMETOOLONG}, "file name too long"},
+		{fmt.Errorf("wrapped %s: %w", pasted, errors.New("odd")), "unreadable"},
+	}
+	for _, tt := range tests {
+		got := readProblem(tt.err)
+		if !strings.Contains(got, tt.want) || strings.Contains(got, pasted) {
+			t.Errorf("readProblem(%v) = %q, want %q and never the path", tt.err, got, tt.want)
+		}
 	}
 }

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
+	"syscall"
 )
 
 // Loader binds the settings of some groups to a flag.FlagSet and resolves them once the flags
@@ -104,7 +106,9 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 }
 
 // secretFromEnv reads a secret from NAME or from the file named by NAME_FILE. Setting both is a
-// problem: which one wins would be a guess. Problems never contain the secret.
+// problem: which one wins would be a guess. Problems never contain the secret, nor the value of
+// NAME_FILE: a secret pasted there instead of a path would otherwise be printed as the path that
+// could not be read.
 func secretFromEnv(getenv func(string) string, name string) (string, *Problem) {
 	direct := getenv(name)
 	path := strings.TrimSpace(getenv(name + "_FILE"))
@@ -114,19 +118,33 @@ func secretFromEnv(getenv func(string) string, name string) (string, *Problem) {
 	case path != "":
 		b, err := os.ReadFile(path)
 		if err != nil {
-			var pe *os.PathError
-			if errors.As(err, &pe) {
-				err = pe.Err
-			}
-			return "", &Problem{Setting: name, Message: fmt.Sprintf("%s_FILE: cannot read %s: %v", name, path, err)}
+			return "", &Problem{Setting: name, Message: fmt.Sprintf("%s_FILE: the file it names cannot be read: %s "+
+				"(its value is not printed, in case it is the secret itself)", name, readProblem(err))}
 		}
 		v := strings.TrimRight(string(b), "\r\n")
 		if v == "" {
-			return "", &Problem{Setting: name, Message: fmt.Sprintf("%s_FILE: %s is empty", name, path)}
+			return "", &Problem{Setting: name, Message: fmt.Sprintf("%s_FILE: the file it names is empty", name)}
 		}
 		return v, nil
 	default:
 		return direct, nil
+	}
+}
+
+// readProblem says why a file could not be read, in words that never contain its path.
+func readProblem(err error) string {
+	var pe *fs.PathError
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "not found"
+	case errors.Is(err, fs.ErrPermission):
+		return "permission denied"
+	case errors.Is(err, syscall.EISDIR):
+		return "it is a directory"
+	case errors.As(err, &pe):
+		return pe.Err.Error() // the cause alone; pe.Error() would add the path
+	default:
+		return "unreadable"
 	}
 }
 
