@@ -17,8 +17,12 @@
 //     (WithPersonChains, default 6) into the chains created_at.lt=b1,
 //     created_at.gt=b_i&created_at.lt=b_i+1, created_at.gt=bK-1, plus one created_at=b_i
 //     listing per boundary (usually one request). Whether Personio matches created_at=b to the
-//     second or by day, every person is in at least one of them; the union is deduplicated
-//     by id. The snapshot is complete only if every chain completed. The boundaries are the
+//     second or by day, every person is in at least one of them; the union drops an item
+//     identical to one already kept. Two different items with one id are both kept (the
+//     differ counts a conflict: that key is neither updated nor deleted), and so is an item
+//     without id (the normalizer rejects it, which makes the listing incomplete): dropping
+//     either would make an existing person look deleted. The snapshot is complete only if
+//     every chain completed. The boundaries are the
 //     quantiles of Request.PersonsCreatedAt when given (the state's persons), else of the
 //     previous complete full listing of this Extractor, else (first listing after a start)
 //     an even split of [EarliestCreatedAt, now].

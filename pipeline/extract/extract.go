@@ -41,7 +41,9 @@ type Snapshot struct {
 	// Window is the month a compensation snapshot covers; zero for persons.
 	Window personio.Window
 	// Persons holds the items of a persons snapshot, in listing order (chain by chain), each
-	// id once.
+	// identical item once. Two different items with the same id are both kept (the differ
+	// counts them as a conflict), and so is an item without id (which the normalizer
+	// rejects): neither may pass for a person that is gone.
 	Persons []Person
 	// Compensations holds the items of a compensation snapshot, in listing order (sub-window
 	// by sub-window), each identical item once.
@@ -376,7 +378,7 @@ func (e *Extractor) persons(ctx context.Context, req Request) Snapshot {
 
 	var (
 		mu       sync.Mutex
-		seen     = make(map[string]bool)
+		seen     = make(map[string][]*personItem) // id → the different items listed with it
 		perChain = make([][]*personItem, len(filters))
 		empErrs  []error
 		workers  errgroup.Group
@@ -390,12 +392,23 @@ func (e *Extractor) persons(ctx context.Context, req Request) Snapshot {
 				var fresh []*personItem
 				mu.Lock()
 				for _, p := range page {
-					if p.ID == "" || seen[p.ID] {
+					// Chains overlap at their boundaries: an item listed again exactly as
+					// before is dropped. Two different items with one id are both kept, for
+					// the differ to count as a conflict; an item without id is kept too, for
+					// the normalizer to reject (it makes the listing incomplete). Neither is
+					// dropped in silence, which would turn an existing person into a delete.
+					id := strings.TrimSpace(p.ID)
+					if id != "" && slices.ContainsFunc(seen[id], func(it *personItem) bool {
+						return reflect.DeepEqual(it.Person.Person, p)
+					}) {
 						continue
 					}
-					seen[p.ID] = true
 					item := &personItem{Person: Person{Person: p}}
 					perChain[ci] = append(perChain[ci], item)
+					if id == "" {
+						continue // nothing to fetch employments for
+					}
+					seen[id] = append(seen[id], item)
 					fresh = append(fresh, item)
 				}
 				mu.Unlock()
@@ -429,8 +442,12 @@ func (e *Extractor) persons(ctx context.Context, req Request) Snapshot {
 	if failedChains > 1 {
 		errs = append(errs, fmt.Errorf("%d of %d person listing chains failed", failedChains, len(filters)))
 	}
-	snap.Persons = make([]Person, 0, len(seen))
-	created := make([]time.Time, 0, len(seen))
+	kept := 0
+	for _, items := range perChain {
+		kept += len(items)
+	}
+	snap.Persons = make([]Person, 0, kept)
+	created := make([]time.Time, 0, kept)
 	for _, items := range perChain {
 		for _, it := range items {
 			if it.failed {

@@ -124,7 +124,7 @@ func company() *fakeSource {
 			CreatedAt: fmt.Sprintf("2026-11-0%dT10:00:00Z", i), Employments: []personio.Ref{{ID: "e" + id}}})
 		f.employments[id] = []personio.Employment{{ID: "e" + id, Person: personio.Ref{ID: id}}}
 	}
-	f.persons = append(f.persons, personio.Person{ID: "3", CreatedAt: "2026-11-03T10:00:00Z"}) // repeated across a page boundary
+	f.persons = append(f.persons, f.persons[2]) // repeated as it was across a page boundary
 	f.compensations = []personio.Compensation{
 		{ID: "c1", EffectiveFrom: "2026-09-01"},
 		{ID: "c2", EffectiveFrom: "2026-10-15"},

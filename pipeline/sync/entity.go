@@ -77,6 +77,7 @@ func (er *entityRun) add(snap extract.Snapshot, m *Metrics) {
 		}
 	}
 	if invalid > 0 {
+		m.ItemsSkipped.WithLabelValues(string(snap.Entity), "invalid").Add(float64(invalid))
 		er.partial(fmt.Errorf("%s: %d items skipped: %w", snap.Scope, invalid, firstInvalid))
 		ok = false
 	}

@@ -16,6 +16,7 @@ type Metrics struct {
 	StateEntities       *prometheus.GaugeVec     // entity
 	DeleteGuardTrips    *prometheus.CounterVec   // entity
 	FieldLossGuardTrips *prometheus.CounterVec   // entity
+	ItemsSkipped        *prometheus.CounterVec   // entity, reason
 	StateRebuilds       *prometheus.CounterVec   // result
 	StateRebuildSeconds prometheus.Histogram
 }
@@ -58,6 +59,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "personio_cdc_field_loss_guard_trips_total",
 			Help: "Syncs of an entity withheld because they would have emptied one field of more than the allowed share.",
 		}, []string{"entity"}),
+		ItemsSkipped: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "personio_cdc_items_skipped_total",
+			Help: "Listed items left out of a sync, by entity and reason: invalid (no identity, a field out of range or unreadable) or conflict (one key listed twice with different content). Their scope deletes nothing.",
+		}, []string{"entity", "reason"}),
 		StateRebuilds: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "personio_cdc_state_rebuilds_total",
 			Help: "Rebuilds of the state from the output topics, by result (ok, error).",

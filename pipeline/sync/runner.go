@@ -525,6 +525,7 @@ func (r *Runner) finish(ctx context.Context, er *entityRun, kind Kind) error {
 		return nil
 	}
 	if result.Conflicts > 0 {
+		r.metrics.ItemsSkipped.WithLabelValues(string(er.entity), "conflict").Add(float64(result.Conflicts))
 		er.partial(fmt.Errorf("%s: %d keys listed twice with different content were skipped", er.entity, result.Conflicts))
 	}
 
