@@ -34,6 +34,11 @@
 //   - Failures of one scope travel as data (an incomplete Snapshot, a partial result): they
 //     withhold that scope's deletes and nothing else. Only errors that make the whole run
 //     meaningless (cancellation, a publish failure) stop it.
+//   - Memory handed to another stage or to a client is not reused while it may still be read:
+//     pipeline/publish reuses a batch's message memory only after the producer returned
+//     without error. After an error kafka-go may still be sending the messages it accepted (a
+//     cancelled call stops waiting for their verdict after the write timeout), so that memory
+//     is left to the garbage collector.
 //   - The state is written in two places only: the rebuild from the topics at start-up (or
 //     after a publish failure left it unknown) and state.Apply after Kafka acknowledged a
 //     batch. The differ only reads it, so a run that fails publishes nothing that the next

@@ -44,7 +44,13 @@ type Message struct {
 // reports it as above, so that a caller that goes on (the next sync in the
 // same process, a fresh state rebuilt from the topics) does not send them a
 // second time. Only when that wait runs out does it return ctx's error with
-// their fate unknown.
+// their fate unknown; kafka-go may then still send them, reading msgs' keys,
+// values and headers when it does.
+//
+// So the caller may reuse the memory msgs point to only after Publish
+// returned nil. After an error it must leave it alone (let the garbage
+// collector have it): a late write would otherwise send whatever was written
+// there since.
 //
 // Publish is safe for concurrent use, but messages of concurrent calls
 // interleave in arrival order: publish each key from one goroutine.

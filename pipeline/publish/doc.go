@@ -15,4 +15,10 @@
 // never runs ahead of the topic. Any failure after a batch was handed to the producer leaves
 // the state possibly behind the topic: the error then matches ErrStateUnknown and the caller
 // must rebuild the state from the topics before it diffs again (DESIGN.md §4).
+//
+// The memory of a batch's messages (keys, values, headers) is reused for a later batch only
+// after the producer returned without error, i.e. every message of the batch has its verdict.
+// A producer call that ended with an error may have left messages with kafka-go that it still
+// sends (a cancelled call that got no answer within the write timeout): that batch's memory is
+// never reused, so a late write can only carry the bytes it was given.
 package publish

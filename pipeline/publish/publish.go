@@ -42,8 +42,10 @@ type Registry interface {
 // Producer writes messages in order and returns once all are acknowledged, or with an error.
 // *kafka.Client satisfies it.
 //
-// Publish must not keep msgs, nor the bytes they point to, once it returns: the Publisher
-// reuses them for its next batch.
+// Once Publish returned nil it must not keep msgs, nor the bytes they point to: the Publisher
+// reuses them for its next batch. After an error it may still be sending some of them (kafka-go
+// goes on with the writes it accepted when a call gives up waiting for their verdict): the
+// Publisher then never touches that memory again.
 type Producer interface {
 	Publish(ctx context.Context, msgs []kafka.Message) error
 }
@@ -248,7 +250,12 @@ func (p *Publisher) Publish(ctx context.Context, store state.Store, events []cha
 			}
 			err := p.prod.Publish(ctx, b.msgs)
 			b.msgs = nil
-			p.buffers.Put(b.buf) // the producer keeps nothing of the messages
+			if err == nil {
+				// Every message has its verdict: the producer keeps nothing of them. After an
+				// error it may still be sending some (see Producer), so the batch's memory is
+				// left to the garbage collector, never reused.
+				p.buffers.Put(b.buf)
+			}
 			if err != nil {
 				sendErr = fmt.Errorf("publish: %w: %w", ErrStateUnknown, err)
 				cancel()
