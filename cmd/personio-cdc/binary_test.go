@@ -236,3 +236,51 @@ func TestBinaryBadNumbersAndHeaderStringsExit2(t *testing.T) {
 		})
 	}
 }
+
+// TestBinaryInterruptedSyncFails stops a one-shot sync and a resnapshot with SIGTERM while they
+// wait on a slow Personio: the run did not complete, so the exit code must say so (a CronJob
+// counts exit 0 as success), and the JSON result says failed.
+func TestBinaryInterruptedSyncFails(t *testing.T) {
+	t.Parallel()
+	bin := buildBinary(t)
+	for _, command := range []string{"sync", "resnapshot"} {
+		t.Run(command, func(t *testing.T) {
+			w := newWorld(t)
+			w.sim.SetFaults(personiotest.Faults{Latency: 500 * time.Millisecond}) // the run stays in flight a while
+			env := []string{"PATH=" + os.Getenv("PATH")}
+			for k, v := range w.with("LOG_LEVEL", "info") {
+				env = append(env, k+"="+v)
+			}
+			var stdout, stderr bytes.Buffer
+			cmd := exec.Command(bin, command, "--output", "json")
+			cmd.Env = env
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr // read only after Wait
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = cmd.Process.Kill() })
+			// Signal once Personio has answered a request: the process is past start-up and
+			// its sync is under way.
+			for i := 0; w.sim.Stats().Total == 0; i++ {
+				if i > 3000 {
+					t.Fatal("the command never reached Personio")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			err := cmd.Wait()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != exitError {
+				t.Fatalf("%s after SIGTERM: %v, want exit %d\nstdout:\n%s\nstderr:\n%s", command, err, exitError, stdout.String(), stderr.String())
+			}
+			if !strings.Contains(stdout.String(), `"outcome": "failed"`) {
+				t.Errorf("the JSON result does not say failed:\n%s", stdout.String())
+			}
+			if !strings.Contains(stderr.String(), "interrupted") {
+				t.Errorf("the log does not say the run was interrupted:\n%s", stderr.String())
+			}
+		})
+	}
+}

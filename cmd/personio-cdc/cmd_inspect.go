@@ -73,7 +73,9 @@ func cmdReplay(ctx context.Context, a *app, args []string) int {
 	stop()
 	if err != nil {
 		if ctx.Err() != nil {
-			return exitOK
+			// It printed nothing: exit 0 would read as topics that hold nothing.
+			fmt.Fprintln(a.stderr, "personio-cdc replay: interrupted before reading the topics to their end; nothing printed")
+			return exitError
 		}
 		return fail(a, "replay", err)
 	}

@@ -63,7 +63,8 @@ const syncExamples = `  personio-cdc sync                       # a full sync
   personio-cdc sync --delete-guard-override   # publish the deletes the guard withheld
 `
 
-// cmdSync runs one sync and exits 0 when it completed, 1 when it failed or was partial.
+// cmdSync runs one sync and exits 0 when it completed, 1 when it failed, was partial or was
+// interrupted.
 func cmdSync(ctx context.Context, a *app, args []string) int {
 	f := newFlags(a, "sync", "sync [--full|--incremental] [--output text|json] [flags]", syncExamples,
 		config.GroupAll&^config.GroupAdmin)
@@ -143,7 +144,8 @@ func cmdResnapshot(ctx context.Context, a *app, args []string) int {
 }
 
 // runOnce builds the stack, runs one sync with progress, prints the result and maps it to an
-// exit code.
+// exit code: 0 only for a complete sync; 1 for a failed, partial or interrupted one (a signal
+// included, unlike `run`, which exits 0 when a signal stops it).
 func runOnce(ctx context.Context, a *app, cmd string, cfg config.Config, kind syncrun.Kind, output string, opts ...syncrun.RunOption) int {
 	logger := newLogger(a, cfg.Log)
 	logger.Debug("configuration", "config", cfg) // secrets redact themselves
@@ -168,8 +170,10 @@ func runOnce(ctx context.Context, a *app, cmd string, cfg config.Config, kind sy
 	}
 	switch {
 	case err != nil && errors.Is(err, context.Canceled) && ctx.Err() != nil:
-		logger.Warn(cmd + " interrupted: events Kafka acknowledged are published; the rest are sent again by the next sync")
-		return exitOK
+		// Not a success: a CronJob or script must see that this run did not complete.
+		logger.Warn(cmd+" interrupted: events Kafka acknowledged are published; the rest are sent again by the next sync",
+			"sync_id", res.SyncID, "outcome", res.Outcome)
+		return exitError
 	case err != nil:
 		logger.Error(cmd+" failed", "sync_id", res.SyncID, "err", err)
 		return exitError

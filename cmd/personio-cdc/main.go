@@ -2,7 +2,8 @@
 //
 // It is the service (run) and its tools (sync, resnapshot, replay, tail, schemas, demo). main
 // only parses flags, wires packages together and maps the outcome to an exit code:
-// 0 success (or stopped by a signal), 1 runtime error, 2 bad configuration.
+// 0 success (`run` also when stopped by a signal), 1 runtime error or a sync that did not
+// complete (interrupted included), 2 bad configuration.
 package main
 
 import (
@@ -27,8 +28,8 @@ var version string
 
 // Exit codes.
 const (
-	exitOK     = 0 // success, or stopped by a signal
-	exitError  = 1 // runtime error, failed or partial sync
+	exitOK     = 0 // success; `run` stopped by a signal
+	exitError  = 1 // runtime error; failed, partial or interrupted sync or resnapshot
 	exitConfig = 2 // bad flags or configuration
 )
 
@@ -55,7 +56,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"run", "run the service: scheduled syncs, /metrics, /healthz, /readyz, /status", cmdRun},
-		{"sync", "run one sync now and exit (0 complete, 1 failed or partial)", cmdSync},
+		{"sync", "run one sync now and exit (0 complete, 1 failed, partial or interrupted)", cmdSync},
 		{"resnapshot", "publish an \"r\" event for every current entity (bootstrap new consumers)", cmdResnapshot},
 		{"replay", "read topics from offset 0 and show their current state", cmdReplay},
 		{"tail", "print the events of the topics as they arrive, decoded (a kcat for our Avro)", cmdTail},
@@ -124,7 +125,8 @@ func mainUsage(w io.Writer) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Try it with nothing set up:  personio-cdc demo")
 	fmt.Fprintln(w, "Help on a command:          personio-cdc <command> --help")
-	fmt.Fprintln(w, "Exit codes: 0 ok (or stopped by a signal), 1 runtime error, 2 bad configuration.")
+	fmt.Fprintln(w, "Exit codes: 0 ok (run: also stopped by a signal), 1 runtime error or a sync that did not")
+	fmt.Fprintln(w, "complete (interrupted included), 2 bad configuration.")
 }
 
 // flags is one command's FlagSet with its help text.

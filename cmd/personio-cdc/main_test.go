@@ -603,3 +603,18 @@ func TestSecretPastedIntoFileSettingIsNotPrinted(t *testing.T) {
 		}
 	}
 }
+
+// TestReplayInterruptedFails: a replay stopped before it read the topics to their end printed
+// nothing, so it must not exit 0 as if the topics were empty.
+func TestReplayInterruptedFails(t *testing.T) {
+	w := newWorld(t)
+	if code, out, errOut := invoke(t.Context(), w.env, "sync"); code != exitOK {
+		t.Fatalf("sync: exit %d\n%s\n%s", code, out, errOut)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel() // interrupted before it starts reading
+	code, out, errOut := invoke(ctx, w.env, "replay", "--output", "json")
+	if code != exitError || !strings.Contains(errOut, "interrupted") {
+		t.Errorf("interrupted replay: exit %d, want %d with a message\nstdout:\n%s\nstderr:\n%s", code, exitError, out, errOut)
+	}
+}
