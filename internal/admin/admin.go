@@ -45,7 +45,21 @@ type Options struct {
 	Logger *slog.Logger
 	// Registerer, when set, receives personio_cdc_admin_requests_total.
 	Registerer prometheus.Registerer
+	// IdleTimeout closes a keep-alive connection that has carried no request for this long
+	// (default DefaultIdleTimeout).
+	IdleTimeout time.Duration
+	// ReadHeaderTimeout closes a connection whose request headers have not arrived in full
+	// this long after it started sending them (default DefaultReadHeaderTimeout).
+	ReadHeaderTimeout time.Duration
 }
+
+// The defaults of the admin server's connection timeouts. The idle timeout outlasts the usual
+// 15-60 s scrape interval, so a scraper keeps reusing its connection; one that went away stops
+// holding a connection and a goroutine after it.
+const (
+	DefaultIdleTimeout       = 90 * time.Second
+	DefaultReadHeaderTimeout = 5 * time.Second
+)
 
 // Server is the admin HTTP server.
 type Server struct {
@@ -69,6 +83,15 @@ func New(opts Options) (*Server, error) {
 	if opts.CheckTimeout <= 0 {
 		opts.CheckTimeout = 2 * time.Second
 	}
+	if opts.IdleTimeout < 0 || opts.ReadHeaderTimeout < 0 {
+		return nil, errors.New("admin: IdleTimeout and ReadHeaderTimeout must not be negative")
+	}
+	if opts.IdleTimeout == 0 {
+		opts.IdleTimeout = DefaultIdleTimeout
+	}
+	if opts.ReadHeaderTimeout == 0 {
+		opts.ReadHeaderTimeout = DefaultReadHeaderTimeout
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -84,7 +107,8 @@ func New(opts Options) (*Server, error) {
 	}, []string{"handler", "code"})
 	s.srv = &http.Server{
 		Handler:           s.Handler(),
-		ReadHeaderTimeout: 5 * time.Second,
+		ReadHeaderTimeout: opts.ReadHeaderTimeout,
+		IdleTimeout:       opts.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
 	}
 	return s, nil
