@@ -31,7 +31,7 @@ func (er *entityRun) add(snap extract.Snapshot, m *Metrics) {
 	er.filtered = er.filtered || snap.Filtered
 	ok := snap.Complete
 	if snap.Err != nil {
-		er.partial(snap.Err)
+		er.partial(&locatedError{entity: string(snap.Entity), scope: snap.Scope, err: snap.Err})
 	}
 	invalid := 0
 	var firstInvalid error
@@ -78,7 +78,8 @@ func (er *entityRun) add(snap extract.Snapshot, m *Metrics) {
 	}
 	if invalid > 0 {
 		m.ItemsSkipped.WithLabelValues(string(snap.Entity), "invalid").Add(float64(invalid))
-		er.partial(fmt.Errorf("%s: %d items skipped: %w", snap.Scope, invalid, firstInvalid))
+		er.partial(&locatedError{entity: string(snap.Entity), scope: snap.Scope, count: invalid,
+			err: fmt.Errorf("%s: %d items skipped: %w", snap.Scope, invalid, firstInvalid)})
 		ok = false
 	}
 	if !ok {
@@ -107,14 +108,12 @@ func firstErr(first, err error) error {
 
 // partial records an error that withholds deletes but lets the entity publish.
 func (er *entityRun) partial(err error) {
-	er.res.Errors = append(er.res.Errors, err.Error())
-	er.res.errs = append(er.res.errs, err)
+	er.res.addError(err)
 	er.res.Outcome = worse(er.res.Outcome, Partial)
 }
 
 // fail records an error that withheld the entity's events (or stopped them).
 func (er *entityRun) fail(err error) {
-	er.res.Errors = append(er.res.Errors, err.Error())
-	er.res.errs = append(er.res.errs, err)
+	er.res.addError(err)
 	er.res.Outcome = Failed
 }

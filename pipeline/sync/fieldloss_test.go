@@ -63,7 +63,7 @@ func TestRunFieldLossGuard(t *testing.T) {
 			st = e
 		}
 	}
-	if st.Phase != PhaseFailed || !st.DeleteGuardTrip || !strings.Contains(st.LastError, "mass field loss") {
+	if st.Phase != PhaseFailed || !st.DeleteGuardTrip || !strings.Contains(st.LastError, CodeFieldLoss) {
 		t.Errorf("persons status %+v", st)
 	}
 

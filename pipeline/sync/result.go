@@ -77,9 +77,25 @@ type EntityResult struct {
 	Guard string `json:"guard,omitempty"`
 	// IncompleteScopes lists the scopes whose listing failed (their deletes were withheld).
 	IncompleteScopes []string `json:"incomplete_scopes,omitempty"`
-	Errors           []string `json:"errors,omitempty"`
+	// Errors describes each error in one line (ErrorInfo.String): codes and what locates
+	// them, never an error's own text, which may carry personal data.
+	Errors []string `json:"errors,omitempty"`
+	// ErrorDetails are the same errors, one ErrorInfo each.
+	ErrorDetails []ErrorInfo `json:"error_details,omitempty"`
 
 	errs []error // the errors behind Errors, for errors.Is
+}
+
+// addError records an error of the entity: its description, and the error itself for
+// errors.Is.
+func (er *EntityResult) addError(err error) {
+	info := Describe(err)
+	if info.Entity == "" {
+		info.Entity = er.Entity
+	}
+	er.Errors = append(er.Errors, info.String())
+	er.ErrorDetails = append(er.ErrorDetails, info)
+	er.errs = append(er.errs, err)
 }
 
 // Result is the record of one sync run. It holds counts, scopes and error texts: no personal
@@ -93,8 +109,11 @@ type Result struct {
 	Duration time.Duration  `json:"duration_ns"`
 	Rebuilt  bool           `json:"state_rebuilt,omitempty"`
 	Entities []EntityResult `json:"entities"`
-	// Errors lists the run's error and every entity's errors (no personal data).
+	// Errors lists the run's error and every entity's errors, described (ErrorInfo.String):
+	// codes, entities, settings, HTTP statuses, never an error's own text.
 	Errors []string `json:"errors,omitempty"`
+	// ErrorDetails are the same errors, one ErrorInfo each.
+	ErrorDetails []ErrorInfo `json:"error_details,omitempty"`
 	// HighWaterMark is the largest person updated_at known after the run, but never later
 	// than the start of the run that listed it; the next incremental sync lists persons
 	// updated after it (minus the skew margin).
@@ -129,8 +148,10 @@ func (r Result) clone() Result {
 		c.Entities[i].Changes = maps.Clone(c.Entities[i].Changes)
 		c.Entities[i].IncompleteScopes = slices.Clone(c.Entities[i].IncompleteScopes)
 		c.Entities[i].Errors = slices.Clone(c.Entities[i].Errors)
+		c.Entities[i].ErrorDetails = slices.Clone(c.Entities[i].ErrorDetails)
 	}
 	c.Errors = slices.Clone(r.Errors)
+	c.ErrorDetails = slices.Clone(r.ErrorDetails)
 	return c
 }
 

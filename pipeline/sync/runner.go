@@ -211,15 +211,23 @@ func (r *Runner) Run(ctx context.Context, kind Kind, opts ...RunOption) (Result,
 		}
 		res.Outcome = worse(res.Outcome, res.Entities[i].Outcome)
 	}
+	var details []ErrorInfo
 	if err != nil {
 		res.Outcome = Failed
-		res.Errors = append(res.Errors, err.Error())
+		info := Describe(err)
+		res.Errors = append(res.Errors, info.String())
+		res.ErrorDetails = append(res.ErrorDetails, info)
+		details = append(details, info)
 	}
 	for _, er := range res.Entities {
 		res.Errors = append(res.Errors, er.Errors...)
+		res.ErrorDetails = append(res.ErrorDetails, er.ErrorDetails...)
 	}
 	if err == nil && res.Outcome == Failed {
-		err = entityErrors(res)
+		err, details = entityErrors(res)
+	}
+	if err != nil {
+		err = &RunError{Details: details, err: err}
 	}
 	r.record(res, err)
 	return res, err
@@ -350,7 +358,8 @@ func (r *Runner) prepare(ctx context.Context, res *Result) error {
 			specs = append(specs, s)
 		}
 		if err := r.cfg.Admin.EnsureTopics(ctx, specs); err != nil {
-			return fmt.Errorf("sync: create topics: %w", err)
+			return atStage(CodeKafkaTopics, "the output topics could not be created or checked",
+				fmt.Errorf("sync: create topics: %w", err))
 		}
 		r.topicsReady = true
 	}
@@ -362,7 +371,7 @@ func (r *Runner) prepare(ctx context.Context, res *Result) error {
 	r.metrics.StateRebuildSeconds.Observe(time.Since(start).Seconds())
 	if err != nil {
 		r.metrics.StateRebuilds.WithLabelValues("error").Inc()
-		return err
+		return atStage(CodeStateRebuild, "the state could not be rebuilt from the output topics", err)
 	}
 	r.metrics.StateRebuilds.WithLabelValues("ok").Inc()
 	// The high-water mark is not taken from the rebuilt state: the newest person on the topics
@@ -526,7 +535,7 @@ func (r *Runner) finish(ctx context.Context, er *entityRun, kind Kind) error {
 	}
 	if result.Conflicts > 0 {
 		r.metrics.ItemsSkipped.WithLabelValues(string(er.entity), "conflict").Add(float64(result.Conflicts))
-		er.partial(fmt.Errorf("%s: %d keys listed twice with different content were skipped", er.entity, result.Conflicts))
+		er.partial(&conflictError{entity: er.entity, n: result.Conflicts})
 	}
 
 	counts, err := r.pub.Publish(ctx, r.store, result.Events)
@@ -541,7 +550,7 @@ func (r *Runner) finish(ctx context.Context, er *entityRun, kind Kind) error {
 			r.dirty = true
 		}
 		er.fail(err)
-		return fmt.Errorf("sync: %s: %w", er.entity, err)
+		return &locatedError{entity: string(er.entity), err: fmt.Errorf("sync: %s: %w", er.entity, err)}
 	}
 	if er.res.Outcome == "" {
 		er.res.Outcome = Complete
@@ -616,22 +625,28 @@ func (r *Runner) record(res Result, runErr error) {
 	r.log.Debug("sync finished", attrs...) // the caller logs the outcome once per run
 }
 
-func entityErrors(res Result) error {
-	var errs []error
+// entityErrors returns the last error of every failed entity, joined, and their descriptions.
+func entityErrors(res Result) (error, []ErrorInfo) {
+	var (
+		errs    []error
+		details []ErrorInfo
+	)
 	for _, er := range res.Entities {
 		if er.Outcome != Failed {
 			continue
 		}
 		if n := len(er.errs); n > 0 {
 			errs = append(errs, er.errs[n-1])
+			details = append(details, er.ErrorDetails[n-1])
 		} else {
 			errs = append(errs, fmt.Errorf("%s: failed", er.Entity))
+			details = append(details, ErrorInfo{Code: CodeUnclassified, Entity: er.Entity, Message: "the sync failed"})
 		}
 	}
 	if len(errs) == 0 {
-		return nil
+		return nil, nil
 	}
-	return fmt.Errorf("sync: %w", errors.Join(errs...))
+	return fmt.Errorf("sync: %w", errors.Join(errs...)), details
 }
 
 // newSyncID returns a time-ordered, unique id: the UTC start time and 8 random hex digits.

@@ -392,7 +392,7 @@ func TestRunIncompleteListingEmitsNoDelete(t *testing.T) {
 		t.Errorf("extracted %d persons, want the 2 pages read before the failure", n)
 	}
 	st := r.Status()
-	if st.Entities[1].Phase != PhasePartial || !strings.Contains(st.Entities[1].LastError, "listing broke off") {
+	if st.Entities[1].Phase != PhasePartial || (st.Entities[1].LastErrorDetail == nil || st.Entities[1].LastErrorDetail.Code != CodeListingBroken) {
 		t.Errorf("status %+v, want PARTIAL with the reason", st.Entities[1])
 	}
 	// No person was deleted; compensations were deleted only in the windows listed completely.
@@ -510,7 +510,7 @@ func TestRunDeleteGuard(t *testing.T) {
 	if v := testutil.ToFloat64(r.metrics.SyncRuns.WithLabelValues("full", "failed")); v != 1 {
 		t.Errorf("failed runs metric = %v", v)
 	}
-	if st := r.Status().Entities[1]; st.Phase != PhaseFailed || !st.DeleteGuardTrip || !strings.Contains(st.LastError, "mass delete") {
+	if st := r.Status().Entities[1]; st.Phase != PhaseFailed || !st.DeleteGuardTrip || !strings.Contains(st.LastError, CodeMassDelete) {
 		t.Errorf("status %+v", st)
 	}
 
@@ -565,7 +565,7 @@ func TestRunPublishFailureRebuildsState(t *testing.T) {
 		t.Errorf("after the lost acknowledgement: rebuilt %v, outcome %s", res.Rebuilt, res.Outcome)
 	}
 	for _, e := range []string{"persons", "compensations"} {
-		published := strings.Contains(fmt.Sprint(failed.Entity(e).Errors), "acknowledgement lost")
+		published := slices.ContainsFunc(failed.Entity(e).ErrorDetails, func(d ErrorInfo) bool { return d.Code == CodeKafkaWrite })
 		if published && changes(res, change.Entity(e))["u"] != 0 {
 			t.Errorf("%s: the changes that reached Kafka were sent again: %v", e, changes(res, change.Entity(e)))
 		}

@@ -19,8 +19,8 @@ const (
 	PhaseFailed  Phase = "FAILED"  // the last sync published nothing or stopped on an error
 )
 
-// EntityStatus is the /status view of one entity. It holds counts and error texts only, never
-// personal data.
+// EntityStatus is the /status view of one entity. It holds counts and error descriptions
+// (codes, settings, HTTP statuses) only, never personal data or Personio's free text.
 type EntityStatus struct {
 	Entity          string         `json:"entity"`
 	Phase           Phase          `json:"phase"`
@@ -32,7 +32,11 @@ type EntityStatus struct {
 	Extracted       int            `json:"extracted"`
 	Changes         map[string]int `json:"changes,omitempty"` // by op
 	StateEntities   int            `json:"state_entities"`
-	LastError       string         `json:"last_error,omitempty"`
+	// LastError describes the last error in one line (ErrorInfo.String): a code and what
+	// locates it, never the error's own text.
+	LastError string `json:"last_error,omitempty"`
+	// LastErrorDetail is the same error, as an ErrorInfo.
+	LastErrorDetail *ErrorInfo `json:"last_error_detail,omitempty"`
 	DeleteGuardTrip bool           `json:"delete_guard_tripped,omitempty"`
 }
 
@@ -72,6 +76,10 @@ func (b *statusBoard) snapshot() Status {
 	for _, name := range slices.Sorted(maps.Keys(b.entities)) {
 		e := *b.entities[name]
 		e.Changes = maps.Clone(e.Changes)
+		if e.LastErrorDetail != nil {
+			d := *e.LastErrorDetail
+			e.LastErrorDetail = &d
+		}
 		st.Entities = append(st.Entities, e)
 	}
 	return st
@@ -107,11 +115,18 @@ func (b *statusBoard) end(res Result, live map[string]int, runErr error) {
 		if n, ok := live[er.Entity]; ok {
 			s.StateEntities = n
 		}
-		s.LastError = ""
-		if len(er.Errors) > 0 {
-			s.LastError = er.Errors[len(er.Errors)-1]
+		s.LastError, s.LastErrorDetail = "", nil
+		var info ErrorInfo
+		if n := len(er.ErrorDetails); n > 0 {
+			info = er.ErrorDetails[n-1]
 		} else if runErr != nil && er.Outcome == Failed {
-			s.LastError = runErr.Error()
+			info = Describe(runErr)
+			if info.Entity == "" {
+				info.Entity = er.Entity
+			}
+		}
+		if info.Code != "" {
+			s.LastError, s.LastErrorDetail = info.String(), &info
 		}
 		switch er.Outcome {
 		case Complete:
