@@ -22,22 +22,22 @@ const (
 // EntityStatus is the /status view of one entity. It holds counts and error descriptions
 // (codes, settings, HTTP statuses) only, never personal data or Personio's free text.
 type EntityStatus struct {
-	Entity          string         `json:"entity"`
-	Phase           Phase          `json:"phase"`
-	LastKind        Kind           `json:"last_kind,omitempty"`
-	LastSyncID      string         `json:"last_sync_id,omitempty"`
-	LastStart       time.Time      `json:"last_start,omitzero"`
-	LastEnd         time.Time      `json:"last_end,omitzero"`
-	LastSuccess     time.Time      `json:"last_success,omitzero"`
-	Extracted       int            `json:"extracted"`
-	Changes         map[string]int `json:"changes,omitempty"` // by op
-	StateEntities   int            `json:"state_entities"`
+	Entity        string         `json:"entity"`
+	Phase         Phase          `json:"phase"`
+	LastKind      Kind           `json:"last_kind,omitempty"`
+	LastSyncID    string         `json:"last_sync_id,omitempty"`
+	LastStart     time.Time      `json:"last_start,omitzero"`
+	LastEnd       time.Time      `json:"last_end,omitzero"`
+	LastSuccess   time.Time      `json:"last_success,omitzero"`
+	Extracted     int            `json:"extracted"`
+	Changes       map[string]int `json:"changes,omitempty"` // by op
+	StateEntities int            `json:"state_entities"`
 	// LastError describes the last error in one line (ErrorInfo.String): a code and what
 	// locates it, never the error's own text.
 	LastError string `json:"last_error,omitempty"`
 	// LastErrorDetail is the same error, as an ErrorInfo.
 	LastErrorDetail *ErrorInfo `json:"last_error_detail,omitempty"`
-	DeleteGuardTrip bool           `json:"delete_guard_tripped,omitempty"`
+	DeleteGuardTrip bool       `json:"delete_guard_tripped,omitempty"`
 }
 
 // Status is the /status view of one tenant.
