@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/personio-cdc/personio-cdc/internal/personio"
 	"github.com/personio-cdc/personio-cdc/internal/personio/personiotest"
@@ -147,4 +146,4 @@ func TestDescribe(t *testing.T) {
 	}
 }
 
-var _ = time.Second
+
