@@ -279,7 +279,7 @@ func TestSyncWithWrongSecretFails(t *testing.T) {
 	if code != exitError {
 		t.Errorf("exit %d, want %d\n%s", code, exitError, out)
 	}
-	for _, want := range []string{": failed in", "authentication failed", "PERSONIO_CLIENT_ID", "PERSONIO_CLIENT_SECRET"} {
+	for _, want := range []string{": failed in", "config.credential_refused", "PERSONIO_CLIENT_ID", "PERSONIO_CLIENT_SECRET"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, out)
 		}
