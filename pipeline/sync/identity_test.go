@@ -97,7 +97,7 @@ func TestRunItemWithoutID(t *testing.T) {
 		t.Errorf("outcome %s, persons %+v; want partial, the persons scope incomplete and no delete", res.Outcome, pr)
 	}
 	reason := strings.Join(pr.Errors, "\n")
-	if !strings.Contains(reason, "2 items skipped") || !strings.Contains(reason, "field id: missing") {
+	if !strings.Contains(reason, CodeRecordInvalid) || !strings.Contains(reason, "field id, count 2") {
 		t.Errorf("persons errors %q do not report the 2 persons without id", pr.Errors)
 	}
 	for _, pii := range []string{existing.Email, existing.FirstName, existing.LastName} {
@@ -108,7 +108,7 @@ func TestRunItemWithoutID(t *testing.T) {
 	if n := testutil.ToFloat64(r.metrics.ItemsSkipped.WithLabelValues("persons", "invalid")); n != 2 {
 		t.Errorf("personio_cdc_items_skipped_total{persons,invalid} = %v; want 2", n)
 	}
-	if st := r.Status(); st.Entities[1].Phase != PhasePartial || !strings.Contains(st.Entities[1].LastError, "field id: missing") {
+	if st := r.Status(); st.Entities[1].Phase != PhasePartial || !strings.Contains(st.Entities[1].LastError, "field id") {
 		t.Errorf("status %+v; want PARTIAL with the reason", st.Entities[1])
 	}
 	if pr.Changes["u"] != 1 || pr.Changes["c"] != 0 {
@@ -133,7 +133,7 @@ func TestRunItemWithoutID(t *testing.T) {
 			t.Errorf("compensation %s of the incomplete window %s was deleted", key, window)
 		}
 	}
-	if !strings.Contains(strings.Join(cr.Errors, "\n"), "field person_id: missing") {
+	if !strings.Contains(strings.Join(cr.Errors, "\n"), "field person_id") {
 		t.Errorf("compensations errors %q do not report the one without identity", cr.Errors)
 	}
 	if _, ok := after.State[change.Compensations][blankedKey]; !ok {
@@ -173,7 +173,7 @@ func TestRunDuplicateIDConflict(t *testing.T) {
 		t.Fatalf("err = %v; want a partial outcome without error", err)
 	}
 	pr := res.Entity("persons")
-	if pr.Outcome != Partial || !strings.Contains(strings.Join(pr.Errors, "\n"), "1 keys listed twice with different content") {
+	if pr.Outcome != Partial || !strings.Contains(strings.Join(pr.Errors, "\n"), CodeDuplicateKeys+": keys listed twice with different content were skipped (count 1)") {
 		t.Errorf("persons %+v; want partial with the conflict reported", pr)
 	}
 	if pr.Changes["u"] != 1 || pr.Changes["d"] != 0 {
