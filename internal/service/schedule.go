@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	gosync "sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/personio-cdc/personio-cdc/internal/codec"
 	"github.com/personio-cdc/personio-cdc/internal/personio"
@@ -20,7 +23,10 @@ type Runner interface {
 
 // Schedule decides when syncs run: a full sync at start and every Full, an incremental sync
 // every Incremental in between (0 disables them). A failed or partial full sync is retried
-// after Retry instead of waiting a whole Full interval.
+// after a backoff that starts at Retry and doubles with every further failure, capped at Full,
+// and is reset by a complete full sync: one bad item or a listing that keeps breaking must not
+// spend the whole Personio budget on full syncs, nor starve the incremental syncs, which keep
+// running every Incremental in between (an incremental sync due before the retry runs first).
 type Schedule struct {
 	Full        time.Duration
 	Incremental time.Duration
@@ -32,9 +38,31 @@ type Scheduler struct {
 	runner   Runner
 	schedule Schedule
 	logger   *slog.Logger
+	metrics  *schedulerMetrics
 	running  atomic.Bool
 
 	authFailures int // consecutive syncs that failed on a refused credential; Loop only
+
+	mu     gosync.Mutex // guards status
+	status ScheduleStatus
+}
+
+// ScheduleStatus is the /status view of the schedule: when the next syncs run, and why a full
+// sync is being retried.
+type ScheduleStatus struct {
+	NextFull        time.Time `json:"next_full_sync,omitzero"`
+	NextIncremental time.Time `json:"next_incremental_sync,omitzero"`
+	// FullSyncRetry is set while full syncs fail or end partial.
+	FullSyncRetry *FullSyncRetry `json:"full_sync_retry,omitempty"`
+}
+
+// FullSyncRetry says why the next full sync is a retry and when it runs.
+type FullSyncRetry struct {
+	ConsecutiveFailures int       `json:"consecutive_failures"`
+	Reason              string    `json:"reason"`  // error code of the last full sync (see README)
+	Outcome             string    `json:"outcome"` // failed or partial
+	BackoffSeconds      float64   `json:"backoff_seconds"`
+	NextAttempt         time.Time `json:"next_attempt"`
 }
 
 // FatalAuthFailures is how many consecutive syncs must fail on a refused credential before
@@ -42,9 +70,25 @@ type Scheduler struct {
 // rotated; two in a row, a Retry interval apart, need an operator.
 const FatalAuthFailures = 2
 
+// SchedulerOption adjusts a Scheduler.
+type SchedulerOption func(*schedulerOptions)
+
+type schedulerOptions struct {
+	reg prometheus.Registerer
+}
+
+// WithRegisterer registers the scheduler's metrics with reg (default: none registered).
+func WithRegisterer(reg prometheus.Registerer) SchedulerOption {
+	return func(o *schedulerOptions) { o.reg = reg }
+}
+
 // NewScheduler returns a Scheduler; Retry defaults to Incremental (or Full/4 without
 // incremental syncs).
-func NewScheduler(r Runner, s Schedule, logger *slog.Logger) *Scheduler {
+func NewScheduler(r Runner, s Schedule, logger *slog.Logger, opts ...SchedulerOption) *Scheduler {
+	var o schedulerOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if s.Retry <= 0 {
 		s.Retry = s.Incremental
 		if s.Retry <= 0 {
@@ -54,7 +98,32 @@ func NewScheduler(r Runner, s Schedule, logger *slog.Logger) *Scheduler {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Scheduler{runner: r, schedule: s, logger: logger}
+	return &Scheduler{runner: r, schedule: s, logger: logger, metrics: newSchedulerMetrics(o.reg)}
+}
+
+// Status returns the /status view of the schedule.
+func (s *Scheduler) Status() ScheduleStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.status
+	if st.FullSyncRetry != nil {
+		r := *st.FullSyncRetry
+		st.FullSyncRetry = &r
+	}
+	return st
+}
+
+// retryBackoff is the wait before the next full sync after n consecutive failed or partial
+// ones: Retry, 2×Retry, 4×Retry, …, capped at Full.
+func (s *Scheduler) retryBackoff(n int) time.Duration {
+	d := s.schedule.Retry
+	for i := 1; i < n && d < s.schedule.Full; i++ {
+		d *= 2
+	}
+	if s.schedule.Full > 0 {
+		d = min(d, s.schedule.Full)
+	}
+	return d
 }
 
 // Busy reports whether a sync is running.
@@ -69,6 +138,8 @@ func (s *Scheduler) Busy() bool { return s.running.Load() }
 func (s *Scheduler) Loop(stop <-chan struct{}, work context.Context) error {
 	now := time.Now()
 	nextFull, nextIncr := now, time.Time{}
+	failures := 0 // consecutive full syncs that failed or ended partial
+	s.plan(nextFull, nextIncr, failures, runReport{}, 0)
 	for {
 		kind, due := syncrun.Full, nextFull
 		if s.schedule.Incremental > 0 && !nextIncr.IsZero() && nextIncr.Before(nextFull) {
@@ -89,7 +160,7 @@ func (s *Scheduler) Loop(stop <-chan struct{}, work context.Context) error {
 			return nil
 		default:
 		}
-		ok, fatal := s.runOnce(work, kind)
+		rep, fatal := s.runOnce(work, kind)
 		if work.Err() != nil {
 			return work.Err()
 		}
@@ -97,53 +168,122 @@ func (s *Scheduler) Loop(stop <-chan struct{}, work context.Context) error {
 			return fatal
 		}
 		now = time.Now()
+		var backoff time.Duration
 		switch {
-		case kind == syncrun.Full && ok:
+		case kind == syncrun.Full && rep.ok:
+			failures = 0
 			nextFull = now.Add(s.schedule.Full)
 		case kind == syncrun.Full:
-			nextFull = now.Add(min(s.schedule.Retry, s.schedule.Full))
+			failures++
+			backoff = s.retryBackoff(failures)
+			nextFull = now.Add(backoff)
+			s.logger.Warn("full sync will be retried", "consecutive_failures", failures, "reason", rep.reason,
+				"backoff", backoff, "next_attempt", nextFull)
 		}
 		if s.schedule.Incremental > 0 {
 			nextIncr = now.Add(s.schedule.Incremental)
 		}
+		if kind == syncrun.Full {
+			s.plan(nextFull, nextIncr, failures, rep, backoff)
+		} else {
+			s.plan(nextFull, nextIncr, -1, rep, 0)
+		}
 	}
 }
 
-// runOnce runs one sync and reports whether it completed, and the *FatalError that must stop
-// the service, if any.
-func (s *Scheduler) runOnce(ctx context.Context, kind syncrun.Kind) (ok bool, fatal error) {
+// runReport is what the schedule needs to know of a finished sync.
+type runReport struct {
+	ok      bool
+	reason  string // error code of a failed or partial sync
+	outcome syncrun.Outcome
+}
+
+// plan records the next due times for /status and the metrics; failures < 0 keeps the retry
+// state of the full syncs as it is (an incremental sync ran).
+func (s *Scheduler) plan(nextFull, nextIncr time.Time, failures int, rep runReport, backoff time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.status.NextFull, s.status.NextIncremental = nextFull, nextIncr
+	s.metrics.next.WithLabelValues(string(syncrun.Full)).Set(unixSeconds(nextFull))
+	if !nextIncr.IsZero() {
+		s.metrics.next.WithLabelValues(string(syncrun.Incremental)).Set(unixSeconds(nextIncr))
+	}
+	switch {
+	case failures < 0:
+	case failures == 0:
+		s.status.FullSyncRetry = nil
+		s.metrics.failures.Set(0)
+		s.metrics.backoff.Set(0)
+		s.metrics.reason.Reset()
+	default:
+		s.status.FullSyncRetry = &FullSyncRetry{ConsecutiveFailures: failures, Reason: rep.reason,
+			Outcome: string(rep.outcome), BackoffSeconds: backoff.Seconds(), NextAttempt: nextFull}
+		s.metrics.failures.Set(float64(failures))
+		s.metrics.backoff.Set(backoff.Seconds())
+		s.metrics.reason.Reset()
+		s.metrics.reason.WithLabelValues(rep.reason).Set(1)
+	}
+}
+
+func unixSeconds(t time.Time) float64 { return float64(t.UnixMilli()) / 1000 }
+
+// reasonOf returns the error code of a failed or partial sync: the first error the run
+// reported (see syncrun.Describe).
+func reasonOf(res syncrun.Result, err error) string {
+	var re *syncrun.RunError
+	switch {
+	case errors.As(err, &re) && len(re.Details) > 0:
+		return re.Details[0].Code
+	case err != nil:
+		return syncrun.Describe(err).Code
+	case len(res.ErrorDetails) > 0:
+		return res.ErrorDetails[0].Code
+	}
+	return syncrun.CodeUnclassified
+}
+
+// runOnce runs one sync and reports whether it completed (and why not), and the *FatalError
+// that must stop the service, if any.
+func (s *Scheduler) runOnce(ctx context.Context, kind syncrun.Kind) (rep runReport, fatal error) {
 	s.running.Store(true)
 	defer s.running.Store(false)
 	res, err := s.runner.Run(ctx, kind)
+	rep = runReport{ok: err == nil && res.Outcome == syncrun.Complete, outcome: res.Outcome}
+	if err != nil {
+		rep.outcome = syncrun.Failed
+	}
+	if !rep.ok {
+		rep.reason = reasonOf(res, err)
+	}
 	if err == nil || !errors.Is(err, personio.ErrAuth) {
 		s.authFailures = 0
 	}
 	switch {
 	case err != nil && errors.Is(err, context.Canceled) && ctx.Err() != nil:
 		s.logger.Warn("sync abandoned at shutdown", "kind", kind, "sync_id", res.SyncID)
-		return false, nil
+		return rep, nil
 	case err != nil && errors.Is(err, codec.ErrIncompatible):
-		return false, Fatal(fmt.Errorf("the schema registry rejects a schema as incompatible with its subject; "+
+		return rep, Fatal(fmt.Errorf("the schema registry rejects a schema as incompatible with its subject; "+
 			"restore the compatibility or register a compatible schema, then restart: %w", err))
 	case err != nil && errors.Is(err, personio.ErrAuth):
 		s.authFailures++
 		if s.authFailures >= FatalAuthFailures {
-			return false, Fatal(fmt.Errorf("the Personio credential was refused in %d consecutive syncs; "+
+			return rep, Fatal(fmt.Errorf("the Personio credential was refused in %d consecutive syncs; "+
 				"fix PERSONIO_CLIENT_ID / PERSONIO_CLIENT_SECRET, then restart: %w", s.authFailures, err))
 		}
 		s.logger.Error("sync failed: Personio refused the credential; the next sync tries once more, then the service stops",
 			"kind", kind, "sync_id", res.SyncID, "err", err)
-		return false, nil
+		return rep, nil
 	case err != nil:
 		s.logger.Error("sync failed", "kind", kind, "sync_id", res.SyncID, "err", err)
-		return false, nil
+		return rep, nil
 	case res.Outcome != syncrun.Complete:
 		s.logger.Warn("sync finished incomplete", "kind", kind, "sync_id", res.SyncID, "outcome", res.Outcome,
 			"published", res.Published(), "errors", res.Errors)
-		return false, nil
+		return rep, nil
 	default:
 		s.logger.Info("sync complete", "kind", kind, "sync_id", res.SyncID, "published", res.Published(),
 			"duration", res.Duration.Round(time.Millisecond))
-		return true, nil
+		return rep, nil
 	}
 }

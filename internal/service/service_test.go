@@ -93,12 +93,12 @@ func TestScheduleOrder(t *testing.T) {
 			wantAt:   []time.Duration{0, time.Hour, 2 * time.Hour},
 		},
 		{
-			name:     "failed full sync is retried after the retry interval",
+			name:     "failed full sync is retried after the retry interval, then twice as long",
 			schedule: Schedule{Full: time.Hour, Incremental: 30 * time.Minute, Retry: 10 * time.Minute},
 			outcome:  syncrun.Partial,
-			until:    25 * time.Minute,
+			until:    35 * time.Minute,
 			want:     []syncrun.Kind{syncrun.Full, syncrun.Full, syncrun.Full},
-			wantAt:   []time.Duration{0, 10 * time.Minute, 20 * time.Minute},
+			wantAt:   []time.Duration{0, 10 * time.Minute, 30 * time.Minute},
 		},
 	}
 	for _, tt := range tests {

@@ -91,11 +91,13 @@ func (s *Stack) ReadyChecks() []admin.Check {
 // Status is the /status document: the build, the tenant's sync status and the effective
 // settings (secrets redacted).
 type Status struct {
-	Service  string           `json:"service"`
-	Version  string           `json:"version"`
-	Started  time.Time        `json:"started"`
-	Tenants  []syncrun.Status `json:"tenants"`
-	Settings config.Config    `json:"settings"`
+	Service string           `json:"service"`
+	Version string           `json:"version"`
+	Started time.Time        `json:"started"`
+	Tenants []syncrun.Status `json:"tenants"`
+	// Schedule says when the next syncs run and why a full sync is being retried.
+	Schedule ScheduleStatus `json:"schedule"`
+	Settings config.Config  `json:"settings"`
 }
 
 // Lifecycle returns the long-running service for `run`: the schedule from the config, the
@@ -106,7 +108,7 @@ func (s *Stack) Lifecycle(reg *prometheus.Registry, version string) (*Lifecycle,
 		Scheduler: NewScheduler(s.Runner, Schedule{
 			Full:        s.Config.Sync.FullInterval,
 			Incremental: s.Config.Sync.IncrementalInterval,
-		}, s.Logger.With("component", "scheduler")),
+		}, s.Logger.With("component", "scheduler"), WithRegisterer(reg)),
 		ShutdownTimeout: s.Config.Admin.ShutdownTimeout,
 		Close:           s.Close,
 		Logger:          s.Logger,
@@ -119,7 +121,7 @@ func (s *Stack) Lifecycle(reg *prometheus.Registry, version string) (*Lifecycle,
 		Ready:      checks,
 		Status: func() any {
 			return Status{Service: "personio-cdc", Version: version, Started: started,
-				Tenants: []syncrun.Status{s.Runner.Status()}, Settings: s.Config}
+				Tenants: []syncrun.Status{s.Runner.Status()}, Schedule: l.Scheduler.Status(), Settings: s.Config}
 		},
 		Logger: s.Logger.With("component", "admin"),
 	})
