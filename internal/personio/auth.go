@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -20,24 +21,51 @@ const tokenEndpoint = "POST /v2/auth/token"
 // credential (a restarted process, or a secret rotated at Personio) is tried again soon.
 const refusalMemory = 5 * time.Second
 
+// Bounds of the lifetime the cache gives a token. Personio announces 24 hours (expires_in
+// 86400). A token announced without a lifetime (expires_in absent or 0), with a negative one
+// or with less than minTokenLifetime is kept for minTokenLifetime: refreshing before every API
+// request would spend the token endpoint's budget on nothing (a token that really dies sooner
+// is replaced on the first 401). Longer lifetimes are capped at maxTokenLifetime.
+const (
+	minTokenLifetime = time.Minute
+	maxTokenLifetime = 24 * time.Hour
+)
+
+// tokenRateLimit paces the token requests of one credential: a few at once, then one a
+// second. A working endpoint is asked once a day and after a 401; the pace matters only when
+// it fails, so that however many callers retry, a broken token endpoint is not hammered.
+var tokenRateLimit = Rate{PerMinute: 60, Burst: 4}
+
 // tokenCache holds the access token of one credential. It fetches a token on first use,
 // refreshes it shortly before it expires, and drops it when an API call says it is no longer
-// valid. One fetch runs at a time; waiters honour their context. A refusal of the credentials
-// (an *AuthError) is remembered for refusalMemory.
+// valid. One fetch runs at a time, paced by tokenRateLimit; waiters honour their context. A
+// refusal of the credentials (an *AuthError) is remembered for refusalMemory.
 type tokenCache struct {
 	cfg  clientcredentials.Config
 	http *http.Client
 	now  func() time.Time
+	lim  *adaptiveLimiter // paces the token requests
 
 	sem          chan struct{} // one slot: held while reading or replacing tok
 	tok          *oauth2.Token
-	fresh        time.Time // when tok expires minus the refresh margin; zero = never
+	fresh        time.Time // when tok expires minus the refresh margin
 	refused      error     // the last *AuthError of the token endpoint
 	refusedUntil time.Time // refused is returned without asking until then
+
+	last atomic.Pointer[string] // the access token fetched last, for Client.scrub
 }
 
 func newTokenCache(cfg clientcredentials.Config, hc *http.Client) *tokenCache {
-	return &tokenCache{cfg: cfg, http: hc, now: time.Now, sem: make(chan struct{}, 1)}
+	return &tokenCache{cfg: cfg, http: hc, now: time.Now, lim: newAdaptiveLimiter(tokenRateLimit, nil), sem: make(chan struct{}, 1)}
+}
+
+// lastAccessToken returns the access token fetched last ("" before the first), even after
+// Invalidate dropped it.
+func (c *tokenCache) lastAccessToken() string {
+	if p := c.last.Load(); p != nil {
+		return *p
+	}
+	return ""
 }
 
 // Token returns a valid access token, fetching one if needed.
@@ -48,13 +76,21 @@ func (c *tokenCache) Token(ctx context.Context) (*oauth2.Token, error) {
 		return nil, ctx.Err()
 	}
 	defer func() { <-c.sem }()
-	if c.tok != nil && (c.fresh.IsZero() || c.now().Before(c.fresh)) {
+	if c.tok != nil && c.now().Before(c.fresh) {
 		return c.tok, nil
 	}
 	if c.refused != nil && c.now().Before(c.refusedUntil) {
 		return nil, c.refused
 	}
-	start := c.now()
+	if _, err := c.lim.Wait(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if errors.Is(err, errLimiterDeadline) {
+			return nil, fmt.Errorf("%s: %w: %w", tokenEndpoint, err, context.DeadlineExceeded)
+		}
+		return nil, fmt.Errorf("%s: %w", tokenEndpoint, err)
+	}
 	tok, err := c.cfg.Token(context.WithValue(ctx, oauth2.HTTPClient, c.http))
 	if err != nil {
 		err = classifyTokenError(ctx, err)
@@ -64,12 +100,11 @@ func (c *tokenCache) Token(ctx context.Context) (*oauth2.Token, error) {
 		return nil, err
 	}
 	c.refused = nil
-	c.tok, c.fresh = tok, time.Time{}
-	if !tok.Expiry.IsZero() {
-		// Refresh a tenth of the lifetime early, at most a minute.
-		margin := min(tok.Expiry.Sub(start)/10, time.Minute)
-		c.fresh = tok.Expiry.Add(-max(margin, 0))
-	}
+	c.last.Store(&tok.AccessToken)
+	// oauth2 set Expiry from expires_in on its own clock (zero when expires_in was absent or
+	// 0). Refresh a tenth of the lifetime early, at most a minute.
+	lifetime := min(max(time.Until(tok.Expiry), minTokenLifetime), maxTokenLifetime)
+	c.tok, c.fresh = tok, c.now().Add(lifetime-min(lifetime/10, time.Minute))
 	return tok, nil
 }
 
@@ -88,11 +123,16 @@ func (c *tokenCache) Invalidate(ctx context.Context, tok *oauth2.Token) {
 }
 
 // classifyTokenError turns a token endpoint failure into a typed error: 400/401/403 are
-// permanent *AuthError, 429 and 5xx a retryable *APIError, transport failures retryable.
-// Messages never include the response body, which may echo the client id.
+// permanent *AuthError, 429 and 5xx a retryable *APIError, a redirect to another origin a
+// permanent *RedirectError, transport failures retryable. Of the response body only the OAuth2
+// error code and the trace id are kept: its description may echo the client id or secret.
 func classifyTokenError(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
+	}
+	var redirect *RedirectError
+	if errors.As(err, &redirect) {
+		return redirect
 	}
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
@@ -105,14 +145,18 @@ func classifyTokenError(ctx context.Context, err error) error {
 			return &retryableError{reason: reasonMalformed, err: fmt.Errorf("%w: token response without access token", ErrMalformedBody)}
 		}
 		apiErr := newAPIError(tokenEndpoint, status, re.Body)
-		if re.ErrorCode != "" {
-			apiErr.Type = clip(re.ErrorCode, 100)
+		if c := code(re.ErrorCode); c != "" {
+			apiErr.Type = c
 		}
 		if apiErr.Retryable() {
 			return apiErr
 		}
+		reason := "token request refused"
+		if c := apiErr.codes(); c != "" {
+			reason += " (" + c + ")"
+		}
 		return &AuthError{Endpoint: tokenEndpoint, Status: status,
-			Reason: "token request refused: " + apiErr.Title + " (check PERSONIO_CLIENT_ID and PERSONIO_CLIENT_SECRET)", Err: apiErr}
+			Reason: reason + "; check PERSONIO_CLIENT_ID and PERSONIO_CLIENT_SECRET", Err: apiErr}
 	}
-	return classifyTransportError(ctx, fmt.Errorf("fetch token: %w", err))
+	return classifyTransportError(ctx, fmt.Errorf("fetch token: %w", stripURL(err)))
 }

@@ -52,7 +52,8 @@ type Config struct {
 	// AppID and PartnerID, when set, are sent as X-Personio-App-ID and X-Personio-Partner-ID.
 	AppID, PartnerID string
 	// HTTPClient sends the requests; its Timeout bounds each request. Default: a client with a
-	// 60 s timeout.
+	// 60 s timeout. The client uses copies of it whose CheckRedirect follows redirects within
+	// the origin of BaseURL only (any CheckRedirect of its own is replaced).
 	HTTPClient *http.Client
 	// RateLimit is the budget for persons and employments; CompensationRateLimit the separate
 	// budget for compensations. Zero fields take the defaults.
@@ -135,10 +136,12 @@ func New(cfg Config) (*Client, error) {
 		return nil, err
 	}
 
-	hc := cfg.HTTPClient
-	if hc == nil {
-		hc = &http.Client{Timeout: defaultHTTPTimeout}
+	hc := &http.Client{Timeout: defaultHTTPTimeout}
+	if cfg.HTTPClient != nil {
+		own := *cfg.HTTPClient
+		hc = &own
 	}
+	hc.CheckRedirect = sameOriginRedirects(base, "")
 	c := &Client{
 		base:        base,
 		hc:          hc,
@@ -161,6 +164,7 @@ func New(cfg Config) (*Client, error) {
 
 	tokenHC := *hc
 	tokenHC.Transport = &tokenTransport{next: hc.Transport, appID: c.appID, partnerID: c.partnerID, metrics: c.metrics}
+	tokenHC.CheckRedirect = sameOriginRedirects(base, tokenEndpoint)
 	c.tokens = newTokenCache(clientcredentials.Config{
 		ClientID:     cfg.ClientID,
 		ClientSecret: cfg.ClientSecret,
@@ -168,6 +172,55 @@ func New(cfg Config) (*Client, error) {
 		AuthStyle:    oauth2.AuthStyleInParams,
 	}, &tokenHC)
 	return c, nil
+}
+
+// maxRedirects bounds a chain of redirects within the origin, as net/http's default policy.
+const maxRedirects = 10
+
+// sameOriginRedirects is the redirect policy of every request: a redirect within the origin of
+// base is followed (net/http keeps the request's headers and, for 307 and 308, its body); one
+// to another origin is refused with a *RedirectError, before anything is sent there. endpoint
+// names the request in the error; "" leaves it to the caller.
+func sameOriginRedirects(base *url.URL, endpoint string) func(*http.Request, []*http.Request) error {
+	return func(req *http.Request, via []*http.Request) error {
+		if !sameOrigin(base, req.URL) {
+			e := &RedirectError{Endpoint: endpoint, Target: origin(req.URL)}
+			if req.Response != nil {
+				e.Status = req.Response.StatusCode
+			}
+			return e
+		}
+		if len(via) >= maxRedirects {
+			return fmt.Errorf("stopped after %d redirects", maxRedirects)
+		}
+		return nil
+	}
+}
+
+// scrub is the last line of defence against a credential in an error message: every error a
+// public method returns passes through it. It cuts the client secret and the access token
+// fetched last out of the message, keeping the error underneath for errors.Is and errors.As.
+// The error types of this package hold no free text of a response; this catches what a
+// server may still echo into a field that looks like a code, and a callback's own error.
+func (c *Client) scrub(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	out := msg
+	for _, secret := range []string{c.tokens.cfg.ClientSecret, c.tokens.lastAccessToken()} {
+		if secret == "" {
+			continue
+		}
+		out = strings.ReplaceAll(out, secret, "[redacted]")
+		if esc := url.QueryEscape(secret); esc != secret {
+			out = strings.ReplaceAll(out, esc, "[redacted]")
+		}
+	}
+	if out == msg {
+		return err
+	}
+	return &redactedError{msg: out, err: err}
 }
 
 // Stats returns the client's cumulative counters.
@@ -372,6 +425,12 @@ func (c *Client) attempt(ctx context.Context, endpoint string, u *url.URL, decod
 	c.stats.requests.Add(1)
 	resp, err := c.hc.Do(req)
 	if err != nil {
+		var redirect *RedirectError
+		if errors.As(err, &redirect) {
+			c.metrics.observeRequest(endpoint, redirect.Status, time.Since(start))
+			redirect.Endpoint = endpoint
+			return nil, redirect.Status, tok, redirect
+		}
 		c.metrics.observeRequest(endpoint, 0, time.Since(start))
 		return nil, 0, tok, classifyTransportError(ctx, fmt.Errorf("%s: %w", endpoint, stripURL(err)))
 	}
@@ -500,15 +559,29 @@ type pageBody[T any] struct {
 	} `json:"_meta"`
 }
 
+// maxEmptyPages bounds how long a listing may go on without progress: it is broken off after
+// maxEmptyPages empty pages in a row that each still carry a next link, and once it has
+// fetched 2·⌈items/limit⌉ + maxEmptyPages pages and is sent further. A listing of full pages
+// needs ⌈items/limit⌉ pages; half-full pages, and a few empty ones on the way, stay inside the
+// bound.
+const maxEmptyPages = 8
+
 // list fetches first and every following page, calling fn once per page in order. It follows
 // _meta.links.next.href (absolute or relative to the page's URL), refuses a next link to
-// another origin and fails on a next link it has already followed.
+// another origin, fails on a next link it has already followed, and breaks the listing off
+// (ErrListingBrokenOff) when it has more pages than its items explain (see maxEmptyPages).
+// first must carry the page size as its "limit" parameter.
 func list[T any](ctx context.Context, c *Client, endpoint string, lim *adaptiveLimiter, first *url.URL, fn func([]T) error) error {
 	seenURL := map[string]bool{first.String(): true}
 	seenCursor := map[string]bool{}
 	if cur := first.Query().Get("cursor"); cur != "" {
 		seenCursor[cur] = true
 	}
+	limit, err := strconv.Atoi(first.Query().Get("limit"))
+	if err != nil || limit < 1 {
+		limit = 1
+	}
+	items, empty := 0, 0 // items listed; empty pages in a row
 	u := first
 	for n := 1; ; n++ {
 		var p pageBody[T]
@@ -533,6 +606,14 @@ func list[T any](ctx context.Context, c *Client, endpoint string, lim *adaptiveL
 		next := strings.TrimSpace(p.Meta.Links["next"].Href)
 		if next == "" {
 			return nil
+		}
+		items += len(p.Data)
+		if empty++; len(p.Data) > 0 {
+			empty = 0
+		}
+		if empty >= maxEmptyPages || n >= 2*((items+limit-1)/limit)+maxEmptyPages {
+			return fmt.Errorf("%s: page %d: %w: %d items in %d pages of up to %d, the last %d of them empty, and still a next link",
+				endpoint, n, ErrListingBrokenOff, items, n, limit, empty)
 		}
 		nu, err := u.Parse(next)
 		if err != nil {
@@ -581,6 +662,11 @@ func getOne[T any](ctx context.Context, c *Client, endpoint string, u *url.URL) 
 }
 
 func isObject(b []byte) bool { return bytes.HasPrefix(bytes.TrimSpace(b), []byte("{")) }
+
+// origin returns scheme://host:port of u, without user, path or query.
+func origin(u *url.URL) string {
+	return strings.ToLower(u.Scheme) + "://" + hostPort(u)
+}
 
 func sameOrigin(a, b *url.URL) bool {
 	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(hostPort(a), hostPort(b))

@@ -263,8 +263,8 @@ func TestErrorClassification(t *testing.T) {
 			if apiErr.Status != tt.status || apiErr.Endpoint != "GET /v2/persons" {
 				t.Errorf("APIError = %+v", apiErr)
 			}
-			if apiErr.Title == "" {
-				t.Error("APIError has no title")
+			if !strings.Contains(err.Error(), http.StatusText(tt.status)) {
+				t.Errorf("error %q does not name the status", err)
 			}
 			if apiErr.Retryable() != tt.retryable || Retryable(err) != tt.retryable {
 				t.Errorf("Retryable = %v, want %v", apiErr.Retryable(), tt.retryable)
@@ -290,47 +290,52 @@ func TestNewAPIError(t *testing.T) {
 	}{
 		{
 			name: "personio problem",
-			body: `{"personio_trace_id":"abc","timestamp":"2021-05-28T11:17:30.000Z","errors":[{"title":"Invalid filter","detail":"bad status","type":"https://x/type"}]}`,
-			want: APIError{Status: 400, TraceID: "abc", Title: "Invalid filter", Detail: "bad status", Type: "https://x/type", Endpoint: "E"},
+			body: `{"personio_trace_id":"abc","timestamp":"2021-05-28T11:17:30.000Z","errors":[{"title":"Invalid filter","detail":"bad status","type":"https://x/type#common.bad"}]}`,
+			want: APIError{Status: 400, TraceID: "abc", Type: "https://x/type#common.bad", Endpoint: "E"},
 		},
 		{
 			name: "rfc 7807",
 			body: `{"type":"about:blank","title":"Bad","detail":"why","trace_id":"t2"}`,
-			want: APIError{Status: 400, TraceID: "t2", Title: "Bad", Detail: "why", Type: "about:blank", Endpoint: "E"},
+			want: APIError{Status: 400, TraceID: "t2", Type: "about:blank", Endpoint: "E"},
 		},
 		{
 			name: "error object",
-			body: `{"success":false,"error":{"code":0,"message":"Nope"}}`,
-			want: APIError{Status: 400, Title: "Bad Request", Detail: "Nope", Endpoint: "E"},
+			body: `{"success":false,"error":{"code":0,"message":"Nope","type":"v1.error"}}`,
+			want: APIError{Status: 400, Type: "v1.error", Endpoint: "E"},
 		},
 		{
 			name: "error string",
 			body: `{"error":"invalid_request"}`,
-			want: APIError{Status: 400, Title: "invalid_request", Endpoint: "E"},
+			want: APIError{Status: 400, Type: "invalid_request", Endpoint: "E"},
 		},
 		{
 			name: "errors with message",
 			body: `{"errors":[{"message":"m"}],"personio_trace_id":"x"}`,
-			want: APIError{Status: 400, TraceID: "x", Title: "Bad Request", Detail: "m", Endpoint: "E"},
+			want: APIError{Status: 400, TraceID: "x", Endpoint: "E"},
 		},
 		{
 			name: "oauth2 error",
 			body: `{"error":"invalid_client","error_description":"Client authentication failed."}`,
-			want: APIError{Status: 400, Title: "invalid_client", Detail: "Client authentication failed.", Endpoint: "E"},
+			want: APIError{Status: 400, Type: "invalid_client", Endpoint: "E"},
 		},
 		{
 			name: "not json",
 			body: `<html>oops</html>`,
-			want: APIError{Status: 400, Title: "Bad Request", Endpoint: "E"},
+			want: APIError{Status: 400, Endpoint: "E"},
 		},
 		{
 			name: "empty",
-			want: APIError{Status: 400, Title: "Bad Request", Endpoint: "E"},
+			want: APIError{Status: 400, Endpoint: "E"},
 		},
 		{
-			name: "email redacted",
-			body: `{"errors":[{"title":"Invalid","detail":"person jane.doe@example.com not allowed"}]}`,
-			want: APIError{Status: 400, Title: "Invalid", Detail: "person [redacted] not allowed", Endpoint: "E"},
+			name: "free text in the codes is dropped",
+			body: `{"personio_trace_id":"trace of jane.doe@example.com","errors":[{"title":"Invalid","type":"person jane.doe@example.com"}]}`,
+			want: APIError{Status: 400, Endpoint: "E"},
+		},
+		{
+			name: "an e-mail address is no code",
+			body: `{"error":"jane.doe@example.com"}`,
+			want: APIError{Status: 400, Endpoint: "E"},
 		},
 	}
 	for _, tt := range tests {
@@ -338,6 +343,9 @@ func TestNewAPIError(t *testing.T) {
 			got := newAPIError("E", 400, []byte(tt.body))
 			if *got != tt.want {
 				t.Errorf("got %+v\nwant %+v", *got, tt.want)
+			}
+			if msg := got.Error(); !strings.HasPrefix(msg, "personio: E: 400 Bad Request") {
+				t.Errorf("Error() = %q", msg)
 			}
 		})
 	}

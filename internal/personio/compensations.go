@@ -107,7 +107,7 @@ func (c *Client) ListCompensations(ctx context.Context, f CompensationFilter, fn
 	}
 	u := c.endpointURL(q, "v2", "compensations")
 	if err := list(ctx, c, endpointListCompensations, c.comps, u, fn); err != nil {
-		return fmt.Errorf("list compensations %s: %w", f.Window, err)
+		return c.scrub(fmt.Errorf("list compensations %s: %w", f.Window, err))
 	}
 	return nil
 }

@@ -29,12 +29,27 @@
 // # Errors
 //
 // Failures are classified once, where they happen (see errors.go): *APIError carries the HTTP
-// status, Personio's trace id and the route template (never the URL, whose query may hold
-// e-mail addresses); Retryable reports whether a later attempt may succeed. A 429 is retried
-// until the context ends; 5xx, timeouts, connection resets and malformed or truncated bodies
-// up to Config.MaxAttempts times with full-jitter exponential backoff; 400, 403, 404 and 422
-// are returned at once (errors.Is(err, ErrNotFound) for a 404). Bad credentials, a revoked
-// credential or a missing scope give an *AuthError (errors.Is(err, ErrAuth)).
+// status, Personio's error type and trace id and the route template (never the URL, whose query
+// may hold e-mail addresses, nor the body's title or detail, which may quote personal data or,
+// from the token endpoint, the client secret); Retryable reports whether a later attempt may
+// succeed. A 429 is retried until the context ends; 5xx, timeouts, connection resets and
+// malformed or truncated bodies up to Config.MaxAttempts times with full-jitter exponential
+// backoff; 400, 403, 404 and 422 are returned at once (errors.Is(err, ErrNotFound) for a 404).
+// Bad credentials, a revoked credential or a missing scope give an *AuthError
+// (errors.Is(err, ErrAuth)). As a last line of defence every error a method returns has the
+// client secret and the current access token cut out of its message.
+//
+// # A hostile or broken server
+//
+// No request follows a redirect to another origin (scheme, host, port): the token request
+// would post the client secret there, an API request would take its data from there. Such a
+// reply fails the request with a *RedirectError (ErrCrossOriginRedirect, not retryable).
+// Redirects within the origin are followed, up to 10. A next link to another origin or one
+// already followed ends a listing with an error, and so does a listing with more pages than its
+// items explain (ErrListingBrokenOff: 8 empty pages in a row, or 2·⌈items/limit⌉ + 8 pages,
+// while next links keep coming). A token announced with a lifetime under a minute (or none,
+// or a negative one) is kept for a minute; token requests are paced (a burst of 3, then one a
+// second) however many callers retry.
 //
 // # Observability
 //

@@ -21,6 +21,12 @@ var (
 	ErrRepeatedCursor = errors.New("personio: next link repeats a cursor already seen")
 	// ErrForeignNextLink means a listing's next link pointed at another origin.
 	ErrForeignNextLink = errors.New("personio: next link points to another origin")
+	// ErrCrossOriginRedirect is matched by a *RedirectError: Personio answered with a redirect
+	// to another origin, which the client never follows.
+	ErrCrossOriginRedirect = errors.New("personio: redirect to another origin refused")
+	// ErrListingBrokenOff means a listing kept sending next links without the items to justify
+	// them (see list in client.go for the bound); what it delivered is incomplete.
+	ErrListingBrokenOff = errors.New("personio: listing broken off: more pages than its items explain")
 	// ErrWindowTooLong means a compensation window was longer than one calendar month or ended
 	// before it started.
 	ErrWindowTooLong = errors.New("personio: compensation window must lie within one month")
@@ -34,34 +40,46 @@ var (
 )
 
 // APIError is an unsuccessful HTTP response from Personio. It never holds secrets, tokens,
-// query values or personal data: Endpoint is a route template such as "GET /v2/persons".
+// query values, personal data or any free text of the response: Endpoint is a route template
+// such as "GET /v2/persons", and of the body only Personio's error type (or OAuth2 error code)
+// and trace id are kept, each only when it looks like one (a word, code or URL, never a
+// sentence). An error body's title and detail may quote what the request was about (an
+// e-mail address, a name, the client secret); they are dropped.
 type APIError struct {
 	Status   int    // HTTP status code
-	TraceID  string // personio_trace_id, when the body carried one
-	Title    string // first error's title, or the status text
-	Detail   string // first error's detail, if any
-	Type     string // first error's type, if any
+	TraceID  string // personio_trace_id (or trace_id), when the body carried one
+	Type     string // first error's type, e.g. https://developer.personio.de/reference/errors#common.bad_request, or an OAuth2 error code such as invalid_client
 	Endpoint string // route template, e.g. "GET /v2/persons/{id}"
 }
 
-// Error implements error.
+// Error implements error: the route, the status and its text, then the error type's code and
+// the trace id when known.
 func (e *APIError) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "personio: %s: %d", e.Endpoint, e.Status)
-	if e.Title != "" {
-		b.WriteString(" ")
-		b.WriteString(e.Title)
+	s := fmt.Sprintf("personio: %s: %d", e.Endpoint, e.Status)
+	if t := http.StatusText(e.Status); t != "" {
+		s += " " + t
 	}
-	if e.Detail != "" && e.Detail != e.Title {
-		b.WriteString(": ")
-		b.WriteString(e.Detail)
+	if c := e.codes(); c != "" {
+		s += " (" + c + ")"
+	}
+	return s
+}
+
+// codes returns "type T, trace X" with the parts that are known; T is the part of the type
+// after its last '#' (Personio's types are documentation URLs).
+func (e *APIError) codes() string {
+	var parts []string
+	if e.Type != "" {
+		t := e.Type
+		if i := strings.LastIndexByte(t, '#'); i >= 0 && i < len(t)-1 {
+			t = t[i+1:]
+		}
+		parts = append(parts, "type "+t)
 	}
 	if e.TraceID != "" {
-		b.WriteString(" (trace ")
-		b.WriteString(e.TraceID)
-		b.WriteString(")")
+		parts = append(parts, "trace "+e.TraceID)
 	}
-	return b.String()
+	return strings.Join(parts, ", ")
 }
 
 // Retryable reports whether the same request may succeed later: 408, 429 and 5xx are
@@ -119,6 +137,27 @@ func (e *AuthError) Is(target error) bool { return target == ErrAuth }
 // Retryable reports false: retrying does not fix a credential.
 func (e *AuthError) Retryable() bool { return false }
 
+// RedirectError is a redirect to another origin (scheme, host and port) than the configured
+// base URL, which no request of the client follows: the token request would send the client
+// secret there, an API request would take its data from there. It matches
+// ErrCrossOriginRedirect and is never retryable. Redirects within the origin are followed.
+type RedirectError struct {
+	Endpoint string // route template of the request that was redirected
+	Status   int    // the redirect's HTTP status
+	Target   string // the target's origin (scheme://host:port), never its path or query
+}
+
+// Error implements error.
+func (e *RedirectError) Error() string {
+	return fmt.Sprintf("personio: %s: %d: redirect to another origin (%s) refused", e.Endpoint, e.Status, e.Target)
+}
+
+// Is makes errors.Is(err, ErrCrossOriginRedirect) true.
+func (e *RedirectError) Is(target error) bool { return target == ErrCrossOriginRedirect }
+
+// Retryable reports false: the same request gets the same redirect.
+func (e *RedirectError) Retryable() bool { return false }
+
 // ConfigError names a configuration setting that is missing or invalid.
 type ConfigError struct {
 	Field  string // Config field, e.g. "ClientID"
@@ -145,6 +184,16 @@ func (e *retryableError) Error() string   { return e.err.Error() }
 func (e *retryableError) Unwrap() error   { return e.err }
 func (e *retryableError) Retryable() bool { return true }
 
+// redactedError is an error whose message had a credential cut out (see Client.scrub). It
+// unwraps to the original, so errors.Is and errors.As still see what happened.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
+
 // Retryable reports whether err (or an error it wraps) says that repeating the operation may
 // succeed. Errors that do not say are not retryable.
 func Retryable(err error) bool {
@@ -155,67 +204,57 @@ func Retryable(err error) bool {
 	return false
 }
 
-// problem is Personio's application/problem+json body. Formats vary in practice, so every part
-// is optional and a few alternative spellings are accepted.
+// problem is the part of Personio's application/problem+json body (or of an OAuth2 error body)
+// that an APIError keeps. Formats vary in practice, so every part is optional and a few
+// alternative spellings are accepted.
 type problem struct {
 	TraceID    string          `json:"personio_trace_id"`
 	TraceIDAlt string          `json:"trace_id"`
-	Title      string          `json:"title"`
-	Detail     string          `json:"detail"`
 	Type       string          `json:"type"`
-	Message    string          `json:"message"`
 	Errors     json.RawMessage `json:"errors"`
-	Error      json.RawMessage `json:"error"`
-	ErrorDesc  string          `json:"error_description"` // OAuth2 token endpoint
+	Error      json.RawMessage `json:"error"` // an object, or an OAuth2 error code
 }
 
 type problemItem struct {
-	Title   string `json:"title"`
-	Detail  string `json:"detail"`
-	Type    string `json:"type"`
-	Message string `json:"message"`
+	Type string `json:"type"`
 }
 
-// newAPIError builds an APIError from a response status and body. It never fails: an
-// unreadable body falls back to the status text.
+// newAPIError builds an APIError from a response status and body. It never fails: of an
+// unreadable body nothing is kept.
 func newAPIError(endpoint string, status int, body []byte) *APIError {
 	e := &APIError{Status: status, Endpoint: endpoint}
 	var p problem
-	if len(body) > 0 && json.Unmarshal(body, &p) == nil {
-		e.TraceID = firstNonEmpty(p.TraceID, p.TraceIDAlt)
-		e.Title, e.Detail, e.Type = p.Title, firstNonEmpty(p.Detail, p.Message, p.ErrorDesc), p.Type
-		var items []problemItem
-		if json.Unmarshal(p.Errors, &items) == nil && len(items) > 0 {
-			it := items[0]
-			e.Title = firstNonEmpty(it.Title, e.Title)
-			e.Detail = firstNonEmpty(it.Detail, it.Message, e.Detail)
-			e.Type = firstNonEmpty(it.Type, e.Type)
-		} else {
-			var it problemItem
-			var s string
-			switch {
-			case json.Unmarshal(p.Error, &it) == nil:
-				e.Title = firstNonEmpty(e.Title, it.Title)
-				e.Detail = firstNonEmpty(e.Detail, it.Detail, it.Message)
-				e.Type = firstNonEmpty(e.Type, it.Type)
-			case json.Unmarshal(p.Error, &s) == nil:
-				e.Title = firstNonEmpty(e.Title, s)
-			}
-		}
+	if len(body) == 0 || json.Unmarshal(body, &p) != nil {
+		return e
 	}
-	if e.Title == "" {
-		e.Title = http.StatusText(status)
+	e.TraceID = code(firstNonEmpty(p.TraceID, p.TraceIDAlt))
+	var items []problemItem
+	var item problemItem
+	var s string
+	switch {
+	case json.Unmarshal(p.Errors, &items) == nil && len(items) > 0:
+		e.Type = code(firstNonEmpty(items[0].Type, p.Type))
+	case json.Unmarshal(p.Error, &item) == nil:
+		e.Type = code(firstNonEmpty(p.Type, item.Type))
+	case json.Unmarshal(p.Error, &s) == nil:
+		e.Type = code(firstNonEmpty(p.Type, s))
+	default:
+		e.Type = code(p.Type)
 	}
-	e.Title, e.Detail = clip(redact(e.Title), 200), clip(redact(e.Detail), 500)
-	e.TraceID, e.Type = clip(e.TraceID, 100), clip(e.Type, 200)
 	return e
 }
 
-// emailRE finds e-mail addresses a server might echo back in an error detail.
-var emailRE = regexp.MustCompile(`[^\s@"'<>(),;:]+@[^\s@"'<>(),;:]+`)
+// codeRE matches what an error type, an OAuth2 error code or a trace id look like: a word, a
+// dotted code, a UUID or a URL; never a sentence, an e-mail address or a quoted value.
+var codeRE = regexp.MustCompile(`^[A-Za-z0-9._:/#-]{1,200}$`)
 
-// redact removes personal data a server may echo in an error message.
-func redact(s string) string { return emailRE.ReplaceAllString(s, "[redacted]") }
+// code returns s if it looks like a code (see codeRE), otherwise "".
+func code(s string) string {
+	if s = strings.TrimSpace(s); codeRE.MatchString(s) {
+		return s
+	}
+	return ""
+}
 
 func firstNonEmpty(ss ...string) string {
 	for _, s := range ss {
@@ -224,11 +263,4 @@ func firstNonEmpty(ss ...string) string {
 		}
 	}
 	return ""
-}
-
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

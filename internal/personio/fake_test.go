@@ -20,6 +20,8 @@ type fakeAPI struct {
 	tokenCalls atomic.Int64
 	apiCalls   atomic.Int64
 	tokenTTL   int // expires_in in seconds; 0 = 86400
+	// tokenNoTTL leaves expires_in out of the token response (to the client the same as 0).
+	tokenNoTTL bool
 	// tokenStatus, when set, answers the n-th (1-based) token request with that status.
 	tokenStatus func(n int64) int
 	api         http.HandlerFunc
@@ -76,6 +78,10 @@ func (f *fakeAPI) serveToken(w http.ResponseWriter, r *http.Request) {
 		ttl = 86400
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if f.tokenNoTTL {
+		fmt.Fprintf(w, `{"access_token":%q,"token_type":"Bearer","scope":"personio:persons:read"}`, tok)
+		return
+	}
 	fmt.Fprintf(w, `{"access_token":%q,"expires_in":%d,"token_type":"Bearer","scope":"personio:persons:read"}`, tok, ttl)
 }
 

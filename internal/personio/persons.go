@@ -103,7 +103,7 @@ func (c *Client) ListPersons(ctx context.Context, f PersonFilter, fn func([]Pers
 	}
 	u := c.endpointURL(q, "v2", "persons")
 	if err := list(ctx, c, endpointListPersons, c.persons, u, fn); err != nil {
-		return fmt.Errorf("list persons: %w", err)
+		return c.scrub(fmt.Errorf("list persons: %w", err))
 	}
 	return nil
 }
@@ -116,7 +116,7 @@ func (c *Client) GetPerson(ctx context.Context, id string) (Person, error) {
 	}
 	p, err := getOne[Person](ctx, c, endpointGetPerson, c.endpointURL(nil, "v2", "persons", id))
 	if err != nil {
-		return Person{}, fmt.Errorf("get person: %w", err)
+		return Person{}, c.scrub(fmt.Errorf("get person: %w", err))
 	}
 	return p, nil
 }
@@ -132,7 +132,7 @@ func (c *Client) ListEmployments(ctx context.Context, personID string, f Employm
 	}
 	u := c.endpointURL(q, "v2", "persons", personID, "employments")
 	if err := list(ctx, c, endpointListEmployments, c.persons, u, fn); err != nil {
-		return fmt.Errorf("list employments: %w", err)
+		return c.scrub(fmt.Errorf("list employments: %w", err))
 	}
 	return nil
 }
@@ -147,7 +147,7 @@ func (c *Client) GetEmployment(ctx context.Context, personID, id string) (Employ
 	}
 	e, err := getOne[Employment](ctx, c, endpointGetEmployment, c.endpointURL(nil, "v2", "persons", personID, "employments", id))
 	if err != nil {
-		return Employment{}, fmt.Errorf("get employment: %w", err)
+		return Employment{}, c.scrub(fmt.Errorf("get employment: %w", err))
 	}
 	return e, nil
 }

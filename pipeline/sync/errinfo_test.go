@@ -100,7 +100,7 @@ func TestRunErrorsCarryNoPersonalData(t *testing.T) {
 
 func TestDescribe(t *testing.T) {
 	api := &personio.APIError{Status: 500, Endpoint: "GET /v2/compensations", TraceID: "jane@example.com",
-		Title: "Jane Doe", Detail: "salary 123456"}
+		Type: "Jane Doe"}
 	tests := []struct {
 		name string
 		err  error
