@@ -489,3 +489,65 @@ func TestSimWrongSecretIsAuthError(t *testing.T) {
 	}
 	t.Log(err)
 }
+
+// TestSimHostile runs the client against each hostile behaviour of the simulator's Faults.
+func TestSimHostile(t *testing.T) {
+	newSim := func(t *testing.T, f personiotest.Faults) (*personiotest.Server, *personio.Client) {
+		srv := personiotest.NewTestServer(t, personiotest.Options{Persons: 120, Seed: 11, NoRateLimit: true, Faults: f})
+		return srv, simClient(t, srv, personio.Config{RateLimit: unlimited, CompensationRateLimit: unlimited})
+	}
+	// other is another origin that answers like Personio; it must never be asked.
+	other := personiotest.NewTestServer(t, personiotest.Options{Persons: 5, Seed: 12, NoRateLimit: true})
+
+	t.Run("redirect api", func(t *testing.T) {
+		_, c := newSim(t, personiotest.Faults{RedirectAPI: other.URL()})
+		_, err := c.GetPerson(t.Context(), "1")
+		if !errors.Is(err, personio.ErrCrossOriginRedirect) || personio.Retryable(err) {
+			t.Fatalf("err = %v, want a non-retryable ErrCrossOriginRedirect", err)
+		}
+	})
+	t.Run("redirect token", func(t *testing.T) {
+		_, c := newSim(t, personiotest.Faults{RedirectToken: other.URL()})
+		err := c.ListPersons(t.Context(), personio.PersonFilter{}, func([]personio.Person) error { return nil })
+		if !errors.Is(err, personio.ErrCrossOriginRedirect) || strings.Contains(err.Error(), personiotest.DefaultClientSecret) {
+			t.Fatalf("err = %v, want ErrCrossOriginRedirect without the secret", err)
+		}
+	})
+	if n := other.Stats().Total; n != 0 {
+		t.Errorf("the other origin was asked %d times", n)
+	}
+	t.Run("endless empty pages", func(t *testing.T) {
+		srv, c := newSim(t, personiotest.Faults{EndlessEmptyPages: true})
+		n := 0
+		err := c.ListPersons(t.Context(), personio.PersonFilter{}, func(ps []personio.Person) error { n += len(ps); return nil })
+		if !errors.Is(err, personio.ErrListingBrokenOff) {
+			t.Fatalf("err = %v, want ErrListingBrokenOff", err)
+		}
+		// 120 persons in 3 pages of 50, then empty pages until 8 in a row.
+		if got := srv.Stats().Endpoint("GET /v2/persons"); n != 120 || got != 3+8 {
+			t.Errorf("%d persons in %d requests, want 120 in 11", n, got)
+		}
+	})
+	for name, f := range map[string]personiotest.Faults{
+		"expires_in -5": {ExpiresIn: -5}, "expires_in 2^40": {ExpiresIn: 1 << 40}, "no expires_in": {OmitExpiresIn: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv, c := newSim(t, f)
+			for range 30 {
+				if _, err := c.GetPerson(t.Context(), "1"); err != nil && !errors.Is(err, personio.ErrNotFound) {
+					t.Fatal(err)
+				}
+			}
+			if got := srv.Stats().Endpoint("POST /v2/auth/token"); got != 1 {
+				t.Errorf("30 calls sent %d token requests, want 1", got)
+			}
+		})
+	}
+	t.Run("echo secret", func(t *testing.T) {
+		_, c := newSim(t, personiotest.Faults{EchoSecret: true})
+		_, err := c.GetPerson(t.Context(), "1")
+		if !errors.Is(err, personio.ErrAuth) || strings.Contains(err.Error(), personiotest.DefaultClientSecret) {
+			t.Fatalf("err = %v, want ErrAuth without the secret", err)
+		}
+	})
+}

@@ -60,6 +60,13 @@
 // latency with jitter, and early token expiry. Draws come from one source seeded by
 // Options.Seed. Token endpoints are faulted only with Faults.TokenFaults.
 //
+// Hostile behaviours, each on while set: Faults.RedirectAPI (302 to another origin for every
+// API request), Faults.RedirectToken (307 to another origin for every token request),
+// Faults.EndlessEmptyPages (listings never end: empty pages with fresh next cursors after the
+// last item), Faults.ExpiresIn and Faults.OmitExpiresIn (an absurd, negative or missing
+// expires_in in token responses) and Faults.EchoSecret (the token endpoint refuses with a 400
+// that echoes the client secret).
+//
 // # Hidden fields
 //
 // Options.HiddenFields, Server.SetHiddenFields or PUT /admin/hidden-fields (a JSON list) leave
@@ -70,6 +77,7 @@
 // # Admin endpoints
 //
 // POST /admin/churn (JSON Churn), GET /admin/truth, PUT /admin/faults (JSON Faults,
-// durations as Go duration strings), PUT and GET /admin/hidden-fields and GET /admin/stats. They need no token and are never
+// durations as Go duration strings, the hostile ones as redirect_api, redirect_token,
+// endless_empty_pages, expires_in, omit_expires_in and echo_secret), PUT and GET /admin/hidden-fields and GET /admin/stats. They need no token and are never
 // faulted or rate-limited.
 package personiotest

@@ -20,6 +20,7 @@ type response struct {
 	status      int
 	contentType string
 	body        []byte
+	location    string // Location header of a redirect
 }
 
 const errorDocs = "https://developer.personio.de/reference/errors#"
@@ -81,10 +82,18 @@ func (s *Server) api(kind bucketKind, h func(w http.ResponseWriter, r *http.Requ
 				return
 			}
 			latency()
+			if f.RedirectAPI != "" {
+				s.finish(w, r, redirectTo(f.RedirectAPI, http.StatusFound, r), "redirect")
+				return
+			}
 			fault = pickFault(f, roll)
 			resp = s.faultedOr(fault, func() response { return h(w, r, client) })
 		} else {
 			latency()
+			if f.RedirectToken != "" {
+				s.finish(w, r, redirectTo(f.RedirectToken, http.StatusTemporaryRedirect, r), "redirect")
+				return
+			}
 			if f.TokenFaults {
 				fault = pickFault(f, roll)
 			}
@@ -98,6 +107,28 @@ func (s *Server) api(kind bucketKind, h func(w http.ResponseWriter, r *http.Requ
 		s.finish(w, r, resp, fault)
 	})
 }
+
+// redirectTo answers with status and a Location on origin with r's path and query.
+func redirectTo(origin string, status int, r *http.Request) response {
+	u := strings.TrimRight(origin, "/") + r.URL.Path
+	if r.URL.RawQuery != "" {
+		u += "?" + r.URL.RawQuery
+	}
+	return response{status: status, location: u}
+}
+
+// endless returns next, or under Faults.EndlessEmptyPages, when next is empty (the listing
+// ends), a fresh cursor of kind past every item: the page it names is empty and again has a
+// next link.
+func (s *Server) endless(kind byte, next string) string {
+	if next != "" || !s.Faults().EndlessEmptyPages {
+		return next
+	}
+	return encodeCursor(kind, endlessCursorBase+s.endlessSeq.Add(1))
+}
+
+// endlessCursorBase is beyond every sequence number an item gets.
+const endlessCursorBase = 1 << 62
 
 // faultedOr returns the error reply of a 5xx fault, or runs h.
 func (s *Server) faultedOr(fault string, h func() response) response {
@@ -131,6 +162,9 @@ func (s *Server) finish(w http.ResponseWriter, r *http.Request, resp response, f
 }
 
 func writeResponse(w http.ResponseWriter, resp response) {
+	if resp.location != "" {
+		w.Header().Set("Location", resp.location)
+	}
 	if resp.contentType != "" {
 		w.Header().Set("Content-Type", resp.contentType)
 	}
@@ -291,6 +325,12 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request, _ string) r
 		return oauthError("invalid_request", "The request has missing or invalid required parameters.",
 			"credentials.oauth2.invalid_request.required_parameters_missing", map[string]any{"missing_parameters": missing})
 	}
+	f := s.Faults()
+	if f.EchoSecret {
+		secret := form.Get("client_secret")
+		return oauthError("invalid_client", "The client_secret "+secret+" was not accepted for client "+clientID+".",
+			"credentials.oauth2.invalid_client", map[string]any{"client_secret": secret})
+	}
 	if clientID != s.auth.clientID {
 		return oauthError("invalid_client", "Client authentication failed (e.g., unknown client, wrong secret, no client authentication included, or unsupported authentication method).",
 			"credentials.oauth2.invalid_client", nil)
@@ -299,13 +339,20 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request, _ string) r
 		return oauthError("unauthorized_client", "The credentials were not correct. Make sure you are providing the right client_id and client_secret.",
 			"credentials.oauth2.unauthorized_client", nil)
 	}
-	tok := s.auth.issue(clientID, s.opts.Now(), s.Faults().TokenTTL)
-	return jsonResponse(mustJSON(map[string]any{
+	tok := s.auth.issue(clientID, s.opts.Now(), f.TokenTTL)
+	reply := map[string]any{
 		"access_token": tok,
 		"expires_in":   int64(s.opts.TokenTTL / time.Second),
 		"token_type":   "Bearer",
 		"scope":        scope,
-	}))
+	}
+	switch {
+	case f.OmitExpiresIn:
+		delete(reply, "expires_in")
+	case f.ExpiresIn != 0:
+		reply["expires_in"] = f.ExpiresIn
+	}
+	return jsonResponse(mustJSON(reply))
 }
 
 func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request, _ string) response {
@@ -539,7 +586,7 @@ func (s *Server) listPersons(_ http.ResponseWriter, r *http.Request, _ string) r
 	items, next := collectPage(d.persons[d.personIndex(after):], limit, 'p', match,
 		func(p *personRec) ([]byte, uint64) { return p.json, p.seq })
 	s.mu.RUnlock()
-	return jsonResponse(page(r, s.hide(items), next))
+	return jsonResponse(page(r, s.hide(items), s.endless('p', next)))
 }
 
 func (s *Server) getPerson(_ http.ResponseWriter, r *http.Request, _ string) response {
@@ -595,7 +642,7 @@ func (s *Server) listEmployments(_ http.ResponseWriter, r *http.Request, _ strin
 	if more {
 		next = encodeCursor('e', lastSeq)
 	}
-	return jsonResponse(page(r, items, next))
+	return jsonResponse(page(r, items, s.endless('e', next)))
 }
 
 func (s *Server) getEmployment(_ http.ResponseWriter, r *http.Request, _ string) response {
@@ -652,7 +699,7 @@ func (s *Server) listCompensations(_ http.ResponseWriter, r *http.Request, _ str
 	items, next := collectPage(d.comps[d.compIndex(after):], limit, 'c', keep,
 		func(c *compRec) ([]byte, uint64) { return c.json, c.seq })
 	s.mu.RUnlock()
-	return jsonResponse(page(r, s.hide(items), next))
+	return jsonResponse(page(r, s.hide(items), s.endless('c', next)))
 }
 
 // collectPage takes the first limit items that keep accepts, in order, and returns their JSON

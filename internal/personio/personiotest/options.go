@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
+	"strings"
 	"time"
 )
 
@@ -55,6 +57,29 @@ type Faults struct {
 	TokenTTL time.Duration
 	// TokenFaults extends the probabilistic faults to the token endpoints.
 	TokenFaults bool
+
+	// Hostile behaviours, each off when zero: a Personio that misbehaves on purpose, for tests
+	// of what a client must refuse. They apply to every request while set.
+
+	// RedirectAPI, an origin such as "http://127.0.0.1:9", answers every API request
+	// (authenticated and within budget) with 302 Found to the same path and query on that
+	// origin.
+	RedirectAPI string
+	// RedirectToken, an origin, answers every token request with 307 Temporary Redirect to
+	// /v2/auth/token on that origin: a client that follows it posts its client secret there.
+	RedirectToken string
+	// EndlessEmptyPages makes every listing go on after its last item: instead of ending, each
+	// page (and each page after it) carries a next link with a fresh cursor, and the pages past
+	// the end are empty.
+	EndlessEmptyPages bool
+	// ExpiresIn, when not 0, is announced as expires_in (seconds; negative allowed) in token
+	// responses instead of Options.TokenTTL; OmitExpiresIn leaves expires_in out (what a client
+	// sees as 0). The tokens' real lifetime is unchanged.
+	ExpiresIn     int64
+	OmitExpiresIn bool
+	// EchoSecret makes the token endpoint refuse every request with 400 invalid_client, its
+	// error body echoing the client_secret it was sent (in error_description and meta).
+	EchoSecret bool
 }
 
 // faultsJSON is the wire form of Faults: durations as Go duration strings ("250ms").
@@ -70,6 +95,13 @@ type faultsJSON struct {
 	LatencyJitter string  `json:"latency_jitter,omitempty"`
 	TokenTTL      string  `json:"token_ttl,omitempty"`
 	TokenFaults   bool    `json:"token_faults,omitempty"`
+
+	RedirectAPI       string `json:"redirect_api,omitempty"`
+	RedirectToken     string `json:"redirect_token,omitempty"`
+	EndlessEmptyPages bool   `json:"endless_empty_pages,omitempty"`
+	ExpiresIn         int64  `json:"expires_in,omitempty"`
+	OmitExpiresIn     bool   `json:"omit_expires_in,omitempty"`
+	EchoSecret        bool   `json:"echo_secret,omitempty"`
 }
 
 // MarshalJSON writes durations as Go duration strings.
@@ -78,6 +110,8 @@ func (f Faults) MarshalJSON() ([]byte, error) {
 		P500: f.P500, P502: f.P502, P503: f.P503, P504: f.P504,
 		Reset: f.Reset, Truncate: f.Truncate, Malformed: f.Malformed,
 		TokenFaults: f.TokenFaults,
+		RedirectAPI: f.RedirectAPI, RedirectToken: f.RedirectToken, EndlessEmptyPages: f.EndlessEmptyPages,
+		ExpiresIn: f.ExpiresIn, OmitExpiresIn: f.OmitExpiresIn, EchoSecret: f.EchoSecret,
 	}
 	if f.Latency != 0 {
 		j.Latency = f.Latency.String()
@@ -101,6 +135,8 @@ func (f *Faults) UnmarshalJSON(b []byte) error {
 		P500: j.P500, P502: j.P502, P503: j.P503, P504: j.P504,
 		Reset: j.Reset, Truncate: j.Truncate, Malformed: j.Malformed,
 		TokenFaults: j.TokenFaults,
+		RedirectAPI: j.RedirectAPI, RedirectToken: j.RedirectToken, EndlessEmptyPages: j.EndlessEmptyPages,
+		ExpiresIn: j.ExpiresIn, OmitExpiresIn: j.OmitExpiresIn, EchoSecret: j.EchoSecret,
 	}
 	for _, d := range []struct {
 		name string
@@ -146,6 +182,18 @@ func (f Faults) Validate() error {
 	}
 	if f.Latency < 0 || f.LatencyJitter < 0 || f.TokenTTL < 0 {
 		errs = append(errs, errors.New("faults: Latency, LatencyJitter and TokenTTL must not be negative"))
+	}
+	for _, o := range []struct{ name, v string }{{"RedirectAPI", f.RedirectAPI}, {"RedirectToken", f.RedirectToken}} {
+		if o.v == "" {
+			continue
+		}
+		if u, err := url.Parse(o.v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+			strings.Trim(u.Path, "/") != "" || u.RawQuery != "" {
+			errs = append(errs, fmt.Errorf("faults: %s must be an origin such as http://127.0.0.1:9, got %q", o.name, o.v))
+		}
+	}
+	if f.ExpiresIn != 0 && f.OmitExpiresIn {
+		errs = append(errs, errors.New("faults: ExpiresIn and OmitExpiresIn exclude each other"))
 	}
 	return errors.Join(errs...)
 }

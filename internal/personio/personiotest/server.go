@@ -28,6 +28,8 @@ type Server struct {
 	faults  Faults
 	rng     *rand.Rand
 
+	endlessSeq atomic.Uint64 // cursors handed out under Faults.EndlessEmptyPages
+
 	auth    *authority
 	limits  *limits
 	stats   *statsCollector

@@ -15,7 +15,7 @@ type Stats struct {
 	// RateLimited is the number of 429 replies.
 	RateLimited int64 `json:"rate_limited"`
 	// Faults counts injected faults by kind: "500", "502", "503", "504", "reset", "truncate",
-	// "malformed".
+	// "malformed", "redirect".
 	Faults map[string]int64 `json:"faults"`
 }
 
