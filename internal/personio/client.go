@@ -608,7 +608,9 @@ func list[T any](ctx context.Context, c *Client, endpoint string, lim *adaptiveL
 			return nil
 		}
 		items += len(p.Data)
-		if empty++; len(p.Data) > 0 {
+		if len(p.Data) == 0 {
+			empty++
+		} else {
 			empty = 0
 		}
 		if empty >= maxEmptyPages || n >= 2*((items+limit-1)/limit)+maxEmptyPages {

@@ -261,31 +261,38 @@ func TestErrorsRedactSecretAndToken(t *testing.T) {
 	})
 }
 
-// endlessPages serves first real pages, then empty pages each with a fresh cursor. To keep a
-// client without a bound from running forever, it ends the listing after stopAfter requests.
-func endlessPages(t *testing.T, real [][]string, stopAfter int64) (*fakeAPI, *Client) {
+// pagedFake serves the persons listing page by page: page(i) gives the ids of the i-th page
+// (1-based) and whether it has a next link, each with a fresh cursor.
+func pagedFake(t *testing.T, page func(i int64) (ids []string, next bool)) (*fakeAPI, *Client) {
 	var n atomic.Int64
 	f := newFake(t, func(w http.ResponseWriter, r *http.Request) {
 		i := n.Add(1)
-		next := fmt.Sprintf("/v2/persons?cursor=c%d&limit=50", i)
-		if i >= stopAfter {
-			next = ""
+		ids, more := page(i)
+		next := ""
+		if more {
+			next = fmt.Sprintf("/v2/persons?cursor=c%d&limit=50", i)
 		}
-		if int(i) <= len(real) {
-			writePage(w, persons(real[i-1]...), next)
-			return
-		}
-		writePage(w, persons(), next)
+		writePage(w, persons(ids...), next)
 	})
 	c, _ := f.start(Config{})
 	return f, c
 }
 
+// pageIDs returns n ids for page i.
+func pageIDs(i int64, n int) []string {
+	ids := make([]string, n)
+	for j := range ids {
+		ids[j] = fmt.Sprintf("p%d-%d", i, j)
+	}
+	return ids
+}
+
 // TestEndlessEmptyPagesBrokenOff: a listing that keeps sending empty pages with fresh next
 // links is broken off as incomplete, after a number of requests bounded by what it returned.
+// The fakes end their listings after 1,000 pages, so that a client without a bound stops too.
 func TestEndlessEmptyPagesBrokenOff(t *testing.T) {
 	t.Run("from the start", func(t *testing.T) {
-		f, c := endlessPages(t, nil, 1000)
+		f, c := pagedFake(t, func(i int64) ([]string, bool) { return nil, i < 1000 })
 		ids, err := collectPersons(t, c, PersonFilter{})
 		if !errors.Is(err, ErrListingBrokenOff) || Retryable(err) {
 			t.Fatalf("ids %d, err = %v; want a non-retryable ErrListingBrokenOff", len(ids), err)
@@ -295,13 +302,12 @@ func TestEndlessEmptyPagesBrokenOff(t *testing.T) {
 		}
 	})
 	t.Run("after real pages", func(t *testing.T) {
-		real := make([][]string, 5)
-		for i := range real {
-			for j := range 50 {
-				real[i] = append(real[i], fmt.Sprintf("p%d-%d", i, j))
+		f, c := pagedFake(t, func(i int64) ([]string, bool) {
+			if i <= 5 {
+				return pageIDs(i, 50), true
 			}
-		}
-		f, c := endlessPages(t, real, 1000)
+			return nil, i < 1000
+		})
 		ids, err := collectPersons(t, c, PersonFilter{})
 		if !errors.Is(err, ErrListingBrokenOff) {
 			t.Fatalf("ids %d, err = %v; want ErrListingBrokenOff", len(ids), err)
@@ -314,22 +320,14 @@ func TestEndlessEmptyPagesBrokenOff(t *testing.T) {
 		}
 	})
 	t.Run("a trickle", func(t *testing.T) {
-		// One item per page (the client asks for 50), empty pages between: more pages than
-		// the items can explain.
-		var n atomic.Int64
-		f := newFake(t, func(w http.ResponseWriter, r *http.Request) {
-			i := n.Add(1)
-			next := fmt.Sprintf("/v2/persons?cursor=c%d&limit=50", i)
-			if i >= 1000 {
-				next = ""
-			}
+		// One item on every other page (the client asks for 50): more pages than the items
+		// can explain, though never many empty ones in a row.
+		f, c := pagedFake(t, func(i int64) ([]string, bool) {
 			if i%2 == 1 {
-				writePage(w, persons(fmt.Sprint("p", i)), next)
-				return
+				return pageIDs(i, 1), i < 1000
 			}
-			writePage(w, persons(), next)
+			return nil, i < 1000
 		})
-		c, _ := f.start(Config{})
 		_, err := collectPersons(t, c, PersonFilter{})
 		if !errors.Is(err, ErrListingBrokenOff) {
 			t.Fatalf("err = %v; want ErrListingBrokenOff", err)
@@ -339,25 +337,14 @@ func TestEndlessEmptyPagesBrokenOff(t *testing.T) {
 		}
 	})
 	t.Run("short pages are fine", func(t *testing.T) {
-		// Pages half full and a few empty ones before the end stay within the bound.
-		var n atomic.Int64
-		f := newFake(t, func(w http.ResponseWriter, r *http.Request) {
-			i := n.Add(1)
-			next := fmt.Sprintf("/v2/persons?cursor=c%d&limit=50", i)
-			switch {
-			case i > 40+maxEmptyPages-1:
-				writePage(w, persons(), "")
-			case i > 40:
-				writePage(w, persons(), next)
-			default:
-				ids := make([]string, 25)
-				for j := range ids {
-					ids[j] = fmt.Sprintf("p%d-%d", i, j)
-				}
-				writePage(w, persons(ids...), next)
+		// 40 half-full pages, then maxEmptyPages-1 empty ones with a next link and an empty
+		// last page: inside the bound.
+		f, c := pagedFake(t, func(i int64) ([]string, bool) {
+			if i <= 40 {
+				return pageIDs(i, 25), true
 			}
+			return nil, i < 40+maxEmptyPages
 		})
-		c, _ := f.start(Config{})
 		ids, err := collectPersons(t, c, PersonFilter{})
 		if err != nil || len(ids) != 40*25 {
 			t.Fatalf("ids %d, err = %v; want 1000 persons", len(ids), err)
