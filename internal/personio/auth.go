@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"sync/atomic"
 	"time"
 
@@ -124,8 +125,9 @@ func (c *tokenCache) Invalidate(ctx context.Context, tok *oauth2.Token) {
 
 // classifyTokenError turns a token endpoint failure into a typed error: 400/401/403 are
 // permanent *AuthError, 429 and 5xx a retryable *APIError, a redirect to another origin a
-// permanent *RedirectError, transport failures retryable. Of the response body only the OAuth2
-// error code and the trace id are kept: its description may echo the client id or secret.
+// permanent *RedirectError, transport failures retryable, a 2xx without a usable token a
+// retryable ErrMalformedBody. Of the response body only the OAuth2 error code and the trace id
+// are kept: its description may echo the client id or secret.
 func classifyTokenError(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
@@ -142,7 +144,7 @@ func classifyTokenError(ctx context.Context, err error) error {
 		}
 		if status == 0 || (status >= 200 && status < 300) {
 			// A 2xx without a usable token: the server misbehaves; retry.
-			return &retryableError{reason: reasonMalformed, err: fmt.Errorf("%w: token response without access token", ErrMalformedBody)}
+			return errNotATokenResponse()
 		}
 		apiErr := newAPIError(tokenEndpoint, status, re.Body)
 		if c := code(re.ErrorCode); c != "" {
@@ -158,5 +160,16 @@ func classifyTokenError(ctx context.Context, err error) error {
 		return &AuthError{Endpoint: tokenEndpoint, Status: status,
 			Reason: reason + "; check PERSONIO_CLIENT_ID and PERSONIO_CLIENT_SECRET", Err: apiErr}
 	}
-	return classifyTransportError(ctx, fmt.Errorf("fetch token: %w", stripURL(err)))
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return classifyTransportError(ctx, fmt.Errorf("fetch token: %w", stripURL(err)))
+	}
+	// Any other failure is oauth2's reading of a 2xx reply, whose message may quote it.
+	return errNotATokenResponse()
+}
+
+// errNotATokenResponse is a 2xx reply of the token endpoint without a usable token: the server
+// misbehaves; retry. It does not quote the reply.
+func errNotATokenResponse() error {
+	return &retryableError{reason: reasonMalformed, err: fmt.Errorf("%s: %w: not a token response", tokenEndpoint, ErrMalformedBody)}
 }

@@ -424,3 +424,40 @@ func TestBrokenTokenEndpointPaced(t *testing.T) {
 		})
 	}
 }
+
+// TestTokenResponseNotUnderstood: a 200 from the token endpoint that is no token response
+// (here an expires_in that quotes a name) is retried as a malformed body, and the error says
+// so without quoting the response.
+func TestTokenResponseNotUnderstood(t *testing.T) {
+	for name, body := range map[string]string{
+		"bad expires_in": `{"access_token":"x","expires_in":"Jane Roe"}`,
+		"no token":       `{"token_type":"Bearer","note":"Jane Roe"}`,
+		"not json":       `Jane Roe`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := newFake(t, func(w http.ResponseWriter, r *http.Request) { writePage(w, persons("1"), "") })
+			var tokens atomic.Int64
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/v2/auth/token" {
+					tokens.Add(1)
+					w.Header().Set("Content-Type", "application/json")
+					fmt.Fprint(w, body)
+					return
+				}
+				f.ServeHTTP(w, r)
+			}))
+			t.Cleanup(srv.Close)
+			c := f.client(Config{BaseURL: srv.URL, MaxAttempts: 2})
+			_, err := collectPersons(t, c, PersonFilter{})
+			if !errors.Is(err, ErrMalformedBody) || !Retryable(err) {
+				t.Fatalf("err = %v, want a retryable ErrMalformedBody", err)
+			}
+			if strings.Contains(err.Error(), "Jane") {
+				t.Errorf("error %q quotes the response", err)
+			}
+			if got := tokens.Load(); got != 2 {
+				t.Errorf("token requests = %d, want 2 (MaxAttempts)", got)
+			}
+		})
+	}
+}
