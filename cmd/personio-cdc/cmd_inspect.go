@@ -55,7 +55,7 @@ func cmdReplay(ctx context.Context, a *app, args []string) int {
 		fmt.Fprintf(a.stderr, "personio-cdc replay: --output %q must be counts or json\n", *output)
 		return exitConfig
 	}
-	logger := newLogger(a, cfg.Log)
+	a, logger := redacted(a, cfg)
 	kc, dec, err := readers(cfg, logger)
 	if err != nil {
 		return fail(a, "replay", err)
@@ -127,7 +127,7 @@ func cmdTail(ctx context.Context, a *app, args []string) int {
 		fmt.Fprintf(a.stderr, "personio-cdc tail: --output %q must be text or json\n", *output)
 		return exitConfig
 	}
-	logger := newLogger(a, cfg.Log)
+	a, logger := redacted(a, cfg)
 	kc, dec, err := readers(cfg, logger)
 	if err != nil {
 		return fail(a, "tail", err)

@@ -60,7 +60,8 @@ func cmdSchemas(ctx context.Context, a *app, args []string) int {
 		}
 		return exitOK
 	}
-	reg, err := service.NewRegistry(cfg, newLogger(a, cfg.Log))
+	a, logger := redacted(a, cfg)
+	reg, err := service.NewRegistry(cfg, logger)
 	if err != nil {
 		return fail(a, "schemas", err)
 	}

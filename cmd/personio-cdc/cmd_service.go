@@ -30,7 +30,7 @@ func cmdRun(ctx context.Context, a *app, args []string) int {
 	if !ok {
 		return code
 	}
-	logger := newLogger(a, cfg.Log)
+	a, logger := redacted(a, cfg)
 	logger.Debug("configuration", "config", cfg) // secrets redact themselves
 	bi := metrics.ReadBuildInfo(version)
 	reg := metrics.NewRegistry(bi)
@@ -147,7 +147,7 @@ func cmdResnapshot(ctx context.Context, a *app, args []string) int {
 // exit code: 0 only for a complete sync; 1 for a failed, partial or interrupted one (a signal
 // included, unlike `run`, which exits 0 when a signal stops it).
 func runOnce(ctx context.Context, a *app, cmd string, cfg config.Config, kind syncrun.Kind, output string, opts ...syncrun.RunOption) int {
-	logger := newLogger(a, cfg.Log)
+	a, logger := redacted(a, cfg)
 	logger.Debug("configuration", "config", cfg) // secrets redact themselves
 	reg := metrics.NewRegistry(metrics.ReadBuildInfo(version))
 	stack, err := service.Build(cfg, reg, logger)

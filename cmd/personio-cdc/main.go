@@ -21,6 +21,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/personio-cdc/personio-cdc/internal/config"
+	"github.com/personio-cdc/personio-cdc/internal/service"
 )
 
 // version is set at link time: -ldflags "-X main.version=v1.2.3".
@@ -192,6 +193,16 @@ func (f *flags) parse(a *app, args []string) (cfg config.Config, code int, ok bo
 		return cfg, exitConfig, false
 	}
 	return cfg, exitOK, true
+}
+
+// redacted returns a copy of a whose stdout and stderr carry none of cfg's secrets, and a
+// logger on it that redacts them from every record: the last line of defence against a
+// server that echoes a credential in an error.
+func redacted(a *app, cfg config.Config) (*app, *slog.Logger) {
+	r := service.Redactor(cfg)
+	c := *a
+	c.stdout, c.stderr = r.Writer(a.stdout), r.Writer(a.stderr)
+	return &c, r.Logger(newLogger(&c, cfg.Log))
 }
 
 // newLogger builds the process logger: JSON or text on stderr, at the configured level.

@@ -12,6 +12,7 @@ import (
 	"github.com/personio-cdc/personio-cdc/internal/config"
 	"github.com/personio-cdc/personio-cdc/internal/kafka"
 	"github.com/personio-cdc/personio-cdc/internal/personio"
+	"github.com/personio-cdc/personio-cdc/internal/redact"
 	syncrun "github.com/personio-cdc/personio-cdc/pipeline/sync"
 )
 
@@ -23,6 +24,16 @@ type Stack struct {
 	Registry *codec.Registry
 	Runner   *syncrun.Runner
 	Logger   *slog.Logger
+	// Redact removes the configured secrets from log records and /status.
+	Redact *redact.Redactor
+}
+
+// Redactor returns the redactor of cfg's secrets: the Personio client secret, the Kafka SASL
+// password and the schema registry password. The client id is not among them: it names the
+// credential, /status shows it, and the secret alone is what must never leak.
+func Redactor(cfg config.Config) *redact.Redactor {
+	return redact.New(cfg.Personio.ClientSecret.Value(), cfg.Kafka.SASLPassword.Value(),
+		cfg.SchemaRegistry.Password.Value())
 }
 
 // Build constructs the clients and the sync runner. Nothing connects yet: the first sync
@@ -32,7 +43,9 @@ func Build(cfg config.Config, reg prometheus.Registerer, logger *slog.Logger) (*
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Stack{Config: cfg, Logger: logger}
+	red := Redactor(cfg)
+	logger = red.Logger(logger)
+	s := &Stack{Config: cfg, Logger: logger, Redact: red}
 	var err error
 	if s.Personio, err = NewPersonio(cfg, reg, logger.With("component", "personio")); err != nil {
 		return nil, fmt.Errorf("personio client: %w", err)
@@ -120,8 +133,13 @@ func (s *Stack) Lifecycle(reg *prometheus.Registry, version string) (*Lifecycle,
 		Registerer: reg,
 		Ready:      checks,
 		Status: func() any {
-			return Status{Service: "personio-cdc", Version: version, Started: started,
+			st := Status{Service: "personio-cdc", Version: version, Started: started,
 				Tenants: []syncrun.Status{s.Runner.Status()}, Schedule: l.Scheduler.Status(), Settings: s.Config}
+			raw, err := s.Redact.JSON(st)
+			if err != nil {
+				return map[string]string{"error": "status not available"}
+			}
+			return raw
 		},
 		Logger: s.Logger.With("component", "admin"),
 	})
