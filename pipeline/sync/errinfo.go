@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -60,6 +61,7 @@ type ErrorInfo struct {
 	Setting    string `json:"setting,omitempty"` // the settings to check, e.g. "PERSONIO_CLIENT_SECRET"
 	HTTPStatus int    `json:"http_status,omitempty"`
 	Endpoint   string `json:"endpoint,omitempty"` // route template, e.g. "GET /v2/persons"
+	Host       string `json:"host,omitempty"`     // the server that did not answer (from the settings)
 	Count      int    `json:"count,omitempty"`    // items skipped, keys that would be deleted, …
 	TraceID    string `json:"personio_trace_id,omitempty"`
 	Message    string `json:"message"` // the code in words: our text, never the error's
@@ -89,6 +91,7 @@ func (i ErrorInfo) String() string {
 	}
 	add("field", i.Field)
 	add("endpoint", i.Endpoint)
+	add("host", i.Host)
 	add("http_status", strconv.Itoa(i.HTTPStatus))
 	add("count", strconv.Itoa(i.Count))
 	add("setting", i.Setting)
@@ -204,11 +207,29 @@ func Describe(err error) ErrorInfo {
 	case errors.Is(err, extract.ErrIncomplete):
 		info.Code, info.Message = CodeListingBroken, "the listing stopped before its end; its deletes were withheld"
 	}
+	switch {
+	case strings.HasPrefix(info.Code, "registry."), info.Code == CodePersonioNetwork, info.Code == CodeUnclassified:
+		info.Host = hostOf(err)
+	}
 	// A listing that stopped on one of the causes above says so with the scope.
 	if info.Code != CodeListingBroken && errors.Is(err, extract.ErrIncomplete) {
 		info.Message += "; the listing stopped before its end and its deletes were withheld"
 	}
 	return info
+}
+
+// hostOf returns the host of the request that failed, when err holds a *url.Error: the
+// address of a server from the settings (no user, no path, no query).
+func hostOf(err error) string {
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		return ""
+	}
+	u, perr := url.Parse(ue.URL)
+	if perr != nil {
+		return ""
+	}
+	return u.Host
 }
 
 // httpMessage is the meaning of an HTTP status from Personio (DESIGN.md §2).

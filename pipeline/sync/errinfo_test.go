@@ -8,9 +8,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
+	"github.com/personio-cdc/personio-cdc/internal/codec"
 	"github.com/personio-cdc/personio-cdc/internal/personio"
 	"github.com/personio-cdc/personio-cdc/internal/personio/personiotest"
 	"github.com/personio-cdc/personio-cdc/pipeline/change"
@@ -123,6 +125,10 @@ func TestDescribe(t *testing.T) {
 				Field: "employments.4711.weekly_working_hours", Reason: `strconv.ParseFloat: parsing "4242": invalid syntax`})},
 			ErrorInfo{Code: CodeRecordInvalid, Entity: "persons", Scope: "persons", Count: 2, Field: "employments.*.weekly_working_hours"}},
 		{"repeated cursor", fmt.Errorf("list: %w", personio.ErrRepeatedCursor), ErrorInfo{Code: CodeBadNextLink}},
+		{"registry down: its address, without user or path", fmt.Errorf("register: %w", &codec.RegistryError{Op: "register",
+			Subject: "personio.persons-value", Err: &url.Error{Op: "Post", URL: "http://svc:pw@127.0.0.1:8081/subjects/x?y=1",
+				Err: errors.New("connection refused")}}),
+			ErrorInfo{Code: CodeRegistry, Host: "127.0.0.1:8081"}},
 		{"unknown", errors.New("jane@example.com"), ErrorInfo{Code: CodeUnclassified}},
 	}
 	for _, tt := range tests {
