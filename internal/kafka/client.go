@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	kafkago "github.com/segmentio/kafka-go"
 )
@@ -21,6 +22,13 @@ type Client struct {
 
 	closeOnce sync.Once
 	closed    chan struct{}
+
+	// writeMu is held for reading while the writer takes messages, for writing while
+	// MessageLimits changes its batch size.
+	writeMu sync.RWMutex
+	limits  map[string]int // max.message.bytes by topic, as MessageLimits read them
+	least   int            // the smallest of limits, DefaultMaxMessageBytes before any
+	budget  atomic.Int64   // the most bytes a message may take (see CheckSize)
 }
 
 // New validates cfg and returns a Client. No connection is made until the
@@ -57,6 +65,7 @@ func New(cfg Config) (*Client, error) {
 		metrics:   newMetrics(cfg.Registerer),
 		logger:    cfg.Logger.With("component", "kafka"),
 		closed:    make(chan struct{}),
+		limits:    map[string]int{},
 	}
 	c.writer = &kafkago.Writer{
 		Addr:                   addr,
@@ -72,6 +81,7 @@ func New(cfg Config) (*Client, error) {
 		Transport:              transport,
 		AllowAutoTopicCreation: false,
 	}
+	c.setLimits(nil) // Kafka's default until MessageLimits reads the real ones
 	return c, nil
 }
 

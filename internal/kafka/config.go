@@ -51,7 +51,8 @@ type Config struct {
 	// BatchSize is the most messages per produce batch and partition
 	// (default 1000).
 	BatchSize int
-	// BatchBytes is the largest produce batch in bytes (default 1 MiB).
+	// BatchBytes is the largest produce batch in bytes (default 1 MiB), lowered to what the
+	// topics' max.message.bytes allow (see Client.MessageLimits); no message can be larger.
 	BatchBytes int64
 	// BatchTimeout is how long an incomplete batch waits for more messages
 	// (default 5ms). Publish is synchronous, so this is paid once per call at most.

@@ -8,6 +8,9 @@
 //     acknowledged or saying which ones were not;
 //   - EnsureTopics: explicit creation of compacted topics and a drift check
 //     of existing ones;
+//   - MessageLimits and CheckSize: the largest record batch each topic takes,
+//     read once, so that a message too large for its topic is known before
+//     it is sent and produce batches stay under the limit;
 //   - ReadToEnd: a bounded read of a whole topic (the state rebuild);
 //   - Tail: an unbounded follow of a topic (the tail command);
 //   - Ping: a metadata round trip for readiness probes.

@@ -17,6 +17,9 @@ import (
 // re-sending it would put an older change after a newer one.
 var ErrWouldReorder = errors.New("kafka: not retried: a later message with the same key was already acknowledged")
 
+// ErrTooLarge is matched by the *TooLargeError of a message larger than its topic accepts.
+var ErrTooLarge = errors.New("kafka: message too large for its topic")
+
 // ErrClosed is returned by a Client after Close.
 var ErrClosed = errors.New("kafka: client closed")
 
@@ -93,6 +96,9 @@ func Retryable(err error) bool {
 	if errors.Is(err, ErrWouldReorder) {
 		return true
 	}
+	if errors.Is(err, ErrTooLarge) {
+		return false
+	}
 	// kafka-go's own view of the cluster has no leader for the partition (yet): a leader
 	// election, e.g. right after a broker restart, until its metadata is refreshed.
 	if errors.Is(err, protocol.ErrNoLeader) || errors.Is(err, protocol.ErrNoPartition) {
@@ -139,6 +145,8 @@ func reason(err error) string {
 		return "canceled"
 	case errors.Is(err, ErrWouldReorder):
 		return "would_reorder"
+	case errors.Is(err, ErrTooLarge):
+		return "message_too_large"
 	case errors.As(err, &ke):
 		switch ke {
 		case kafkago.RequestTimedOut:

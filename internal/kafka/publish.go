@@ -78,7 +78,9 @@ func (c *Client) Publish(ctx context.Context, msgs []Message) error {
 		err := ctx.Err() // once cancelled, nothing new is sent
 		if err == nil {
 			start := time.Now()
+			c.writeMu.RLock()
 			err = c.writer.WriteMessages(wctx, batch...)
+			c.writeMu.RUnlock()
 			c.metrics.duration.Observe(time.Since(start).Seconds())
 			if err != nil && wctx.Err() != nil {
 				// The drain ran out: report ctx's own error, not the drain's.
