@@ -50,6 +50,18 @@ type Producer interface {
 	Publish(ctx context.Context, msgs []kafka.Message) error
 }
 
+// SizeLimiter is a Producer that can tell, before sending, that a message does not fit its
+// topic. *kafka.Client satisfies it. With one the Publisher reads the topics' limits before its
+// first send and leaves out every event whose message would not fit (see SkipError), instead of
+// failing the batch that holds it.
+type SizeLimiter interface {
+	// MessageLimits reads the largest message each topic takes and keeps them for CheckSize.
+	MessageLimits(ctx context.Context, topics ...string) (map[string]int, error)
+	// CheckSize returns an error matching kafka.ErrTooLarge (a *kafka.TooLargeError) for a
+	// message its topic does not take.
+	CheckSize(m kafka.Message) error
+}
+
 // DefaultBatchSize is how many events one producer call carries by default.
 const DefaultBatchSize = 5000
 
@@ -81,7 +93,9 @@ type Publisher struct {
 	prod      Producer
 	batchSize int
 	topics    map[change.Entity]*topic
-	buffers   sync.Pool // *buffers of batches already sent
+	buffers   sync.Pool   // *buffers of batches already sent
+	sizer     SizeLimiter // prod, when it can check sizes; else nil
+	limits    bool        // sizer's limits were read
 }
 
 // New checks cfg and parses the entity schemas. Call Register before the first Publish.
@@ -110,6 +124,7 @@ func New(cfg Config) (*Publisher, error) {
 	}
 	p := &Publisher{enc: cfg.Encoder, reg: cfg.Registry, prod: cfg.Producer, batchSize: cfg.BatchSize,
 		topics: make(map[change.Entity]*topic, len(cfg.Entities))}
+	p.sizer, _ = cfg.Producer.(SizeLimiter)
 	for _, e := range cfg.Entities {
 		s, err := schemas.Parse(string(e))
 		if err != nil {
@@ -177,6 +192,8 @@ type prepared struct {
 	events     []change.Event
 	msgs       []kafka.Message
 	buf        *buffers // what msgs point into
+	skipped    []skipped
+	skip       []bool // by event: left out (nil when none was)
 	entries    []state.Entry
 	entriesErr error
 	done       chan struct{}
@@ -186,6 +203,11 @@ type prepared struct {
 // acknowledged all of it. It returns the counts of what was acknowledged and applied. On error
 // nothing more is sent; when some messages may have reached Kafka without being applied, the
 // error matches ErrStateUnknown.
+//
+// With a SizeLimiter as producer, an event whose message its topic would refuse as too large
+// is left out: it is not sent and not applied, so its key keeps its state and the next sync
+// computes the same event again. Every other event is published as usual. Publish then returns
+// a *SkipError listing what it left out (joined to the error that stopped it, if any).
 //
 // Batches go to the producer one after another, never two at once, so messages keep their
 // order. While a batch is in flight the state entries it leaves are computed and the next
@@ -197,6 +219,16 @@ func (p *Publisher) Publish(ctx context.Context, store state.Store, events []cha
 	}
 	if !p.Registered() {
 		return counts, ErrNotRegistered
+	}
+	if p.sizer != nil && !p.limits {
+		topics := make([]string, 0, len(p.topics))
+		for _, t := range p.topics {
+			topics = append(topics, t.name)
+		}
+		if _, err := p.sizer.MessageLimits(ctx, topics...); err != nil {
+			return counts, fmt.Errorf("publish: read the topics' message limits: %w", err)
+		}
+		p.limits = true
 	}
 	// stop ends encoding and sending early after a failure; a producer call already made
 	// runs to its end under ctx so that its outcome is known.
@@ -214,18 +246,25 @@ func (p *Publisher) Publish(ctx context.Context, store state.Store, events []cha
 			batch := events[start:min(start+p.batchSize, len(events))]
 			afters := make([][]byte, len(batch))
 			buf := p.getBuffers()
-			msgs, err := p.encodeAll(batch, afters, buf)
+			msgs, skips, err := p.encodeAll(batch, afters, buf)
 			if err != nil {
 				encErr = err // nothing of this batch was sent
 				return
 			}
-			b := &prepared{seq: seq, events: batch, msgs: msgs, buf: buf, entries: make([]state.Entry, len(batch)), done: make(chan struct{})}
+			b := &prepared{seq: seq, events: batch, msgs: msgs, buf: buf, skipped: skips,
+				entries: make([]state.Entry, len(batch)), done: make(chan struct{})}
+			if len(skips) > 0 {
+				b.skip = make([]bool, len(batch))
+				for _, sk := range skips {
+					b.skip[sk.index] = true
+				}
+			}
 			select {
 			case ready <- b:
 			case <-stop.Done():
 				return
 			}
-			b.entriesErr = p.entriesAll(batch, afters, b.entries)
+			b.entriesErr = p.entriesAll(batch, afters, b.skip, b.entries)
 			if b.entriesErr != nil {
 				// The batch cannot be applied: send nothing more, this batch neither if
 				// it is not on its way yet.
@@ -264,8 +303,9 @@ func (p *Publisher) Publish(ctx context.Context, store state.Store, events []cha
 			acked <- b // the loop below takes every batch
 		}
 	}()
-	applied := 0
+	applied := 0 // events applied or left out
 	var applyErr error
+	var skips []Skip
 	for b := range acked {
 		<-b.done
 		if applyErr == nil && b.entriesErr != nil {
@@ -275,7 +315,13 @@ func (p *Publisher) Publish(ctx context.Context, store state.Store, events []cha
 			continue // acknowledged but not applied: the error says the state is unknown
 		}
 		applied += len(b.events)
+		for _, sk := range b.skipped {
+			skips = append(skips, sk.Skip)
+		}
 		for i, ev := range b.events {
+			if b.skip != nil && b.skip[i] {
+				continue // not sent: the key keeps its state
+			}
 			if ev.Op == change.Delete {
 				store.Delete(ev.Entity, ev.Key, ev.Version)
 			} else {
@@ -286,18 +332,26 @@ func (p *Publisher) Publish(ctx context.Context, store state.Store, events []cha
 	}
 	// Both goroutines have ended: acked is closed once ready was drained, and ready is
 	// closed when the encoder returns.
+	var err error
 	switch {
 	case applyErr != nil:
-		return counts, applyErr
+		err = applyErr
 	case sendErr != nil:
-		return counts, sendErr
+		err = sendErr
 	case encErr != nil:
-		return counts, encErr
+		err = encErr
 	case applied < len(events):
 		// The encoder stopped on a cancelled ctx between two batches.
-		return counts, context.Cause(stop)
+		err = context.Cause(stop)
 	}
-	return counts, nil
+	if len(skips) > 0 {
+		// Alone when everything else went out; after the error that stopped the rest if not.
+		if err == nil {
+			return counts, &SkipError{Skipped: skips}
+		}
+		return counts, errors.Join(err, &SkipError{Skipped: skips})
+	}
+	return counts, err
 }
 
 // buffers are the memory of one batch's messages, reused from batch to batch: the message
@@ -313,6 +367,13 @@ type chunkBuffers struct {
 	values  []byte // the values
 	text    []byte // the keys and the header values
 	headers []kafka.Header
+	skipped []skipped // events of the chunk left out, by index in the chunk
+}
+
+// skipped is an event left out of a batch, by its index in the batch (or chunk).
+type skipped struct {
+	index int
+	Skip
 }
 
 func (p *Publisher) getBuffers() *buffers {
@@ -322,36 +383,46 @@ func (p *Publisher) getBuffers() *buffers {
 	return &buffers{}
 }
 
-// encodeAll encodes a batch split over the available cores (see messages), into buf.
-func (p *Publisher) encodeAll(events []change.Event, afters [][]byte, buf *buffers) ([]kafka.Message, error) {
+// encodeAll encodes a batch split over the available cores (see messages), into buf. It also
+// returns the events it left out, by index in events.
+func (p *Publisher) encodeAll(events []change.Event, afters [][]byte, buf *buffers) ([]kafka.Message, []skipped, error) {
 	k := chunks(len(events))
 	for len(buf.chunks) < k {
 		buf.chunks = append(buf.chunks, &chunkBuffers{})
 	}
+	los := make([]int, k)
 	err := inChunks(len(events), func(w, lo, hi int) error {
+		los[w] = lo
 		return p.messages(events[lo:hi], afters[lo:hi], buf.chunks[w])
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	var skips []skipped
+	for w, c := range buf.chunks[:k] {
+		for _, sk := range c.skipped {
+			sk.index += los[w]
+			skips = append(skips, sk)
+		}
 	}
 	if k == 1 {
-		return buf.chunks[0].msgs, nil
+		return buf.chunks[0].msgs, skips, nil
 	}
 	msgs := buf.msgs[:0]
 	for _, c := range buf.chunks[:k] {
 		msgs = append(msgs, c.msgs...)
 	}
 	buf.msgs = msgs
-	return msgs, nil
+	return msgs, skips, nil
 }
 
-// entriesAll sets entries[i] to the state entry events[i] leaves behind (none for a delete),
-// split over the available cores. afters[i], when not nil, is the encoding of events[i].After
-// that messages made.
-func (p *Publisher) entriesAll(events []change.Event, afters [][]byte, entries []state.Entry) error {
+// entriesAll sets entries[i] to the state entry events[i] leaves behind (none for a delete or
+// an event left out, skip[i]), split over the available cores. afters[i], when not nil, is the
+// encoding of events[i].After that messages made.
+func (p *Publisher) entriesAll(events []change.Event, afters [][]byte, skip []bool, entries []state.Entry) error {
 	return inChunks(len(events), func(_, lo, hi int) error {
 		for i := lo; i < hi; i++ {
-			if events[i].Op == change.Delete {
+			if events[i].Op == change.Delete || skip != nil && skip[i] {
 				continue
 			}
 			if afters[i] != nil && !events[i].Hash.IsZero() {
@@ -402,8 +473,10 @@ const minChunk = 256
 // messages encodes events into cb.msgs: one message per event, plus a tombstone after every
 // delete. With a RecordEncoder it sets afters[i] to the encoding of events[i].After. The
 // values, the keys with the header values, and the headers are cut from cb's arenas, which
-// grow when they are short and are kept for the next batch.
+// grow when they are short and are kept for the next batch. An event whose message the
+// SizeLimiter refuses as too large gets no message (and no after) and is listed in cb.skipped.
 func (p *Publisher) messages(events []change.Event, afters [][]byte, cb *chunkBuffers) error {
+	cb.skipped = cb.skipped[:0]
 	re, splice := p.enc.(RecordEncoder)
 	if n := len(events) + len(events)/8; cap(cb.msgs) < n {
 		cb.msgs = make([]kafka.Message, 0, n)
@@ -429,6 +502,7 @@ func (p *Publisher) messages(events []change.Event, afters [][]byte, cb *chunkBu
 		if !ok {
 			return fmt.Errorf("publish: no topic for entity %q", ev.Entity)
 		}
+		m0, v0, t0, h0 := len(msgs), len(values), len(text), len(headers)
 		var value []byte
 		if splice {
 			at := len(values)
@@ -457,6 +531,21 @@ func (p *Publisher) messages(events []change.Event, afters [][]byte, cb *chunkBu
 			headers = append(headers, kafka.Header{Key: kv[0], Value: cut(text, at)})
 		}
 		msgs = append(msgs, kafka.Message{Topic: t.name, Key: key, Value: value, Headers: headers[h:len(headers):len(headers)]})
+		if p.sizer != nil {
+			// The tombstone after a delete is smaller than the "d" event: checking this
+			// message is enough.
+			if err := p.sizer.CheckSize(msgs[len(msgs)-1]); err != nil {
+				var tl *kafka.TooLargeError
+				if !errors.As(err, &tl) {
+					return fmt.Errorf("publish: size of %s: %w", ev, err)
+				}
+				msgs, values, text, headers = msgs[:m0], values[:v0], text[:t0], headers[:h0]
+				afters[i] = nil
+				cb.skipped = append(cb.skipped, skipped{index: i,
+					Skip: Skip{Entity: ev.Entity, Reason: ReasonTooLarge, Size: tl.Size, Limit: tl.Limit}})
+				continue
+			}
+		}
 		if ev.Op == change.Delete {
 			// The tombstone carries the event's tenant and entity headers.
 			k := len(headers)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"strings"
 	"testing"
 	"time"
 
@@ -489,5 +490,123 @@ func TestPublishStateEntryErrorAfterSend(t *testing.T) {
 	}
 	if counts[change.Create] != 2 || store.Len(change.Persons) != 2 || store.Len(change.Compensations) != 0 {
 		t.Errorf("counts %v, state %d persons: want only the first batch applied", counts, store.Len(change.Persons))
+	}
+}
+
+// limited is a recorder that refuses, as too large, messages with a value of more than limit
+// bytes, like a kafka.Client whose topics take little.
+type limited struct {
+	recorder
+	limit      int
+	limitCalls [][]string // the topics of each MessageLimits call
+}
+
+func (l *limited) MessageLimits(_ context.Context, topics ...string) (map[string]int, error) {
+	l.limitCalls = append(l.limitCalls, topics)
+	out := map[string]int{}
+	for _, t := range topics {
+		out[t] = l.limit
+	}
+	return out, nil
+}
+
+func (l *limited) CheckSize(m kafka.Message) error {
+	if len(m.Value) > l.limit {
+		return &kafka.TooLargeError{Topic: m.Topic, Size: len(m.Value), Limit: l.limit, MaxMessageBytes: l.limit + 61}
+	}
+	return nil
+}
+
+// An event too large for its topic is left out and reported; the others are published and
+// applied; the left-out key keeps its state. Many events spread the big ones over several
+// encoding chunks.
+func TestPublishSkipsEventTooLargeForTopic(t *testing.T) {
+	huge := strings.Repeat("x", 5000) + "@example.com"
+	events := personEvents(700)
+	big := map[string]bool{}
+	for _, i := range []int{2, 299, 511, 650} { // creates
+		events[i] = event(change.Create, 1, nil, person(fmt.Sprint(i), huge))
+		big[events[i].EventID] = true
+	}
+	// A delete whose before image is too large: neither it nor its tombstone goes out.
+	var bigDelete change.Event
+	for i, ev := range events {
+		if ev.Op == change.Delete && ev.Key == change.Key(tenant, "10") {
+			ev = event(change.Delete, 3, person("10", huge), nil)
+			events[i], bigDelete = ev, ev
+			big[ev.EventID] = true
+		}
+	}
+	if bigDelete.EventID == "" {
+		t.Fatal("no delete of person 10 in the events")
+	}
+	for _, batch := range []int{0, 100} {
+		t.Run(fmt.Sprint("batch=", batch), func(t *testing.T) {
+			prod := &limited{limit: 2000}
+			p, _ := newPublisher(t, prod, batch)
+			store := state.NewMemory()
+			counts, err := p.Publish(t.Context(), store, events)
+			se, ok := err.(*SkipError)
+			if !ok {
+				t.Fatalf("err = %v, want a *SkipError alone", err)
+			}
+			if len(se.Skipped) != len(big) {
+				t.Fatalf("%d skipped, want %d: %v", len(se.Skipped), len(big), se)
+			}
+			for _, s := range se.Skipped {
+				if s.Entity != change.Persons || s.Reason != ReasonTooLarge || s.Size <= s.Limit || s.Limit != 2000 {
+					t.Errorf("skip %+v", s)
+				}
+			}
+			if strings.Contains(err.Error(), "xxxx") || strings.Contains(err.Error(), "acme:") {
+				t.Errorf("the error holds content or a key: %.200s", err)
+			}
+			if len(prod.limitCalls) != 1 || len(prod.limitCalls[0]) != 2 {
+				t.Errorf("MessageLimits calls %v, want one for both topics", prod.limitCalls)
+			}
+			// Every other event went out, in order, with its tombstone after a delete.
+			var want []string
+			for _, ev := range events {
+				if big[ev.EventID] {
+					continue
+				}
+				want = append(want, ev.EventID)
+				if ev.Op == change.Delete {
+					want = append(want, "tombstone "+ev.Key)
+				}
+			}
+			var got []string
+			for _, m := range prod.all() {
+				if m.Value == nil {
+					got = append(got, "tombstone "+string(m.Key))
+					continue
+				}
+				id, _ := header(m, "event_id")
+				got = append(got, id)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("sent %d messages, want %d in event order without the big ones", len(got), len(want))
+			}
+			if n := counts[change.Create] + counts[change.Update] + counts[change.Delete]; n != len(events)-len(big) {
+				t.Errorf("counts %v, want %d events", counts, len(events)-len(big))
+			}
+			// The big creates left no state; the big delete left the person as it was (its create).
+			for _, id := range []string{"2", "299", "511", "650"} {
+				if _, ok := store.Get(change.Persons, change.Key(tenant, id)); ok {
+					t.Errorf("person %s, left out, is in the state", id)
+				}
+			}
+			if e, ok := store.Get(change.Persons, bigDelete.Key); !ok || e.Version != 1 {
+				t.Errorf("person 10, whose delete was left out: state %+v %v, want version 1 kept", e, ok)
+			}
+
+			// The next call does not read the limits again.
+			if _, err := p.Publish(t.Context(), store, []change.Event{event(change.Create, 1, nil, person("x", "x@example.com"))}); err != nil {
+				t.Fatal(err)
+			}
+			if len(prod.limitCalls) != 1 {
+				t.Errorf("MessageLimits called %d times, want once", len(prod.limitCalls))
+			}
+		})
 	}
 }
