@@ -41,6 +41,7 @@ const (
 	CodeMassDelete        = "guard.mass_delete"         // the mass-delete guard withheld the entity
 	CodeFieldLoss         = "guard.field_loss"          // the field-loss guard withheld the entity
 	CodeKafkaWrite        = "kafka.write_failed"        // Kafka did not acknowledge every event
+	CodeEventTooLarge     = "kafka.event_too_large"     // events larger than their topic takes were left out
 	CodeKafkaTopics       = "kafka.topics_failed"       // the output topics could not be created or checked
 	CodeStateRebuild      = "state.rebuild_failed"      // the state could not be rebuilt from the topics
 	CodeIncompatible      = "registry.incompatible"     // the registry rejects a schema as incompatible
@@ -127,6 +128,7 @@ func Describe(err error) ErrorInfo {
 		de   *codec.DecimalError
 		re   *codec.RegistryError
 		pe   *kafka.PublishError
+		skip *publish.SkipError
 		st   *stageError
 		ne   net.Error
 		conf *conflictError
@@ -186,6 +188,12 @@ func Describe(err error) ErrorInfo {
 		if pe != nil {
 			info.Count = len(pe.Failed)
 		}
+	case errors.As(err, &skip):
+		info.Code, info.Count = CodeEventTooLarge, len(skip.Skipped)
+		info.Message = skippedMessage(skip.Skipped)
+		if info.Entity == "" && len(skip.Skipped) > 0 {
+			info.Entity = string(skip.Skipped[0].Entity)
+		}
 	case errors.As(err, &st):
 		info.Code, info.Message = st.code, st.message
 	case errors.Is(err, personio.ErrRepeatedCursor), errors.Is(err, personio.ErrForeignNextLink):
@@ -230,6 +238,20 @@ func hostOf(err error) string {
 		return ""
 	}
 	return u.Host
+}
+
+// skippedMessage says what happened to events left out as too large, with their sizes (never
+// their keys or content).
+func skippedMessage(skips []publish.Skip) string {
+	largest, limit := 0, 0
+	for _, s := range skips {
+		largest, limit = max(largest, s.Size), s.Limit
+	}
+	what := fmt.Sprintf("an event of %d bytes is", largest)
+	if len(skips) > 1 {
+		what = fmt.Sprintf("%d events (the largest %d bytes) are", len(skips), largest)
+	}
+	return what + fmt.Sprintf(" larger than the topic takes (at most %d bytes: its max.message.bytes less the batch header and compression margin); left out, the key keeps its state and the next sync tries again", limit)
 }
 
 // httpMessage is the meaning of an HTTP status from Personio (DESIGN.md §2).

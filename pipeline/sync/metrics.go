@@ -17,6 +17,7 @@ type Metrics struct {
 	DeleteGuardTrips    *prometheus.CounterVec   // entity
 	FieldLossGuardTrips *prometheus.CounterVec   // entity
 	ItemsSkipped        *prometheus.CounterVec   // entity, reason
+	EventsSkipped       *prometheus.CounterVec   // entity, reason
 	StateRebuilds       *prometheus.CounterVec   // result
 	StateRebuildSeconds prometheus.Histogram
 }
@@ -62,6 +63,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		ItemsSkipped: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "personio_cdc_items_skipped_total",
 			Help: "Listed items left out of a sync, by entity and reason: invalid (no identity, a field out of range or unreadable) or conflict (one key listed twice with different content). Their scope deletes nothing.",
+		}, []string{"entity", "reason"}),
+		EventsSkipped: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "personio_cdc_events_skipped_total",
+			Help: "Change events left out of a sync, by entity and reason (too_large: larger than the topic takes); each is tried again by the next sync.",
 		}, []string{"entity", "reason"}),
 		StateRebuilds: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "personio_cdc_state_rebuilds_total",

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/personio-cdc/personio-cdc/pipeline/change"
+	"github.com/personio-cdc/personio-cdc/pipeline/publish"
 )
 
 // Kind is the kind of a sync run.
@@ -41,8 +42,9 @@ type Outcome string
 const (
 	// Complete: every listing finished and every change was published.
 	Complete Outcome = "complete"
-	// Partial: some listing failed; what was read was published, deletes of the failed scopes
-	// were withheld.
+	// Partial: some listing failed, or some events were too large for their topic; what was
+	// read was published, deletes of the failed scopes were withheld, the events left out are
+	// tried again by the next sync.
 	Partial Outcome = "partial"
 	// Failed: the run stopped (publish or state error, cancellation) or the delete guard
 	// withheld an entity.
@@ -77,6 +79,9 @@ type EntityResult struct {
 	Guard string `json:"guard,omitempty"`
 	// IncompleteScopes lists the scopes whose listing failed (their deletes were withheld).
 	IncompleteScopes []string `json:"incomplete_scopes,omitempty"`
+	// Skipped lists the events left out because their topic would refuse them (too large):
+	// sizes and reasons only. Their keys kept their state; the next sync tries them again.
+	Skipped []publish.Skip `json:"skipped,omitempty"`
 	// Errors describes each error in one line (ErrorInfo.String): codes and what locates
 	// them, never an error's own text, which may carry personal data.
 	Errors []string `json:"errors,omitempty"`
@@ -147,6 +152,7 @@ func (r Result) clone() Result {
 	for i := range c.Entities {
 		c.Entities[i].Changes = maps.Clone(c.Entities[i].Changes)
 		c.Entities[i].IncompleteScopes = slices.Clone(c.Entities[i].IncompleteScopes)
+		c.Entities[i].Skipped = slices.Clone(c.Entities[i].Skipped)
 		c.Entities[i].Errors = slices.Clone(c.Entities[i].Errors)
 		c.Entities[i].ErrorDetails = slices.Clone(c.Entities[i].ErrorDetails)
 	}

@@ -545,6 +545,19 @@ func (r *Runner) finish(ctx context.Context, er *entityRun, kind Kind) error {
 		er.res.Changes[string(op)] += n
 		r.metrics.Changes.WithLabelValues(string(er.entity), string(op)).Add(float64(n))
 	}
+	var skip *publish.SkipError
+	if errors.As(err, &skip) {
+		// Events too large for their topic were left out: reported, never deleted, their keys
+		// keep their state, so the next sync tries them again. The rest was published.
+		er.res.Skipped = append(er.res.Skipped, skip.Skipped...)
+		for _, s := range skip.Skipped {
+			r.metrics.EventsSkipped.WithLabelValues(string(s.Entity), s.Reason).Inc()
+		}
+		if _, alone := err.(*publish.SkipError); alone {
+			er.partial(err)
+			err = nil
+		}
+	}
 	if err != nil {
 		if errors.Is(err, publish.ErrStateUnknown) {
 			r.dirty = true

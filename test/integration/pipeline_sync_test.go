@@ -59,8 +59,8 @@ func newPipelineEnv(t *testing.T, persons int) *pipelineEnv {
 		prefix: UniqueTopic(t, "pipeline")}
 }
 
-// runner builds a fresh runner, as a (re)started service would.
-func (p *pipelineEnv) runner() *sync.Runner {
+// runner builds a fresh runner, as a (re)started service would; mut adjusts its settings.
+func (p *pipelineEnv) runner(mut ...func(*sync.Config)) *sync.Runner {
 	p.t.Helper()
 	cfg := sync.DefaultConfig()
 	cfg.Tenant = pipelineTenant
@@ -74,6 +74,9 @@ func (p *pipelineEnv) runner() *sync.Runner {
 	cfg.TopicSpec = kafka.TopicSpec{Partitions: 3, ReplicationFactor: 1}
 	cfg.Registerer = prometheus.NewRegistry()
 	cfg.Logger = slog.New(slog.DiscardHandler)
+	for _, m := range mut {
+		m(&cfg)
+	}
 	r, err := sync.New(cfg)
 	if err != nil {
 		p.t.Fatal(err)
