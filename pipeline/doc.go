@@ -32,8 +32,10 @@
 //   - A Run(ctx) or other long-running call returns ctx.Err() when it stops because ctx was
 //     cancelled, and returns only once every goroutine it started has ended.
 //   - Failures of one scope travel as data (an incomplete Snapshot, a partial result): they
-//     withhold that scope's deletes and nothing else. Only errors that make the whole run
-//     meaningless (cancellation, a publish failure) stop it.
+//     withhold that scope's deletes and nothing else. Likewise an event too large for its
+//     topic: pipeline/publish leaves it out (its key keeps its state, nothing deletes it) and
+//     reports it; the rest is published. Only errors that make the whole run meaningless
+//     (cancellation, a publish failure) stop it.
 //   - Memory handed to another stage or to a client is not reused while it may still be read:
 //     pipeline/publish reuses a batch's message memory only after the producer returned
 //     without error. After an error kafka-go may still be sending the messages it accepted (a

@@ -16,6 +16,12 @@
 // the state possibly behind the topic: the error then matches ErrStateUnknown and the caller
 // must rebuild the state from the topics before it diffs again (DESIGN.md §4).
 //
+// An event whose message its topic would refuse as too large (the producer is a SizeLimiter;
+// the limits come from the topics' max.message.bytes, read before the first send) is left out of
+// its batch: not sent, not applied. The rest of the batch goes out as usual, and Publish reports
+// what it left out in a *SkipError (entity, reason, sizes; no key, no content). The key keeps its
+// state, so nothing deletes it and the next sync computes the same event again.
+//
 // The memory of a batch's messages (keys, values, headers) is reused for a later batch only
 // after the producer returned without error, i.e. every message of the batch has its verdict.
 // A producer call that ended with an error may have left messages with kafka-go that it still
