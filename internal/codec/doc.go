@@ -6,8 +6,10 @@
 // It is the only package that imports github.com/hamba/avro/v2; everything
 // else hands it a parsed schema and a Go value with `avro` struct tags.
 //
-// A typical producer registers its schema once at start-up and then encodes
-// many values:
+// A typical producer registers its schema before each batch of work (a
+// sync) and then encodes many values with the id it got. Register confirms
+// the id with the registry every time, so that an id a registry reset gave to
+// another schema is replaced or refused (ErrSchemaIDMismatch), never used:
 //
 //	reg, err := codec.NewRegistry(url)
 //	id, err := reg.Register(ctx, codec.Subject(topic), schema)

@@ -27,7 +27,46 @@ var (
 	ErrUnsupportedType = errors.New("codec: unsupported Go type for an Avro decimal")
 	// ErrInexactDecimal marks a *DecimalError.
 	ErrInexactDecimal = errors.New("codec: decimal does not fit the schema exactly")
+	// ErrSchemaIDMismatch marks a *SchemaIDError: no schema id the registry
+	// confirms names the schema, so nothing may be encoded with it.
+	ErrSchemaIDMismatch = errors.New("codec: the schema id does not name the schema in the registry")
 )
+
+// SchemaIDError reports a schema id that no longer names its schema in the
+// registry (the registry lost its schemas, or lost them and gave the id to
+// another schema) and, when Err is set, that the schema could not be
+// registered again under an id that does. It matches ErrSchemaIDMismatch.
+type SchemaIDError struct {
+	Subject string
+	ID      int    // the id that failed its check
+	Reason  string // why the check failed; empty when Err says why no id is usable
+	Err     error  // why registering the schema again failed; nil if it was not tried
+}
+
+// Reasons of a failed id check.
+const (
+	reasonUnknown = "is unknown to the registry"
+	reasonOther   = "names another schema in the registry"
+)
+
+// errNotReplaced stands for the registration that is still to come after an
+// id failed its check.
+var errNotReplaced = errors.New("not registered again yet")
+
+// Error implements error.
+func (e *SchemaIDError) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("codec: schema id %d of subject %s %s", e.ID, e.Subject, e.Reason)
+	}
+	return fmt.Sprintf("codec: schema id %d of subject %s no longer names the schema, and registering the schema again failed: %v",
+		e.ID, e.Subject, e.Err)
+}
+
+// Is makes errors.Is(err, ErrSchemaIDMismatch) true.
+func (e *SchemaIDError) Is(target error) bool { return target == ErrSchemaIDMismatch }
+
+// Unwrap returns why registering the schema again failed.
+func (e *SchemaIDError) Unwrap() error { return e.Err }
 
 // DecimalError reports an amount that the schema's decimal type cannot hold
 // exactly: more fractional digits than the scale (which the Avro library
@@ -150,6 +189,7 @@ const (
 	opConfig     = "set compatibility"
 	opPing       = "ping"
 	opLookup     = "look up"
+	opCheckID    = "check schema id"
 )
 
 func registryError(op, subject string, err error) error {
