@@ -155,20 +155,23 @@ func (p *Publisher) Topic(e change.Entity) string {
 	return ""
 }
 
-// Register registers every entity schema under its subject (<topic>-value). It is idempotent;
-// call it at start-up and again after a failure.
+// Register registers every entity schema under its subject (<topic>-value) and takes the ids
+// the registry answers. It asks the registry every time, so that a *codec.Registry confirms each
+// id again: call it before every Publish that must not go out under an id the registry has
+// meanwhile given to another schema. A schema whose registration fails has no id until a later
+// Register succeeds, so Publish refuses its entity with ErrNotRegistered.
 func (p *Publisher) Register(ctx context.Context) error {
+	var errs []error
 	for e, t := range p.topics {
-		if t.id != 0 {
-			continue
-		}
 		id, err := p.reg.Register(ctx, codec.Subject(t.name), t.schema)
 		if err != nil {
-			return fmt.Errorf("publish: register schema of %s: %w", e, err)
+			t.id = 0
+			errs = append(errs, fmt.Errorf("publish: register schema of %s: %w", e, err))
+			continue
 		}
 		t.id = id
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // Registered reports whether every schema has an id.
