@@ -343,12 +343,11 @@ func (g *authGuard) ListCompensations(ctx context.Context, f personio.Compensati
 	return g.check(g.Source.ListCompensations(ctx, f, fn))
 }
 
-// prepare registers the schemas, creates the topics and rebuilds the state when needed.
+// prepare registers the schemas (checking their ids), creates the topics and rebuilds the state
+// when needed.
 func (r *Runner) prepare(ctx context.Context, res *Result) error {
-	if !r.pub.Registered() {
-		if err := r.pub.Register(ctx); err != nil {
-			return fmt.Errorf("sync: %w", err)
-		}
+	if err := r.checkSchemaIDs(ctx); err != nil {
+		return err
 	}
 	if !r.topicsReady && r.cfg.Admin != nil {
 		specs := make([]kafka.TopicSpec, 0, len(entities))
@@ -381,6 +380,18 @@ func (r *Runner) prepare(ctx context.Context, res *Result) error {
 	// complete persons listing; a new one has none, so its first incremental sync lists every
 	// person.
 	r.store, r.createdAt, r.dirty, res.Rebuilt = store, createdAt, false, true
+	return nil
+}
+
+// checkSchemaIDs registers the schemas again before a sync and before each publish. The registry
+// client confirms every id it answers (GET /schemas/ids/{id} must name the schema) and registers
+// the schema again when the registry lost it or gave the id to another schema, so nothing is
+// published under an id that names another schema: when no id names ours the check fails with
+// an error matching codec.ErrSchemaIDMismatch, and the run publishes nothing more.
+func (r *Runner) checkSchemaIDs(ctx context.Context) error {
+	if err := r.pub.Register(ctx); err != nil {
+		return fmt.Errorf("sync: %w", err)
+	}
 	return nil
 }
 
@@ -538,6 +549,12 @@ func (r *Runner) finish(ctx context.Context, er *entityRun, kind Kind) error {
 		er.partial(&conflictError{entity: er.entity, n: result.Conflicts})
 	}
 
+	if len(result.Events) > 0 {
+		if err := r.checkSchemaIDs(ctx); err != nil { // the listing may have taken minutes
+			er.fail(err)
+			return fmt.Errorf("sync: %s: %w", er.entity, err)
+		}
+	}
 	counts, err := r.pub.Publish(ctx, r.store, result.Events)
 	// Publishing put the records as they are; compress them now that Kafka has the events.
 	r.store.Compact(er.entity)

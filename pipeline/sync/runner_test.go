@@ -47,6 +47,7 @@ type harness struct {
 	kafka   *kafka.Client
 	reg     *codec.Registry
 	codec   *codec.Codec
+	srfake  *srfake.Registry
 }
 
 func newHarness(t testing.TB, persons int) *harness {
@@ -77,7 +78,7 @@ func newHarness(t testing.TB, persons int) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &harness{t: t, sim: sim, cluster: cluster, client: client, kafka: kc, reg: reg, codec: codec.New(reg)}
+	return &harness{t: t, sim: sim, cluster: cluster, client: client, kafka: kc, reg: reg, codec: codec.New(reg), srfake: fake}
 }
 
 func (h *harness) config() Config {
