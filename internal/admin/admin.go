@@ -2,7 +2,7 @@
 //
 //	/metrics  Prometheus metrics of the registry given to New
 //	/healthz  200 while the process is alive
-//	/readyz   200 when configured and every readiness check (Kafka, registry, start-up) passes
+//	/readyz   200 when configured and every readiness check (Kafka, registry, schema ids, start-up) passes
 //	/status   JSON status per tenant and entity (counts and error texts, never personal data)
 package admin
 

@@ -77,11 +77,12 @@ func TopicTemplate(c config.Config) kafka.TopicSpec {
 	}
 }
 
-// NewRegistry builds the schema registry client.
-func NewRegistry(c config.Config, logger *slog.Logger) (*codec.Registry, error) {
+// NewRegistry builds the schema registry client; extra options (e.g. codec.WithRegisterer) come
+// after the ones the config sets.
+func NewRegistry(c config.Config, logger *slog.Logger, extra ...codec.RegistryOption) (*codec.Registry, error) {
 	opts := []codec.RegistryOption{codec.WithLogger(logger)}
 	if c.SchemaRegistry.Username != "" {
 		opts = append(opts, codec.WithBasicAuth(c.SchemaRegistry.Username, c.SchemaRegistry.Password.Value()))
 	}
-	return codec.NewRegistry(c.SchemaRegistry.URL, opts...)
+	return codec.NewRegistry(c.SchemaRegistry.URL, append(opts, extra...)...)
 }

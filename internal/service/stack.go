@@ -53,7 +53,7 @@ func Build(cfg config.Config, reg prometheus.Registerer, logger *slog.Logger) (*
 	if s.Kafka, err = NewKafka(cfg, reg, logger); err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
-	if s.Registry, err = NewRegistry(cfg, logger); err != nil {
+	if s.Registry, err = NewRegistry(cfg, logger, codec.WithRegisterer(reg)); err != nil {
 		_ = s.Kafka.Close()
 		return nil, fmt.Errorf("schema registry client: %w", err)
 	}
@@ -93,11 +93,15 @@ func RunnerConfig(cfg config.Config) syncrun.Config {
 // Close releases the Kafka connections.
 func (s *Stack) Close() error { return s.Kafka.Close() }
 
-// ReadyChecks are the /readyz checks: Kafka and the schema registry answer.
+// ReadyChecks are the /readyz checks: Kafka and the schema registry answer, and every schema id
+// the service publishes under still names its schema in the registry (a registry that lost its
+// schemas, or gave their ids to other schemas, is not ready until a sync has registered them
+// again; see codec.Registry.CheckIDs).
 func (s *Stack) ReadyChecks() []admin.Check {
 	return []admin.Check{
 		{Name: "kafka", Func: s.Kafka.Ping},
 		{Name: "schema-registry", Func: s.Registry.Ping},
+		{Name: "schema-ids", Func: s.Registry.CheckIDs},
 	}
 }
 
