@@ -52,6 +52,11 @@ const (
 	CodeUnclassified      = "sync.failed"               // none of the above
 )
 
+// CodeSchemaIDMismatch: no schema id the registry confirms names one of the service's schemas
+// (the registry lost them, or gave their ids to other schemas, and does not take them again):
+// nothing was published under a stale id.
+const CodeSchemaIDMismatch = "registry.schema_id_mismatch"
+
 // ErrorInfo describes an error without its text: a stable code, and what locates it. It never
 // holds Personio's free text, names, e-mail addresses, ids or values.
 type ErrorInfo struct {
@@ -170,6 +175,12 @@ func Describe(err error) ErrorInfo {
 	case errors.As(err, &de):
 		info.Code, info.Field = CodeRecordInvalid, fieldPath(de.Path)
 		info.Message = "an amount does not fit the schema's decimal exactly"
+	case errors.Is(err, codec.ErrSchemaIDMismatch): // before ErrIncompatible, which may be its cause
+		info.Code = CodeSchemaIDMismatch
+		info.Message = "a schema id no longer names the service's schema in the registry (it lost its schemas, or gave the id " +
+			"to another schema) and the schema could not be registered again; nothing was published under it; restore the registry"
+		info.Setting = "SCHEMA_REGISTRY_URL"
+		registryDetails(&info, err)
 	case errors.Is(err, codec.ErrIncompatible):
 		info.Code, info.Message = CodeIncompatible, "the schema registry rejects a schema as incompatible with its subject"
 		info.Setting = "SCHEMA_REGISTRY_URL"

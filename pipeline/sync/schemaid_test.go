@@ -186,9 +186,12 @@ func TestRunRefusesStaleSchemaID(t *testing.T) {
 		t.Errorf("the sync published %d records (reports %d) under stale schema ids, want none", n, res.Published())
 	}
 	for _, es := range r.Status().Entities {
-		if es.Phase != PhaseFailed || !strings.Contains(es.LastError, "schema id") {
-			t.Errorf("status of %s = %s, %q; want FAILED naming the schema id", es.Entity, es.Phase, es.LastError)
+		if es.Phase != PhaseFailed || es.LastErrorDetail == nil || es.LastErrorDetail.Code != CodeSchemaIDMismatch {
+			t.Errorf("status of %s = %s, %q; want FAILED with code %s", es.Entity, es.Phase, es.LastError, CodeSchemaIDMismatch)
 		}
+	}
+	if !strings.Contains(err.Error(), CodeSchemaIDMismatch) {
+		t.Errorf("the run's error %q does not carry the code %s", err, CodeSchemaIDMismatch)
 	}
 	if v := counterValue(t, pr, "personio_cdc_schema_id_checks_total", "refused"); v < 1 {
 		t.Errorf("personio_cdc_schema_id_checks_total{result=refused} = %v, want at least 1", v)
