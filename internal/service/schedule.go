@@ -262,6 +262,14 @@ func (s *Scheduler) runOnce(ctx context.Context, kind syncrun.Kind) (rep runRepo
 	case err != nil && errors.Is(err, context.Canceled) && ctx.Err() != nil:
 		s.logger.Warn("sync abandoned at shutdown", "kind", kind, "sync_id", res.SyncID)
 		return rep, nil
+	case err != nil && errors.Is(err, codec.ErrSchemaIDMismatch):
+		// The registry lost the schemas (or gave their ids away) and does not take them again;
+		// nothing was published. Not fatal, though its cause may be a 409: restoring the
+		// registry heals a running service at the next sync, while a restart would only
+		// register again and meet the same refusal. /readyz and the error code say it meanwhile.
+		s.logger.Error("sync refused: a schema id no longer names the service's schema and the registry does not register it again",
+			"kind", kind, "sync_id", res.SyncID, "err", err)
+		return rep, nil
 	case err != nil && errors.Is(err, codec.ErrIncompatible):
 		return rep, Fatal(fmt.Errorf("the schema registry rejects a schema as incompatible with its subject; "+
 			"restore the compatibility or register a compatible schema, then restart: %w", err))

@@ -252,6 +252,10 @@ func TestLoopStopsOnFatalErrors(t *testing.T) {
 		&personio.AuthError{Endpoint: "POST /v2/auth/token", Status: 400, Reason: "token request refused"})
 	incompatible := fmt.Errorf("sync: publish: register schema of persons: %w", codec.ErrIncompatible)
 	other := errors.New("kafka: broker unreachable")
+	// A registry that lost the schemas and takes them back no more: restoring it heals a
+	// running service, so it is retried, not fatal, though its cause is a 409.
+	staleID := fmt.Errorf("sync: publish: register schema of persons: %w", &codec.SchemaIDError{
+		Subject: "personio.persons-value", ID: 1, Err: &codec.RegistryError{Op: "register", Status: http.StatusConflict}})
 	tests := []struct {
 		name      string
 		errs      []error
@@ -263,6 +267,7 @@ func TestLoopStopsOnFatalErrors(t *testing.T) {
 		{"refusals not in a row", []error{refused, other, refused, nil}, 5, nil},
 		{"incompatible schema at once", []error{incompatible}, 1, codec.ErrIncompatible},
 		{"other errors are retried", []error{other}, 5, nil},
+		{"a stale schema id the registry will not replace is retried", []error{staleID}, 5, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
