@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/personio-cdc/personio-cdc/internal/admin"
+	"github.com/personio-cdc/personio-cdc/internal/codec"
 	"github.com/personio-cdc/personio-cdc/internal/kafka"
 	"github.com/personio-cdc/personio-cdc/internal/metrics"
 	"github.com/personio-cdc/personio-cdc/internal/personio"
@@ -26,6 +27,9 @@ func metricSets(t *testing.T, rec prometheus.Registerer) {
 	}
 	_ = kc.Close()
 	syncrun.NewMetrics(rec)
+	if _, err := codec.NewRegistry("http://127.0.0.1:9", codec.WithRegisterer(rec)); err != nil {
+		t.Fatalf("schema registry client: %v", err)
+	}
 	metrics.New(rec, metrics.BuildInfo{Version: "test"})
 	if _, err := admin.New(admin.Options{Addr: "127.0.0.1:0", Gatherer: prometheus.NewRegistry(), Registerer: rec}); err != nil {
 		t.Fatalf("admin server: %v", err)
