@@ -12,8 +12,12 @@
 // to milliseconds, dates as UTC midnight (YYYY-MM-DD, or the date part of a full timestamp),
 // custom attribute values as canonical JSON text, and decimals converted exactly from their
 // text. A decimal with more places than its schema's scale (4) or more digits than its
-// precision (19 for amounts, 9 for hours and weights) is rejected, never rounded. Every
-// rejection is a *FieldError naming the entity id and field, never the value.
+// precision (19 for amounts, 9 for hours and weights) is rejected, never rounded. Dates
+// must lie between 1900-01-01 and 9999-12-31 and instants between 1970-01-01T00:00:00Z and
+// 2200-12-31T23:59:59.999Z; a value outside is rejected as unparsable text is (year 0, which
+// Python's datetime cannot hold, crashed consumers). Control characters inside text, NUL
+// included, are kept as sent: only surrounding white space is trimmed. Every rejection is a
+// *FieldError naming the entity id and field, never the value.
 //
 // # Identity
 //

@@ -365,6 +365,9 @@ func (e *recordEncoder) timestamp(s string, out **time.Time) bool {
 		}
 		ms = t.UTC().Truncate(time.Millisecond).UnixMilli()
 	}
+	if !instantInRange(ms) {
+		return false // the general path rejects it
+	}
 	if out != nil {
 		e.at = time.UnixMilli(ms).UTC()
 		*out = &e.at
@@ -469,13 +472,16 @@ func (e *recordEncoder) date(s string) bool {
 		m, ok2 := digits(s[5:7])
 		d, ok3 := digits(s[8:10])
 		if ok1 && ok2 && ok3 && m >= 1 && m <= 12 && d >= 1 && d <= monthDays(y, m) {
+			if !dateInRange(y) {
+				return false // the general path rejects it
+			}
 			e.present()
 			e.long(daysFromCivil(y, m, d))
 			return true
 		}
 	}
 	t, ok := parseDate(s)
-	if !ok {
+	if !ok || !dateInRange(t.Year()) {
 		return false
 	}
 	e.odate(&t)

@@ -139,7 +139,11 @@ func TestEncodeMatchesNewPerson(t *testing.T) {
 		{"lower-case type", true, func(p *personio.Person, _ *[]personio.Employment) { p.CustomAttributes[0].Type = " int " }},
 		{"non-ASCII type", false, func(p *personio.Person, _ *[]personio.Employment) { p.CustomAttributes[0].Type = "ïnt" }},
 		{"non-ASCII e-mail", false, func(p *personio.Person, _ *[]personio.Employment) { p.Email = "ÄDA@example.com" }},
-		{"updated at the zero instant", true, func(p *personio.Person, _ *[]personio.Employment) { p.UpdatedAt = "0001-01-01T00:00:00Z" }},
+		{"updated at the zero instant, out of range", false, func(p *personio.Person, _ *[]personio.Employment) { p.UpdatedAt = "0001-01-01T00:00:00Z" }},
+		{"updated at the epoch", true, func(p *personio.Person, _ *[]personio.Employment) { p.UpdatedAt = "1970-01-01T00:00:00Z" }},
+		{"start date in year 0", false, func(_ *personio.Person, e *[]personio.Employment) { (*e)[0].EmploymentStartDate = "0000-01-01" }},
+		{"open end 9999-12-31", true, func(_ *personio.Person, e *[]personio.Employment) { (*e)[0].ContractEndDate = "9999-12-31" }},
+		{"created after 2200", false, func(p *personio.Person, _ *[]personio.Employment) { p.CreatedAt = "2201-01-01T00:00:00Z" }},
 		{"no updated_at", true, func(p *personio.Person, _ *[]personio.Employment) { p.UpdatedAt = " " }},
 		{"timestamp without zone", true, func(p *personio.Person, _ *[]personio.Employment) { p.CreatedAt = "2020-01-01 10:00:00" }},
 		{"bad timestamp", false, func(p *personio.Person, _ *[]personio.Employment) { p.UpdatedAt = "yesterday" }},
@@ -199,6 +203,9 @@ func FuzzEncodePerson(f *testing.F) {
 		[]byte(`[{"id":"2","weekly_working_hours":"40.5","employment_start_date":"2020-01-01","org_units":[{"id":"1","type":"team"}],"cost_centers":[{"id":"c","weight":"1"}],"termination":{"reason":"x"},"updated_at":"2021-01-01T00:00:00Z"}]`))
 	f.Add([]byte(`{"id":" 3","custom_attributes":[{"id":"b"},{"id":"a","value":{"k":[1,2]}}]}`), []byte(`null`))
 	f.Add([]byte(`{"id":"4","updated_at":"2024-01-01"}`), []byte(`[{"id":"b"},{"id":"a","full_time_weekly_working_hours":"-0.0001"}]`))
+	// Out of range: year 0, before 1900 and 1970, after 2200.
+	f.Add([]byte(`{"id":"5","created_at":"0000-01-01T00:00:00Z"}`), []byte(`[{"id":"a","employment_start_date":"0000-02-29"}]`))
+	f.Add([]byte(`{"id":"6","updated_at":"1969-12-31T23:59:59.999Z"}`), []byte(`[{"id":"a","probation_end_date":"1899-12-31","termination":{"terminated_at":"2201-01-01T00:00:00Z"}}]`))
 	f.Fuzz(func(t *testing.T, person, employments []byte) {
 		var p personio.Person
 		if err := json.Unmarshal(person, &p); err != nil {

@@ -583,6 +583,28 @@ func (n *normalizer) ref(r *personio.Ref) *string {
 // Layouts accepted for instants; the last ones carry no zone and are read as UTC.
 var timestampLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999Z07:00", "2006-01-02 15:04:05.999999999", time.DateOnly}
 
+// The range of dates and instants accepted from Personio; a value outside it is invalid
+// (FieldError), as unparsable text is. Dates run from 1900-01-01 to 9999-12-31: no payroll
+// date lies before 1900, and the upper bound is the last day every common date type holds,
+// so an open end written as 9999-12-31 passes. Instants are the system's own record times
+// (created_at, updated_at, terminated_at) and run from the Unix epoch to the end of 2200.
+// Year 0 — which Python's datetime cannot represent, so that consumers crashed on it — and
+// every other date before 1900 or instant before 1970 is rejected rather than published.
+const (
+	minDateYear      = 1900
+	maxDateYear      = 9999
+	minInstantMillis = 0             // 1970-01-01T00:00:00Z
+	maxInstantMillis = 7289654399999 // 2200-12-31T23:59:59.999Z
+	dateRangeReason  = "date out of range (1900-01-01 to 9999-12-31)"
+	instRangeReason  = "instant out of range (1970-01-01T00:00:00Z to 2200-12-31T23:59:59.999Z)"
+)
+
+// instantInRange reports whether an instant in Unix milliseconds is in the accepted range.
+func instantInRange(ms int64) bool { return ms >= minInstantMillis && ms <= maxInstantMillis }
+
+// dateInRange reports whether a date's year is in the accepted range.
+func dateInRange(year int) bool { return year >= minDateYear && year <= maxDateYear }
+
 func (n *normalizer) timestamp(prefix, name, s string) *time.Time {
 	s = strings.TrimSpace(s)
 	if s == "" {
@@ -593,7 +615,12 @@ func (n *normalizer) timestamp(prefix, name, s string) *time.Time {
 		n.fail(prefix+name, "not a timestamp")
 		return nil
 	}
-	return n.newTime(t.UTC().Truncate(time.Millisecond))
+	t = t.UTC().Truncate(time.Millisecond)
+	if !instantInRange(t.UnixMilli()) {
+		n.fail(prefix+name, instRangeReason)
+		return nil
+	}
+	return n.newTime(t)
 }
 
 func parseTimestamp(s string) (time.Time, bool) {
@@ -635,6 +662,10 @@ func (n *normalizer) date(prefix, name, s string) *time.Time {
 	t, ok := parseDate(s)
 	if !ok {
 		n.fail(prefix+name, "not a date")
+		return nil
+	}
+	if !dateInRange(t.Year()) {
+		n.fail(prefix+name, dateRangeReason)
 		return nil
 	}
 	return n.newTime(t)
