@@ -304,7 +304,7 @@ func TestDecodingKeepsExactValues(t *testing.T) {
 func TestDecodeErrorIsPermanentAndQuiet(t *testing.T) {
 	f := newFake(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprint(w, `{"_data":[{"person":{"id":"1"},"amount":{"value":"ninety thousand"}}]}`)
+		fmt.Fprint(w, `{"_data":[{"person":"ninety thousand","amount":{"value":"1"}}]}`)
 	})
 	c, _ := f.start(Config{})
 	err := c.ListCompensations(t.Context(), CompensationFilter{Window: Window{date(2026, 1, 1), date(2026, 1, 31)}},

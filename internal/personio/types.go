@@ -145,11 +145,17 @@ type Money struct {
 
 // Decimal is a decimal number kept as the exact text Personio sent (a JSON number or a numeric
 // string), so a salary never passes through float64. The empty Decimal means "absent".
+//
+// Decoding never fails: text that is not a decimal number ("1.234,56", true, {}) is kept as
+// sent, and the normalizer (change.ParseDecimal) rejects the one item that carries it. An
+// error here would fail the whole page, and with it every other item on it.
 type Decimal string
 
-var decimalRE = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$`)
+// jsonNumberRE is a number as the JSON grammar writes it.
+var jsonNumberRE = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$`)
 
-// UnmarshalJSON accepts a JSON number, a string holding a number, or null.
+// UnmarshalJSON accepts a JSON number, a string (trimmed; kept whether or not it holds a
+// number), or null. Any other JSON value is kept as its text.
 func (d *Decimal) UnmarshalJSON(b []byte) error {
 	b = bytes.TrimSpace(b)
 	if bytes.Equal(b, []byte("null")) {
@@ -159,25 +165,22 @@ func (d *Decimal) UnmarshalJSON(b []byte) error {
 	s := string(b)
 	if len(b) > 0 && b[0] == '"' {
 		if err := json.Unmarshal(b, &s); err != nil {
-			return fmt.Errorf("decimal: %w", err)
+			return fmt.Errorf("decimal: %w", err) // not reached: the page decoded as JSON
 		}
 		s = strings.TrimSpace(s)
-		if s == "" {
-			*d = ""
-			return nil
-		}
-	}
-	if !decimalRE.MatchString(s) {
-		return fmt.Errorf("decimal: %q is not a decimal number", truncate(s, 32))
 	}
 	*d = Decimal(s)
 	return nil
 }
 
-// MarshalJSON writes the decimal as a JSON number (or null when absent).
+// MarshalJSON writes the decimal as a JSON number, as a JSON string when its text is not
+// one, or null when absent.
 func (d Decimal) MarshalJSON() ([]byte, error) {
 	if d == "" {
 		return []byte("null"), nil
+	}
+	if !jsonNumberRE.MatchString(string(d)) {
+		return json.Marshal(string(d))
 	}
 	return []byte(d), nil
 }
