@@ -120,7 +120,7 @@ func TestRunSkipsInvalidItems(t *testing.T) {
 	if pr.Outcome != Partial || !slices.Equal(pr.IncompleteScopes, []string{"persons"}) || pr.Changes["d"] != 0 || pr.Changes["u"] != 1 {
 		t.Errorf("persons %+v; want partial, incomplete, the rename published and no delete", pr)
 	}
-	if !strings.Contains(strings.Join(pr.Errors, "\n"), "field created_at: instant out of range") {
+	if !strings.Contains(strings.Join(pr.Errors, "\n"), CodeRecordInvalid) || !strings.Contains(strings.Join(pr.Errors, "\n"), "field created_at, count 1") {
 		t.Errorf("persons errors %q do not report the instant out of range", pr.Errors)
 	}
 
@@ -133,7 +133,7 @@ func TestRunSkipsInvalidItems(t *testing.T) {
 		t.Errorf("compensations %+v; want partial with %v incomplete", cr, windows)
 	}
 	reasons := strings.Join(cr.Errors, "\n")
-	for _, want := range []string{"field amount: not a decimal number", "field effective_from: date out of range"} {
+	for _, want := range []string{"not a decimal number", "field amount, count 1", "date out of range (1900-01-01 to 9999-12-31)", "field effective_from, count 1"} {
 		if !strings.Contains(reasons, want) {
 			t.Errorf("compensations errors %q do not report %q", cr.Errors, want)
 		}
