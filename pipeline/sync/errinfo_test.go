@@ -151,5 +151,3 @@ func TestDescribe(t *testing.T) {
 		})
 	}
 }
-
-
