@@ -207,6 +207,13 @@ func Describe(err error) ErrorInfo {
 		}
 	case errors.As(err, &st):
 		info.Code, info.Message = st.code, st.message
+		switch {
+		case errors.Is(err, codec.ErrUnknownSchemaID):
+			info.Message += ": a record names a schema id the registry does not know"
+			info.Setting = "SCHEMA_REGISTRY_URL"
+		case errors.Is(err, codec.ErrBadMagicByte), errors.Is(err, codec.ErrShortPayload):
+			info.Message += ": a record is not in the Confluent wire format"
+		}
 	case errors.Is(err, personio.ErrRepeatedCursor), errors.Is(err, personio.ErrForeignNextLink):
 		info.Code, info.Message = CodeBadNextLink, "a next link repeated a cursor or pointed to another origin"
 	case errors.Is(err, personio.ErrMalformedBody):

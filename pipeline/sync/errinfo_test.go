@@ -129,6 +129,10 @@ func TestDescribe(t *testing.T) {
 			Subject: "personio.persons-value", Err: &url.Error{Op: "Post", URL: "http://svc:pw@127.0.0.1:8081/subjects/x?y=1",
 				Err: errors.New("connection refused")}}),
 			ErrorInfo{Code: CodeRegistry, Host: "127.0.0.1:8081"}},
+		{"state rebuild: the topic, not the key of the record", atStage(CodeStateRebuild, "the state could not be rebuilt",
+			&locatedError{entity: "persons", scope: "personio.persons",
+				err: fmt.Errorf("state: rebuild persons: event e names key %q: %w", "acme:4242", codec.ErrBadMagicByte)}),
+			ErrorInfo{Code: CodeStateRebuild, Entity: "persons", Scope: "personio.persons"}},
 		{"unknown", errors.New("jane@example.com"), ErrorInfo{Code: CodeUnclassified}},
 	}
 	for _, tt := range tests {

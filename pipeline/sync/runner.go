@@ -433,7 +433,7 @@ func (r *Runner) rebuild(ctx context.Context) (state.Store, []time.Time, error) 
 				dec = r.decoder(gctx, e, created)
 			}
 			if _, err := state.Rebuild(gctx, store, e, src, dec); err != nil {
-				return fmt.Errorf("sync: %w", err)
+				return &locatedError{entity: string(e), scope: src.topic, err: fmt.Errorf("sync: %w", err)}
 			}
 			return nil
 		})
