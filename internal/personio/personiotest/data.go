@@ -274,7 +274,7 @@ func (d *dataset) addPerson(created, updated time.Time) *personRec {
 		p.Gender = "UNSPECIFIED"
 	}
 	if f.IntRange(1, 100) <= 90 {
-		p.ProfilePicture = &personio.ProfilePicture{URL: "https://api.personio.de/v2/persons/" + id + "/profile-picture"}
+		p.ProfilePicture = &personio.ProfilePicture{URL: simOrigin + picturePath(id)}
 	}
 	for _, a := range attrDefs {
 		v := a.gen(f)
@@ -582,9 +582,28 @@ func parseCents(s string) int64 {
 	return w*100 + c
 }
 
+// simOrigin stands for the simulator's origin in the stored JSON of a person (its picture and
+// its employments link); each reply puts the origin the client asked in its place (see
+// Server.onOrigin) and Truth the server's own URL.
+const simOrigin = "http://personio-sim.invalid"
+
+func picturePath(personID string) string     { return "/v2/persons/" + personID + "/profile-picture" }
+func employmentsPath(personID string) string { return "/v2/persons/" + personID + "/employments" }
+
+// personWire is a person as served: with _meta.links.employments, as in every example of
+// Personio's persons spec.
+type personWire struct {
+	personio.Person
+	Meta struct {
+		Links map[string]link `json:"links"`
+	} `json:"_meta"`
+}
+
 func (r *personRec) encode() {
 	r.p.UpdatedAt = rfc3339(r.updated)
-	r.json = mustJSON(r.p)
+	w := personWire{Person: r.p}
+	w.Meta.Links = map[string]link{"employments": {Href: simOrigin + employmentsPath(r.p.ID)}}
+	r.json = mustJSON(w)
 }
 
 func (r *employmentRec) encode() {

@@ -5,6 +5,9 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"image"
+	"image/color"
+	"image/png"
 	"math/rand/v2"
 	"mime"
 	"net"
@@ -31,6 +34,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST /v2/auth/revoke", s.api(bucketToken, s.handleRevoke))
 	mux.Handle("GET /v2/persons", s.api(bucketAPI, s.listPersons))
 	mux.Handle("GET /v2/persons/{id}", s.api(bucketAPI, s.getPerson))
+	mux.Handle("GET /v2/persons/{id}/profile-picture", s.api(bucketAPI, s.getProfilePicture))
 	mux.Handle("GET /v2/persons/{person_id}/employments", s.api(bucketAPI, s.listEmployments))
 	mux.Handle("GET /v2/persons/{person_id}/employments/{id}", s.api(bucketAPI, s.getEmployment))
 	mux.Handle("GET /v2/compensations", s.api(bucketCompensation, s.listCompensations))
@@ -397,13 +401,29 @@ func decodeCursor(kind byte, c string) (uint64, bool) {
 
 // absolute returns the request's URL with the query q, absolute, from its Host.
 func absolute(r *http.Request, q url.Values) string {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	u := url.URL{Scheme: scheme, Host: r.Host, Path: r.URL.Path, RawQuery: q.Encode()}
+	u := url.URL{Scheme: scheme(r), Host: r.Host, Path: r.URL.Path, RawQuery: q.Encode()}
 	return u.String()
 }
+
+func scheme(r *http.Request) string {
+	if r.TLS != nil {
+		return "https"
+	}
+	return "http"
+}
+
+// onOrigin puts the origin the client asked (scheme and Host) in place of simOrigin in the
+// stored JSON of persons, so their links lead back to this simulator as the client reaches it.
+func onOrigin(r *http.Request, items [][]byte) [][]byte {
+	origin := []byte(scheme(r) + "://" + r.Host)
+	out := make([][]byte, len(items))
+	for i, it := range items {
+		out[i] = bytes.ReplaceAll(it, simOriginBytes, origin)
+	}
+	return out
+}
+
+var simOriginBytes = []byte(simOrigin)
 
 type link struct {
 	Href string `json:"href"`
@@ -586,7 +606,7 @@ func (s *Server) listPersons(_ http.ResponseWriter, r *http.Request, _ string) r
 	items, next := collectPage(d.persons[d.personIndex(after):], limit, 'p', match,
 		func(p *personRec) ([]byte, uint64) { return p.json, p.seq })
 	s.mu.RUnlock()
-	return jsonResponse(page(r, s.hide(items), s.endless('p', next)))
+	return jsonResponse(page(r, onOrigin(r, s.hide(items)), s.endless('p', next)))
 }
 
 func (s *Server) getPerson(_ http.ResponseWriter, r *http.Request, _ string) response {
@@ -603,7 +623,33 @@ func (s *Server) getPerson(_ http.ResponseWriter, r *http.Request, _ string) res
 	if !ok {
 		return notFound("There is no resource for the specified id.")
 	}
-	return jsonResponse(s.hiddenNow().strip(body))
+	return jsonResponse(onOrigin(r, [][]byte{s.hiddenNow().strip(body)})[0])
+}
+
+// profilePicture is the picture every person with one gets: a 1×1 PNG.
+var profilePicture = func() []byte {
+	img := image.NewNRGBA(image.Rect(0, 0, 1, 1))
+	img.Set(0, 0, color.NRGBA{R: 0x4a, G: 0x6c, B: 0xd4, A: 0xff})
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		panic(err) // an in-memory 1×1 image: cannot fail
+	}
+	return b.Bytes()
+}()
+
+// getProfilePicture serves the picture profile_picture.url names (authenticated, as the API).
+func (s *Server) getProfilePicture(_ http.ResponseWriter, r *http.Request, _ string) response {
+	if q := newQuery(r); q.err != "" {
+		return badRequest(q.err)
+	}
+	s.mu.RLock()
+	p, ok := s.data.byID[r.PathValue("id")]
+	has := ok && p.p.ProfilePicture != nil
+	s.mu.RUnlock()
+	if !has {
+		return notFound("There is no resource for the specified id.")
+	}
+	return response{status: http.StatusOK, contentType: "image/png", body: profilePicture}
 }
 
 // --- employments ---

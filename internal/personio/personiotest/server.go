@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -207,8 +208,9 @@ func (s *Server) Truth() Truth {
 		Employments:   make(map[string][]personio.Employment, len(d.persons)),
 		Compensations: make([]personio.Compensation, 0, len(d.comps)),
 	}
+	origin := s.URL()
 	for _, p := range d.persons {
-		t.Persons = append(t.Persons, p.p)
+		t.Persons = append(t.Persons, onServer(p.p, origin))
 		emps := make([]personio.Employment, 0, len(p.emps))
 		for _, e := range p.emps {
 			emps = append(emps, e.e)
@@ -219,6 +221,15 @@ func (s *Server) Truth() Truth {
 		t.Compensations = append(t.Compensations, c.c)
 	}
 	return t
+}
+
+// onServer returns p with its picture URL on origin, as a client that uses the server's URL
+// sees it; before the server listens (NewTruth) the URL keeps the stand-in origin.
+func onServer(p personio.Person, origin string) personio.Person {
+	if p.ProfilePicture != nil && origin != "" {
+		p.ProfilePicture = &personio.ProfilePicture{URL: strings.Replace(p.ProfilePicture.URL, simOrigin, origin, 1)}
+	}
+	return p
 }
 
 // Stats returns the request counters.
