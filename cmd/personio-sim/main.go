@@ -2,7 +2,9 @@
 //
 //	personio-sim --addr 127.0.0.1:0 --persons 500 --seed 1
 //
-// It prints its base URL as the first line of stdout and serves until SIGINT or SIGTERM.
+// It prints its base URL as the first line of stdout and serves until SIGINT or SIGTERM. It
+// accepts the credential sim-client / sim-secret unless --client-id and --client-secret say
+// otherwise.
 // Exit codes: 0 after a signal, 1 on a runtime error, 2 on a bad flag.
 package main
 
@@ -37,6 +39,18 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	o := &c.opts
 	fs := flag.NewFlagSet("personio-sim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), `Usage: personio-sim [flags]
+
+Serves a simulated Personio API v2 and prints its base URL as the first line of stdout.
+Unless --client-id and --client-secret say otherwise it accepts the test credential
+client_id=%s client_secret=%s (POST /v2/auth/token with
+grant_type=client_credentials, form-encoded).
+
+Flags:
+`, personiotest.DefaultClientID, personiotest.DefaultClientSecret)
+		fs.PrintDefaults()
+	}
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:0", "listen address")
 	fs.IntVar(&o.Persons, "persons", personiotest.DefaultPersons, "number of persons to generate")
 	fs.Int64Var(&o.Seed, "seed", 1, "seed of the generated data (same seed, same data)")

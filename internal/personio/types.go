@@ -116,6 +116,24 @@ type Termination struct {
 	Reason          string `json:"reason,omitempty"`
 }
 
+// UnmarshalJSON decodes a termination. The spec's schema names the last working day
+// last_working_day, its examples last_working_date: both are read, the schema's name first.
+func (t *Termination) UnmarshalJSON(b []byte) error {
+	type plain Termination
+	var p struct {
+		plain
+		LastWorkingDate string `json:"last_working_date,omitempty"`
+	}
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	if strings.TrimSpace(p.LastWorkingDay) == "" {
+		p.LastWorkingDay = p.LastWorkingDate
+	}
+	*t = Termination(p.plain)
+	return nil
+}
+
 // Compensation is one item of GET /v2/compensations. Personio publishes no spec for it; the
 // shape is the one public clients agree on (see DESIGN.md §2). ID may be empty.
 type Compensation struct {

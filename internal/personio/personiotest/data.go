@@ -79,8 +79,9 @@ var attrDefs = []attrDef{
 		b, _ := json.Marshal(langs[:n])
 		return b
 	}},
-	// Real tenants send some attribute types in lower case.
-	{"dynamic_1207", "iban", "IBAN", "string", func(f *gofakeit.Faker) json.RawMessage {
+	// Personio's own example sends this type in lower case ("string"), against its enum; the
+	// simulator follows the enum (see contract_test.go), the client accepts both.
+	{"dynamic_1207", "iban", "IBAN", "STRING", func(f *gofakeit.Faker) json.RawMessage {
 		return rawString(fmt.Sprintf("DE%02d%08d%010d", f.IntRange(10, 99), f.IntRange(10000000, 99999999), f.IntRange(0, 999999999)))
 	}},
 }
@@ -606,9 +607,23 @@ func (r *personRec) encode() {
 	r.json = mustJSON(w)
 }
 
+// employmentWire is an employment as served: with _meta.links to its person and supervisor,
+// as in the examples of Personio's employments spec.
+type employmentWire struct {
+	personio.Employment
+	Meta struct {
+		Links map[string]link `json:"links"`
+	} `json:"_meta"`
+}
+
 func (r *employmentRec) encode() {
 	r.e.UpdatedAt = rfc3339(r.updated)
-	r.json = mustJSON(r.e)
+	w := employmentWire{Employment: r.e}
+	w.Meta.Links = map[string]link{"person": {Href: simOrigin + "/v2/persons/" + r.e.Person.ID}}
+	if r.e.Supervisor != nil && r.e.Supervisor.ID != "" {
+		w.Meta.Links["supervisor"] = link{Href: simOrigin + "/v2/persons/" + r.e.Supervisor.ID}
+	}
+	r.json = mustJSON(w)
 }
 
 // compWire is a compensation as served: the amount may be a numeric string.

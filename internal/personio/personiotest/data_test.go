@@ -119,7 +119,7 @@ func TestDatasetIsRealistic(t *testing.T) {
 	if len(genders) < 3 {
 		t.Errorf("genders = %v, want variety", genders)
 	}
-	for _, typ := range []string{"STRING", "INT", "DOUBLE", "DATE", "BOOLEAN", "STRING_LIST", "string"} {
+	for _, typ := range []string{"STRING", "INT", "DOUBLE", "DATE", "BOOLEAN", "STRING_LIST"} {
 		if !attrTypes[typ] {
 			t.Errorf("no custom attribute of type %q", typ)
 		}

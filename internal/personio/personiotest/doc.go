@@ -15,8 +15,19 @@
 // precision; generated ones lie in the past of the day the server was built. Person ids are
 // numeric strings that grow with creation order; employment and compensation ids are UUIDs.
 // Custom attribute values travel as strings (lists as arrays of strings), as the official spec
-// describes; one attribute definition sends its type in lower case ("string"), as real
-// tenants do.
+// describes.
+//
+// # Faithfulness to the spec
+//
+// Replies are checked against Personio's official v2 specs (testdata/personio-v2,
+// contract_test.go). Every person carries _meta.links.employments.href and every employment
+// _meta.links.person (and .supervisor), as in the specs' examples; profile_picture.url points
+// at the simulator itself, which serves a 1×1 PNG there (GET /v2/persons/{id}/profile-picture,
+// with a token). These links are built from the origin the client used (scheme and Host), as
+// next links are; Truth shows picture URLs on Server.URL. Where the spec contradicts itself
+// the simulator follows its schema, and our client reads both: custom attribute types are
+// upper case as the enum says (the examples send "string"), the last working day is
+// termination.last_working_day as the schema says (the examples say last_working_date).
 //
 // # Pagination
 //

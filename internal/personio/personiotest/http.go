@@ -413,7 +413,7 @@ func scheme(r *http.Request) string {
 }
 
 // onOrigin puts the origin the client asked (scheme and Host) in place of simOrigin in the
-// stored JSON of persons, so their links lead back to this simulator as the client reaches it.
+// stored JSON of persons and employments, so their links lead back to this simulator as the client reaches it.
 func onOrigin(r *http.Request, items [][]byte) [][]byte {
 	origin := []byte(scheme(r) + "://" + r.Host)
 	out := make([][]byte, len(items))
@@ -688,7 +688,7 @@ func (s *Server) listEmployments(_ http.ResponseWriter, r *http.Request, _ strin
 	if more {
 		next = encodeCursor('e', lastSeq)
 	}
-	return jsonResponse(page(r, items, s.endless('e', next)))
+	return jsonResponse(page(r, onOrigin(r, items), s.endless('e', next)))
 }
 
 func (s *Server) getEmployment(_ http.ResponseWriter, r *http.Request, _ string) response {
@@ -703,7 +703,7 @@ func (s *Server) getEmployment(_ http.ResponseWriter, r *http.Request, _ string)
 	}
 	for _, e := range p.emps {
 		if e.e.ID == r.PathValue("id") {
-			return jsonResponse(e.json)
+			return jsonResponse(onOrigin(r, [][]byte{e.json})[0])
 		}
 	}
 	return notFound("There is no resource for the specified id.")

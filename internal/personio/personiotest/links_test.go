@@ -136,3 +136,38 @@ func TestPersonLinksUseTheRequestedOrigin(t *testing.T) {
 		t.Fatalf("a link points elsewhere: %s", body)
 	}
 }
+
+// Employments link to their person and supervisor, as in the examples of the employments spec.
+func TestEmploymentLinksLeadToPersons(t *testing.T) {
+	s := NewTestServer(t, fixed(30, 7))
+	c := newAPIClient(t, s)
+	supervised := 0
+	for _, p := range s.Truth().Persons {
+		for _, e := range listAll[struct {
+			ID         string `json:"id"`
+			Supervisor *struct {
+				ID string `json:"id"`
+			} `json:"supervisor"`
+			Meta struct {
+				Links map[string]struct {
+					Href string `json:"href"`
+				} `json:"links"`
+			} `json:"_meta"`
+		}](c, "/v2/persons/"+p.ID+"/employments") {
+			if got, want := e.Meta.Links["person"].Href, s.URL()+"/v2/persons/"+p.ID; got != want {
+				t.Fatalf("employment %s: person link %q, want %q", e.ID, got, want)
+			}
+			if e.Supervisor != nil {
+				supervised++
+				href := e.Meta.Links["supervisor"].Href
+				var sup personLinks
+				if resp, body := c.get(href); resp.StatusCode != http.StatusOK || json.Unmarshal(body, &sup) != nil || sup.ID != e.Supervisor.ID {
+					t.Fatalf("employment %s: supervisor link %q: %d %s", e.ID, href, resp.StatusCode, body)
+				}
+			}
+		}
+	}
+	if supervised == 0 {
+		t.Fatal("no employment has a supervisor")
+	}
+}
