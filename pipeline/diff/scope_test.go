@@ -15,7 +15,7 @@ import (
 // monthsOfSalaries is a state that kept every month it ever saw: months × perMonth salaries,
 // the last month being 2026-11. It returns the state, the compensations of the last three
 // months as stored, and those three month windows.
-func monthsOfSalaries(t *testing.T, months, perMonth int) (*state.Memory, []*change.Compensation, []diff.Window) {
+func monthsOfSalaries(t testing.TB, months, perMonth int) (*state.Memory, []*change.Compensation, []diff.Window) {
 	t.Helper()
 	st := state.NewMemory()
 	last := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
