@@ -53,7 +53,8 @@
 // (see FieldEmpty: "email", "custom_attributes.<id>", "employments.*.status") the "u" and
 // "r" events that take the field from a value to empty or absent. If one family's count
 // exceeds the same share of the tenant's stored entries inside the scope the listing looked
-// at (Scope.Listed, complete or not; default Scope.Contains), and that scope holds at least
+// at (Scope.Listed, complete or not; default Scope.Contains; for a listing filtered by
+// updated_at, Scope.Filtered, the listed keys the state holds), and that scope holds at least
 // the guard's minimum, Finish returns a *FieldLossError (ErrMassFieldLoss) and no events for
 // the entity. WithoutDeleteGuard turns this guard off as well: the override publishes what
 // Personio sent.
@@ -161,6 +162,11 @@ type Scope struct {
 	// compensations: every month window listed, including those that failed): those the
 	// field-loss guard counts. nil means Contains.
 	Listed func(change.Record) bool
+	// Filtered is true when the listing asked only for records changed since a point in
+	// time (an incremental persons listing). Its scope is then the records it returned —
+	// a stored record cannot tell whether it would have matched — so the field-loss guard
+	// counts the listed keys the state holds, and nothing is deleted.
+	Filtered bool
 }
 
 // Window is a range of dates, both ends inclusive (as the Personio client's month windows).
@@ -202,6 +208,7 @@ type Run struct {
 	src       change.Source
 	prefix    string
 	seen      map[string]listed // every key listed so far
+	inState   int               // keys listed so far that the state holds
 	events    [][]change.Event  // the changes found, in listing order, in chunks; Op "" marks one dropped
 	n, kept   int               // events found, and not dropped
 	data      []byte            // arena the records are encoded into; the events' AfterData are cut from it
@@ -351,6 +358,9 @@ func (r *Run) add(rec change.Record) (changed bool, err error) {
 	r.seen[key] = listed{short: short, event: -1}
 
 	e, inState := r.st.Get(r.entity, key)
+	if inState {
+		r.inState++
+	}
 	ev := change.Event{Entity: r.entity, Key: key, ID: rec.RecordID(), After: rec, Hash: h}
 	switch {
 	case change.SyncKind(r.src.SyncKind) == change.Resnapshot:
@@ -454,9 +464,12 @@ func (r *Run) Finish(scope Scope) (Result, error) {
 // state keeps every compensation month it has ever seen, and a share of all of them lets an
 // empty listing of the current months through.
 func (r *Run) deletesAndGuards(scope Scope) ([]change.Event, error) {
-	deleting := scope.Complete && change.SyncKind(r.src.SyncKind) != change.Incremental
+	deleting := scope.Complete && !scope.Filtered && change.SyncKind(r.src.SyncKind) != change.Incremental
 	lost := r.lostPerFamily()
 	guarded := !r.d.guardOff
+	if scope.Filtered {
+		return nil, r.fieldLossGuard(lost, r.inState)
+	}
 	if !deleting && len(lost) == 0 {
 		return nil, nil
 	}

@@ -121,6 +121,37 @@ func TestGuardCountsOnlyTheListedScope(t *testing.T) {
 		}
 	})
 
+	t.Run("field loss, incremental listing", func(t *testing.T) {
+		// An incremental listing (persons updated since the high-water mark) covers the
+		// persons it returned, not the company: 30 of them losing the e-mail is all of
+		// its scope, not 3 % of 1,000 persons.
+		st := state.NewMemory()
+		var listing []change.Record
+		for i := range 1000 {
+			p := lossPerson(i)
+			e, err := state.NewEntry(1, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st.Put(change.Persons, change.Key("acme", p.ID), e)
+			if i < 30 {
+				p := lossPerson(i)
+				p.Email = nil
+				listing = append(listing, p)
+			}
+		}
+		inc := src
+		inc.SyncKind = string(change.Incremental)
+		res, err := d.Diff(st, change.Persons, inc, listing, diff.Scope{Complete: true, Filtered: true})
+		var fle *diff.FieldLossError
+		if !errors.As(err, &fle) {
+			t.Fatalf("an incremental listing of 30 persons without e-mail published %d events (err %v); want the field-loss guard to trip", len(res.Events), err)
+		}
+		if fle.Field != "email" || fle.Lost != 30 || fle.Count != 30 {
+			t.Errorf("guard: %q lost %d of %d; want email, 30 of 30 (the persons listed)", fle.Field, fle.Lost, fle.Count)
+		}
+	})
+
 	t.Run("field loss, listing incomplete", func(t *testing.T) {
 		// The months were listed, but not completely: no deletes, and the field-loss guard
 		// still compares with the listed months (Listed), not the whole state.

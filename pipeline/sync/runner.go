@@ -514,7 +514,7 @@ func (r *Runner) setHWM(t time.Time) {
 // finish ends an entity's diff once all its scopes arrived and publishes its events. It returns
 // an error only when the run must stop (a publish failure).
 func (r *Runner) finish(ctx context.Context, er *entityRun, kind Kind) error {
-	scope := diff.Scope{Complete: er.complete}
+	scope := diff.Scope{Complete: er.complete, Filtered: er.filtered}
 	if er.entity == change.Compensations {
 		if kind == Resnapshot {
 			if err := r.addUnlistedCompensations(er); err != nil {
