@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
+	"golang.org/x/sync/semaphore"
 )
 
 // Defaults of Config.
@@ -30,6 +31,10 @@ const (
 	DefaultMaxAttempts = 8
 	DefaultMinBackoff  = 250 * time.Millisecond
 	DefaultMaxBackoff  = 30 * time.Second
+	// DefaultCompensationConcurrency is how many compensation requests without a person.id
+	// filter a credential has in flight at most: Personio rejects a third one per company
+	// (429 compensations.too_many_requests, Retry-After: 30) since 2026-11-04.
+	DefaultCompensationConcurrency = 2
 	defaultHTTPTimeout = 60 * time.Second
 	maxBodyBytes       = 64 << 20
 )
@@ -64,6 +69,12 @@ type Config struct {
 	// MinBackoff and MaxBackoff shape the exponential backoff with full jitter between
 	// attempts. Defaults 250 ms and 30 s.
 	MinBackoff, MaxBackoff time.Duration
+	// CompensationSlots bounds the compensation requests without a person.id filter in flight
+	// at once. Personio allows 2 per company: build one semaphore per credential
+	// (semaphore.NewWeighted(DefaultCompensationConcurrency)) and give it to every Client of
+	// that credential. Nil: New builds one of DefaultCompensationConcurrency slots for this
+	// Client alone.
+	CompensationSlots *semaphore.Weighted
 	// Registerer, when set, receives the personio_cdc_api_* metrics.
 	Registerer prometheus.Registerer
 	// Logger receives debug records about retries. Default: discard.
@@ -79,6 +90,7 @@ type Client struct {
 	partnerID string
 	persons   *adaptiveLimiter // persons and employments
 	comps     *adaptiveLimiter // compensations
+	compSlots *semaphore.Weighted
 	metrics   *metrics
 	stats     stats
 	log       *slog.Logger
@@ -161,6 +173,10 @@ func New(cfg Config) (*Client, error) {
 	}
 	c.persons = newAdaptiveLimiter(cfg.RateLimit, c.metrics.limiterRate.WithLabelValues(budgetDefault).Set)
 	c.comps = newAdaptiveLimiter(cfg.CompensationRateLimit, c.metrics.limiterRate.WithLabelValues(budgetCompensations).Set)
+	c.compSlots = cfg.CompensationSlots
+	if c.compSlots == nil {
+		c.compSlots = semaphore.NewWeighted(DefaultCompensationConcurrency)
+	}
 
 	tokenHC := *hc
 	tokenHC.Transport = &tokenTransport{next: hc.Transport, appID: c.appID, partnerID: c.partnerID, metrics: c.metrics}
@@ -311,7 +327,10 @@ func setAppHeaders(h http.Header, appID, partnerID string) {
 // JSON to decode; a retryable error from decode (a body of the wrong shape) repeats the
 // request. endpoint is the route template used in errors, logs and metrics. It retries 429
 // until ctx ends, other retryable failures up to MaxAttempts, and a 401 once with a fresh
-// token.
+// token. A compensation request without a person.id filter holds one of the credential's
+// compensation slots while it is in flight (not while it waits to retry). A reply with a
+// Retry-After is retried after exactly that long; a 429 with one (the concurrency limit) does
+// not lower the rate, a 429 without one (the rate limit) does.
 func (c *Client) get(ctx context.Context, endpoint string, lim *adaptiveLimiter, u *url.URL, decode func([]byte) error) error {
 	budget := budgetDefault
 	if lim == c.comps {
@@ -321,7 +340,11 @@ func (c *Client) get(ctx context.Context, endpoint string, lim *adaptiveLimiter,
 		failures    int // retryable failures other than 429
 		throttles   int // consecutive 429s
 		authRetried bool
+		slots       *semaphore.Weighted
 	)
+	if endpoint == endpointListCompensations && u.Query().Get("person.id") == "" {
+		slots = c.compSlots
+	}
 	for {
 		var (
 			hdr    http.Header
@@ -333,11 +356,21 @@ func (c *Client) get(ctx context.Context, endpoint string, lim *adaptiveLimiter,
 		// server, whose bucket meanwhile stays full and loses the refill. A failed fetch is
 		// handled below like any failed attempt, without spending budget.
 		_, err := c.tokens.Token(ctx)
+		if err == nil && slots != nil {
+			// The slot before the budget: a token taken from the budget and then held while
+			// waiting for a slot would reach the server late, bunched with others.
+			if err := c.acquireSlot(ctx, slots); err != nil {
+				return err
+			}
+		}
 		if err == nil {
 			waited, werr := lim.Wait(ctx)
 			c.stats.limiterWait.Add(int64(waited))
 			c.metrics.limiterWait.WithLabelValues(budget).Add(waited.Seconds())
 			if werr != nil {
+				if slots != nil {
+					slots.Release(1)
+				}
 				if ctxErr := ctx.Err(); ctxErr != nil {
 					return ctxErr
 				}
@@ -351,13 +384,30 @@ func (c *Client) get(ctx context.Context, endpoint string, lim *adaptiveLimiter,
 
 		if err == nil {
 			hdr, status, tok, err = c.attempt(ctx, endpoint, u, decode)
+			if slots != nil {
+				slots.Release(1) // before any wait to retry
+			}
+		}
+		var apiErr *APIError
+		if errors.As(err, &apiErr) && status != 0 {
+			c.metrics.observeError(apiErr)
 		}
 		var delay time.Duration
 		reason := ""
+		told := retryAfter(hdr)
 		switch {
 		case err == nil:
 			lim.Success(hdr)
 			return nil
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case status == http.StatusTooManyRequests && told > 0:
+			// Not the rate limit (whose 429 has no Retry-After) but, e.g., too many
+			// compensation requests in flight: the rate stays, the wait is as told.
+			lim.Success(hdr)
+			c.stats.retryAfter.Add(1)
+			reason = reasonRetryAfter
+			delay = told
 		case status == http.StatusTooManyRequests:
 			lim.Throttled(hdr)
 			c.stats.rateLimited.Add(1)
@@ -393,16 +443,35 @@ func (c *Client) get(ctx context.Context, endpoint string, lim *adaptiveLimiter,
 				return fmt.Errorf("giving up after %d attempts: %w", failures, err)
 			}
 			reason = retryReason(err)
-			delay = max(c.backoff(failures), retryAfter(hdr))
+			delay = c.backoff(failures)
+			if told > 0 {
+				// e.g. 503 compensations.service_unavailable, Retry-After: 30.
+				c.stats.retryAfter.Add(1)
+				reason, delay = reasonRetryAfter, told
+			}
 			throttles = 0
 		}
 		c.stats.retries.Add(1)
 		c.metrics.retries.WithLabelValues(endpoint, reason).Inc()
-		c.log.DebugContext(ctx, "personio request retried", "endpoint", endpoint, "reason", reason, "status", status, "delay", delay)
+		errType := ""
+		if apiErr != nil {
+			errType = apiErr.Code()
+		}
+		c.log.DebugContext(ctx, "personio request retried", "endpoint", endpoint, "reason", reason, "status", status, "error_type", errType, "delay", delay)
 		if err := sleep(ctx, delay); err != nil {
 			return err
 		}
 	}
+}
+
+// acquireSlot takes one of slots, counting the wait.
+func (c *Client) acquireSlot(ctx context.Context, slots *semaphore.Weighted) error {
+	start := time.Now()
+	if err := slots.Acquire(ctx, 1); err != nil {
+		return err
+	}
+	c.metrics.slotsWait.Add(time.Since(start).Seconds())
+	return nil
 }
 
 // attempt sends one request and decodes a 2xx JSON response. It returns the headers of the

@@ -37,6 +37,24 @@ var (
 	ErrDecode = errors.New("personio: cannot decode response")
 	// ErrInvalidArgument means a call was refused client-side (bad limit, empty id, …).
 	ErrInvalidArgument = errors.New("personio: invalid argument")
+	// ErrTooMuchData is matched by an *APIError with status 422 and error type
+	// compensations.unprocessable_content: Personio stopped a request that took too long to
+	// process. Sending it again does not help (the time depends on how much data it asks
+	// for); ask for less: a shorter date range or a smaller page.
+	ErrTooMuchData = errors.New("personio: request asks for too much data")
+)
+
+// Error types of Personio's compensations API (errors[].type of the problem+json body), as
+// APIError.Code returns them.
+const (
+	// TypeCompensationsTooManyRequests: more than two compensation requests without a
+	// person.id filter were in progress for the company (429, Retry-After: 30).
+	TypeCompensationsTooManyRequests = "compensations.too_many_requests"
+	// TypeCompensationsUnprocessable: the request took too long and was stopped (422).
+	TypeCompensationsUnprocessable = "compensations.unprocessable_content"
+	// TypeCompensationsUnavailable: the compensations API is unavailable for now (503,
+	// Retry-After: 30).
+	TypeCompensationsUnavailable = "compensations.service_unavailable"
 )
 
 // APIError is an unsuccessful HTTP response from Personio. It never holds secrets, tokens,
@@ -82,6 +100,30 @@ func (e *APIError) codes() string {
 	return strings.Join(parts, ", ")
 }
 
+// Code returns Personio's error type in a form safe for logs and metric labels: the part after
+// the last "#" or "/" of errors[].type (the simulator and some replies send a documentation
+// URL), lower case, e.g. "compensations.too_many_requests". It is "" when the reply carried
+// no type and "other" when the type does not look like one (free text is never passed on).
+func (e *APIError) Code() string { return errorCode(e.Type) }
+
+// codeRE is the shape of an error type: dot-separated lower-case words.
+var codeRE = regexp.MustCompile(`^[a-z][a-z0-9_]*(\.[a-z0-9_]+){0,4}$`)
+
+func errorCode(typ string) string {
+	t := strings.TrimSpace(typ)
+	if t == "" {
+		return ""
+	}
+	if i := strings.LastIndexAny(t, "#/"); i >= 0 {
+		t = t[i+1:]
+	}
+	t = strings.ToLower(t)
+	if len(t) > 64 || !codeRE.MatchString(t) {
+		return "other"
+	}
+	return t
+}
+
 // Retryable reports whether the same request may succeed later: 408, 429 and 5xx are
 // retryable; 400, 401, 403, 404, 422 and other 4xx are not.
 func (e *APIError) Retryable() bool {
@@ -94,10 +136,13 @@ func (e *APIError) Retryable() bool {
 	return false
 }
 
-// Is makes errors.Is(err, ErrNotFound) true for a 404, and errors.Is(err, ErrAuth) true for
-// a 401 or a 403 (the credential lacks a scope).
+// Is makes errors.Is(err, ErrNotFound) true for a 404, errors.Is(err, ErrAuth) true for a 401
+// or a 403 (the credential lacks a scope), and errors.Is(err, ErrTooMuchData) true for a 422
+// of type compensations.unprocessable_content.
 func (e *APIError) Is(target error) bool {
 	switch target {
+	case ErrTooMuchData:
+		return e.Status == http.StatusUnprocessableEntity && e.Code() == TypeCompensationsUnprocessable
 	case ErrNotFound:
 		return e.Status == http.StatusNotFound
 	case ErrAuth:

@@ -17,6 +17,10 @@ const (
 	reasonConnection   = "connection"
 	reasonMalformed    = "malformed"
 	reasonUnauthorized = "unauthorized"
+	// reasonRetryAfter: a reply that said when to come back (Retry-After), such as
+	// compensations.too_many_requests (the concurrency limit) or a 503 of
+	// compensations.service_unavailable; the client waits as told and keeps its rate.
+	reasonRetryAfter = "retry_after"
 )
 
 // Budget names, used as the "budget" label.
@@ -33,6 +37,8 @@ type metrics struct {
 	retries     *prometheus.CounterVec
 	limiterWait *prometheus.CounterVec
 	limiterRate *prometheus.GaugeVec
+	errors      *prometheus.CounterVec
+	slotsWait   prometheus.Counter
 }
 
 // newMetrics registers the collectors with reg. A nil reg gives working, unregistered
@@ -61,7 +67,24 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "personio_cdc_api_rate_limit_per_second",
 			Help: "Request rate currently allowed by the adaptive client-side rate limiter, by budget.",
 		}, []string{"budget"}),
+		errors: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "personio_cdc_api_errors_total",
+			Help: "Error replies from the Personio API, by route template, status and Personio's error type (reason, e.g. compensations.too_many_requests; \"none\" when the reply had none).",
+		}, []string{"endpoint", "status", "reason"}),
+		slotsWait: f.NewCounter(prometheus.CounterOpts{
+			Name: "personio_cdc_api_compensation_slot_wait_seconds_total",
+			Help: "Time spent waiting for one of the compensation request slots (at most 2 requests without a person.id filter in flight per credential).",
+		}),
 	}
+}
+
+// observeError counts an error reply by Personio's error type.
+func (m *metrics) observeError(e *APIError) {
+	reason := e.Code()
+	if reason == "" {
+		reason = "none"
+	}
+	m.errors.WithLabelValues(e.Endpoint, strconv.Itoa(e.Status), reason).Inc()
 }
 
 func (m *metrics) observeRequest(endpoint string, status int, d time.Duration) {
@@ -74,12 +97,13 @@ type Stats struct {
 	Requests    int64         // HTTP requests sent (token requests excluded)
 	Pages       int64         // list pages handed to callbacks, plus single-resource gets
 	Retries     int64         // requests repeated for any reason
-	RateLimited int64         // 429 responses
+	RateLimited int64         // 429 responses without Retry-After (the rate limit)
+	RetryAfter  int64         // 429 and 5xx responses with a Retry-After, waited out as told
 	LimiterWait time.Duration // total time spent waiting on the client-side limiter
 }
 
 type stats struct {
-	requests, pages, retries, rateLimited, limiterWait atomic.Int64
+	requests, pages, retries, rateLimited, retryAfter, limiterWait atomic.Int64
 }
 
 func (s *stats) snapshot() Stats {
@@ -88,6 +112,7 @@ func (s *stats) snapshot() Stats {
 		Pages:       s.pages.Load(),
 		Retries:     s.retries.Load(),
 		RateLimited: s.rateLimited.Load(),
+		RetryAfter:  s.retryAfter.Load(),
 		LimiterWait: time.Duration(s.limiterWait.Load()),
 	}
 }
