@@ -35,8 +35,8 @@ const (
 	// filter a credential has in flight at most: Personio rejects a third one per company
 	// (429 compensations.too_many_requests, Retry-After: 30) since 2026-11-04.
 	DefaultCompensationConcurrency = 2
-	defaultHTTPTimeout = 60 * time.Second
-	maxBodyBytes       = 64 << 20
+	defaultHTTPTimeout             = 60 * time.Second
+	maxBodyBytes                   = 64 << 20
 )
 
 var (
