@@ -62,6 +62,18 @@ Flags:
 	fs.Float64Var(&o.CompensationRateLimit.PerMinute, "comp-rate-per-minute", 300, "compensation requests per minute per credential")
 	fs.IntVar(&o.CompensationRateLimit.Burst, "comp-burst", 5, "compensation burst per credential")
 	fs.BoolVar(&o.NoRateLimit, "no-rate-limit", false, "turn rate limits off")
+	fs.IntVar(&o.CompensationConcurrency, "comp-concurrency", personiotest.DefaultCompensationConcurrency, "compensation requests without person.id in progress per credential before 429 compensations.too_many_requests (negative = no limit)")
+	fs.IntVar(&o.CompensationWorkLimit, "comp-work-limit", personiotest.DefaultCompensationWorkLimit, "most work (persons x days + 100 x limit) of a compensation request before 422 compensations.unprocessable_content (negative = no limit)")
+	fs.Float64Var(&o.CompensationUnavailable, "comp-unavailable", 0, "probability of a 503 compensations.service_unavailable on a compensation request")
+	fs.DurationVar(&o.CompensationRetryAfter, "comp-retry-after", personiotest.DefaultCompensationRetryAfter, "Retry-After of the compensation 429 and 503 (whole seconds)")
+	fs.Func("comp-rate-limit-from", "date (YYYY-MM-DD, UTC) from which --comp-rate-per-minute/--comp-burst apply; before it compensations get the general budget (default 2027-01-13)", func(v string) error {
+		d, err := time.Parse(time.DateOnly, v)
+		if err != nil {
+			return errors.New("want a date YYYY-MM-DD")
+		}
+		o.CompensationRateLimitFrom = d
+		return nil
+	})
 	fs.BoolVar(&o.OmitCompensationIDs, "omit-compensation-ids", false, "serve compensations without id")
 	fs.IntVar(&o.CompensationMonths, "compensation-months", 3, "months of compensation history before the current one")
 	fs.Float64Var(&o.Faults.P500, "p500", 0, "probability of a 500 reply")

@@ -81,6 +81,8 @@ func TestBadFlags(t *testing.T) {
 		{"--no-such-flag"},
 		{"extra-argument"},
 		{"--hidden-fields", "email,a.b.c"},
+		{"--comp-unavailable", "1.5"},
+		{"--comp-rate-limit-from", "13.01.2027"},
 	} {
 		var out, errOut bytes.Buffer
 		if code := run(args, &out, &errOut); code != 2 {
@@ -99,5 +101,25 @@ func TestHiddenFieldsFlag(t *testing.T) {
 	}
 	if got := c.opts.HiddenFields; !slices.Equal(got, []string{"email", "custom_attributes.iban", "amount"}) {
 		t.Errorf("HiddenFields = %q", got)
+	}
+}
+
+func TestCompensationLimitFlags(t *testing.T) {
+	c, err := parseFlags([]string{"--comp-concurrency", "-1", "--comp-work-limit", "5000", "--comp-unavailable", "0.1",
+		"--comp-retry-after", "2s", "--comp-rate-limit-from", "2026-01-01"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := c.opts
+	if o.CompensationConcurrency != -1 || o.CompensationWorkLimit != 5000 || o.CompensationUnavailable != 0.1 ||
+		o.CompensationRetryAfter != 2*time.Second || !o.CompensationRateLimitFrom.Equal(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("options = %+v", o)
+	}
+	d, err := parseFlags(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.opts.CompensationConcurrency != 2 || d.opts.CompensationWorkLimit != 100_000 || d.opts.CompensationRetryAfter != 30*time.Second {
+		t.Errorf("defaults = %+v", d.opts)
 	}
 }

@@ -106,8 +106,8 @@ func (e *APIError) codes() string {
 // no type and "other" when the type does not look like one (free text is never passed on).
 func (e *APIError) Code() string { return errorCode(e.Type) }
 
-// codeRE is the shape of an error type: dot-separated lower-case words.
-var codeRE = regexp.MustCompile(`^[a-z][a-z0-9_]*(\.[a-z0-9_]+){0,4}$`)
+// typeRE is the shape of an error type: dot-separated lower-case words.
+var typeRE = regexp.MustCompile(`^[a-z][a-z0-9_]*(\.[a-z0-9_]+){0,4}$`)
 
 func errorCode(typ string) string {
 	t := strings.TrimSpace(typ)
@@ -118,7 +118,7 @@ func errorCode(typ string) string {
 		t = t[i+1:]
 	}
 	t = strings.ToLower(t)
-	if len(t) > 64 || !codeRE.MatchString(t) {
+	if len(t) > 64 || !typeRE.MatchString(t) {
 		return "other"
 	}
 	return t

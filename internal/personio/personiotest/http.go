@@ -23,7 +23,8 @@ type response struct {
 	status      int
 	contentType string
 	body        []byte
-	location    string // Location header of a redirect
+	location    string      // Location header of a redirect
+	header      http.Header // extra headers, e.g. Retry-After
 }
 
 const errorDocs = "https://developer.personio.de/reference/errors#"
@@ -57,6 +58,9 @@ func (s *Server) routes() http.Handler {
 // Token endpoints authenticate and rate-limit themselves (by client_id).
 func (s *Server) api(kind bucketKind, h func(w http.ResponseWriter, r *http.Request, client string) response) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if kind == bucketCompensation {
+			kind = s.compensationBucket(s.opts.Now())
+		}
 		f, roll, jitter := s.faultRoll()
 		// The latency is the backend's: Personio's gateway authenticates and rate-limits a
 		// request when it arrives (as Spring Cloud Gateway's RequestRateLimiter, whose
@@ -84,6 +88,14 @@ func (s *Server) api(kind bucketKind, h func(w http.ResponseWriter, r *http.Requ
 				resp = errorResponse(http.StatusTooManyRequests, "Too many requests", "The rate limit was exceeded.", "common.too_many_requests")
 				s.finish(w, r, resp, "")
 				return
+			}
+			if kind == bucketCompensation || kind == bucketCompensationEarly {
+				release, resp, ok := s.compensationGate(r, client)
+				if !ok {
+					s.finish(w, r, resp, "")
+					return
+				}
+				defer release() // in progress until the reply is written
 			}
 			latency()
 			if f.RedirectAPI != "" {
@@ -168,6 +180,9 @@ func (s *Server) finish(w http.ResponseWriter, r *http.Request, resp response, f
 func writeResponse(w http.ResponseWriter, resp response) {
 	if resp.location != "" {
 		w.Header().Set("Location", resp.location)
+	}
+	for k, v := range resp.header {
+		w.Header()[k] = v
 	}
 	if resp.contentType != "" {
 		w.Header().Set("Content-Type", resp.contentType)
@@ -741,6 +756,10 @@ func (s *Server) listCompensations(_ http.ResponseWriter, r *http.Request, _ str
 			(persons == nil || persons[c.c.Person.ID]) && (entities == nil || entities[c.c.LegalEntity.ID])
 	}
 	s.mu.RLock()
+	if resp, stop := s.tooMuchWork(s.compensationWork(from, to, persons, entities, limit)); stop {
+		s.mu.RUnlock()
+		return resp
+	}
 	d := s.data
 	items, next := collectPage(d.comps[d.compIndex(after):], limit, 'c', keep,
 		func(c *compRec) ([]byte, uint64) { return c.json, c.seq })

@@ -16,22 +16,26 @@ const (
 	bucketAPI bucketKind = iota
 	bucketCompensation
 	bucketToken
+	// bucketCompensationEarly is the compensations budget before
+	// Options.CompensationRateLimitFrom: the general rate, in a bucket of its own.
+	bucketCompensationEarly
+	numBuckets
 )
 
 // limits holds the token buckets of every credential.
 type limits struct {
 	off   bool
-	rates [3]Rate
+	rates [numBuckets]Rate
 
 	mu      sync.Mutex
-	buckets map[string]*[3]*rate.Limiter
+	buckets map[string]*[numBuckets]*rate.Limiter
 }
 
 func newLimits(opts Options) *limits {
 	return &limits{
 		off:     opts.NoRateLimit,
-		rates:   [3]Rate{opts.RateLimit, opts.CompensationRateLimit, tokenRate},
-		buckets: make(map[string]*[3]*rate.Limiter),
+		rates:   [numBuckets]Rate{opts.RateLimit, opts.CompensationRateLimit, tokenRate, opts.RateLimit},
+		buckets: make(map[string]*[numBuckets]*rate.Limiter),
 	}
 }
 
@@ -48,12 +52,12 @@ func (l *limits) peek(client string, k bucketKind, now time.Time, h http.Header)
 	h.Set("x-ratelimit-remaining", strconv.Itoa(remaining))
 }
 
-func (l *limits) bucket(client string) *[3]*rate.Limiter {
+func (l *limits) bucket(client string) *[numBuckets]*rate.Limiter {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b, ok := l.buckets[client]
 	if !ok {
-		b = new([3]*rate.Limiter)
+		b = new([numBuckets]*rate.Limiter)
 		for i, rr := range l.rates {
 			b[i] = rate.NewLimiter(rate.Limit(rr.PerMinute/60), rr.Burst)
 		}

@@ -208,7 +208,7 @@ type Options struct {
 	TokenTTL              time.Duration
 	RateLimit             Rate // per credential; default 300/min, burst 15
 	CompensationRateLimit Rate // per credential, separate bucket; default 300/min, burst 5
-	NoRateLimit           bool // turn every limit off, headers included (throughput benchmarks)
+	NoRateLimit           bool // turn every rate limit off, headers included (throughput benchmarks); the compensation concurrency and time limits stay
 	Faults                Faults
 	OmitCompensationIDs   bool // serve compensations without "id"
 	// Now is the clock; default time.Now. Data are anchored at the UTC day of Now() in New.
@@ -222,6 +222,28 @@ type Options struct {
 	// HiddenFields are left out of person and compensation replies, as Personio does for a
 	// credential without their scope (see Server.SetHiddenFields). Truth is unaffected.
 	HiddenFields []string
+
+	// Personio's limits on reading compensations (see doc.go), on by default.
+
+	// CompensationConcurrency is how many GET /v2/compensations without a person.id filter a
+	// credential may have in progress; one more gets 429 compensations.too_many_requests with
+	// Retry-After. Default 2; negative turns the limit off.
+	CompensationConcurrency int
+	// CompensationWorkLimit is the most work a compensation request may take: persons its
+	// filters cover × days of its range + CompensationPageItemWork × limit. Over it, Personio's
+	// time limit stops the request: 422 compensations.unprocessable_content. Default
+	// DefaultCompensationWorkLimit (100,000); negative turns the limit off.
+	CompensationWorkLimit int
+	// CompensationUnavailable is the probability that a compensation request gets 503
+	// compensations.service_unavailable with Retry-After. Default 0.
+	CompensationUnavailable float64
+	// CompensationRetryAfter is the Retry-After of those 429 and 503 replies, rounded up to
+	// whole seconds; default 30 s.
+	CompensationRetryAfter time.Duration
+	// CompensationRateLimitFrom is when CompensationRateLimit (5 requests per second)
+	// takes effect, compared with Now; before it, compensations have a bucket of RateLimit's
+	// size of their own. Default DefaultCompensationRateLimitFrom (2027-01-13).
+	CompensationRateLimitFrom time.Time
 }
 
 // DefaultChurnMix is the background churn per tick when Options.ChurnMix is zero.
@@ -254,6 +276,18 @@ func (o Options) withDefaults() Options {
 	if o.CompensationMonths == 0 {
 		o.CompensationMonths = 3
 	}
+	if o.CompensationConcurrency == 0 {
+		o.CompensationConcurrency = DefaultCompensationConcurrency
+	}
+	if o.CompensationWorkLimit == 0 {
+		o.CompensationWorkLimit = DefaultCompensationWorkLimit
+	}
+	if o.CompensationRetryAfter == 0 {
+		o.CompensationRetryAfter = DefaultCompensationRetryAfter
+	}
+	if o.CompensationRateLimitFrom.IsZero() {
+		o.CompensationRateLimitFrom = DefaultCompensationRateLimitFrom
+	}
 	return o
 }
 
@@ -279,6 +313,12 @@ func (o Options) validate() error {
 	}
 	if o.CompensationMonths < 0 {
 		errs = append(errs, fmt.Errorf("CompensationMonths must not be negative, got %d", o.CompensationMonths))
+	}
+	if o.CompensationUnavailable < 0 || o.CompensationUnavailable > 1 {
+		errs = append(errs, fmt.Errorf("CompensationUnavailable must be in [0,1], got %v", o.CompensationUnavailable))
+	}
+	if o.CompensationRetryAfter < 0 {
+		errs = append(errs, fmt.Errorf("CompensationRetryAfter must not be negative, got %s", o.CompensationRetryAfter))
 	}
 	if err := o.Faults.Validate(); err != nil {
 		errs = append(errs, err)

@@ -10,7 +10,8 @@ import (
 
 func TestRateLimit(t *testing.T) {
 	clk := newClock(testNow)
-	s := NewTestServer(t, Options{Persons: 5, Seed: 1, Now: clk.Now})
+	// Personio's 5/s compensation limit in force (from 2027-01-13).
+	s := NewTestServer(t, Options{Persons: 5, Seed: 1, Now: clk.Now, CompensationRateLimitFrom: testNow})
 	c := newAPIClient(t, s)
 
 	for i := range 15 {

@@ -33,6 +33,7 @@ type Server struct {
 
 	auth    *authority
 	limits  *limits
+	comp    *compLimits
 	stats   *statsCollector
 	handler http.Handler
 
@@ -60,6 +61,7 @@ func New(opts Options) (*Server, error) {
 		rng:    rand.New(rand.NewPCG(fakerSeed(opts.Seed, 2), fakerSeed(opts.Seed, 3))),
 		auth:   newAuthority(opts),
 		limits: newLimits(opts),
+		comp:   &compLimits{max: opts.CompensationConcurrency, inFlight: map[string]int{}},
 		stats:  newStatsCollector(),
 		stop:   make(chan struct{}),
 	}

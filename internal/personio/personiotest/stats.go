@@ -17,6 +17,14 @@ type Stats struct {
 	// Faults counts injected faults by kind: "500", "502", "503", "504", "reset", "truncate",
 	// "malformed", "redirect".
 	Faults map[string]int64 `json:"faults"`
+	// CompensationErrors counts the replies of the compensation limits by error type
+	// ("compensations.too_many_requests", "compensations.unprocessable_content",
+	// "compensations.service_unavailable").
+	CompensationErrors map[string]int64 `json:"compensation_errors"`
+	// UnfilteredCompensationsPeak is the most compensation requests without a person.id filter
+	// that were in progress for one credential at once, counting the one arriving whether or
+	// not it was admitted: what a client asked for, not what the limit let through.
+	UnfilteredCompensationsPeak int64 `json:"unfiltered_compensations_peak"`
 }
 
 // Endpoint is the number of requests to endpoint ("POST /v2/auth/token"), whatever their status.
@@ -34,7 +42,19 @@ type statsCollector struct {
 }
 
 func newStatsCollector() *statsCollector {
-	return &statsCollector{s: Stats{Requests: map[string]map[int]int64{}, Faults: map[string]int64{}}}
+	return &statsCollector{s: Stats{Requests: map[string]map[int]int64{}, Faults: map[string]int64{}, CompensationErrors: map[string]int64{}}}
+}
+
+func (c *statsCollector) compensationError(typ string) {
+	c.mu.Lock()
+	c.s.CompensationErrors[typ]++
+	c.mu.Unlock()
+}
+
+func (c *statsCollector) unfilteredPeak(n int) {
+	c.mu.Lock()
+	c.s.UnfilteredCompensationsPeak = max(c.s.UnfilteredCompensationsPeak, int64(n))
+	c.mu.Unlock()
 }
 
 func (c *statsCollector) record(endpoint string, status int, fault string) {
@@ -63,6 +83,9 @@ func (c *statsCollector) snapshot() Stats {
 		Total:       c.s.Total,
 		RateLimited: c.s.RateLimited,
 		Faults:      maps.Clone(c.s.Faults),
+
+		CompensationErrors:          maps.Clone(c.s.CompensationErrors),
+		UnfilteredCompensationsPeak: c.s.UnfilteredCompensationsPeak,
 	}
 	for k, v := range c.s.Requests {
 		out.Requests[k] = maps.Clone(v)
