@@ -241,7 +241,7 @@ func TestExtractWithoutEmploymentDetails(t *testing.T) {
 
 func TestExtractSubWindowFails(t *testing.T) {
 	src := &failingWindowSource{fakeSource: company()}
-	e, err := New(src, WithClock(func() time.Time { return now }), WithLookbackMonths(0))
+	e, err := New(src, WithClock(func() time.Time { return now }), WithLookbackMonths(0), WithCompensationWindows(4))
 	if err != nil {
 		t.Fatal(err)
 	}

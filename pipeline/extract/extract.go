@@ -89,8 +89,11 @@ var EarliestCreatedAt = time.Date(2015, 1, 1, 0, 0, 0, 0, time.UTC)
 // Defaults of the parallel listings.
 const (
 	DefaultPersonChains        = 6
-	DefaultCompensationWindows = 4
+	DefaultCompensationWindows = 1
 	DefaultEmploymentWorkers   = 4
+	// MinCompensationsLimit is the smallest page size the extractor asks for when Personio
+	// stops a one-day compensation request as too large (see Extractor.listRange).
+	MinCompensationsLimit = 10
 )
 
 // Extractor runs the listing streams of one sync. It is safe for concurrent use.
@@ -106,6 +109,10 @@ type Extractor struct {
 
 	mu         sync.Mutex
 	boundaries []time.Time // learnt from the last complete full persons listing
+	// compDays, when > 0, is the longest date range a compensation request may cover: learnt
+	// from Personio stopping a longer one as too large (422), so that later syncs do not ask
+	// again for what cannot be served.
+	compDays int
 }
 
 // Option configures an Extractor.
@@ -130,7 +137,9 @@ func WithEmploymentDetails(on bool) Option { return func(e *Extractor) { e.emplo
 func WithPersonChains(k int) Option { return func(e *Extractor) { e.personChains = k } }
 
 // WithCompensationWindows sets into how many date ranges each compensation month window is
-// split, each listed at the same time (default 4, about a week each; 1 lists the month whole).
+// split (default 1: the month whole). The ranges are listed at the same time, but the client
+// lets at most 2 compensation requests without a person.id filter be in flight per credential
+// (Personio's limit), so more ranges cost requests without adding speed.
 func WithCompensationWindows(n int) Option { return func(e *Extractor) { e.compWindows = n } }
 
 // WithSkewMargin sets how far before the high-water mark an incremental listing starts, to
@@ -495,16 +504,19 @@ func (e *Extractor) employments(ctx context.Context, item *personItem, mu *sync.
 
 func (e *Extractor) compensations(ctx context.Context, w personio.Window) Snapshot {
 	snap := Snapshot{Entity: change.Compensations, Scope: WindowScope(w), Window: w, StartedAt: e.now()}
-	subs := SubWindows(w, e.compWindows)
+	n := e.compWindows
+	e.mu.Lock()
+	if e.compDays > 0 {
+		n = max(n, (days(w)+e.compDays-1)/e.compDays)
+	}
+	e.mu.Unlock()
+	subs := SubWindows(w, n)
 	pages := make([][]personio.Compensation, len(subs))
 	listErrs := make([]error, len(subs))
 	var g errgroup.Group
 	for i, sw := range subs {
 		g.Go(func() error {
-			listErrs[i] = e.src.ListCompensations(ctx, personio.CompensationFilter{Window: sw}, func(page []personio.Compensation) error {
-				pages[i] = append(pages[i], page...)
-				return ctx.Err()
-			})
+			listErrs[i] = e.listRange(ctx, sw, personio.DefaultCompensationsLimit, &pages[i])
 			return nil
 		})
 	}
@@ -517,6 +529,56 @@ func (e *Extractor) compensations(ctx context.Context, w personio.Window) Snapsh
 		}
 	}
 	return e.finish(snap, errs)
+}
+
+// listRange lists the compensations of the dates r with page size limit into out. When
+// Personio stops the request as too large (personio.ErrTooMuchData: sending it again never
+// helps), it asks for less instead: the two halves of r, each listed the same way, and for a
+// single day a page half the size, down to MinCompensationsLimit. It never sends the same
+// request twice. A day that is too large even then fails with a *TooMuchDataError naming it.
+// Items of a listing that failed otherwise are kept (they are valid); those of a listing
+// stopped as too large are dropped, since its halves list them again.
+func (e *Extractor) listRange(ctx context.Context, r personio.Window, limit int, out *[]personio.Compensation) error {
+	var items []personio.Compensation
+	err := e.src.ListCompensations(ctx, personio.CompensationFilter{Window: r, Limit: limit}, func(page []personio.Compensation) error {
+		items = append(items, page...)
+		return ctx.Err()
+	})
+	if !errors.Is(err, personio.ErrTooMuchData) {
+		*out = append(*out, items...)
+		return err
+	}
+	if d := days(r); d > 1 {
+		e.learnCompDays((d + 1) / 2)
+		mid := dateOf(r.Start).AddDate(0, 0, (d+1)/2)
+		first := personio.Window{Start: dateOf(r.Start), End: mid.AddDate(0, 0, -1)}
+		second := personio.Window{Start: mid, End: dateOf(r.End)}
+		err := e.listRange(ctx, first, limit, out)
+		var tooMuch *TooMuchDataError
+		if errors.As(err, &tooMuch) {
+			// The month cannot be complete: spare the requests of the other half.
+			return err
+		}
+		return errors.Join(err, e.listRange(ctx, second, limit, out))
+	}
+	if smaller := limit / 2; smaller >= MinCompensationsLimit {
+		return e.listRange(ctx, r, smaller, out)
+	}
+	return &TooMuchDataError{Window: r, Limit: limit, Err: err}
+}
+
+// learnCompDays lowers the longest date range later compensation requests cover.
+func (e *Extractor) learnCompDays(d int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.compDays == 0 || d < e.compDays {
+		e.compDays = max(d, 1)
+	}
+}
+
+// days is the number of calendar days of w, both ends included.
+func days(w personio.Window) int {
+	return int(dateOf(w.End).Sub(dateOf(w.Start)).Hours()/24) + 1
 }
 
 // unionCompensations concatenates the sub-window listings and drops an item identical to one

@@ -268,7 +268,7 @@ func TestExtract(t *testing.T) {
 				if tt.tweak != nil {
 					tt.tweak(src)
 				}
-				e, err := New(src, WithClock(func() time.Time { return now }), WithEmploymentWorkers(2))
+				e, err := New(src, WithClock(func() time.Time { return now }), WithEmploymentWorkers(2), WithCompensationWindows(4))
 				if err != nil {
 					t.Fatal(err)
 				}
