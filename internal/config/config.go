@@ -90,8 +90,9 @@ type Sync struct {
 	// PersonListChains is into how many created_at ranges a full persons listing is split,
 	// listed at the same time (1 lists with one cursor chain).
 	PersonListChains int
-	// CompensationSubWindows is into how many date ranges each compensation month is split,
-	// listed at the same time (1 lists the month whole).
+	// CompensationSubWindows is into how many date ranges each compensation month is split
+	// (1, the default, lists the month whole; Personio lets at most 2 unfiltered compensation
+	// requests be in flight, so more ranges add requests, not speed).
 	CompensationSubWindows int
 	// PublishBatchSize is how many events one Kafka producer call carries.
 	PublishBatchSize int

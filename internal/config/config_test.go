@@ -84,7 +84,7 @@ func TestDefaults(t *testing.T) {
 		"no secrets set":  !c.Personio.ClientSecret.IsSet() && !c.Kafka.SASLPassword.IsSet(),
 		"compression":     c.Kafka.Compression == "snappy",
 		"request timeout": c.Personio.RequestTimeout == 30*time.Second,
-		"listings":        c.Sync.EmploymentDetails && c.Sync.PersonListChains == 6 && c.Sync.CompensationSubWindows == 4,
+		"listings":        c.Sync.EmploymentDetails && c.Sync.PersonListChains == 6 && c.Sync.CompensationSubWindows == 1,
 		"publish batch":   c.Sync.PublishBatchSize == 5000,
 	}
 	for name, ok := range want {

@@ -277,7 +277,7 @@ var settings = func() []setting {
 	}
 	{
 		set, get := integer(func(c *Config) *int { return &c.Sync.CompensationSubWindows })
-		add(def("COMPENSATION_SUB_WINDOWS", "compensation-sub-windows", "4", "date ranges each compensation month is split into and lists at once (1-28)", GroupSync, set, get).withKind("int"))
+		add(def("COMPENSATION_SUB_WINDOWS", "compensation-sub-windows", "1", "date ranges each compensation month is split into (1-28); at most 2 compensation requests are in flight whatever the setting", GroupSync, set, get).withKind("int"))
 	}
 	{
 		set, get := integer(func(c *Config) *int { return &c.Sync.PublishBatchSize })

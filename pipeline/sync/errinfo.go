@@ -34,22 +34,26 @@ const (
 	CodePersonioMalformed = "personio.malformed_body"   // a reply was not (complete) JSON, after every retry
 	CodePersonioDecode    = "personio.decode_failed"    // a reply did not have the expected shape
 	CodePersonioNetwork   = "personio.unreachable"      // no reply: timeouts, refused or reset connections
-	CodeBadNextLink       = "listing.bad_next_link"     // a next link repeated a cursor or left the origin
-	CodeListingBroken     = "listing.broken_off"        // a listing stopped before its end
-	CodeDuplicateKeys     = "listing.duplicate_keys"    // keys listed twice with different content
-	CodeRecordInvalid     = "record.invalid"            // items that cannot be put into normal form were skipped
-	CodeMassDelete        = "guard.mass_delete"         // the mass-delete guard withheld the entity
-	CodeFieldLoss         = "guard.field_loss"          // the field-loss guard withheld the entity
-	CodeKafkaWrite        = "kafka.write_failed"        // Kafka did not acknowledge every event
-	CodeEventTooLarge     = "kafka.event_too_large"     // events larger than their topic takes were left out
-	CodeKafkaTopics       = "kafka.topics_failed"       // the output topics could not be created or checked
-	CodeStateRebuild      = "state.rebuild_failed"      // the state could not be rebuilt from the topics
-	CodeIncompatible      = "registry.incompatible"     // the registry rejects a schema as incompatible
-	CodeInvalidSchema     = "registry.invalid_schema"   // the registry rejects a schema as invalid
-	CodeRegistry          = "registry.failed"           // another schema registry failure
-	CodeCancelled         = "sync.cancelled"            // the run was cancelled (shutdown, interrupt)
-	CodeTimeout           = "sync.timeout"              // a deadline ran out
-	CodeUnclassified      = "sync.failed"               // none of the above
+	// CodePersonioType + Personio's error type of the compensations API, e.g.
+	// "personio.compensations.unprocessable_content" (a request too large even for one day),
+	// "personio.compensations.too_many_requests", "personio.compensations.service_unavailable".
+	CodePersonioType  = "personio."
+	CodeBadNextLink   = "listing.bad_next_link"   // a next link repeated a cursor or left the origin
+	CodeListingBroken = "listing.broken_off"      // a listing stopped before its end
+	CodeDuplicateKeys = "listing.duplicate_keys"  // keys listed twice with different content
+	CodeRecordInvalid = "record.invalid"          // items that cannot be put into normal form were skipped
+	CodeMassDelete    = "guard.mass_delete"       // the mass-delete guard withheld the entity
+	CodeFieldLoss     = "guard.field_loss"        // the field-loss guard withheld the entity
+	CodeKafkaWrite    = "kafka.write_failed"      // Kafka did not acknowledge every event
+	CodeEventTooLarge = "kafka.event_too_large"   // events larger than their topic takes were left out
+	CodeKafkaTopics   = "kafka.topics_failed"     // the output topics could not be created or checked
+	CodeStateRebuild  = "state.rebuild_failed"    // the state could not be rebuilt from the topics
+	CodeIncompatible  = "registry.incompatible"   // the registry rejects a schema as incompatible
+	CodeInvalidSchema = "registry.invalid_schema" // the registry rejects a schema as invalid
+	CodeRegistry      = "registry.failed"         // another schema registry failure
+	CodeCancelled     = "sync.cancelled"          // the run was cancelled (shutdown, interrupt)
+	CodeTimeout       = "sync.timeout"            // a deadline ran out
+	CodeUnclassified  = "sync.failed"             // none of the above
 )
 
 // CodeSchemaIDMismatch: no schema id the registry confirms names one of the service's schemas
@@ -70,7 +74,10 @@ type ErrorInfo struct {
 	Host       string `json:"host,omitempty"`     // the server that did not answer (from the settings)
 	Count      int    `json:"count,omitempty"`    // items skipped, keys that would be deleted, …
 	TraceID    string `json:"personio_trace_id,omitempty"`
-	Message    string `json:"message"` // the code in words: our text, never the error's
+	// ErrorType is Personio's error type (errors[].type) in the form
+	// personio.APIError.Code gives, e.g. "compensations.unprocessable_content".
+	ErrorType string `json:"personio_error_type,omitempty"`
+	Message   string `json:"message"` // the code in words: our text, never the error's
 }
 
 // String renders the description on one line: "persons: personio.http_403: <message>
@@ -102,6 +109,7 @@ func (i ErrorInfo) String() string {
 	add("count", strconv.Itoa(i.Count))
 	add("setting", i.Setting)
 	add("personio_trace_id", i.TraceID)
+	add("personio_error_type", i.ErrorType)
 	if len(parts) > 0 {
 		b.WriteString(" (")
 		b.WriteString(strings.Join(parts, ", "))
@@ -137,8 +145,15 @@ func Describe(err error) ErrorInfo {
 		st   *stageError
 		ne   net.Error
 		conf *conflictError
+		tm   *extract.TooMuchDataError
 	)
 	switch {
+	case errors.As(err, &tm):
+		info.Code, info.ErrorType = CodePersonioType+personio.TypeCompensationsUnprocessable, personio.TypeCompensationsUnprocessable
+		info.Message = fmt.Sprintf("Personio stops the compensation request for %s as too large even for one day at limit %d; the month is incomplete and its deletes were withheld", tm.Window, tm.Limit)
+		if errors.As(err, &api) {
+			info.HTTPStatus, info.Endpoint, info.TraceID = api.Status, api.Endpoint, traceID(api.TraceID)
+		}
 	case errors.As(err, &mde):
 		info.Code, info.Entity, info.Count = CodeMassDelete, string(mde.Entity), mde.Deletes
 		info.Message = fmt.Sprintf("the listing would delete %d of %d (limit %.0f%%); nothing was published for the entity", mde.Deletes, mde.Count, mde.Ratio*100)
@@ -162,6 +177,12 @@ func Describe(err error) ErrorInfo {
 		info.Code = CodePersonioHTTP + strconv.Itoa(api.Status)
 		info.HTTPStatus, info.Endpoint, info.TraceID = api.Status, api.Endpoint, traceID(api.TraceID)
 		info.Message = httpMessage(api.Status)
+		if typ := api.Code(); typ != "other" { // "other": not a type but text
+			info.ErrorType = typ
+		}
+		if msg, ok := compensationsMessage(info.ErrorType); ok {
+			info.Code, info.Message = CodePersonioType+info.ErrorType, msg
+		}
 		switch api.Status {
 		case http.StatusUnauthorized, http.StatusForbidden:
 			info.Setting = "PERSONIO_CLIENT_ID, PERSONIO_CLIENT_SECRET"
@@ -270,6 +291,19 @@ func skippedMessage(skips []publish.Skip) string {
 		what = fmt.Sprintf("%d events (the largest %d bytes) are", len(skips), largest)
 	}
 	return what + fmt.Sprintf(" larger than the topic takes (at most %d bytes: its max.message.bytes less the batch header and compression margin); left out, the key keeps its state and the next sync tries again", limit)
+}
+
+// compensationsMessage is the meaning of an error type of Personio's compensations API.
+func compensationsMessage(typ string) (string, bool) {
+	switch typ {
+	case personio.TypeCompensationsUnprocessable:
+		return "Personio stopped a compensation request as too large", true
+	case personio.TypeCompensationsTooManyRequests:
+		return "Personio refused a compensation request: too many in progress, after every retry", true
+	case personio.TypeCompensationsUnavailable:
+		return "Personio's compensations API was unavailable after every retry", true
+	}
+	return "", false
 }
 
 // httpMessage is the meaning of an HTTP status from Personio (DESIGN.md §2).

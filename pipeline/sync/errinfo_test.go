@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/personio-cdc/personio-cdc/internal/codec"
 	"github.com/personio-cdc/personio-cdc/internal/personio"
@@ -124,6 +125,22 @@ func TestDescribe(t *testing.T) {
 			err: fmt.Errorf("2 items skipped: %w", &change.FieldError{Entity: change.Persons, ID: "4242",
 				Field: "employments.4711.weekly_working_hours", Reason: `strconv.ParseFloat: parsing "4242": invalid syntax`})},
 			ErrorInfo{Code: CodeRecordInvalid, Entity: "persons", Scope: "persons", Count: 2, Field: "employments.*.weekly_working_hours"}},
+		{"a month too large even for one day: the code is Personio's error type",
+			&locatedError{entity: "compensations", scope: "compensations:2026-11",
+				err: fmt.Errorf("compensations:2026-11: %w: %w", extract.ErrIncomplete, &extract.TooMuchDataError{
+					Window: personio.Window{Start: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), End: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)},
+					Limit:  12, Err: &personio.APIError{Status: 422, Endpoint: "GET /v2/compensations",
+						Type: "compensations.unprocessable_content"}})},
+			ErrorInfo{Code: "personio.compensations.unprocessable_content", Entity: "compensations", Scope: "compensations:2026-11",
+				HTTPStatus: 422, Endpoint: "GET /v2/compensations", ErrorType: "compensations.unprocessable_content"}},
+		{"503 of the compensations API after every retry",
+			fmt.Errorf("x: %w", &personio.APIError{Status: 503, Endpoint: "GET /v2/compensations",
+				Type: "https://developer.personio.de/reference/errors#compensations.service_unavailable"}),
+			ErrorInfo{Code: "personio.compensations.service_unavailable", HTTPStatus: 503, Endpoint: "GET /v2/compensations",
+				ErrorType: "compensations.service_unavailable"}},
+		{"an error type that is free text is not passed on",
+			fmt.Errorf("x: %w", &personio.APIError{Status: 400, Endpoint: "GET /v2/persons", Type: "Jane Doe is unknown"}),
+			ErrorInfo{Code: "personio.http_400", HTTPStatus: 400, Endpoint: "GET /v2/persons"}},
 		{"repeated cursor", fmt.Errorf("list: %w", personio.ErrRepeatedCursor), ErrorInfo{Code: CodeBadNextLink}},
 		{"registry down: its address, without user or path", fmt.Errorf("register: %w", &codec.RegistryError{Op: "register",
 			Subject: "personio.persons-value", Err: &url.Error{Op: "Post", URL: "http://svc:pw@127.0.0.1:8081/subjects/x?y=1",

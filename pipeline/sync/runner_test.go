@@ -899,3 +899,43 @@ func TestRunWrongSecretFails(t *testing.T) {
 		}
 	}
 }
+
+// TestRunMonthTooLargeForPersonio: when Personio stops every compensation request as too
+// large even for one day (422 compensations.unprocessable_content), the compensation months
+// are partial with Personio's error type as the code and no compensation is deleted, while
+// the persons listing goes on and publishes its deletes.
+func TestRunMonthTooLargeForPersonio(t *testing.T) {
+	h := newHarness(t, 40)
+	run(t, h.runner(), Full)
+
+	h.sim.Churn(personiotest.Churn{Deletions: 3})
+	h.sim.SetCompensationWorkLimit(1)
+	r := h.runner()
+	res, err := r.Run(t.Context(), Full)
+	if err != nil {
+		t.Fatalf("a partial sync is not an error: %v", err)
+	}
+	if res.Outcome != Partial {
+		t.Errorf("outcome %s, want partial", res.Outcome)
+	}
+	if pr := res.Entity("persons"); pr.Outcome != Complete || pr.Changes["d"] != 3 {
+		t.Errorf("persons: %+v, want complete with 3 deletes", pr)
+	}
+	cr := res.Entity("compensations")
+	if cr.Outcome != Partial || cr.Changes["d"] != 0 || len(cr.IncompleteScopes) != DefaultLookbackMonths+1 {
+		t.Errorf("compensations: %+v, want partial, every month incomplete, no delete", cr)
+	}
+	var info *ErrorInfo
+	for _, e := range r.Status().Entities {
+		if e.Entity == "compensations" {
+			info = e.LastErrorDetail
+		}
+	}
+	if info == nil || info.Code != "personio.compensations.unprocessable_content" || info.ErrorType != personio.TypeCompensationsUnprocessable ||
+		!strings.HasPrefix(info.Scope, "compensations:") || !strings.Contains(info.Message, "..") {
+		t.Errorf("status %+v, want the error type as code and the day named", info)
+	}
+	if n := h.sim.Stats().CompensationErrors["compensations.unprocessable_content"]; n == 0 {
+		t.Error("the simulator stopped no request")
+	}
+}

@@ -141,7 +141,7 @@ func (s *Server) compensationWork(from, to time.Time, persons, entities map[stri
 
 // tooMuchWork is the 422 of a request whose work exceeds the limit.
 func (s *Server) tooMuchWork(work int64) (response, bool) {
-	if s.opts.CompensationWorkLimit <= 0 || work <= int64(s.opts.CompensationWorkLimit) {
+	if limit := s.workLimit.Load(); limit <= 0 || work <= limit {
 		return response{}, false
 	}
 	s.stats.compensationError(typeCompUnprocessable)
@@ -158,3 +158,7 @@ func (s *Server) compensationBucket(now time.Time) bucketKind {
 	}
 	return bucketCompensation
 }
+
+// SetCompensationWorkLimit replaces Options.CompensationWorkLimit from the next request on (a
+// company that grew, or Personio tightening its time limit); negative turns it off.
+func (s *Server) SetCompensationWorkLimit(n int) { s.workLimit.Store(int64(n)) }

@@ -31,11 +31,13 @@ type Server struct {
 
 	endlessSeq atomic.Uint64 // cursors handed out under Faults.EndlessEmptyPages
 
-	auth    *authority
-	limits  *limits
-	comp    *compLimits
-	stats   *statsCollector
-	handler http.Handler
+	auth   *authority
+	limits *limits
+	comp   *compLimits
+	// workLimit is the compensation work limit in force (see SetCompensationWorkLimit).
+	workLimit atomic.Int64
+	stats     *statsCollector
+	handler   http.Handler
 
 	lifeMu   sync.Mutex
 	started  bool
@@ -65,6 +67,7 @@ func New(opts Options) (*Server, error) {
 		stats:  newStatsCollector(),
 		stop:   make(chan struct{}),
 	}
+	s.workLimit.Store(int64(opts.CompensationWorkLimit))
 	s.handler = s.routes()
 	if opts.ChurnEvery > 0 {
 		s.churnWG.Add(1)
