@@ -26,6 +26,24 @@
 // successful request. Waiters are served one at a time and re-plan when the budget changes,
 // so a queue never fires in a bunch.
 //
+// # Compensation limits
+//
+// Since 2026-11-04 Personio lets a company have at most 2 compensation requests without a
+// person.id filter in progress; a third gets 429 with Retry-After: 30 and error type
+// compensations.too_many_requests. Every such request (each page, each retry) therefore first
+// takes one of DefaultCompensationConcurrency slots (Config.CompensationSlots: one
+// golang.org/x/sync/semaphore per credential, shared by every Client of it) and gives it back
+// as soon as the reply is read, before any wait to retry; the slot is taken before the
+// budget, so a request never holds a budget token while it waits for a slot. Requests filtered
+// by person.id take no slot. A reply with a Retry-After (the concurrency 429, the 503 of
+// compensations.service_unavailable) is retried after exactly that long, or when ctx ends;
+// a 429 with one does not lower the rate, since the rate was not the cause (the rate-limit 429
+// has no Retry-After and keeps the adaptive handling above). A 422 of
+// compensations.unprocessable_content (the request took too long; the same request always
+// will) is returned at once and matches ErrTooMuchData: the caller asks for less
+// (pipeline/extract halves the date range, then the page size). From 2027-01-13 Personio
+// allows 5 requests/s per compensation endpoint, the default CompensationRateLimit.
+//
 // # Errors
 //
 // Failures are classified once, where they happen (see errors.go): *APIError carries the HTTP
@@ -56,7 +74,10 @@
 // With Config.Registerer the client exports personio_cdc_api_requests_total{endpoint,status},
 // personio_cdc_api_request_duration_seconds{endpoint},
 // personio_cdc_api_retries_total{endpoint,reason},
-// personio_cdc_api_rate_limit_wait_seconds_total{budget} and
-// personio_cdc_api_rate_limit_per_second{budget}. Client.Stats returns the same story as
+// personio_cdc_api_rate_limit_wait_seconds_total{budget},
+// personio_cdc_api_rate_limit_per_second{budget},
+// personio_cdc_api_errors_total{endpoint,status,reason} (reason: Personio's error type as
+// APIError.Code gives it, "none" without one; free text never becomes a label) and
+// personio_cdc_api_compensation_slot_wait_seconds_total. Client.Stats returns the same story as
 // cumulative counters for progress reports.
 package personio

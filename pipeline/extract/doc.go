@@ -27,12 +27,27 @@
 //     previous complete full listing of this Extractor, else (first listing after a start)
 //     an even split of [EarliestCreatedAt, now].
 //   - An incremental listing (updated_at.gt) returns few pages and stays one chain.
-//   - Each compensation month is split into WithCompensationWindows (default 4) consecutive,
+//   - Each compensation month is split into WithCompensationWindows (default 1) consecutive,
 //     non-overlapping date ranges that cover it exactly, listed at the same time. Their union
 //     drops an item identical to one already kept and keeps two different items with the same
 //     identity, which the differ counts as a conflict. The month is complete only if every
 //     sub-window completed; whether Personio filters by effective_from or by "active in the
 //     window", the union covers the month.
+//
+// # Compensation limits
+//
+// Personio serves at most 2 compensation requests without a person.id filter per company at
+// once; the client (the Source) holds one of 2 slots per credential for each, so the month
+// listings and their sub-windows queue there whatever their number: more sub-windows add
+// requests (partial last pages), not speed, hence the default 1. Personio stops a request that
+// takes too long (422 compensations.unprocessable_content, personio.ErrTooMuchData) and the
+// same request would fail again, so the extractor asks for less: the two halves of the date
+// range, each listed the same way, down to one day, then half the page size, down to
+// MinCompensationsLimit (100, 50, 25, 12). It never sends one request twice, drops the items of
+// a listing it splits (its halves list them again) and remembers the range length that had to
+// be halved, so later listings start with ranges that fit. A day too large even at the
+// smallest page ends its month's snapshot incomplete with a *TooMuchDataError naming the day
+// (no deletes follow); the other months and the persons go on.
 //
 // # Employment details
 //

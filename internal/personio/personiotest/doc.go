@@ -39,10 +39,11 @@
 // # Rate limits
 //
 // Each credential has a token bucket for persons and employments (default 300/min, burst 15),
-// one for compensations (default 300/min, burst 5) and one for the token endpoint (150/min,
-// burst 10). Every API response carries x-ratelimit-remaining (whole tokens left),
+// one for compensations (default 300/min, burst 5, from 2027-01-13; see below) and one for the
+// token endpoint (150/min, burst 10). Every API response carries x-ratelimit-remaining (whole tokens left),
 // x-ratelimit-replenish-rate (tokens per second) and x-ratelimit-burst-capacity. Over budget
-// the reply is 429 with an error body and no Retry-After. With Options.NoRateLimit there is no
+// the reply is 429 with an error body and no Retry-After (unlike the compensation concurrency
+// limit below). With Options.NoRateLimit there is no
 // budget, so replies carry no x-ratelimit-* headers (a client would otherwise throttle itself
 // for a limit that does not exist).
 //
@@ -54,6 +55,32 @@
 // before the same day of the next month (clamped to that month's last day: a window starting
 // January 31 must end before February 28). An item is in the window when its effective_from
 // is. limit is 1–100, default 100; person.id and legal_entity.id take comma lists.
+//
+// # Compensation limits
+//
+// Personio's limits on reading compensations are on by default, with its status codes, headers
+// and problem+json bodies (errors[].type as Personio documents it):
+//
+//   - Concurrency (since 2026-11-04): at most Options.CompensationConcurrency (2) requests
+//     without a person.id filter in progress per credential, from admission until the reply is
+//     written (latency included); one more gets 429 compensations.too_many_requests with
+//     Retry-After (Options.CompensationRetryAfter, 30 s). Filtered requests do not count.
+//     Stats.UnfilteredCompensationsPeak is the most that were asked for at once.
+//   - Time limit: a request's work is persons its filters cover × days of its range +
+//     CompensationPageItemWork (100) × limit. Over Options.CompensationWorkLimit (100,000) it
+//     gets 422 compensations.unprocessable_content, without Retry-After; the same request always
+//     does. A month at limit 100 fits a company of up to 2,903 persons, the default company
+//     (100) and every test company of this project easily; a company of 10,000 persons gets at
+//     most 9 days per request. Server.SetCompensationWorkLimit changes it on a running server.
+//   - Unavailability: with probability Options.CompensationUnavailable a compensation request
+//     gets 503 compensations.service_unavailable with Retry-After.
+//   - Rate: from Options.CompensationRateLimitFrom (2027-01-13, compared with Options.Now)
+//     compensations draw on CompensationRateLimit (5/s, burst 5); before it on a bucket of the
+//     general RateLimit of their own. NoRateLimit turns the rates off, not the limits above.
+//
+// Stats.CompensationErrors counts these replies by error type. personio-sim has a flag for
+// each: --comp-concurrency, --comp-work-limit, --comp-unavailable, --comp-retry-after,
+// --comp-rate-limit-from.
 //
 // # Churn
 //
