@@ -172,3 +172,30 @@ func TestDescribe(t *testing.T) {
 		})
 	}
 }
+
+// A person Personio serves with an unusable field is skipped; the result and /status name the
+// field and the count, never the person's id (a change.FieldError's text holds it).
+func TestRunInvalidItemErrorCarriesNoID(t *testing.T) {
+	h := newHarness(t, 10)
+	victim := h.sim.Truth().Persons[3].ID
+	src := &tamperSource{Source: h.client, persons: func(ps []personio.Person) []personio.Person {
+		for i := range ps {
+			if ps[i].ID == victim {
+				ps[i].CreatedAt = "not-a-time"
+			}
+		}
+		return ps
+	}}
+	r := h.runner(func(c *Config) { c.Source = src })
+	res, _ := r.Run(t.Context(), Full)
+	resJSON, _ := json.Marshal(res)
+	stJSON, _ := json.Marshal(r.Status())
+	for what, text := range map[string]string{"result": string(resJSON), "status": string(stJSON)} {
+		if strings.Contains(text, `\"`+victim+`\"`) || strings.Contains(text, " "+victim+" ") || strings.Contains(text, `"`+victim+`"`) {
+			t.Errorf("%s carries the person id %s: %s", what, victim, text)
+		}
+		if !strings.Contains(text, "created_at") {
+			t.Errorf("%s does not name the field: %s", what, text)
+		}
+	}
+}
