@@ -3,6 +3,7 @@ package deploy
 import (
 	"regexp"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/personio-cdc/personio-cdc/internal/kafka"
 	"github.com/personio-cdc/personio-cdc/internal/metrics"
 	"github.com/personio-cdc/personio-cdc/internal/personio"
+	"github.com/personio-cdc/personio-cdc/internal/service"
 	syncrun "github.com/personio-cdc/personio-cdc/pipeline/sync"
 )
 
@@ -31,6 +33,7 @@ func metricSets(t *testing.T, rec prometheus.Registerer) {
 		t.Fatalf("schema registry client: %v", err)
 	}
 	metrics.New(rec, metrics.BuildInfo{Version: "test"})
+	service.NewScheduler(nil, service.Schedule{Full: time.Hour}, nil, service.WithRegisterer(rec))
 	if _, err := admin.New(admin.Options{Addr: "127.0.0.1:0", Gatherer: prometheus.NewRegistry(), Registerer: rec}); err != nil {
 		t.Fatalf("admin server: %v", err)
 	}
