@@ -75,6 +75,7 @@ Flags:
 		return nil
 	})
 	fs.BoolVar(&o.OmitCompensationIDs, "omit-compensation-ids", false, "serve compensations without id")
+	fs.IntVar(&o.TwinBonuses, "twin-bonuses", 0, "persons paid two bonuses of one type on one day (with --omit-compensation-ids they share the composite identity)")
 	fs.IntVar(&o.CompensationMonths, "compensation-months", 3, "months of compensation history before the current one")
 	fs.Float64Var(&o.Faults.P500, "p500", 0, "probability of a 500 reply")
 	fs.Float64Var(&o.Faults.P502, "p502", 0, "probability of a 502 reply")

@@ -18,6 +18,10 @@ type Churn struct {
 	AttributeChanges int `json:"attribute_changes,omitempty"` // one custom attribute gets a new value
 	SalaryChanges    int `json:"salary_changes,omitempty"`    // current salary gets a new amount
 	Bonuses          int `json:"bonuses,omitempty"`           // new one-time bonus
+
+	// TwinBonusChanges raises the first listed bonus of that many twin pairs by 100
+	// (Options.TwinBonuses; it stays the larger of its pair).
+	TwinBonusChanges int `json:"twin_bonus_changes,omitempty"`
 }
 
 // ChurnResult lists the ids of the persons affected, per kind of change. Within one Churn the
@@ -32,6 +36,8 @@ type ChurnResult struct {
 	AttributeChanges []string `json:"attribute_changes"`
 	SalaryChanges    []string `json:"salary_changes"`
 	Bonuses          []string `json:"bonuses"`
+
+	TwinBonusChanges []string `json:"twin_bonus_changes,omitempty"`
 }
 
 // timestamp returns the time to stamp a change with: the clock to the second, never before
@@ -216,6 +222,7 @@ func (d *dataset) churn(c Churn, now time.Time) ChurnResult {
 		d.addComp(p, e, typeBonus, int64(f.IntRange(300, 5000))*100+d.randomCents(), dateOf(now), "ONE_TIME")
 	}
 	res.Bonuses = ids(bonus)
+	res.TwinBonusChanges = d.changeTwinBonuses(c.TwinBonusChanges)
 	return res
 }
 

@@ -131,6 +131,8 @@ type dataset struct {
 	comps   []*compRec // sorted by seq
 
 	nextPersonSeq, nextEmpSeq, nextCompSeq uint64
+
+	twins []twinPair // see Options.TwinBonuses
 }
 
 func fakerSeed(seed int64, stream uint64) uint64 {
@@ -157,6 +159,7 @@ func newDataset(opts Options) *dataset {
 		d.domain = "company.example.com"
 	}
 	d.generate(opts.Persons)
+	d.addTwinBonuses(opts.TwinBonuses)
 	return d
 }
 

@@ -211,6 +211,11 @@ type Options struct {
 	NoRateLimit           bool // turn every rate limit off, headers included (throughput benchmarks); the compensation concurrency and time limits stay
 	Faults                Faults
 	OmitCompensationIDs   bool // serve compensations without "id"
+	// TwinBonuses active persons get two performance bonuses of the same type, effective the
+	// same day (the first of the current month), with the same interval: with
+	// OmitCompensationIDs they collide on the composite identity. Pairs alternate between
+	// different amounts and two identical items (see Churn.TwinBonusChanges).
+	TwinBonuses int
 	// Now is the clock; default time.Now. Data are anchored at the UTC day of Now() in New.
 	Now func() time.Time
 	// ChurnEvery > 0 applies ChurnMix in the background at that interval until Close.
@@ -310,6 +315,9 @@ func (o Options) validate() error {
 	}
 	if o.ChurnEvery < 0 {
 		errs = append(errs, fmt.Errorf("ChurnEvery must not be negative, got %s", o.ChurnEvery))
+	}
+	if o.TwinBonuses < 0 {
+		errs = append(errs, fmt.Errorf("TwinBonuses must not be negative, got %d", o.TwinBonuses))
 	}
 	if o.CompensationMonths < 0 {
 		errs = append(errs, fmt.Errorf("CompensationMonths must not be negative, got %d", o.CompensationMonths))
