@@ -26,8 +26,10 @@
 //
 //	<person_id>|<type_id>|<effective_from YYYY-MM-DD>|<interval>
 //
-// of normal-form values, an absent part being empty text. The Kafka key is
-// "<tenant>:<id>" (Key).
+// of normal-form values, an absent part being empty text. Compensations without Personio id
+// that share a composite (two bonuses of one type on one day) are numbered by content over
+// their listing (NumberCompensations): ordered by amount, then content hash, the first keeps
+// the composite, the k-th gets "|k". The Kafka key is "<tenant>:<id>" (Key).
 //
 // # Hash and event id
 //

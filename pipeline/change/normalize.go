@@ -223,7 +223,8 @@ func (n *normalizer) employment(e personio.Employment) Employment {
 
 // CompensationID returns the identity of a compensation: Personio's id when present,
 // otherwise the composite "<person_id>|<type_id>|<effective_from YYYY-MM-DD>|<interval>"
-// of the normal-form values (an absent part is empty text).
+// of the normal-form values (an absent part is empty text), which NumberCompensations
+// numbers where items of one listing share it.
 func CompensationID(personioID, personID, typeID string, effectiveFrom time.Time, interval string) string {
 	if personioID != "" {
 		return personioID

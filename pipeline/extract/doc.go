@@ -29,8 +29,9 @@
 //   - An incremental listing (updated_at.gt) returns few pages and stays one chain.
 //   - Each compensation month is split into WithCompensationWindows (default 1) consecutive,
 //     non-overlapping date ranges that cover it exactly, listed at the same time. Their union
-//     drops an item identical to one already kept and keeps two different items with the same
-//     identity, which the differ counts as a conflict. The month is complete only if every
+//     drops an item identical to one already kept (identical items without id are separate
+//     payments: it keeps as many as the one listing with the most) and keeps two different
+//     items with the same identity, which the differ counts as a conflict. The month is complete only if every
 //     sub-window completed; whether Personio filters by effective_from or by "active in the
 //     window", the union covers the month.
 //

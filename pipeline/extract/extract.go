@@ -46,7 +46,8 @@ type Snapshot struct {
 	// rejects): neither may pass for a person that is gone.
 	Persons []Person
 	// Compensations holds the items of a compensation snapshot, in listing order (sub-window
-	// by sub-window), each identical item once.
+	// by sub-window), each identical item once (identical items without id as often as one
+	// sub-window listed them).
 	Compensations []personio.Compensation
 	// Complete is true when the listing finished without any error. Items of an incomplete
 	// snapshot are still valid (a person whose employments could not be read is left out).
@@ -583,18 +584,28 @@ func days(w personio.Window) int {
 
 // unionCompensations concatenates the sub-window listings and drops an item identical to one
 // already kept. Two different items with the same identity are both kept: the differ counts
-// them as a conflict rather than picking one.
+// them as a conflict rather than picking one. Identical items without id are payments of their
+// own (two equal bonuses on one day): the union keeps as many of them as the one listing that
+// has the most, so one listed again by another sub-window is still dropped.
 func unionCompensations(lists [][]personio.Compensation) []personio.Compensation {
 	var out []personio.Compensation
 	kept := map[string][]int{} // identity → indexes in out
 	for _, list := range lists {
+		matched := map[int]bool{} // items of out an item without id of this list stands for
 	items:
 		for _, c := range list {
 			key := compensationKey(c)
+			noID := strings.TrimSpace(c.ID) == ""
 			for _, i := range kept[key] {
-				if reflect.DeepEqual(out[i], c) {
+				if !matched[i] && reflect.DeepEqual(out[i], c) {
+					if noID {
+						matched[i] = true
+					}
 					continue items
 				}
+			}
+			if noID {
+				matched[len(out)] = true
 			}
 			kept[key] = append(kept[key], len(out))
 			out = append(out, c)

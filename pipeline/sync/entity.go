@@ -58,12 +58,20 @@ func (er *entityRun) add(snap extract.Snapshot, m *Metrics) {
 		er.res.Extracted += len(snap.Persons)
 		m.EntitiesExtracted.WithLabelValues(string(snap.Entity)).Add(float64(len(snap.Persons)))
 	case change.Compensations:
+		recs := make([]*change.Compensation, 0, len(snap.Compensations))
 		for _, c := range snap.Compensations {
 			rec, err := change.NewCompensation(c)
-			if err == nil {
-				err = er.run.Add(rec)
-			}
 			if err != nil {
+				invalid++
+				firstInvalid = firstErr(firstInvalid, err)
+				continue
+			}
+			recs = append(recs, rec)
+		}
+		// Items without Personio id that share the composite key are told apart by content.
+		change.NumberCompensations(recs)
+		for _, rec := range recs {
+			if err := er.run.Add(rec); err != nil {
 				invalid++
 				firstInvalid = firstErr(firstInvalid, err)
 			}

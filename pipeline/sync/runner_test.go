@@ -52,10 +52,17 @@ type harness struct {
 
 func newHarness(t testing.TB, persons int) *harness {
 	t.Helper()
-	sim := personiotest.NewTestServer(t, personiotest.Options{Persons: persons, Seed: 42, NoRateLimit: true,
-		// The client follows the x-ratelimit-* headers, which advertise these rates even
-		// when the simulator enforces none.
-		RateLimit: simUnlimited, CompensationRateLimit: simUnlimited})
+	return newHarnessOpts(t, personiotest.Options{Persons: persons, Seed: 42})
+}
+
+// newHarnessOpts is newHarness for a simulator built from opts (rate limits lifted).
+func newHarnessOpts(t testing.TB, opts personiotest.Options) *harness {
+	t.Helper()
+	opts.NoRateLimit = true
+	// The client follows the x-ratelimit-* headers, which advertise these rates even when the
+	// simulator enforces none.
+	opts.RateLimit, opts.CompensationRateLimit = simUnlimited, simUnlimited
+	sim := personiotest.NewTestServer(t, opts)
 	client, err := personio.New(personio.Config{BaseURL: sim.URL(), ClientID: personiotest.DefaultClientID,
 		ClientSecret: personiotest.DefaultClientSecret, MaxAttempts: 2, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond,
 		RateLimit: unlimited, CompensationRateLimit: unlimited})

@@ -43,6 +43,7 @@ func Expected(truth personiotest.Truth, tenant string, windows []personio.Window
 			return nil, err
 		}
 	}
+	var comps []*change.Compensation
 	for _, c := range truth.Compensations {
 		rec, err := change.NewCompensation(c)
 		if err != nil {
@@ -51,6 +52,10 @@ func Expected(truth personiotest.Truth, tenant string, windows []personio.Window
 		if !inWindows(rec.EffectiveFrom, windows) {
 			continue
 		}
+		comps = append(comps, rec)
+	}
+	change.NumberCompensations(comps)
+	for _, rec := range comps {
 		if err := st.put(tenant, rec); err != nil {
 			return nil, err
 		}
