@@ -54,6 +54,7 @@ Flags:
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:0", "listen address")
 	fs.IntVar(&o.Persons, "persons", personiotest.DefaultPersons, "number of persons to generate")
 	fs.Int64Var(&o.Seed, "seed", 1, "seed of the generated data (same seed, same data)")
+	fs.StringVar(&o.PublicURL, "public-url", "", "origin clients reach the simulator at, named by profile picture URLs (default: the listen URL)")
 	fs.StringVar(&o.ClientID, "client-id", personiotest.DefaultClientID, "accepted client_id")
 	fs.StringVar(&o.ClientSecret, "client-secret", personiotest.DefaultClientSecret, "accepted client_secret (a test value, not a secret)")
 	fs.DurationVar(&o.TokenTTL, "token-ttl", personiotest.DefaultTokenTTL, "lifetime of issued tokens")

@@ -278,7 +278,7 @@ func (d *dataset) addPerson(created, updated time.Time) *personRec {
 		p.Gender = "UNSPECIFIED"
 	}
 	if f.IntRange(1, 100) <= 90 {
-		p.ProfilePicture = &personio.ProfilePicture{URL: simOrigin + picturePath(id)}
+		p.ProfilePicture = &personio.ProfilePicture{URL: pictureOrigin + picturePath(id)}
 	}
 	for _, a := range attrDefs {
 		v := a.gen(f)
@@ -586,10 +586,14 @@ func parseCents(s string) int64 {
 	return w*100 + c
 }
 
-// simOrigin stands for the simulator's origin in the stored JSON of a person (its picture and
-// its employments link); each reply puts the origin the client asked in its place (see
-// Server.onOrigin) and Truth the server's own URL.
-const simOrigin = "http://personio-sim.invalid"
+// simOrigin stands for the simulator's origin in the _meta links of the stored JSON of persons
+// and employments; each reply puts the origin the client asked in its place (Server.onOrigin).
+// pictureOrigin stands for it in profile_picture.url, which is content: replies and Truth put
+// Server.PublicURL there, the same whatever host name the client used.
+const (
+	simOrigin     = "http://personio-sim.invalid"
+	pictureOrigin = "http://personio-sim-picture.invalid"
+)
 
 func picturePath(personID string) string     { return "/v2/persons/" + personID + "/profile-picture" }
 func employmentsPath(personID string) string { return "/v2/persons/" + personID + "/employments" }

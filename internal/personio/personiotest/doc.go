@@ -23,8 +23,9 @@
 // contract_test.go). Every person carries _meta.links.employments.href and every employment
 // _meta.links.person (and .supervisor), as in the specs' examples; profile_picture.url points
 // at the simulator itself, which serves a 1×1 PNG there (GET /v2/persons/{id}/profile-picture,
-// with a token). These links are built from the origin the client used (scheme and Host), as
-// next links are; Truth shows picture URLs on Server.URL. Where the spec contradicts itself
+// with a token). The _meta links are built from the origin the client used (scheme and Host),
+// as next links are; the picture URL is content and names Options.PublicURL (default: the URL
+// the server listens on) whatever host the client used, in replies and in Truth. Where the spec contradicts itself
 // the simulator follows its schema, and our client reads both: custom attribute types are
 // upper case as the enum says (the examples send "string"), the last working day is
 // termination.last_working_day as the schema says (the examples say last_working_date).

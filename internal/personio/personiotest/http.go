@@ -428,17 +428,20 @@ func scheme(r *http.Request) string {
 }
 
 // onOrigin puts the origin the client asked (scheme and Host) in place of simOrigin in the
-// stored JSON of persons and employments, so their links lead back to this simulator as the client reaches it.
-func onOrigin(r *http.Request, items [][]byte) [][]byte {
+// stored JSON of persons and employments, so their links lead back to this simulator as the
+// client reaches it, and PublicURL in place of pictureOrigin.
+func (s *Server) onOrigin(r *http.Request, items [][]byte) [][]byte {
 	origin := []byte(scheme(r) + "://" + r.Host)
+	public := []byte(s.PublicURL())
 	out := make([][]byte, len(items))
 	for i, it := range items {
-		out[i] = bytes.ReplaceAll(it, simOriginBytes, origin)
+		it = bytes.ReplaceAll(it, simOriginBytes, origin)
+		out[i] = bytes.ReplaceAll(it, pictureOriginBytes, public)
 	}
 	return out
 }
 
-var simOriginBytes = []byte(simOrigin)
+var simOriginBytes, pictureOriginBytes = []byte(simOrigin), []byte(pictureOrigin)
 
 type link struct {
 	Href string `json:"href"`
@@ -621,7 +624,7 @@ func (s *Server) listPersons(_ http.ResponseWriter, r *http.Request, _ string) r
 	items, next := collectPage(d.persons[d.personIndex(after):], limit, 'p', match,
 		func(p *personRec) ([]byte, uint64) { return p.json, p.seq })
 	s.mu.RUnlock()
-	return jsonResponse(page(r, onOrigin(r, s.hide(items)), s.endless('p', next)))
+	return jsonResponse(page(r, s.onOrigin(r, s.hide(items)), s.endless('p', next)))
 }
 
 func (s *Server) getPerson(_ http.ResponseWriter, r *http.Request, _ string) response {
@@ -638,7 +641,7 @@ func (s *Server) getPerson(_ http.ResponseWriter, r *http.Request, _ string) res
 	if !ok {
 		return notFound("There is no resource for the specified id.")
 	}
-	return jsonResponse(onOrigin(r, [][]byte{s.hiddenNow().strip(body)})[0])
+	return jsonResponse(s.onOrigin(r, [][]byte{s.hiddenNow().strip(body)})[0])
 }
 
 // profilePicture is the picture every person with one gets: a 1×1 PNG.
@@ -703,7 +706,7 @@ func (s *Server) listEmployments(_ http.ResponseWriter, r *http.Request, _ strin
 	if more {
 		next = encodeCursor('e', lastSeq)
 	}
-	return jsonResponse(page(r, onOrigin(r, items), s.endless('e', next)))
+	return jsonResponse(page(r, s.onOrigin(r, items), s.endless('e', next)))
 }
 
 func (s *Server) getEmployment(_ http.ResponseWriter, r *http.Request, _ string) response {
@@ -718,7 +721,7 @@ func (s *Server) getEmployment(_ http.ResponseWriter, r *http.Request, _ string)
 	}
 	for _, e := range p.emps {
 		if e.e.ID == r.PathValue("id") {
-			return jsonResponse(onOrigin(r, [][]byte{e.json})[0])
+			return jsonResponse(s.onOrigin(r, [][]byte{e.json})[0])
 		}
 	}
 	return notFound("There is no resource for the specified id.")

@@ -120,20 +120,38 @@ func TestProfilePictureIsServedByTheSimulator(t *testing.T) {
 	}
 }
 
-// Links are built from the origin the client used, as the page links are.
+// _meta links are built from the origin the client used, as the page links are; the picture
+// URL, which is content, stays on PublicURL whatever host name the client used, so the same
+// person is the same data through a proxy.
 func TestPersonLinksUseTheRequestedOrigin(t *testing.T) {
-	s := NewTestServer(t, fixed(5, 3))
-	c := newAPIClient(t, s)
-	id := s.Truth().Persons[0].ID
-	req, _ := http.NewRequest(http.MethodGet, s.URL()+"/v2/persons/"+id, nil)
-	req.Host = "personio.internal:8080"
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	_, body := c.do(req)
-	if !strings.Contains(string(body), `"href":"http://personio.internal:8080/v2/persons/`+id+`/employments"`) {
-		t.Fatalf("links not on the requested origin: %s", body)
+	for _, public := range []string{"", "http://personio-sim:8080"} {
+		opts := fixed(5, 3)
+		opts.PublicURL = public
+		s := NewTestServer(t, opts)
+		if public == "" {
+			public = s.URL()
+		}
+		c := newAPIClient(t, s)
+		p := s.Truth().Persons[0]
+		if p.ProfilePicture == nil || p.ProfilePicture.URL != public+"/v2/persons/"+p.ID+"/profile-picture" {
+			t.Fatalf("truth picture %+v, want on %s", p.ProfilePicture, public)
+		}
+		req, _ := http.NewRequest(http.MethodGet, s.URL()+"/v2/persons/"+p.ID, nil)
+		req.Host = "personio.internal:8080"
+		req.Header.Set("Authorization", "Bearer "+c.token)
+		_, body := c.do(req)
+		if !strings.Contains(string(body), `"href":"http://personio.internal:8080/v2/persons/`+p.ID+`/employments"`) {
+			t.Fatalf("links not on the requested origin: %s", body)
+		}
+		if !strings.Contains(string(body), `"url":"`+public+`/v2/persons/`+p.ID+`/profile-picture"`) {
+			t.Fatalf("picture not on %s: %s", public, body)
+		}
+		if strings.Contains(string(body), "invalid") || strings.Contains(string(body), "api.personio.de") {
+			t.Fatalf("a link points elsewhere: %s", body)
+		}
 	}
-	if strings.Contains(string(body), "invalid") || strings.Contains(string(body), "api.personio.de") {
-		t.Fatalf("a link points elsewhere: %s", body)
+	if _, err := New(Options{PublicURL: "personio-sim:8080/x"}); err == nil {
+		t.Error("a PublicURL that is not an origin was accepted")
 	}
 }
 

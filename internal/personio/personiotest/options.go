@@ -224,6 +224,9 @@ type Options struct {
 	ChurnMix Churn
 	// Months of compensation history before the current month; default 3.
 	CompensationMonths int
+	// PublicURL is the origin clients reach the simulator at (e.g. http://personio-sim:8080 in
+	// a container network), named by every profile_picture.url; default: the URL it listens on.
+	PublicURL string
 	// HiddenFields are left out of person and compensation replies, as Personio does for a
 	// credential without their scope (see Server.SetHiddenFields). Truth is unaffected.
 	HiddenFields []string
@@ -315,6 +318,12 @@ func (o Options) validate() error {
 	}
 	if o.ChurnEvery < 0 {
 		errs = append(errs, fmt.Errorf("ChurnEvery must not be negative, got %s", o.ChurnEvery))
+	}
+	if o.PublicURL != "" {
+		if u, err := url.Parse(o.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+			u.Path != "" || u.RawQuery != "" || u.User != nil {
+			errs = append(errs, fmt.Errorf("PublicURL must be an origin such as http://personio-sim:8080, got %q", o.PublicURL))
+		}
 	}
 	if o.TwinBonuses < 0 {
 		errs = append(errs, fmt.Errorf("TwinBonuses must not be negative, got %d", o.TwinBonuses))

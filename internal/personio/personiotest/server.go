@@ -134,6 +134,15 @@ func (s *Server) URL() string {
 	return s.url
 }
 
+// PublicURL returns Options.PublicURL, or URL when it is empty: the origin profile picture
+// URLs name.
+func (s *Server) PublicURL() string {
+	if s.opts.PublicURL != "" {
+		return s.opts.PublicURL
+	}
+	return s.URL()
+}
+
 // Close stops serving and the background churn. It is safe to call more than once.
 func (s *Server) Close() error {
 	s.lifeMu.Lock()
@@ -213,7 +222,7 @@ func (s *Server) Truth() Truth {
 		Employments:   make(map[string][]personio.Employment, len(d.persons)),
 		Compensations: make([]personio.Compensation, 0, len(d.comps)),
 	}
-	origin := s.URL()
+	origin := s.PublicURL()
 	for _, p := range d.persons {
 		t.Persons = append(t.Persons, onServer(p.p, origin))
 		emps := make([]personio.Employment, 0, len(p.emps))
@@ -228,11 +237,11 @@ func (s *Server) Truth() Truth {
 	return t
 }
 
-// onServer returns p with its picture URL on origin, as a client that uses the server's URL
-// sees it; before the server listens (NewTruth) the URL keeps the stand-in origin.
+// onServer returns p with its picture URL on origin (PublicURL), as the API serves it; before
+// the server listens (NewTruth, no PublicURL) the URL keeps the stand-in origin.
 func onServer(p personio.Person, origin string) personio.Person {
 	if p.ProfilePicture != nil && origin != "" {
-		p.ProfilePicture = &personio.ProfilePicture{URL: strings.Replace(p.ProfilePicture.URL, simOrigin, origin, 1)}
+		p.ProfilePicture = &personio.ProfilePicture{URL: strings.Replace(p.ProfilePicture.URL, pictureOrigin, origin, 1)}
 	}
 	return p
 }
