@@ -94,6 +94,11 @@ Flags:
 		o.HiddenFields = strings.Split(v, ",")
 		return nil
 	})
+	fs.Func("hostile", "comma-separated hostile cases served from the start ("+strings.Join(hostileNames(), ", ")+"); PUT /admin/hostile changes them", func(v string) error {
+		h, err := personiotest.ParseHostile(v)
+		o.Hostile = h
+		return err
+	})
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -101,6 +106,14 @@ Flags:
 		return c, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
 	return c, nil
+}
+
+func hostileNames() []string {
+	out := make([]string, len(personiotest.AllHostile))
+	for i, h := range personiotest.AllHostile {
+		out[i] = string(h)
+	}
+	return out
 }
 
 func run(args []string, stdout, stderr io.Writer) int {

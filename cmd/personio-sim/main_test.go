@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/personio-cdc/personio-cdc/internal/personio/personiotest"
 )
 
 func TestPrintsURLFirstAndServes(t *testing.T) {
@@ -83,6 +85,7 @@ func TestBadFlags(t *testing.T) {
 		{"--hidden-fields", "email,a.b.c"},
 		{"--comp-unavailable", "1.5"},
 		{"--comp-rate-limit-from", "13.01.2027"},
+		{"--hostile", "id-null,no-such-case"},
 	} {
 		var out, errOut bytes.Buffer
 		if code := run(args, &out, &errOut); code != 2 {
@@ -121,5 +124,15 @@ func TestCompensationLimitFlags(t *testing.T) {
 	}
 	if d.opts.CompensationConcurrency != 2 || d.opts.CompensationWorkLimit != 100_000 || d.opts.CompensationRetryAfter != 30*time.Second {
 		t.Errorf("defaults = %+v", d.opts)
+	}
+}
+
+func TestHostileFlag(t *testing.T) {
+	c, err := parseFlags([]string{"--hostile", "token-redirect,huge-name"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.opts.Hostile; !slices.Equal(got, []personiotest.Hostile{personiotest.HostileTokenRedirect, personiotest.HostileHuge}) {
+		t.Errorf("Hostile = %q", got)
 	}
 }

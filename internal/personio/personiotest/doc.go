@@ -113,10 +113,21 @@
 // their scope: "email", "first_name", "custom_attributes", "custom_attributes.<id or
 // global_id>", "amount", … Truth is unaffected.
 //
+// # Hostile replies
+//
+// Options.Hostile, Server.SetHostile, PUT /admin/hostile (a JSON list) or personio-sim
+// --hostile CASE[,CASE] make the simulator answer like a broken or malicious Personio for some
+// items or requests: redirects to another origin (a second loopback listener that records
+// what reached it, Server.OtherOrigin), persons without or with a null or duplicate id, dates
+// in year 0 and 2099, endless empty pages, error texts echoing the client secret, a 1 MiB
+// name, a German-formatted amount, a negative token lifetime, control characters in a name.
+// Hostile lists the cases; some borrow the hostile behaviours of Faults. Truth is unaffected.
+//
 // # Admin endpoints
 //
 // POST /admin/churn (JSON Churn), GET /admin/truth, PUT /admin/faults (JSON Faults,
 // durations as Go duration strings, the hostile ones as redirect_api, redirect_token,
-// endless_empty_pages, expires_in, omit_expires_in and echo_secret), PUT and GET /admin/hidden-fields and GET /admin/stats. They need no token and are never
+// endless_empty_pages, expires_in, omit_expires_in and echo_secret), PUT and GET /admin/hidden-fields,
+// PUT and GET /admin/hostile and GET /admin/stats. They need no token and are never
 // faulted or rate-limited.
 package personiotest

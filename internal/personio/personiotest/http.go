@@ -46,6 +46,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /admin/stats", s.adminStats)
 	mux.HandleFunc("PUT /admin/hidden-fields", s.adminPutHidden)
 	mux.HandleFunc("GET /admin/hidden-fields", s.adminGetHidden)
+	mux.HandleFunc("PUT /admin/hostile", s.adminPutHostile)
+	mux.HandleFunc("GET /admin/hostile", s.adminGetHostile)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		resp := errorResponse(http.StatusNotFound, "Resource not found", "There is no such endpoint.", "common.resource_not_found")
 		s.stats.record("unmatched", resp.status, "")
@@ -137,7 +139,7 @@ func redirectTo(origin string, status int, r *http.Request) response {
 // ends), a fresh cursor of kind past every item: the page it names is empty and again has a
 // next link.
 func (s *Server) endless(kind byte, next string) string {
-	if next != "" || !s.Faults().EndlessEmptyPages {
+	if next != "" || !s.hostileFaults(s.Faults()).EndlessEmptyPages {
 		return next
 	}
 	return encodeCursor(kind, endlessCursorBase+s.endlessSeq.Add(1))
@@ -213,7 +215,7 @@ func resetConnection(w http.ResponseWriter) {
 func (s *Server) faultRoll() (f Faults, roll, jitter float64) {
 	s.faultMu.Lock()
 	defer s.faultMu.Unlock()
-	return s.faults, s.rng.Float64(), s.rng.Float64()
+	return s.hostileFaults(s.faults), s.rng.Float64(), s.rng.Float64()
 }
 
 // pickFault maps a uniform draw onto the fault probabilities.
@@ -344,7 +346,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request, _ string) r
 		return oauthError("invalid_request", "The request has missing or invalid required parameters.",
 			"credentials.oauth2.invalid_request.required_parameters_missing", map[string]any{"missing_parameters": missing})
 	}
-	f := s.Faults()
+	f := s.hostileFaults(s.Faults())
 	if f.EchoSecret {
 		secret := form.Get("client_secret")
 		return oauthError("invalid_client", "The client_secret "+secret+" was not accepted for client "+clientID+".",
@@ -357,6 +359,9 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request, _ string) r
 	if form.Get("client_secret") != s.auth.clientSecret {
 		return oauthError("unauthorized_client", "The credentials were not correct. Make sure you are providing the right client_id and client_secret.",
 			"credentials.oauth2.unauthorized_client", nil)
+	}
+	if resp, ok := s.hostileToken(); ok {
+		return resp
 	}
 	tok := s.auth.issue(clientID, s.opts.Now(), f.TokenTTL)
 	reply := map[string]any{
@@ -593,6 +598,7 @@ func (s *Server) listPersons(_ http.ResponseWriter, r *http.Request, _ string) r
 	q := newQuery(r, personParams...)
 	limit := q.limit(10, 1, 50)
 	after := q.cursor('p')
+	cursor := q.v.Get("cursor") != ""
 	ids, emails := q.list("id"), q.list("email")
 	first, last, pref := q.v.Get("first_name"), q.v.Get("last_name"), q.v.Get("preferred_name")
 	status := q.v.Get("status")
@@ -605,6 +611,11 @@ func (s *Server) listPersons(_ http.ResponseWriter, r *http.Request, _ string) r
 	if q.err != "" {
 		return badRequest(q.err)
 	}
+	if resp, ok := s.hostilePersonsPage(r, cursor); ok {
+		return resp
+	}
+	h := s.hostileNow()
+	var targets personTargets
 	lowerEmails := map[string]bool{}
 	for e := range emails {
 		lowerEmails[strings.ToLower(e)] = true
@@ -616,14 +627,18 @@ func (s *Server) listPersons(_ http.ResponseWriter, r *http.Request, _ string) r
 			(last == "" || p.p.LastName == last) &&
 			(pref == "" || p.p.PreferredName == pref) &&
 			(status == "" || p.p.Status == status) &&
-			created.match(p.created) && updated.match(p.updated)
+			created.match(p.created) && updated.match(s.hostileUpdated(h, p, targets))
 	}
 
 	s.mu.RLock()
 	d := s.data
+	if len(h) > 0 {
+		targets = d.personTargets()
+	}
 	items, next := collectPage(d.persons[d.personIndex(after):], limit, 'p', match,
 		func(p *personRec) ([]byte, uint64) { return p.json, p.seq })
 	s.mu.RUnlock()
+	items = hostilePersons(h, items, targets, next == "")
 	return jsonResponse(page(r, s.onOrigin(r, s.hide(items)), s.endless('p', next)))
 }
 
@@ -758,15 +773,21 @@ func (s *Server) listCompensations(_ http.ResponseWriter, r *http.Request, _ str
 		return !c.effective.Before(from) && !c.effective.After(to) &&
 			(persons == nil || persons[c.c.Person.ID]) && (entities == nil || entities[c.c.LegalEntity.ID])
 	}
+	h := s.hostileNow()
 	s.mu.RLock()
 	if resp, stop := s.tooMuchWork(s.compensationWork(from, to, persons, entities, limit)); stop {
 		s.mu.RUnlock()
 		return resp
 	}
 	d := s.data
+	var newest []byte
+	if h[HostileAmount] && len(d.comps) > 0 {
+		newest = d.comps[len(d.comps)-1].json
+	}
 	items, next := collectPage(d.comps[d.compIndex(after):], limit, 'c', keep,
 		func(c *compRec) ([]byte, uint64) { return c.json, c.seq })
 	s.mu.RUnlock()
+	items = hostileCompensations(h, items, newest)
 	return jsonResponse(page(r, s.hide(items), s.endless('c', next)))
 }
 

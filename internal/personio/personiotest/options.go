@@ -252,6 +252,9 @@ type Options struct {
 	// takes effect, compared with Now; before it, compensations have a bucket of RateLimit's
 	// size of their own. Default DefaultCompensationRateLimitFrom (2027-01-13).
 	CompensationRateLimitFrom time.Time
+
+	// Hostile are the hostile cases served from the start (see Hostile and Server.SetHostile).
+	Hostile []Hostile
 }
 
 // DefaultChurnMix is the background churn per tick when Options.ChurnMix is zero.
@@ -342,6 +345,9 @@ func (o Options) validate() error {
 	}
 	if _, err := parseHidden(o.HiddenFields); err != nil {
 		errs = append(errs, fmt.Errorf("HiddenFields: %w", err))
+	}
+	if err := validateHostile(o.Hostile); err != nil {
+		errs = append(errs, fmt.Errorf("Hostile: %w", err))
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrInvalidOptions, errors.Join(errs...))

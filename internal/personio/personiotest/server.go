@@ -23,7 +23,8 @@ type Server struct {
 	mu   sync.RWMutex // guards data
 	data *dataset
 
-	hidden atomic.Pointer[hiddenFields] // see SetHiddenFields; nil until first use
+	hidden  atomic.Pointer[hiddenFields] // see SetHiddenFields; nil until first use
+	hostile hostileServer                // see SetHostile
 
 	faultMu sync.Mutex // guards faults and rng
 	faults  Faults
@@ -69,6 +70,11 @@ func New(opts Options) (*Server, error) {
 	}
 	s.workLimit.Store(int64(opts.CompensationWorkLimit))
 	s.handler = s.routes()
+	if len(opts.Hostile) > 0 {
+		if err := s.SetHostile(opts.Hostile); err != nil {
+			return nil, err
+		}
+	}
 	if opts.ChurnEvery > 0 {
 		s.churnWG.Add(1)
 		go s.backgroundChurn(opts.ChurnEvery, opts.ChurnMix)
@@ -156,6 +162,7 @@ func (s *Server) Close() error {
 	s.lifeMu.Unlock()
 
 	s.churnWG.Wait()
+	s.closeHostile()
 	var err error
 	if httpSrv != nil {
 		if cerr := httpSrv.Close(); cerr != nil && !errors.Is(cerr, http.ErrServerClosed) {
