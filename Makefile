@@ -33,14 +33,15 @@ test-integration:
 	. ./.testenv/env && $(GO) test -tags integration -count=1 -p 1 -timeout 20m -run '^TestIntegration' $(INTEGRATION_PKGS)
 
 # The crash suite at full length (50 SIGKILLed sync cycles) and the fault suite, against the
-# running environment (docs/SAFETY.md). `make test` runs both too, the crash suite shortened.
+# running environment (docs/SAFETY.md); `make fault` runs the hostile suite too. `make test` runs
+# them all, the crash suite shortened.
 crash:
 	@test -f .testenv/env || { echo "integration environment missing: run scripts/testenv up" >&2; exit 1; }
 	. ./.testenv/env && PERSONIO_CDC_CRASH_CYCLES=$${PERSONIO_CDC_CRASH_CYCLES:-50} $(GO) test -tags integration -count=1 -timeout 30m -v -run '^TestIntegrationCrash' ./test/suite/
 
 fault:
 	@test -f .testenv/env || { echo "integration environment missing: run scripts/testenv up" >&2; exit 1; }
-	. ./.testenv/env && $(GO) test -tags integration -count=1 -timeout 20m -v -run '^TestIntegrationFault' ./test/suite/
+	. ./.testenv/env && $(GO) test -tags integration -count=1 -timeout 20m -v -run '^TestIntegration(Fault|Hostile)' ./test/suite/
 
 testenv-up:
 	./scripts/testenv up

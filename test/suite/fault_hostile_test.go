@@ -1,0 +1,268 @@
+//go:build integration
+
+package suite
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/personio-cdc/personio-cdc/internal/personio/personiotest"
+	"github.com/personio-cdc/personio-cdc/test/integration"
+)
+
+// hostileSecret is the client secret of the hostile suite: distinct enough that finding it in a
+// log, /status or stdout can only mean it leaked.
+const hostileSecret = "hostile-secret-3c9e71d0"
+
+// hostileCase is one case of TestIntegrationHostile.
+type hostileCase struct {
+	hostile personiotest.Hostile
+	// persons is the size of the company; default 60. The page cases need more than one page
+	// per listing chain (6 chains of up to 50 persons a page).
+	persons int
+	// churn changes the company after the clean sync, before the hostile one.
+	churn personiotest.Churn
+	// complete says whether the hostile full sync must complete (exit 0); otherwise it must end
+	// partial or failed (exit 1).
+	complete bool
+	// expect returns what the topics must hold after the hostile sync: the truth now, changed
+	// only as far as the case justifies. before is the truth the clean sync published.
+	expect func(t *testing.T, before, now personiotest.Truth) personiotest.Truth
+	// markerIsData: the case serves HostileMarker as a person's data, so the topics carry it.
+	markerIsData bool
+	// check runs further checks after the hostile sync.
+	check func(t *testing.T, h *hostileEnv)
+}
+
+// hostileEnv is one case's simulator and topics, and what the hostile sync did.
+type hostileEnv struct {
+	*faultEnv
+	before, after personiotest.Stats // simulator stats around the hostile one-shot sync
+}
+
+// TestIntegrationHostile syncs a small company once cleanly, then again while the simulator
+// answers like a broken or malicious Personio (personiotest.Hostile, one case per subtest),
+// and checks through the independent consumer that the topics hold the truth minus only what
+// the case justifies (nothing lost, nothing invented, no delete from a listing that was not
+// complete), that the sync says so in its outcome and exit code, and that neither the client
+// secret nor any value the case invented appears in the service's logs, its stdout, /status
+// or /metrics. Then the case is switched off and the next full syncs converge (audit).
+func TestIntegrationHostile(t *testing.T) {
+	for _, hc := range hostileCases() {
+		t.Run(string(hc.hostile), func(t *testing.T) {
+			runHostile(t, hc)
+		})
+	}
+}
+
+func hostileCases() []hostileCase {
+	return []hostileCase{
+		{
+			hostile:      personiotest.HostileControlChars,
+			churn:        personiotest.Churn{Hires: 2, Renames: 2},
+			complete:     true,
+			markerIsData: true,
+			expect: func(t *testing.T, _, now personiotest.Truth) personiotest.Truth {
+				now.Persons = slices.Clone(now.Persons)
+				now.Persons[len(now.Persons)-1].LastName = personiotest.HostileControlName
+				return now
+			},
+		},
+	}
+}
+
+func runHostile(t *testing.T, hc hostileCase) {
+	persons := 60
+	if hc.persons != 0 {
+		persons = hc.persons
+	}
+	f := newFaultEnv(t, []string{"--persons", fmt.Sprint(persons), "--seed", "1111", "--no-rate-limit", "--client-secret", hostileSecret},
+		"PERSONIO_CLIENT_SECRET="+hostileSecret, "ADMIN_ADDR=127.0.0.1:0", "FULL_SYNC_INTERVAL=1h", "INCREMENTAL_SYNC_INTERVAL=30m")
+	h := &hostileEnv{faultEnv: f}
+	f.c.syncOK("full", 2*time.Minute)
+	before := f.s.truth()
+	if hc.churn != (personiotest.Churn{}) {
+		f.churn(hc.churn)
+	}
+	setHostile(t, f.s, hc.hostile)
+	t.Logf("injected: %s after a clean full sync and churn %+v", hc.hostile, hc.churn)
+
+	// The hostile one-shot sync: its exit code and outcome, and no leak in its log or stdout.
+	h.before = f.s.stats()
+	p := f.c.start("full")
+	code := p.wait(t, 2*time.Minute)
+	h.after = f.s.stats()
+	outcome := "(no result)"
+	var r syncResult
+	if json.Unmarshal(p.stdout.Bytes(), &r) == nil {
+		outcome = r.Outcome
+	}
+	t.Logf("hostile sync: exit %d, outcome %s, %d Personio requests; last error: %s", code, outcome,
+		h.after.Total-h.before.Total, lastError(p.log()))
+	switch {
+	case hc.complete && (code != 0 || outcome != "complete"):
+		t.Errorf("the sync exited %d with outcome %s, want 0 and complete; log:\n%s", code, outcome, p.logTail())
+	case !hc.complete && code == 0:
+		t.Errorf("the sync exited 0 with outcome %s, want a non-zero exit: it did not complete; log:\n%s", outcome, p.logTail())
+	case !hc.complete && outcome == "complete":
+		t.Errorf("the sync says complete although it exited %d", code)
+	}
+	noLeak(t, "the sync's log", p.log(), false)
+	noLeak(t, "the sync's stdout", p.stdout.String(), false)
+
+	// The same under the long-running service: /status and /metrics after its first sync.
+	serviceLeaks(t, f)
+
+	if hc.check != nil {
+		hc.check(t, h)
+	}
+	// The topics, through the independent consumer: the truth minus what the case justifies,
+	// nothing invented, no false delete.
+	want := hc.expect(t, before, f.s.truth())
+	tl := audit(t, f.c, f.epochs, f.deleted, want)
+	t.Logf("after the hostile sync: %s", tl)
+	if !hc.markerIsData {
+		noMarkerOnTopics(t, f.c)
+	}
+
+	// Switched off, the next full sync catches up and a further one publishes nothing.
+	setHostile(t, f.s)
+	f.c.syncOK("full", 2*time.Minute)
+	f.converged()
+}
+
+func setHostile(t *testing.T, s *sim, cases ...personiotest.Hostile) {
+	t.Helper()
+	if cases == nil {
+		cases = []personiotest.Hostile{}
+	}
+	s.admin(http.MethodPut, "/admin/hostile", cases, nil)
+}
+
+// noLeak fails t when text holds the client secret or, unless markerIsData, a value a hostile
+// case invented.
+func noLeak(t *testing.T, where, text string, markerIsData bool) {
+	t.Helper()
+	if strings.Contains(text, hostileSecret) {
+		t.Errorf("%s holds the client secret:\n%s", where, excerpt(text, hostileSecret))
+	}
+	if !markerIsData && strings.Contains(text, personiotest.HostileMarker) {
+		t.Errorf("%s holds a value the hostile reply carried (%s):\n%s", where, personiotest.HostileMarker,
+			excerpt(text, personiotest.HostileMarker))
+	}
+}
+
+// excerpt returns the text around the first occurrence of what.
+func excerpt(text, what string) string {
+	i := strings.Index(text, what)
+	lo, hi := max(0, i-300), min(len(text), i+len(what)+300)
+	return text[lo:hi]
+}
+
+// serviceLeaks runs `personio-cdc run` until its first sync has ended, then reads /status and
+// /metrics: neither, nor the service's log, may hold the secret or a value a hostile reply
+// carried (names are personal data; /status carries counts and error codes).
+func serviceLeaks(t *testing.T, f *faultEnv) {
+	t.Helper()
+	p := f.c.startArgs("run")
+	defer func() {
+		if !p.exited() {
+			p.kill()
+		}
+	}()
+	var addr string
+	ended := false
+	deadline := time.Now().Add(90 * time.Second)
+	for !ended {
+		if p.exited() {
+			break // a fatal error: the log is checked below
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the service's first sync did not end within 90 s; log:\n%s", p.logTail())
+		}
+		time.Sleep(100 * time.Millisecond)
+		sc := bufio.NewScanner(strings.NewReader(p.log()))
+		sc.Buffer(make([]byte, 1<<20), 16<<20)
+		for sc.Scan() {
+			var l struct {
+				Msg       string `json:"msg"`
+				Component string `json:"component"`
+				AdminAddr string `json:"admin_addr"`
+			}
+			if json.Unmarshal(sc.Bytes(), &l) != nil {
+				continue
+			}
+			if l.AdminAddr != "" {
+				addr = l.AdminAddr
+			}
+			if l.Component == "scheduler" && strings.HasPrefix(l.Msg, "sync ") {
+				ended = true
+			}
+		}
+	}
+	if addr != "" && !p.exited() {
+		for _, path := range []string{"/status", "/metrics"} {
+			body := httpGet(t, "http://"+addr+path)
+			noLeak(t, "the service's "+path, body, false)
+			if path == "/status" {
+				t.Logf("service /status after the hostile sync: %s", oneLine(body, 600))
+			}
+		}
+		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		if code := p.wait(t, time.Minute); code != 0 {
+			t.Errorf("the service exited %d on SIGTERM, want 0", code)
+		}
+	} else {
+		p.wait(t, time.Minute)
+		t.Logf("the service stopped by itself (exit %d) before /status was read", p.code)
+	}
+	noLeak(t, "the service's log", p.log(), false)
+	noLeak(t, "the service's stdout", p.stdout.String(), false)
+}
+
+func httpGet(t *testing.T, u string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", u, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > n {
+		s = s[:n] + "…"
+	}
+	return s
+}
+
+// noMarkerOnTopics reads both topics with the independent consumer: no record may carry a
+// value a hostile reply invented.
+func noMarkerOnTopics(t *testing.T, c *cdc) {
+	t.Helper()
+	for _, topic := range c.topics() {
+		for _, r := range integration.RunVerifier(t, topic) {
+			b, _ := json.Marshal(r)
+			if strings.Contains(string(b), personiotest.HostileMarker) {
+				t.Errorf("%s[%d]@%d carries a value the hostile reply invented: %s", topic, r.Partition, r.Offset, oneLine(string(b), 400))
+			}
+		}
+	}
+}
