@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/personio-cdc/personio-cdc/internal/personio"
 	"github.com/personio-cdc/personio-cdc/internal/personio/personiotest"
 	"github.com/personio-cdc/personio-cdc/test/integration"
 )
@@ -65,7 +66,33 @@ func TestIntegrationHostile(t *testing.T) {
 }
 
 func hostileCases() []hostileCase {
+	unchanged := func(_ *testing.T, _, now personiotest.Truth) personiotest.Truth { return now }
 	return []hostileCase{
+		{
+			hostile: personiotest.HostileIDMissing,
+			churn:   personiotest.Churn{Deletions: 2, Renames: 3, SalaryChanges: 3},
+			expect:  keepNewestAndDeleted,
+		},
+		{
+			hostile: personiotest.HostileIDNull,
+			churn:   personiotest.Churn{Deletions: 2, Renames: 3, SalaryChanges: 3},
+			expect:  keepNewestAndDeleted,
+		},
+		{
+			hostile: personiotest.HostileIDDuplicate,
+			churn:   personiotest.Churn{Renames: 3, SalaryChanges: 3},
+			expect: func(t *testing.T, before, now personiotest.Truth) personiotest.Truth {
+				// A conflict: the first person is neither updated nor deleted.
+				return keepPersons(t, before, now, now.Persons[0].ID)
+			},
+		},
+		{
+			hostile:  personiotest.HostileFutureUpdated,
+			complete: true,
+			expect:   futureNewest,
+			check:    incrementalAfterFuture,
+		},
+		{hostile: personiotest.HostileSecretEcho, expect: unchanged},
 		{
 			hostile:      personiotest.HostileControlChars,
 			churn:        personiotest.Churn{Hires: 2, Renames: 2},
@@ -265,4 +292,101 @@ func noMarkerOnTopics(t *testing.T, c *cdc) {
 			}
 		}
 	}
+}
+
+// keepPersons returns now with the persons ids as they were in before (or absent when they
+// were): a sync that must neither update nor delete them leaves them so.
+func keepPersons(t *testing.T, before, now personiotest.Truth, ids ...string) personiotest.Truth {
+	t.Helper()
+	out := now
+	out.Persons = nil
+	out.Employments = map[string][]personio.Employment{}
+	old := map[string]personio.Person{}
+	for _, p := range before.Persons {
+		old[p.ID] = p
+	}
+	for _, p := range now.Persons {
+		if slices.Contains(ids, p.ID) {
+			if o, ok := old[p.ID]; ok {
+				out.Persons = append(out.Persons, o)
+				out.Employments[p.ID] = before.Employments[p.ID]
+			}
+			continue
+		}
+		out.Persons = append(out.Persons, p)
+		out.Employments[p.ID] = now.Employments[p.ID]
+	}
+	for _, id := range ids {
+		if !slices.ContainsFunc(now.Persons, func(p personio.Person) bool { return p.ID == id }) {
+			if o, ok := old[id]; ok {
+				out.Persons = append(out.Persons, o)
+				out.Employments[id] = before.Employments[id]
+			}
+		}
+	}
+	return out
+}
+
+// keepNewestAndDeleted is the expectation of a listing that is not complete because of the
+// newest person: that person is neither updated nor deleted, and no person the churn deleted
+// is deleted on the topics.
+func keepNewestAndDeleted(t *testing.T, before, now personiotest.Truth) personiotest.Truth {
+	t.Helper()
+	ids := []string{now.Persons[len(now.Persons)-1].ID}
+	for _, p := range before.Persons {
+		if !slices.ContainsFunc(now.Persons, func(q personio.Person) bool { return q.ID == p.ID }) {
+			ids = append(ids, p.ID)
+		}
+	}
+	return keepPersons(t, before, now, ids...)
+}
+
+// futureNewest is the truth as future-updated-at serves it: the newest person updated in 2099.
+func futureNewest(_ *testing.T, _, now personiotest.Truth) personiotest.Truth {
+	now.Persons = slices.Clone(now.Persons)
+	now.Persons[len(now.Persons)-1].UpdatedAt = personiotest.HostileFutureUpdatedAt
+	return now
+}
+
+// incrementalAfterFuture: after a person came with updated_at in 2099, renames made now are
+// still found by the incremental syncs of the running service (the high-water mark lives in
+// the service's memory: a one-shot incremental sync lists everything).
+func incrementalAfterFuture(t *testing.T, h *hostileEnv) {
+	t.Helper()
+	env := h.c.env
+	h.c.env = append(slices.Clone(env), "INCREMENTAL_SYNC_INTERVAL=500ms")
+	p := h.c.startArgs("run")
+	h.c.env = env
+	defer func() {
+		if !p.exited() {
+			p.kill()
+		}
+	}()
+	syncs := func(kind string) int {
+		return strings.Count(p.log(), `"msg":"sync complete","component":"scheduler","kind":"`+kind+`"`)
+	}
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(60 * time.Second)
+		for !cond() {
+			if p.exited() || time.Now().After(deadline) {
+				t.Fatalf("the service did not %s within 60 s (exited %v); log:\n%s", what, p.exited(), p.logTail())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitFor("complete its first full sync", func() bool { return syncs("full") >= 1 })
+	h.churn(personiotest.Churn{Renames: 4})
+	n := syncs("incremental")
+	// The first incremental sync that ends now may have listed before the renames; the second
+	// started after them.
+	waitFor("complete two incremental syncs after the renames", func() bool { return syncs("incremental") >= n+2 })
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.wait(t, time.Minute); code != 0 {
+		t.Errorf("the service exited %d on SIGTERM, want 0", code)
+	}
+	t.Logf("service: %d incremental syncs complete after 4 renames (the audit that follows checks the renames)", syncs("incremental")-n)
+	noLeak(t, "the service's log", p.log(), false)
 }
