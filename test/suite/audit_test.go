@@ -94,13 +94,22 @@ func (a tally) String() string {
 //     "d" names a person the churn deleted.
 func audit(t *testing.T, c *cdc, epochs []epoch, churnDeleted map[string]bool, final personiotest.Truth) tally {
 	t.Helper()
+	tl, _ := auditRecords(t, c, epochs, churnDeleted, final)
+	return tl
+}
+
+// auditRecords is audit that also returns the records it read, both topics in order.
+func auditRecords(t *testing.T, c *cdc, epochs []epoch, churnDeleted map[string]bool, final personiotest.Truth) (tally, []integration.VerifiedRecord) {
+	t.Helper()
 	var total tally
+	var all []integration.VerifiedRecord
 	for i, topic := range c.topics() {
 		entity := change.Persons
 		if i == 1 {
 			entity = change.Compensations
 		}
 		recs := integration.RunVerifier(t, topic)
+		all = append(all, recs...)
 		tl, live := checkTopic(t.Errorf, topic, entity, recs, epochs, churnDeleted)
 		tl.Keys = len(live)
 		total.add(tl)
@@ -111,7 +120,7 @@ func audit(t *testing.T, c *cdc, epochs []epoch, churnDeleted map[string]bool, f
 		}
 	}
 	compareHashes(t, c, final)
-	return total
+	return total, all
 }
 
 type seen struct {

@@ -56,7 +56,7 @@ type hostileEnv struct {
 // the case justifies (nothing lost, nothing invented, no delete from a listing that was not
 // complete), that the sync says so in its outcome and exit code, and that neither the client
 // secret nor any value the case invented appears in the service's logs, its stdout, /status
-// or /metrics. Then the case is switched off and the next full syncs converge (audit).
+// or /metrics. Then the case is switched off and the next full sync leaves the truth.
 func TestIntegrationHostile(t *testing.T) {
 	for _, hc := range hostileCases() {
 		t.Run(string(hc.hostile), func(t *testing.T) {
@@ -68,6 +68,8 @@ func TestIntegrationHostile(t *testing.T) {
 func hostileCases() []hostileCase {
 	unchanged := func(_ *testing.T, _, now personiotest.Truth) personiotest.Truth { return now }
 	return []hostileCase{
+		{hostile: personiotest.HostileTokenRedirect, expect: unchanged, check: nothingReachedOtherOrigin},
+		{hostile: personiotest.HostilePersonsRedirect, persons: 400, expect: unchanged, check: nothingReachedOtherOrigin},
 		{
 			hostile: personiotest.HostileIDMissing,
 			churn:   personiotest.Churn{Deletions: 2, Renames: 3, SalaryChanges: 3},
@@ -92,7 +94,15 @@ func hostileCases() []hostileCase {
 			expect:   futureNewest,
 			check:    incrementalAfterFuture,
 		},
+		{hostile: personiotest.HostileEmptyPages, expect: unchanged, check: boundedPages},
 		{hostile: personiotest.HostileSecretEcho, expect: unchanged},
+		{
+			hostile:  personiotest.HostileNegativeExpiresIn,
+			churn:    personiotest.Churn{Renames: 3, SalaryChanges: 2},
+			complete: true,
+			expect:   unchanged,
+			check:    fewTokenRequests,
+		},
 		{
 			hostile:      personiotest.HostileControlChars,
 			churn:        personiotest.Churn{Hires: 2, Renames: 2},
@@ -133,8 +143,8 @@ func runHostile(t *testing.T, hc hostileCase) {
 	if json.Unmarshal(p.stdout.Bytes(), &r) == nil {
 		outcome = r.Outcome
 	}
-	t.Logf("hostile sync: exit %d, outcome %s, %d Personio requests; last error: %s", code, outcome,
-		h.after.Total-h.before.Total, lastError(p.log()))
+	t.Logf("hostile sync: exit %d, outcome %s after %s, %d Personio requests; last error: %s", code, outcome,
+		time.Since(p.started).Round(time.Millisecond), h.after.Total-h.before.Total, oneLine(lastError(p.log()), 400))
 	switch {
 	case hc.complete && (code != 0 || outcome != "complete"):
 		t.Errorf("the sync exited %d with outcome %s, want 0 and complete; log:\n%s", code, outcome, p.logTail())
@@ -155,16 +165,18 @@ func runHostile(t *testing.T, hc hostileCase) {
 	// The topics, through the independent consumer: the truth minus what the case justifies,
 	// nothing invented, no false delete.
 	want := hc.expect(t, before, f.s.truth())
-	tl := audit(t, f.c, f.epochs, f.deleted, want)
+	tl, recs := auditRecords(t, f.c, f.epochs, f.deleted, want)
 	t.Logf("after the hostile sync: %s", tl)
 	if !hc.markerIsData {
-		noMarkerOnTopics(t, f.c)
+		noMarkerOnTopics(t, recs)
 	}
 
-	// Switched off, the next full sync catches up and a further one publishes nothing.
+	// Switched off, the next full sync catches up: the topics hold the truth.
 	setHostile(t, f.s)
-	f.c.syncOK("full", 2*time.Minute)
-	f.converged()
+	r = f.c.syncOK("full", 2*time.Minute)
+	checkConverged(t, f.c, f.s.truth(), "full")
+	t.Logf("the case switched off, a full sync published %d events and left the truth; wall time %s",
+		r.published(), time.Since(f.began).Round(time.Second))
 }
 
 func setHostile(t *testing.T, s *sim, cases ...personiotest.Hostile) {
@@ -173,6 +185,13 @@ func setHostile(t *testing.T, s *sim, cases ...personiotest.Hostile) {
 		cases = []personiotest.Hostile{}
 	}
 	s.admin(http.MethodPut, "/admin/hostile", cases, nil)
+}
+
+func hostileState(t *testing.T, s *sim) personiotest.HostileState {
+	t.Helper()
+	var st personiotest.HostileState
+	s.admin(http.MethodGet, "/admin/hostile", nil, &st)
+	return st
 }
 
 // noLeak fails t when text holds the client secret or, unless markerIsData, a value a hostile
@@ -280,16 +299,14 @@ func oneLine(s string, n int) string {
 	return s
 }
 
-// noMarkerOnTopics reads both topics with the independent consumer: no record may carry a
-// value a hostile reply invented.
-func noMarkerOnTopics(t *testing.T, c *cdc) {
+// noMarkerOnTopics checks the records the independent consumer read: none may carry a value
+// a hostile reply invented.
+func noMarkerOnTopics(t *testing.T, recs []integration.VerifiedRecord) {
 	t.Helper()
-	for _, topic := range c.topics() {
-		for _, r := range integration.RunVerifier(t, topic) {
-			b, _ := json.Marshal(r)
-			if strings.Contains(string(b), personiotest.HostileMarker) {
-				t.Errorf("%s[%d]@%d carries a value the hostile reply invented: %s", topic, r.Partition, r.Offset, oneLine(string(b), 400))
-			}
+	for _, r := range recs {
+		b, _ := json.Marshal(r)
+		if strings.Contains(string(b), personiotest.HostileMarker) {
+			t.Errorf("%s[%d]@%d carries a value the hostile reply invented: %s", r.Topic, r.Partition, r.Offset, oneLine(string(b), 400))
 		}
 	}
 }
@@ -346,6 +363,42 @@ func futureNewest(_ *testing.T, _, now personiotest.Truth) personiotest.Truth {
 	now.Persons = slices.Clone(now.Persons)
 	now.Persons[len(now.Persons)-1].UpdatedAt = personiotest.HostileFutureUpdatedAt
 	return now
+}
+
+// nothingReachedOtherOrigin: a redirect to another origin is not followed.
+func nothingReachedOtherOrigin(t *testing.T, h *hostileEnv) {
+	t.Helper()
+	o := hostileState(t, h.s).OtherOrigin
+	t.Logf("other origin %s: %d requests %v, secret seen %v, token seen %v", o.URL, o.Requests, o.Paths, o.SecretSeen, o.TokenSeen)
+	if o.URL == "" {
+		t.Fatal("the other origin did not start")
+	}
+	if o.Requests != 0 || o.SecretSeen || o.TokenSeen {
+		t.Errorf("the other origin received %d requests (%v); the client secret %v, a bearer token %v",
+			o.Requests, o.Paths, o.SecretSeen, o.TokenSeen)
+	}
+}
+
+// boundedPages: endless empty pages end the listing after a bounded number of requests.
+func boundedPages(t *testing.T, h *hostileEnv) {
+	t.Helper()
+	n := h.after.Endpoint("GET /v2/persons") - h.before.Endpoint("GET /v2/persons")
+	t.Logf("empty pages: the sync asked for %d persons pages", n)
+	if n > 1000 {
+		t.Errorf("the sync asked for %d persons pages of an endless empty listing, want it bounded", n)
+	}
+}
+
+// fewTokenRequests: a token announced with a negative lifetime is not fetched again for every
+// API request.
+func fewTokenRequests(t *testing.T, h *hostileEnv) {
+	t.Helper()
+	tokens := h.after.Endpoint("POST /v2/auth/token") - h.before.Endpoint("POST /v2/auth/token")
+	api := h.after.Total - h.before.Total - tokens
+	t.Logf("negative expires_in: %d token requests for %d API requests", tokens, api)
+	if api < 20 || tokens > 3 {
+		t.Errorf("%d token requests for %d API requests, want at most 3", tokens, api)
+	}
 }
 
 // incrementalAfterFuture: after a person came with updated_at in 2099, renames made now are
