@@ -89,6 +89,11 @@ func hostileCases() []hostileCase {
 			},
 		},
 		{
+			hostile: personiotest.HostileDateYearZero,
+			churn:   personiotest.Churn{Deletions: 2, Renames: 3, SalaryChanges: 3},
+			expect:  keepNewestAndDeleted,
+		},
+		{
 			hostile:  personiotest.HostileFutureUpdated,
 			complete: true,
 			expect:   futureNewest,
@@ -96,6 +101,21 @@ func hostileCases() []hostileCase {
 		},
 		{hostile: personiotest.HostileEmptyPages, expect: unchanged, check: boundedPages},
 		{hostile: personiotest.HostileSecretEcho, expect: unchanged},
+		{
+			hostile: personiotest.HostileHuge,
+			churn:   personiotest.Churn{Hires: 3, Renames: 2, SalaryChanges: 2, Bonuses: 2},
+			expect: func(t *testing.T, _, now personiotest.Truth) personiotest.Truth {
+				return withoutPerson(now, now.Persons[len(now.Persons)-1].ID)
+			},
+		},
+		{
+			hostile: personiotest.HostileAmount,
+			churn:   personiotest.Churn{Renames: 2, Bonuses: 2},
+			expect: func(t *testing.T, _, now personiotest.Truth) personiotest.Truth {
+				now.Compensations = slices.Clone(now.Compensations[:len(now.Compensations)-1])
+				return now
+			},
+		},
 		{
 			hostile:  personiotest.HostileNegativeExpiresIn,
 			churn:    personiotest.Churn{Renames: 3, SalaryChanges: 2},
@@ -356,6 +376,11 @@ func keepNewestAndDeleted(t *testing.T, before, now personiotest.Truth) personio
 		}
 	}
 	return keepPersons(t, before, now, ids...)
+}
+
+func withoutPerson(tr personiotest.Truth, id string) personiotest.Truth {
+	tr.Persons = slices.DeleteFunc(slices.Clone(tr.Persons), func(p personio.Person) bool { return p.ID == id })
+	return tr
 }
 
 // futureNewest is the truth as future-updated-at serves it: the newest person updated in 2099.
