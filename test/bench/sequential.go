@@ -13,6 +13,7 @@ import (
 
 	"github.com/personio-cdc/personio-cdc/internal/personio"
 	"github.com/personio-cdc/personio-cdc/internal/personio/personiotest"
+	"github.com/personio-cdc/personio-cdc/pipeline/extract"
 )
 
 // sequentialSync is the baseline: the plain client loop of Personio's API guide. It fetches a
@@ -37,10 +38,13 @@ func sequentialSync(ctx context.Context, baseURL string, pageSize int, w personi
 	}
 
 	items := 0
-	for _, first := range []string{
-		baseURL + "/v2/persons?limit=" + strconv.Itoa(pageSize),
-		baseURL + "/v2/compensations?limit=100&start_date=" + w.Start.Format(time.DateOnly) + "&end_date=" + w.End.Format(time.DateOnly),
-	} {
+	firsts := []string{baseURL + "/v2/persons?limit=" + strconv.Itoa(pageSize)}
+	// Personio stops a request for a big company's whole month (422
+	// compensations.unprocessable_content): ask for about a week at a time.
+	for _, sw := range extract.SubWindows(w, 4) {
+		firsts = append(firsts, baseURL+"/v2/compensations?limit=100&start_date="+sw.Start.Format(time.DateOnly)+"&end_date="+sw.End.Format(time.DateOnly))
+	}
+	for _, first := range firsts {
 		next := first
 		for next != "" {
 			var page struct {
