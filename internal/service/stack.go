@@ -114,15 +114,19 @@ type Status struct {
 	Tenants []syncrun.Status `json:"tenants"`
 	// Schedule says when the next syncs run and why a full sync is being retried.
 	Schedule ScheduleStatus `json:"schedule"`
-	Settings config.Config  `json:"settings"`
+	// Activity is, per tenant, the events published in the last 24 hours and the Personio API
+	// traffic since start (requests, 429s, retries, the rate limiter's rates and waits).
+	Activity []Activity    `json:"activity"`
+	Settings config.Config `json:"settings"`
 }
 
 // Lifecycle returns the long-running service for `run`: the schedule from the config, the
 // admin server on ADMIN_ADDR serving reg, the readiness checks and /status.
 func (s *Stack) Lifecycle(reg *prometheus.Registry, version string) (*Lifecycle, error) {
 	started := time.Now().UTC()
+	events := &recentEvents{}
 	l := &Lifecycle{
-		Scheduler: NewScheduler(s.Runner, Schedule{
+		Scheduler: NewScheduler(recordingRunner{Runner: s.Runner, events: events}, Schedule{
 			Full:        s.Config.Sync.FullInterval,
 			Incremental: s.Config.Sync.IncrementalInterval,
 		}, s.Logger.With("component", "scheduler"), WithRegisterer(reg)),
@@ -138,7 +142,9 @@ func (s *Stack) Lifecycle(reg *prometheus.Registry, version string) (*Lifecycle,
 		Ready:      checks,
 		Status: func() any {
 			st := Status{Service: "personio-cdc", Version: version, Started: started,
-				Tenants: []syncrun.Status{s.Runner.Status()}, Schedule: l.Scheduler.Status(), Settings: s.Config}
+				Tenants: []syncrun.Status{s.Runner.Status()}, Schedule: l.Scheduler.Status(), Settings: s.Config,
+				Activity: []Activity{{Tenant: s.Config.Personio.Tenant, EventsLast24h: events.counts(time.Now()),
+					PersonioAPI: apiActivity(s.Personio, s.Config.Personio)}}}
 			raw, err := s.Redact.JSON(st)
 			if err != nil {
 				return map[string]string{"error": "status not available"}
