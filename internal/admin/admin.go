@@ -3,7 +3,8 @@
 //	/metrics  Prometheus metrics of the registry given to New
 //	/healthz  200 while the process is alive
 //	/readyz   200 when configured and every readiness check (Kafka, registry, schema ids, start-up) passes
-//	/status   JSON status per tenant and entity (counts and error texts, never personal data)
+//	/status   JSON status per tenant and entity (counts and error codes, never personal data)
+//	/         the status page: /status rendered as HTML for a person (see page.go)
 package admin
 
 import (
@@ -70,6 +71,7 @@ type Server struct {
 	done     chan struct{}
 	err      error
 	once     sync.Once
+	now      func() time.Time // the status page's clock
 }
 
 // New validates opts and builds the server; Start listens.
@@ -100,7 +102,7 @@ func New(opts Options) (*Server, error) {
 			return nil, errors.New("admin: a readiness check needs a Name and a Func")
 		}
 	}
-	s := &Server{opts: opts, done: make(chan struct{})}
+	s := &Server{opts: opts, done: make(chan struct{}), now: time.Now}
 	s.requests = promauto.With(opts.Registerer).NewCounterVec(prometheus.CounterOpts{
 		Name: "personio_cdc_admin_requests_total",
 		Help: "Requests to the admin endpoints, by path and status code.",
@@ -129,10 +131,8 @@ func (s *Server) Handler() http.Handler {
 	}))
 	handle("/readyz", http.HandlerFunc(s.readyz))
 	handle("/status", http.HandlerFunc(s.status))
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = fmt.Fprintln(w, "personio-cdc: /metrics /healthz /readyz /status")
-	})
+	mux.Handle("GET /{$}", promhttp.InstrumentHandlerCounter(s.requests.MustCurryWith(prometheus.Labels{"handler": "/"}),
+		http.HandlerFunc(s.page)))
 	return mux
 }
 
