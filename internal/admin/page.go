@@ -151,7 +151,7 @@ type pageFact struct {
 
 type pageBudget struct {
 	Budget, PerMinute, Configured string
-	Lowered                       bool
+	Lowered                       bool // below the configured rate: after a 429, or Personio announces less
 }
 
 func (s *Server) page(w http.ResponseWriter, _ *http.Request) {
@@ -266,7 +266,9 @@ func tenantView(t docTenant, act *docActivity, now time.Time) pageTenant {
 				ev.Events24h += ops[op]
 				parts = append(parts, fmt.Sprintf("%s %d", op, ops[op]))
 			}
-			ev.Events24hOps = strings.Join(parts, " · ")
+			if len(parts) > 1 {
+				ev.Events24hOps = strings.Join(parts, " · ")
+			}
 		}
 		v.Entities = append(v.Entities, ev)
 	}
@@ -276,7 +278,7 @@ func tenantView(t docTenant, act *docActivity, now time.Time) pageTenant {
 			{Key: "api-requests", Label: "Requests", Value: strconv.FormatInt(api.Requests, 10)},
 			{Key: "api-429", Label: "429 Too Many Requests", Value: strconv.FormatInt(api.RateLimited, 10), Warn: api.RateLimited > 0},
 			{Key: "api-retries", Label: "Retries", Value: strconv.FormatInt(api.Retries, 10)},
-			{Key: "api-wait", Label: "Waited on the rate limiter", Value: span(time.Duration(api.LimiterWaitSeconds * float64(time.Second)))},
+			{Key: "api-wait", Label: "Rate limiter waits (summed)", Value: span(time.Duration(api.LimiterWaitSeconds * float64(time.Second)))},
 		}
 		for _, b := range api.Budgets {
 			v.Budgets = append(v.Budgets, pageBudget{Budget: b.Budget, PerMinute: perMinute(b.PerMinute),
@@ -311,7 +313,7 @@ func span(d time.Duration) string {
 	if d < 0 {
 		d = 0
 	}
-	if d < 10*time.Second {
+	if d < time.Second {
 		return strconv.FormatFloat(math.Round(d.Seconds()*100)/100, 'f', -1, 64) + "s"
 	}
 	d = d.Round(time.Second)
