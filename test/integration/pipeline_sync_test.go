@@ -34,12 +34,15 @@ type pipelineEnv struct {
 	prefix string
 }
 
-func newPipelineEnv(t *testing.T, persons int) *pipelineEnv {
+func newPipelineEnv(t *testing.T, persons int, simOpts ...func(*personiotest.Options)) *pipelineEnv {
 	t.Helper()
 	env := Env(t)
 	fast := personiotest.Rate{PerMinute: 6e6, Burst: 1000}
-	sim := personiotest.NewTestServer(t, personiotest.Options{Persons: persons, Seed: 7, NoRateLimit: true,
-		RateLimit: fast, CompensationRateLimit: fast})
+	opts := personiotest.Options{Persons: persons, Seed: 7, NoRateLimit: true, RateLimit: fast, CompensationRateLimit: fast}
+	for _, m := range simOpts {
+		m(&opts)
+	}
+	sim := personiotest.NewTestServer(t, opts)
 	client, err := personio.New(personio.Config{BaseURL: sim.URL(), ClientID: personiotest.DefaultClientID,
 		ClientSecret: personiotest.DefaultClientSecret,
 		RateLimit:    personio.Rate{PerMinute: 6e6, Burst: 1000}, CompensationRateLimit: personio.Rate{PerMinute: 6e6, Burst: 1000}})

@@ -65,7 +65,8 @@ func ComparePersons(t testing.TB, tenant string, live map[string]map[string]any,
 // compensations effective inside windows (the months a sync lists).
 func CompareCompensations(t testing.TB, tenant string, live map[string]map[string]any, tr personiotest.Truth, windows []personio.Window) {
 	t.Helper()
-	want := map[string]personio.Compensation{}
+	var recs []*change.Compensation
+	source := map[*change.Compensation]personio.Compensation{}
 	for _, c := range tr.Compensations {
 		rec, err := change.NewCompensation(c)
 		if err != nil {
@@ -74,8 +75,14 @@ func CompareCompensations(t testing.TB, tenant string, live map[string]map[strin
 		if slices.ContainsFunc(windows, func(w personio.Window) bool {
 			return !rec.EffectiveFrom.Before(w.Start) && !rec.EffectiveFrom.After(w.End)
 		}) {
-			want[change.Key(tenant, rec.RecordID())] = c
+			recs = append(recs, rec)
+			source[rec] = c
 		}
+	}
+	change.NumberCompensations(recs) // items without id that share the composite key
+	want := map[string]personio.Compensation{}
+	for _, rec := range recs {
+		want[change.Key(tenant, rec.RecordID())] = source[rec]
 	}
 	compareKeys(t, "compensations", live, want)
 	for key, c := range want {
