@@ -192,19 +192,39 @@ func TestContract(t *testing.T) {
 		creds.validate(t, c, post("/v2/auth/revoke", url.Values{"token": {"papi-unknown"}}), 200)
 	})
 
+	// Churned data too: hires, terminations, changed attributes and pay go through the
+	// simulator's other code paths.
+	s.Churn(Churn{Hires: 4, Terminations: 3, Renames: 2, EmailChanges: 2, AttributeChanges: 4, SalaryChanges: 3, Bonuses: 3})
 	tr := s.Truth()
+	// The spec marks no field required, but every example of a person carries
+	// _meta.links.employments.href (and a client walks from a person to its employments by it).
+	hasEmploymentsLink := func(t *testing.T, person []byte) {
+		t.Helper()
+		var p personLinks
+		if err := json.Unmarshal(person, &p); err != nil || p.Meta == nil || p.Meta.Links["employments"].Href == "" {
+			t.Fatalf("person without _meta.links.employments.href: %.300s", person)
+		}
+	}
 	t.Run("persons", func(t *testing.T) {
+		listed := 0
 		for path := "/v2/persons?limit=50"; path != ""; {
 			body := persons.validate(t, c, get(strings.TrimPrefix(path, s.URL())), 200)
 			var p pageOf[json.RawMessage]
 			_ = json.Unmarshal(body, &p)
+			for _, item := range p.Data {
+				hasEmploymentsLink(t, item)
+				listed++
+			}
 			path = p.next()
+		}
+		if listed != len(tr.Persons) {
+			t.Fatalf("validated %d persons, the truth has %d", listed, len(tr.Persons))
 		}
 		persons.validate(t, c, get("/v2/persons?status=INACTIVE&limit=3"), 200)
 		persons.validate(t, c, get("/v2/persons?limit=0"), 400)
 		persons.validate(t, c, get("/v2/persons?created_at.lt=wrong-date-format"), 400)
 		for _, p := range tr.Persons[:10] {
-			persons.validate(t, c, get("/v2/persons/"+p.ID), 200)
+			hasEmploymentsLink(t, persons.validate(t, c, get("/v2/persons/"+p.ID), 200))
 		}
 		persons.validate(t, c, get("/v2/persons/does-not-exist"), 404)
 	})
