@@ -47,7 +47,7 @@ type Snapshot struct {
 	Persons []Person
 	// Compensations holds the items of a compensation snapshot, in listing order (sub-window
 	// by sub-window), each identical item once (identical items without id as often as one
-	// sub-window listed them).
+	// request listed them).
 	Compensations []personio.Compensation
 	// Complete is true when the listing finished without any error. Items of an incomplete
 	// snapshot are still valid (a person whose employments could not be read is left out).
@@ -512,7 +512,7 @@ func (e *Extractor) compensations(ctx context.Context, w personio.Window) Snapsh
 	}
 	e.mu.Unlock()
 	subs := SubWindows(w, n)
-	pages := make([][]personio.Compensation, len(subs))
+	pages := make([][][]personio.Compensation, len(subs)) // per sub-window, per request
 	listErrs := make([]error, len(subs))
 	var g errgroup.Group
 	for i, sw := range subs {
@@ -522,7 +522,7 @@ func (e *Extractor) compensations(ctx context.Context, w personio.Window) Snapsh
 		})
 	}
 	_ = g.Wait() // sub-windows report through listErrs
-	snap.Compensations = unionCompensations(pages)
+	snap.Compensations = unionCompensations(slices.Concat(pages...))
 	var errs []error
 	for i, err := range listErrs {
 		if err != nil {
@@ -539,14 +539,15 @@ func (e *Extractor) compensations(ctx context.Context, w personio.Window) Snapsh
 // request twice. A day that is too large even then fails with a *TooMuchDataError naming it.
 // Items of a listing that failed otherwise are kept (they are valid); those of a listing
 // stopped as too large are dropped, since its halves list them again.
-func (e *Extractor) listRange(ctx context.Context, r personio.Window, limit int, out *[]personio.Compensation) error {
+func (e *Extractor) listRange(ctx context.Context, r personio.Window, limit int, out *[][]personio.Compensation) error {
 	var items []personio.Compensation
 	err := e.src.ListCompensations(ctx, personio.CompensationFilter{Window: r, Limit: limit}, func(page []personio.Compensation) error {
 		items = append(items, page...)
 		return ctx.Err()
 	})
 	if !errors.Is(err, personio.ErrTooMuchData) {
-		*out = append(*out, items...)
+		// Each request's items are a listing of their own for unionCompensations.
+		*out = append(*out, items)
 		return err
 	}
 	if d := days(r); d > 1 {
