@@ -61,6 +61,7 @@ func commands() []command {
 		{"resnapshot", "publish an \"r\" event for every current entity (bootstrap new consumers)", cmdResnapshot},
 		{"replay", "read topics from offset 0 and show their current state", cmdReplay},
 		{"tail", "print the events of the topics as they arrive, decoded (a kcat for our Avro)", cmdTail},
+		{"erase", "erase a person: tombstone their keys, keep syncs from publishing them (--lift undoes)", cmdErase},
 		{"schemas", "print, register or check the Avro schemas", cmdSchemas},
 		{"demo", "run everything in-process against a simulated Personio and print the events", cmdDemo},
 		{"version", "print the version", cmdVersion},

@@ -58,9 +58,15 @@ type Kafka struct {
 	// ReplicationFactor -1 leaves it to the broker's default.replication.factor.
 	TopicPartitions   int
 	ReplicationFactor int
-	// MinCompactionLag is min.compaction.lag.ms and delete.retention.ms of created topics:
-	// every single change stays readable at least this long.
+	// MinCompactionLag is min.compaction.lag.ms of created topics: every single change stays
+	// readable at least this long.
 	MinCompactionLag time.Duration
+	// MaxCompactionLag (max.compaction.lag.ms), SegmentRoll (segment.ms) and DeleteRetention
+	// (delete.retention.ms) of created topics bound how long an erased person's values stay
+	// readable after their tombstones (README "Erasure").
+	MaxCompactionLag time.Duration
+	SegmentRoll      time.Duration
+	DeleteRetention  time.Duration
 }
 
 // Topic returns the topic name of an entity ("persons" → "personio.persons").

@@ -74,7 +74,8 @@ func TestDefaults(t *testing.T) {
 		"prefix":          c.Kafka.TopicPrefix == "personio",
 		"topic":           c.Kafka.Topic("persons") == "personio.persons",
 		"partitions":      c.Kafka.TopicPartitions == 6 && c.Kafka.ReplicationFactor == -1,
-		"compaction lag":  c.Kafka.MinCompactionLag == 168*time.Hour,
+		"compaction lag":  c.Kafka.MinCompactionLag == 168*time.Hour && c.Kafka.MaxCompactionLag == 720*time.Hour,
+		"erasure bound":   c.Kafka.SegmentRoll == 24*time.Hour && c.Kafka.DeleteRetention == 168*time.Hour,
 		"registry":        c.SchemaRegistry.URL == "http://localhost:8081",
 		"intervals":       c.Sync.FullInterval == time.Hour && c.Sync.IncrementalInterval == 5*time.Minute,
 		"lookback":        c.Sync.CompensationLookbackMonths == 2,
@@ -259,6 +260,14 @@ func TestBadConfigs(t *testing.T) {
 			want: []string{
 				`--rate-limit: "Inf" is not a finite number`,
 				`--compensation-rate-limit: "nan" is not a finite number`,
+			},
+		},
+		{
+			fixture: "compaction.env",
+			want: []string{
+				"MAX_COMPACTION_LAG (168h0m0s) must not be shorter than MIN_COMPACTION_LAG (720h0m0s)",
+				"SEGMENT_ROLL must be at least 1ms",
+				"DELETE_RETENTION must not be negative",
 			},
 		},
 		{

@@ -229,7 +229,19 @@ var settings = func() []setting {
 	}
 	{
 		set, get := dur(func(c *Config) *time.Duration { return &c.Kafka.MinCompactionLag })
-		add(def("MIN_COMPACTION_LAG", "min-compaction-lag", "168h", "min.compaction.lag.ms and delete.retention.ms of created topics", GroupTopics, set, get).withKind("duration"))
+		add(def("MIN_COMPACTION_LAG", "min-compaction-lag", "168h", "min.compaction.lag.ms of created topics: how long every change stays readable", GroupTopics, set, get).withKind("duration"))
+	}
+	{
+		set, get := dur(func(c *Config) *time.Duration { return &c.Kafka.MaxCompactionLag })
+		add(def("MAX_COMPACTION_LAG", "max-compaction-lag", "720h", "max.compaction.lag.ms of created topics (>= MIN_COMPACTION_LAG): bounds how long an erased value stays readable", GroupTopics, set, get).withKind("duration"))
+	}
+	{
+		set, get := dur(func(c *Config) *time.Duration { return &c.Kafka.SegmentRoll })
+		add(def("SEGMENT_ROLL", "segment-roll", "24h", "segment.ms of created topics: the active segment, never compacted, rolls after this", GroupTopics, set, get).withKind("duration"))
+	}
+	{
+		set, get := dur(func(c *Config) *time.Duration { return &c.Kafka.DeleteRetention })
+		add(def("DELETE_RETENTION", "delete-retention", "168h", "delete.retention.ms of created topics: how long a tombstone stays readable", GroupTopics, set, get).withKind("duration"))
 	}
 
 	// Schema registry.

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 )
 
@@ -112,6 +113,17 @@ func (c Config) problems(groups Group) []Problem {
 		}
 		if k.MinCompactionLag < 0 {
 			bad("MIN_COMPACTION_LAG", "must not be negative")
+		}
+		if k.MaxCompactionLag < time.Millisecond {
+			bad("MAX_COMPACTION_LAG", "must be at least 1ms")
+		} else if k.MinCompactionLag > k.MaxCompactionLag {
+			bad("MAX_COMPACTION_LAG", "(%s) must not be shorter than MIN_COMPACTION_LAG (%s)", k.MaxCompactionLag, k.MinCompactionLag)
+		}
+		if k.SegmentRoll < time.Millisecond {
+			bad("SEGMENT_ROLL", "must be at least 1ms")
+		}
+		if k.DeleteRetention < 0 {
+			bad("DELETE_RETENTION", "must not be negative")
 		}
 	}
 	if groups&GroupRegistry != 0 {

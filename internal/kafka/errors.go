@@ -179,3 +179,6 @@ func reason(err error) string {
 	}
 	return "other"
 }
+
+// UnknownTopic reports whether err says that a topic (or partition) does not exist.
+func UnknownTopic(err error) bool { return errors.Is(err, kafkago.UnknownTopicOrPartition) }

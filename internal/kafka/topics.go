@@ -12,9 +12,19 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 )
 
-// DefaultCompactionLag is the default min.compaction.lag.ms and
-// delete.retention.ms: every change stays visible for a week.
-const DefaultCompactionLag = 7 * 24 * time.Hour
+// Defaults of the compaction settings of a created topic.
+const (
+	// DefaultCompactionLag is the default min.compaction.lag.ms and delete.retention.ms:
+	// every change, and every tombstone, stays visible for a week.
+	DefaultCompactionLag = 7 * 24 * time.Hour
+	// DefaultMaxCompactionLag is the default max.compaction.lag.ms: a record another one
+	// replaced (an erased person's values) is compacted away at the latest 30 days after it
+	// became cleanable.
+	DefaultMaxCompactionLag = 30 * 24 * time.Hour
+	// DefaultSegmentRoll is the default segment.ms: the active segment, which Kafka never
+	// compacts, is rolled at the first write a day after it began.
+	DefaultSegmentRoll = 24 * time.Hour
+)
 
 // TopicSpec describes a topic the service writes to.
 type TopicSpec struct {
@@ -30,11 +40,20 @@ type TopicSpec struct {
 
 // DefaultTopicConfigs returns the configs of a compacted change topic.
 func DefaultTopicConfigs() map[string]string {
-	lag := strconv.FormatInt(DefaultCompactionLag.Milliseconds(), 10)
+	return CompactedTopicConfigs(DefaultCompactionLag, DefaultMaxCompactionLag, DefaultSegmentRoll, DefaultCompactionLag)
+}
+
+// CompactedTopicConfigs returns the configs of a compacted topic with the given
+// min.compaction.lag.ms, max.compaction.lag.ms, segment.ms and delete.retention.ms. Together
+// they bound how long a value replaced by a tombstone stays readable (README "Erasure").
+func CompactedTopicConfigs(minLag, maxLag, segmentRoll, deleteRetention time.Duration) map[string]string {
+	ms := func(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
 	return map[string]string{
 		"cleanup.policy":        "compact",
-		"min.compaction.lag.ms": lag,
-		"delete.retention.ms":   lag,
+		"min.compaction.lag.ms": ms(minLag),
+		"max.compaction.lag.ms": ms(maxLag),
+		"segment.ms":            ms(segmentRoll),
+		"delete.retention.ms":   ms(deleteRetention),
 	}
 }
 

@@ -6,15 +6,16 @@ package service
 import (
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/personio-cdc/personio-cdc/internal/codec"
 	"github.com/personio-cdc/personio-cdc/internal/config"
+	"github.com/personio-cdc/personio-cdc/internal/erasure"
 	"github.com/personio-cdc/personio-cdc/internal/kafka"
 	"github.com/personio-cdc/personio-cdc/internal/personio"
+	syncrun "github.com/personio-cdc/personio-cdc/pipeline/sync"
 	"github.com/personio-cdc/personio-cdc/schemas"
 )
 
@@ -62,18 +63,15 @@ func NewKafka(c config.Config, reg prometheus.Registerer, logger *slog.Logger) (
 }
 
 // TopicTemplate is how the service creates a missing topic: the configured partitions and
-// replication, compacted, with MIN_COMPACTION_LAG as min.compaction.lag.ms and
+// replication, compacted, with MIN_COMPACTION_LAG, MAX_COMPACTION_LAG, SEGMENT_ROLL and
+// DELETE_RETENTION as min.compaction.lag.ms, max.compaction.lag.ms, segment.ms and
 // delete.retention.ms. Name is left empty.
 func TopicTemplate(c config.Config) kafka.TopicSpec {
-	lag := strconv.FormatInt(c.Kafka.MinCompactionLag.Milliseconds(), 10)
+	k := c.Kafka
 	return kafka.TopicSpec{
-		Partitions:        c.Kafka.TopicPartitions,
-		ReplicationFactor: c.Kafka.ReplicationFactor,
-		Configs: map[string]string{
-			"cleanup.policy":        "compact",
-			"min.compaction.lag.ms": lag,
-			"delete.retention.ms":   lag,
-		},
+		Partitions:        k.TopicPartitions,
+		ReplicationFactor: k.ReplicationFactor,
+		Configs:           kafka.CompactedTopicConfigs(k.MinCompactionLag, k.MaxCompactionLag, k.SegmentRoll, k.DeleteRetention),
 	}
 }
 
@@ -85,4 +83,19 @@ func NewRegistry(c config.Config, logger *slog.Logger, extra ...codec.RegistryOp
 		opts = append(opts, codec.WithBasicAuth(c.SchemaRegistry.Username, c.SchemaRegistry.Password.Value()))
 	}
 	return codec.NewRegistry(c.SchemaRegistry.URL, append(opts, extra...)...)
+}
+
+// NewEraser builds what `personio-cdc erase` runs: the erasures topic and the entity topics
+// under the configured prefix, created like every other topic, reached through kc, decoded
+// with the registry reg.
+func NewEraser(c config.Config, kc *kafka.Client, reg *codec.Registry) (*erasure.Eraser, error) {
+	return erasure.New(erasure.Config{
+		TopicPrefix: c.Kafka.TopicPrefix,
+		Entities:    syncrun.Entities(),
+		Admin:       kc,
+		TopicSpec:   TopicTemplate(c),
+		Producer:    kc,
+		Reader:      kc,
+		Codec:       codec.New(reg),
+	})
 }

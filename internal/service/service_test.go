@@ -215,7 +215,12 @@ func TestTopicTemplate(t *testing.T) {
 	if spec.Partitions != 12 || spec.ReplicationFactor != 3 || spec.Name != "" {
 		t.Errorf("spec %+v", spec)
 	}
-	for k, want := range map[string]string{"cleanup.policy": "compact", "min.compaction.lag.ms": "172800000", "delete.retention.ms": "172800000"} {
+	cfg.Kafka.MaxCompactionLag = 72 * time.Hour
+	cfg.Kafka.SegmentRoll = time.Hour
+	cfg.Kafka.DeleteRetention = 24 * time.Hour
+	spec = TopicTemplate(cfg)
+	for k, want := range map[string]string{"cleanup.policy": "compact", "min.compaction.lag.ms": "172800000",
+		"max.compaction.lag.ms": "259200000", "segment.ms": "3600000", "delete.retention.ms": "86400000"} {
 		if spec.Configs[k] != want {
 			t.Errorf("%s = %q, want %q", k, spec.Configs[k], want)
 		}

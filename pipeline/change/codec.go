@@ -83,6 +83,18 @@ func UnmarshalRecord(e Entity, b []byte) (Record, error) {
 	return r, nil
 }
 
+// NewEnvelope returns an empty envelope of entity e to decode a topic value into:
+// *PersonChange or *CompensationChange.
+func NewEnvelope(e Entity) (any, error) {
+	switch e {
+	case Persons:
+		return new(PersonChange), nil
+	case Compensations:
+		return new(CompensationChange), nil
+	}
+	return nil, fmt.Errorf("change: no envelope for entity %q", e)
+}
+
 // FromEnvelope turns a decoded topic value (*PersonChange or *CompensationChange) back into
 // an Event. Key is rebuilt from the source tenant and the record id.
 func FromEnvelope(v any) (Event, error) {

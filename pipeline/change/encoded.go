@@ -33,6 +33,10 @@ func (e *Encoded) RecordID() string { return e.id }
 // EntityUpdatedAt implements Record.
 func (e *Encoded) EntityUpdatedAt() *time.Time { return e.updatedAt }
 
+// SubjectID implements Record. Only persons are held as an Encoded (Normalizer.Encode), and a
+// person is its own subject.
+func (e *Encoded) SubjectID() string { return e.id }
+
 // Data returns the record's Avro encoding. It must not be modified.
 func (e *Encoded) Data() []byte { return e.data }
 

@@ -13,6 +13,11 @@ type Record interface {
 	RecordID() string
 	// EntityUpdatedAt is Personio's updated_at of the record, or nil.
 	EntityUpdatedAt() *time.Time
+	// SubjectID is the id of the person the record is about: a person's own id, a
+	// compensation's (and an employment's) person_id. It is the one place that says which keys
+	// belong to a person, so that erasing a person (internal/erasure) finds every one of them
+	// and a sync leaves out every record of an erased person.
+	SubjectID() string
 }
 
 // Person is the normal form of a Personio person, field for field the Avro record
@@ -118,6 +123,9 @@ func (p *Person) RecordID() string { return p.ID }
 // EntityUpdatedAt implements Record.
 func (p *Person) EntityUpdatedAt() *time.Time { return p.UpdatedAt }
 
+// SubjectID implements Record: a person is its own subject.
+func (p *Person) SubjectID() string { return p.ID }
+
 // Entity implements Record.
 func (*Compensation) Entity() Entity { return Compensations }
 
@@ -126,6 +134,9 @@ func (c *Compensation) RecordID() string { return c.ID }
 
 // EntityUpdatedAt implements Record; compensations carry no updated_at, so it is nil.
 func (*Compensation) EntityUpdatedAt() *time.Time { return nil }
+
+// SubjectID implements Record: the person the compensation is paid to.
+func (c *Compensation) SubjectID() string { return c.PersonID }
 
 // Scale and precision of the decimals in the schemas.
 const (

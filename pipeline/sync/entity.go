@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/personio-cdc/personio-cdc/internal/erasure"
 	"github.com/personio-cdc/personio-cdc/pipeline/change"
 	"github.com/personio-cdc/personio-cdc/pipeline/diff"
 	"github.com/personio-cdc/personio-cdc/pipeline/extract"
@@ -22,6 +23,8 @@ type entityRun struct {
 	maxUpdated      time.Time     // persons: largest updated_at listed
 	listed          time.Time     // the run's start, before the listing started
 	filtered        bool          // persons: an incremental (updated_at) listing
+	tenant          string
+	erased          *erasure.List // persons erased when the run began: their records are left out
 }
 
 // add normalises a snapshot's items and feeds them to the diff run. An item that cannot be put
@@ -33,12 +36,17 @@ func (er *entityRun) add(snap extract.Snapshot, m *Metrics) {
 	if snap.Err != nil {
 		er.partial(&locatedError{entity: string(snap.Entity), scope: snap.Scope, err: snap.Err})
 	}
-	invalid := 0
+	invalid, erased := 0, 0
 	var firstInvalid error
 	switch snap.Entity {
 	case change.Persons:
 		for _, p := range snap.Persons {
 			rec, err := er.norm.Encode(p.Person, p.EmploymentList)
+			if err == nil && er.erased.Erased(er.tenant, rec.SubjectID()) {
+				er.norm.Release(rec)
+				erased++
+				continue
+			}
 			changed := false
 			if err == nil {
 				changed, err = er.run.AddOne(rec)
@@ -61,6 +69,10 @@ func (er *entityRun) add(snap extract.Snapshot, m *Metrics) {
 		recs := make([]*change.Compensation, 0, len(snap.Compensations))
 		for _, c := range snap.Compensations {
 			rec, err := change.NewCompensation(c)
+			if err == nil && er.erased.Erased(er.tenant, rec.SubjectID()) {
+				erased++ // a composite id holds the person id: numbering is the same without them
+				continue
+			}
 			if err != nil {
 				invalid++
 				firstInvalid = firstErr(firstInvalid, err)
@@ -83,6 +95,9 @@ func (er *entityRun) add(snap extract.Snapshot, m *Metrics) {
 		if ok && invalid == 0 {
 			er.completeWindows = append(er.completeWindows, w)
 		}
+	}
+	if erased > 0 {
+		m.ItemsSkipped.WithLabelValues(string(snap.Entity), "erased").Add(float64(erased))
 	}
 	if invalid > 0 {
 		m.ItemsSkipped.WithLabelValues(string(snap.Entity), "invalid").Add(float64(invalid))

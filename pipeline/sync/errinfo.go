@@ -48,6 +48,7 @@ const (
 	CodeEventTooLarge = "kafka.event_too_large"   // events larger than their topic takes were left out
 	CodeKafkaTopics   = "kafka.topics_failed"     // the output topics could not be created or checked
 	CodeStateRebuild  = "state.rebuild_failed"    // the state could not be rebuilt from the topics
+	CodeErasure       = "erasure.failed"          // the erasures could not be read or their keys tombstoned
 	CodeIncompatible  = "registry.incompatible"   // the registry rejects a schema as incompatible
 	CodeInvalidSchema = "registry.invalid_schema" // the registry rejects a schema as invalid
 	CodeRegistry      = "registry.failed"         // another schema registry failure

@@ -19,6 +19,7 @@ type Metrics struct {
 	ItemsSkipped        *prometheus.CounterVec   // entity, reason
 	EventsSkipped       *prometheus.CounterVec   // entity, reason
 	StateRebuilds       *prometheus.CounterVec   // result
+	ErasedKeys          *prometheus.CounterVec   // entity
 	StateRebuildSeconds prometheus.Histogram
 }
 
@@ -62,7 +63,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"entity"}),
 		ItemsSkipped: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "personio_cdc_items_skipped_total",
-			Help: "Listed items left out of a sync, by entity and reason: invalid (no identity, a field out of range or unreadable) or conflict (one key listed twice with different content). Their scope deletes nothing.",
+			Help: "Listed items left out of a sync, by entity and reason: invalid (no identity, a field out of range or unreadable; its scope deletes nothing), conflict (one key listed twice with different content; likewise) or erased (a record of an erased person, left out on purpose).",
 		}, []string{"entity", "reason"}),
 		EventsSkipped: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "personio_cdc_events_skipped_total",
@@ -72,6 +73,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "personio_cdc_state_rebuilds_total",
 			Help: "Rebuilds of the state from the output topics, by result (ok, error).",
 		}, []string{"result"}),
+		ErasedKeys: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "personio_cdc_erased_keys_total",
+			Help: "Keys of erased persons the runner tombstoned, by entity (published before it learnt of the erasure).",
+		}, []string{"entity"}),
 		StateRebuildSeconds: f.NewHistogram(prometheus.HistogramOpts{
 			Name:    "personio_cdc_state_rebuild_duration_seconds",
 			Help:    "Duration of state rebuilds from the output topics.",

@@ -15,6 +15,7 @@ import (
 	"github.com/hamba/avro/v2"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/personio-cdc/personio-cdc/internal/erasure"
 	"github.com/personio-cdc/personio-cdc/internal/kafka"
 	"github.com/personio-cdc/personio-cdc/internal/personio"
 	"github.com/personio-cdc/personio-cdc/internal/state"
@@ -27,6 +28,9 @@ import (
 
 // entities are the entities a Runner syncs, in the order results list them.
 var entities = []change.Entity{change.Persons, change.Compensations}
+
+// Entities returns the entities a Runner syncs, in the order results list them.
+func Entities() []change.Entity { return slices.Clone(entities) }
 
 // Runner runs syncs of one tenant: it keeps the state (rebuilt from the output topics when it
 // is unknown), extracts, diffs, publishes and records what happened. Runs do not overlap: a
@@ -48,6 +52,10 @@ type Runner struct {
 	dirty       bool        // the store may disagree with the topics: rebuild first
 	hwm         time.Time   // largest person updated_at of the last complete persons listing
 	topicsReady bool
+	// erased is the erasure list read before this run (or the last); enforced is the list
+	// whose persons' keys were last tombstoned and removed from store (nil: none yet, since
+	// the last rebuild). See refreshErasures.
+	erased, enforced *erasure.List
 	// createdAt holds the created_at of the persons in the state after the last rebuild. Full
 	// persons listings split their chains at its quantiles until one of them completes; from
 	// then on the extractor splits where that listing's persons were.
@@ -201,6 +209,9 @@ func (r *Runner) Run(ctx context.Context, kind Kind, opts ...RunOption) (Result,
 	r.board.begin(res)
 
 	err = r.run(ctx, &res, only)
+	if eerr := r.enforceAfterRun(ctx); eerr != nil && err == nil {
+		err = eerr
+	}
 
 	res.Ended = r.cfg.Now()
 	res.Duration = res.Ended.Sub(res.Started)
@@ -275,7 +286,8 @@ func (r *Runner) run(ctx context.Context, res *Result, only []change.Entity) err
 			if err != nil {
 				return fmt.Errorf("sync: %w", err)
 			}
-			er = &entityRun{entity: snap.Entity, run: dr, res: res.entity(snap.Entity), complete: true, listed: res.Started}
+			er = &entityRun{entity: snap.Entity, run: dr, res: res.entity(snap.Entity), complete: true, listed: res.Started,
+				tenant: r.cfg.Tenant, erased: r.erased}
 			runs[snap.Entity] = er
 		}
 		er.add(snap, r.metrics)
@@ -350,12 +362,13 @@ func (r *Runner) prepare(ctx context.Context, res *Result) error {
 		return err
 	}
 	if !r.topicsReady && r.cfg.Admin != nil {
-		specs := make([]kafka.TopicSpec, 0, len(entities))
+		specs := make([]kafka.TopicSpec, 0, len(entities)+1)
 		for _, e := range entities {
 			s := r.cfg.TopicSpec
 			s.Name = r.Topic(e)
 			specs = append(specs, s)
 		}
+		specs = append(specs, erasure.TopicSpec(r.cfg.TopicSpec, r.cfg.TopicPrefix))
 		if err := r.cfg.Admin.EnsureTopics(ctx, specs); err != nil {
 			return atStage(CodeKafkaTopics, "the output topics could not be created or checked",
 				fmt.Errorf("sync: create topics: %w", err))
@@ -363,7 +376,7 @@ func (r *Runner) prepare(ctx context.Context, res *Result) error {
 		r.topicsReady = true
 	}
 	if r.store != nil && !r.dirty {
-		return nil
+		return r.refreshErasures(ctx)
 	}
 	start := time.Now()
 	store, createdAt, err := r.rebuildWithRetry(ctx)
@@ -380,7 +393,42 @@ func (r *Runner) prepare(ctx context.Context, res *Result) error {
 	// complete persons listing; a new one has none, so its first incremental sync lists every
 	// person.
 	r.store, r.createdAt, r.dirty, res.Rebuilt = store, createdAt, false, true
+	r.enforced = nil // the topics may hold keys of any erased person
+	return r.refreshErasures(ctx)
+}
+
+// refreshErasures reads the erasures topic again and tombstones the live keys of every person
+// erased since the last time (after a rebuild: of every erased person), removing them from the
+// state. The run then leaves every listed record of an erased person out (entityRun.add), so a
+// person erased before the run's start is neither published again nor deleted ("d", whose
+// before image is the data to erase).
+func (r *Runner) refreshErasures(ctx context.Context) error {
+	list, err := erasure.Read(ctx, r.cfg.Reader, erasure.Topic(r.cfg.TopicPrefix))
+	if err != nil {
+		return atStage(CodeErasure, "the erasures could not be read", fmt.Errorf("sync: %w", err))
+	}
+	r.erased = list
+	n, err := erasure.Enforce(ctx, erasure.Target{Topic: r.Topic, Producer: r.cfg.Producer}, r.store, entities, list.Since(r.enforced))
+	if err != nil {
+		return atStage(CodeErasure, "the keys of erased persons could not be tombstoned", fmt.Errorf("sync: %w", err))
+	}
+	for e, c := range n {
+		r.metrics.ErasedKeys.WithLabelValues(string(e)).Add(float64(c))
+	}
+	r.enforced = list
 	return nil
+}
+
+// enforceAfterRun reads the erasures again once a run published, and tombstones what the run
+// published of a person erased while it ran: an erasure the erase command wrote after the run
+// read the list is either seen by the command's own state rebuild (which then tombstones the
+// run's events) or written before this read (which then sees it). Either way the last record
+// of every such key is a tombstone when the run returns.
+func (r *Runner) enforceAfterRun(ctx context.Context) error {
+	if r.store == nil || r.dirty || ctx.Err() != nil {
+		return nil // the next run rebuilds the state and enforces every erasure
+	}
+	return r.refreshErasures(ctx)
 }
 
 // checkSchemaIDs registers the schemas again before a sync and before each publish. The registry
