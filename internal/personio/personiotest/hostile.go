@@ -33,8 +33,9 @@ import (
 //	                     (unlike Faults.RedirectAPI, which redirects every API request).
 //	id-missing           the newest person is listed without "id".
 //	id-null              the newest person is listed with "id": null.
-//	id-duplicate         the first person is listed again at the end of the listing, with the
-//	                     same id and the first name HostileMarker.
+//	id-duplicate         the first person is listed again at the end of every listing (on each
+//	                     page without a next link), with the same id and the first name
+//	                     HostileMarker.
 //	date-year-zero       the newest person is listed with created_at in year 0
 //	                     (HostileYearZero), which no timestamp of most consumers can hold.
 //	future-updated-at    the newest person is listed with updated_at in 2099
