@@ -78,6 +78,7 @@ func (s *Server) api(kind bucketKind, h func(w http.ResponseWriter, r *http.Requ
 		var resp response
 		fault := ""
 		if kind != bucketToken {
+			release := func() {} // of a compensation request's place among those in progress
 			client, ok := s.authenticate(r)
 			if !ok {
 				// Not charged; the headers show the configured credential's budget.
@@ -92,12 +93,16 @@ func (s *Server) api(kind bucketKind, h func(w http.ResponseWriter, r *http.Requ
 				return
 			}
 			if kind == bucketCompensation || kind == bucketCompensationEarly {
-				release, resp, ok := s.compensationGate(r, client)
+				var (
+					resp response
+					ok   bool
+				)
+				release, resp, ok = s.compensationGate(r, client)
 				if !ok {
 					s.finish(w, r, resp, "")
 					return
 				}
-				defer release() // in progress until the reply is written
+				defer release() // for the paths that end early; release runs once
 			}
 			latency()
 			if f.RedirectAPI != "" {
@@ -106,6 +111,9 @@ func (s *Server) api(kind bucketKind, h func(w http.ResponseWriter, r *http.Requ
 			}
 			fault = pickFault(f, roll)
 			resp = s.faultedOr(fault, func() response { return h(w, r, client) })
+			// The request is done once its reply is ready: a client may have read the whole
+			// reply and sent its next request before this handler returns.
+			release()
 		} else {
 			latency()
 			if f.RedirectToken != "" {
