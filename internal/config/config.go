@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/personio-cdc/personio-cdc/pipeline/change"
 )
 
 // Config is every setting of personio-cdc. The zero value is not useful: start from Default or
@@ -102,6 +104,14 @@ type Sync struct {
 	CompensationSubWindows int
 	// PublishBatchSize is how many events one Kafka producer call carries.
 	PublishBatchSize int
+	// FieldPolicyFile names the YAML field policy (see change.ParsePolicy): which fields are
+	// dropped or hashed before anything is published. Empty: every field is kept.
+	FieldPolicyFile string
+	// FieldPolicyHashKey is the HMAC key of the policy's hash rules.
+	FieldPolicyHashKey Secret
+	// FieldPolicy is the policy read from FieldPolicyFile when the configuration was loaded
+	// (nil without one). It is not a setting of its own.
+	FieldPolicy *change.Policy
 }
 
 // Admin is the HTTP endpoint for /metrics, /healthz, /readyz and /status, and the process'
@@ -165,6 +175,15 @@ func (c Config) MarshalJSON() ([]byte, error) {
 		v, _ := json.Marshal(s.get(&c))
 		b.Write(k)
 		b.WriteByte(':')
+		b.Write(v)
+	}
+	if c.Sync.FieldPolicy != nil {
+		// What the policy does, in field names and a fingerprint: never the key.
+		v, err := json.Marshal(c.Sync.FieldPolicy.Summary())
+		if err != nil {
+			return nil, err
+		}
+		b.WriteString(`,"field_policy":`)
 		b.Write(v)
 	}
 	b.WriteByte('}')

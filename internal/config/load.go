@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 	"syscall"
+
+	"github.com/personio-cdc/personio-cdc/pipeline/change"
 )
 
 // Loader binds the settings of some groups to a flag.FlagSet and resolves them once the flags
@@ -78,6 +80,11 @@ func (l *Loader) Load(getenv func(string) string) (Config, error) {
 	failed := make(map[string]bool)
 	for _, p := range probs {
 		failed[p.Setting] = true
+	}
+	if l.groups&GroupSync != 0 && !failed["FIELD_POLICY_FILE"] && !failed["FIELD_POLICY_HASH_KEY"] {
+		if p := c.loadFieldPolicy(); p != nil {
+			probs = append(probs, *p)
+		}
 	}
 	for _, p := range c.problems(l.groups) {
 		if !failed[p.Setting] {
@@ -219,4 +226,28 @@ func (l *Loader) Placeholder(flagName string) string {
 		}
 	}
 	return ""
+}
+
+// loadFieldPolicy reads and checks FIELD_POLICY_FILE into c.Sync.FieldPolicy. Its problem
+// names the setting and the entity and field at fault, never a value or the hash key.
+func (c *Config) loadFieldPolicy() *Problem {
+	path := c.Sync.FieldPolicyFile
+	if path == "" {
+		return nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return &Problem{Setting: "FIELD_POLICY_FILE", Message: "FIELD_POLICY_FILE: the file it names cannot be read: " + readProblem(err)}
+	}
+	p, err := change.ParsePolicy(b, []byte(c.Sync.FieldPolicyHashKey.Value()))
+	if err != nil {
+		msg := "FIELD_POLICY_FILE: " + err.Error()
+		var pe *change.PolicyError
+		if errors.As(err, &pe) && pe.Entity == "" && c.Sync.FieldPolicyHashKey.Value() == "" && strings.Contains(pe.Reason, "hash key") {
+			msg += " (set FIELD_POLICY_HASH_KEY or FIELD_POLICY_HASH_KEY_FILE)"
+		}
+		return &Problem{Setting: "FIELD_POLICY_FILE", Message: msg}
+	}
+	c.Sync.FieldPolicy = p
+	return nil
 }

@@ -295,6 +295,14 @@ var settings = func() []setting {
 		set, get := integer(func(c *Config) *int { return &c.Sync.PublishBatchSize })
 		add(def("PUBLISH_BATCH_SIZE", "publish-batch-size", "5000", "events per Kafka producer call; the state advances per acknowledged call (1-100000)", GroupSync, set, get).withKind("int"))
 	}
+	{
+		set, get := str(func(c *Config) *string { return &c.Sync.FieldPolicyFile })
+		add(def("FIELD_POLICY_FILE", "field-policy-file", "", "YAML file saying which fields are dropped or hashed before publishing; empty keeps every field", GroupSync, set, get).withKind("path"))
+	}
+	{
+		set, get := secret(func(c *Config) *Secret { return &c.Sync.FieldPolicyHashKey })
+		add(sec("FIELD_POLICY_HASH_KEY", "HMAC-SHA256 key of the field policy's hash rules (at least 16 bytes)", GroupSync, set, get))
+	}
 
 	// Admin.
 	{

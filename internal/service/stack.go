@@ -29,11 +29,11 @@ type Stack struct {
 }
 
 // Redactor returns the redactor of cfg's secrets: the Personio client secret, the Kafka SASL
-// password and the schema registry password. The client id is not among them: it names the
+// password, the schema registry password and the field policy's hash key. The client id is not among them: it names the
 // credential, /status shows it, and the secret alone is what must never leak.
 func Redactor(cfg config.Config) *redact.Redactor {
 	return redact.New(cfg.Personio.ClientSecret.Value(), cfg.Kafka.SASLPassword.Value(),
-		cfg.SchemaRegistry.Password.Value())
+		cfg.SchemaRegistry.Password.Value(), cfg.Sync.FieldPolicyHashKey.Value())
 }
 
 // Build constructs the clients and the sync runner. Nothing connects yet: the first sync
@@ -56,6 +56,11 @@ func Build(cfg config.Config, reg prometheus.Registerer, logger *slog.Logger) (*
 	if s.Registry, err = NewRegistry(cfg, logger, codec.WithRegisterer(reg)); err != nil {
 		_ = s.Kafka.Close()
 		return nil, fmt.Errorf("schema registry client: %w", err)
+	}
+	if p := cfg.Sync.FieldPolicy; p.Active() {
+		// Field names and a fingerprint only: a record changes once when they change.
+		logger.Info("field policy: dropped and hashed fields are never published; records it changes are updated once",
+			"field_policy", p)
 	}
 	rc := RunnerConfig(cfg)
 	rc.Source = s.Personio
@@ -87,6 +92,7 @@ func RunnerConfig(cfg config.Config) syncrun.Config {
 	rc.PersonChains = cfg.Sync.PersonListChains
 	rc.CompensationSubWindows = cfg.Sync.CompensationSubWindows
 	rc.PublishBatchSize = cfg.Sync.PublishBatchSize
+	rc.FieldPolicy = cfg.Sync.FieldPolicy
 	return rc
 }
 

@@ -19,6 +19,14 @@
 // included, are kept as sent: only surrounding white space is trimmed. Every rejection is a
 // *FieldError naming the entity id and field, never the value.
 //
+// # Field policy
+//
+// A Policy (ParsePolicy, from FIELD_POLICY_FILE) drops or hashes fields of the normal form.
+// A Normalizer with a policy (UsePolicy) applies it to every record it returns — Encode then
+// takes the general path for every person, so there is one place where it is applied —
+// before the content hash, so the differ, the state and the publisher never see a dropped
+// value; the differ applies it to before images as well (Policy.Scrub).
+//
 // # Identity
 //
 // A person's id is Personio's id. A compensation's id is Personio's id when the API sends

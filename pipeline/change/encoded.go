@@ -60,8 +60,13 @@ func Decoded(r Record) (Record, error) {
 // not in canonical JSON, a decimal or an instant in an unusual notation, an invalid field)
 // goes through Person instead, which also gives the error. Both stand for one normal form:
 // the encoding is AppendRecord's of NewPerson's result (TestEncodeMatchesNewPerson and
-// FuzzEncodePerson hold it to that).
+// FuzzEncodePerson hold it to that). With a policy (UsePolicy) that drops or hashes a field,
+// every person takes the general path, which applies it: there is one place where fields are
+// dropped, and the fast path never writes a value the policy would have removed.
 func (b *Normalizer) Encode(p personio.Person, emps []personio.Employment) (Record, error) {
+	if b.policy.Active() {
+		return b.Person(p, emps)
+	}
 	e := &b.enc
 	e.b, e.track, e.volatile, e.emp, e.err = e.b[:0], true, e.volatile[:0], -1, nil
 	var updated *time.Time

@@ -30,6 +30,7 @@ func NewPerson(p personio.Person, emps []personio.Employment) (*Person, error) {
 // alive, so use a Normalizer per listing (per sync), not for the life of the process. The
 // zero Normalizer is ready to use; it is not safe for concurrent use.
 type Normalizer struct {
+	policy      *Policy       // applied to every record; nil keeps every field
 	enc         recordEncoder // Encode's work buffer
 	encoded     []Encoded
 	bytes       []byte
@@ -45,10 +46,26 @@ type Normalizer struct {
 	costCenters []CostCenter
 }
 
-// Person is NewPerson with the values carved from the Normalizer's blocks.
+// UsePolicy makes Person and Encode apply p to every record they return, right
+// after normalisation: the content hash, the differ and the state only ever see the record as
+// the policy leaves it. nil keeps every field.
+func (b *Normalizer) UsePolicy(p *Policy) { b.policy = p }
+
+// Person is NewPerson with the values carved from the Normalizer's blocks, and the
+// Normalizer's policy applied.
 func (b *Normalizer) Person(p personio.Person, emps []personio.Employment) (*Person, error) {
-	return normalizePerson(b, p, emps)
+	out, err := normalizePerson(b, p, emps)
+	if err != nil {
+		return nil, err
+	}
+	b.policy.Apply(out)
+	return out, nil
 }
+
+// Policy returns the policy set with UsePolicy (nil when none). A compensation is put into
+// normal form with NewCompensation and, once its identity is settled (NumberCompensations),
+// gets the policy with Policy().Apply.
+func (b *Normalizer) Policy() *Policy { return b.policy }
 
 // Items per block of a Normalizer, each block some tens of kilobytes.
 const (

@@ -100,6 +100,7 @@ type Differ struct {
 	ratio    float64
 	guardMin int
 	guardOff bool
+	policy   *change.Policy
 	now      func() time.Time
 }
 
@@ -125,6 +126,15 @@ func WithDeleteGuard(ratio float64, minCount int) Option {
 // operator's override, DELETE_GUARD_OVERRIDE).
 func WithoutDeleteGuard() Option {
 	return func(d *Differ) error { d.guardOff = true; return nil }
+}
+
+// WithPolicy sets the field policy the listed records were normalised with
+// (change.Normalizer.UsePolicy). The differ applies it to every before image it takes from the
+// state (change.Policy.Scrub), so that the "u" and "d" events of records published before the
+// policy carry no value it drops or hashes; changed_fields still names the fields the policy
+// changed, and the field-loss guard does not count a field the policy drops. nil: none.
+func WithPolicy(p *change.Policy) Option {
+	return func(d *Differ) error { d.policy = p; return nil }
 }
 
 // WithClock sets the clock that stamps events (ts_ms); default time.Now.
@@ -377,6 +387,7 @@ func (r *Run) add(rec change.Record) (changed bool, err error) {
 			}
 			ev.After = after // as Go values: the change was looked into
 			ev.ChangedFields = change.ChangedFields(before, after)
+			r.d.policy.Scrub(before) // a field the policy drops is not lost
 			r.noteLoss(key, before, after, ev.ChangedFields)
 		}
 	case !inState:
@@ -400,10 +411,13 @@ func (r *Run) add(rec change.Record) (changed bool, err error) {
 		}
 		ev.Op = change.Update
 		ev.Version = e.Version + 1
-		ev.Before = before
-		ev.BeforeData = sdata
 		ev.After = after // as Go values: the change was looked into
 		ev.ChangedFields = change.ChangedFields(before, after)
+		if r.d.policy.Scrub(before) {
+			sdata = nil // the publisher encodes the scrubbed before image
+		}
+		ev.Before = before
+		ev.BeforeData = sdata
 		r.noteLoss(key, before, after, ev.ChangedFields)
 	}
 	ev.AfterData = r.keep(rec, data) // only an event's encoding stays in the arena
@@ -518,6 +532,9 @@ func (r *Run) deletesAndGuards(scope Scope) ([]change.Event, error) {
 		}
 		inScope++
 		if !seen {
+			if r.d.policy.Scrub(before) {
+				data = nil // the publisher encodes the scrubbed before image
+			}
 			deletes = append(deletes, change.Event{
 				Entity: r.entity, Key: key, ID: strings.TrimPrefix(key, r.prefix), Op: change.Delete,
 				Before: before, BeforeData: data, Version: e.Version + 1,

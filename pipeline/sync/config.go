@@ -13,6 +13,7 @@ import (
 
 	"github.com/personio-cdc/personio-cdc/internal/kafka"
 	"github.com/personio-cdc/personio-cdc/internal/state"
+	"github.com/personio-cdc/personio-cdc/pipeline/change"
 	"github.com/personio-cdc/personio-cdc/pipeline/diff"
 	"github.com/personio-cdc/personio-cdc/pipeline/extract"
 	"github.com/personio-cdc/personio-cdc/pipeline/publish"
@@ -84,6 +85,9 @@ type Config struct {
 	DeleteGuardOverride bool
 	// PublishBatchSize is the number of events per producer call (0: publish's default).
 	PublishBatchSize int
+	// FieldPolicy drops or hashes fields of every listed record before it is hashed, diffed,
+	// published or stored, and of every before image (see change.Policy); nil keeps all.
+	FieldPolicy *change.Policy
 
 	Source   extract.Source   // Personio; required (*personio.Client)
 	Producer publish.Producer // required (*kafka.Client)

@@ -83,6 +83,8 @@ func (er *entityRun) add(snap extract.Snapshot, m *Metrics) {
 		// Items without Personio id that share the composite key are told apart by content.
 		change.NumberCompensations(recs)
 		for _, rec := range recs {
+			// The policy applies once the identity is settled: a key never depends on it.
+			er.norm.Policy().Apply(rec)
 			if err := er.run.Add(rec); err != nil {
 				invalid++
 				firstInvalid = firstErr(firstInvalid, err)

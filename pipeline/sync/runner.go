@@ -83,7 +83,8 @@ func New(cfg Config) (*Runner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sync: %w", err)
 	}
-	opts := []diff.Option{diff.WithDeleteGuard(cfg.DeleteGuardRatio, cfg.DeleteGuardMin), diff.WithClock(cfg.Now)}
+	opts := []diff.Option{diff.WithDeleteGuard(cfg.DeleteGuardRatio, cfg.DeleteGuardMin), diff.WithClock(cfg.Now),
+		diff.WithPolicy(cfg.FieldPolicy)}
 	if cfg.DeleteGuardOverride {
 		opts = append(opts, diff.WithoutDeleteGuard())
 	}
@@ -288,6 +289,7 @@ func (r *Runner) run(ctx context.Context, res *Result, only []change.Entity) err
 			}
 			er = &entityRun{entity: snap.Entity, run: dr, res: res.entity(snap.Entity), complete: true, listed: res.Started,
 				tenant: r.cfg.Tenant, erased: r.erased}
+			er.norm.UsePolicy(r.cfg.FieldPolicy)
 			runs[snap.Entity] = er
 		}
 		er.add(snap, r.metrics)
