@@ -192,3 +192,49 @@ func TestParseGlobalCache(t *testing.T) {
 		}
 	}
 }
+
+// TestConnectName checks that every value schema carries the connect.name property Kafka
+// Connect's Avro converters take as the Connect schema name, ending in ".Envelope": Debezium's
+// ExtractNewRecordState unwraps only envelopes so named and passes every other record through
+// unchanged. It must survive into the text the service registers (the parsed schema marshalled
+// to JSON, as codec.Registry.Register sends it), and it is a property, not a rename: the record's
+// full name, and with it the canonical form of every recorded version, stays as it was.
+func TestConnectName(t *testing.T) {
+	for _, name := range schemas.Names() {
+		t.Run(name, func(t *testing.T) {
+			want := "io.personio.cdc." + name + ".Envelope"
+			s, err := schemas.Parse(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := s.(*avro.RecordSchema)
+			if got, _ := rec.Prop("connect.name").(string); got != want {
+				t.Errorf("connect.name = %q, want %q", got, want)
+			}
+			registered, err := json.Marshal(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var top map[string]any
+			if err := json.Unmarshal(registered, &top); err != nil {
+				t.Fatal(err)
+			}
+			if got := top["connect.name"]; got != want {
+				t.Errorf("registered text carries connect.name %v, want %q", got, want)
+			}
+			history, err := schemas.History(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, text := range history {
+				old, err := schemas.ParseText(text)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if old.(*avro.RecordSchema).FullName() != rec.FullName() {
+					t.Errorf("v%d is named %s, the current schema %s", i+1, old.(*avro.RecordSchema).FullName(), rec.FullName())
+				}
+			}
+		})
+	}
+}
