@@ -15,7 +15,9 @@
 //
 // An erasure publishes no "d" event: a "d" carries the before image, the very data to erase.
 // Its tombstones carry the headers tenant, entity and erased=true; consumers must treat a
-// tombstone as "forget this key" (README "Events").
+// tombstone as "forget this key" (README "Events"). Rolls has the running service write each
+// once more (erased=roll) after the topic's segment.ms, so that the segment holding the erased
+// values rolls and gets compacted even when nothing else reaches its partition.
 //
 // The package is named for what it does with the erasure list; it sits in internal next to
 // state, whose stores it reads and writes, and is used by pipeline/sync and the command.

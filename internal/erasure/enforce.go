@@ -3,6 +3,7 @@ package erasure
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/personio-cdc/personio-cdc/internal/kafka"
 	"github.com/personio-cdc/personio-cdc/internal/state"
@@ -20,6 +21,10 @@ type Target struct {
 	// Topic names the topic of an entity.
 	Topic    func(change.Entity) string
 	Producer Producer
+	// Rolls, when set, notes every tombstone written, for its second copy (see Rolls).
+	Rolls *Rolls
+	// Now is the clock of the notes; default time.Now.
+	Now func() time.Time
 }
 
 // Tombstoned counts, per entity, the keys an enforcement tombstoned.
@@ -84,19 +89,21 @@ func Enforce(ctx context.Context, t Target, store state.Store, entities []change
 	}
 	msgs := make([]kafka.Message, len(hits))
 	for i, h := range hits {
-		tenant, _, _ := change.SplitKey(h.key)
-		msgs[i] = kafka.Message{Topic: t.Topic(h.entity), Key: []byte(h.key), Headers: []kafka.Header{
-			{Key: "tenant", Value: []byte(tenant)},
-			{Key: "entity", Value: []byte(h.entity)},
-			{Key: HeaderErased, Value: []byte("true")},
-		}}
+		msgs[i] = tombstone(t.Topic(h.entity), h.entity, h.key, "true")
 	}
 	if err := t.Producer.Publish(ctx, msgs); err != nil {
 		return out, fmt.Errorf("erasure: tombstone %d keys: %w", len(msgs), err)
 	}
+	now := time.Now
+	if t.Now != nil {
+		now = t.Now
+	}
 	for _, h := range hits {
 		store.Delete(h.entity, h.key, h.version)
 		out[h.entity]++
+		if t.Rolls != nil {
+			t.Rolls.Note(h.entity, h.key, now())
+		}
 	}
 	return out, nil
 }

@@ -93,6 +93,7 @@ func RunnerConfig(cfg config.Config) syncrun.Config {
 	rc.CompensationSubWindows = cfg.Sync.CompensationSubWindows
 	rc.PublishBatchSize = cfg.Sync.PublishBatchSize
 	rc.FieldPolicy = cfg.Sync.FieldPolicy
+	rc.SegmentRoll = cfg.Kafka.SegmentRoll
 	return rc
 }
 

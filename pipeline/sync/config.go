@@ -88,6 +88,11 @@ type Config struct {
 	// FieldPolicy drops or hashes fields of every listed record before it is hashed, diffed,
 	// published or stored, and of every before image (see change.Policy); nil keeps all.
 	FieldPolicy *change.Policy
+	// SegmentRoll is the segment.ms of the entity topics (≥ 0). The first sync more than
+	// SegmentRoll (plus a tenth) after an erasure tombstone writes it a second time, so that
+	// its segment rolls and gets compacted even when nothing else reaches its partition
+	// (erasure.Rolls). 0 writes no second tombstone.
+	SegmentRoll time.Duration
 
 	Source   extract.Source   // Personio; required (*personio.Client)
 	Producer publish.Producer // required (*kafka.Client)
@@ -159,6 +164,9 @@ func (c *Config) validate() error {
 	}
 	if c.PublishBatchSize < 0 {
 		bad("publish batch size must be >= 0, got %d", c.PublishBatchSize)
+	}
+	if c.SegmentRoll < 0 {
+		bad("segment roll must be >= 0, got %s", c.SegmentRoll)
 	}
 	for _, dep := range []struct {
 		name    string

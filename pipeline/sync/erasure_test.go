@@ -12,6 +12,7 @@ import (
 	"github.com/personio-cdc/personio-cdc/internal/personio"
 	"github.com/personio-cdc/personio-cdc/pipeline/change"
 	"github.com/personio-cdc/personio-cdc/pipeline/extract"
+	"github.com/personio-cdc/personio-cdc/pipeline/publish"
 	"github.com/personio-cdc/personio-cdc/pipeline/sync/oracle"
 )
 
@@ -226,5 +227,82 @@ func TestRunErasureDuringRunIsNotUndone(t *testing.T) {
 	}
 	if n := testutil.ToFloat64(r.metrics.ErasedKeys.WithLabelValues(string(change.Persons))); n != 1 {
 		t.Errorf("erased person keys tombstoned by the runner = %v, want 1", n)
+	}
+}
+
+// rollTombstones counts, per key, the second erasure tombstones (erased=roll) on both topics.
+func (h *harness) rollTombstones() map[string]int {
+	h.t.Helper()
+	out := map[string]int{}
+	for _, e := range Entities() {
+		err := h.kafka.ReadToEnd(h.t.Context(), publish.Topic(DefaultTopicPrefix, e), func(rec kafka.Record) error {
+			for _, hd := range rec.Headers {
+				if rec.Value == nil && hd.Key == erasure.HeaderErased && string(hd.Value) == erasure.HeaderRoll {
+					out[string(rec.Key)]++
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			h.t.Fatal(err)
+		}
+	}
+	return out
+}
+
+// TestRunRollsErasedSegments: Kafka never compacts a partition's active segment and rolls it
+// only when a record arrives after segment.ms, so in a partition no sync writes to an erased
+// person's values would stay readable for good. The first sync after SegmentRoll writes each
+// erasure tombstone once more (erased=roll), also after a restart (the rebuild finds the
+// tombstones still waiting), and never twice.
+func TestRunRollsErasedSegments(t *testing.T) {
+	h := newHarness(t, 20)
+	base := time.Now()
+	var now time.Time
+	clock := func(d time.Duration) { now = base.Add(d) }
+	runner := func() *Runner {
+		return h.runner(func(c *Config) { c.SegmentRoll = time.Hour; c.Now = func() time.Time { return now } })
+	}
+	clock(0)
+	r := runner()
+	run(t, r, Full)
+	person := h.personWithCompensations()
+	_, live, _ := ofPerson(h.replays(), person)
+	if _, err := h.eraser().Erase(t.Context(), tenant, person, erasure.Entry{ErasedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	clock(time.Minute)
+	run(t, r, Full) // learns of the erasure, tombstones the keys it held
+	if got := h.rollTombstones(); len(got) != 0 {
+		t.Fatalf("second tombstones before the segment roll: %v", got)
+	}
+
+	r = runner() // restarted
+	clock(2 * time.Minute)
+	run(t, r, Full)
+	if got := h.rollTombstones(); len(got) != 0 {
+		t.Fatalf("second tombstones before the segment roll, after a restart: %v", got)
+	}
+	clock(2 * time.Hour)
+	run(t, r, Incremental)
+	got := h.rollTombstones()
+	if len(got) != len(live) {
+		t.Fatalf("second tombstones for %d keys, want the %d keys of the person", len(got), len(live))
+	}
+	for k := range live {
+		if got[k] != 1 {
+			t.Errorf("%s: %d second tombstones, want 1", k, got[k])
+		}
+	}
+
+	r = runner() // restarted again: the rebuild sees the second copies
+	clock(5 * time.Hour)
+	run(t, r, Full)
+	run(t, r, Full)
+	if again := h.rollTombstones(); len(again) != len(live) || again[change.Key(tenant, person)] != 1 {
+		t.Errorf("second tombstones after another restart: %v", again)
+	}
+	if _, l, _ := ofPerson(h.replays(), person); len(l) > 0 {
+		t.Errorf("the erased person is live again: %v", l)
 	}
 }

@@ -56,6 +56,7 @@ type Runner struct {
 	// whose persons' keys were last tombstoned and removed from store (nil: none yet, since
 	// the last rebuild). See refreshErasures.
 	erased, enforced *erasure.List
+	rolls            erasure.Rolls // erasure tombstones waiting for their second copy
 	// createdAt holds the created_at of the persons in the state after the last rebuild. Full
 	// persons listings split their chains at its quantiles until one of them completes; from
 	// then on the extractor splits where that listing's persons were.
@@ -410,7 +411,11 @@ func (r *Runner) refreshErasures(ctx context.Context) error {
 		return atStage(CodeErasure, "the erasures could not be read", fmt.Errorf("sync: %w", err))
 	}
 	r.erased = list
-	n, err := erasure.Enforce(ctx, erasure.Target{Topic: r.Topic, Producer: r.cfg.Producer}, r.store, entities, list.Since(r.enforced))
+	target := erasure.Target{Topic: r.Topic, Producer: r.cfg.Producer, Now: r.cfg.Now}
+	if r.cfg.SegmentRoll > 0 {
+		target.Rolls = &r.rolls
+	}
+	n, err := erasure.Enforce(ctx, target, r.store, entities, list.Since(r.enforced))
 	if err != nil {
 		return atStage(CodeErasure, "the keys of erased persons could not be tombstoned", fmt.Errorf("sync: %w", err))
 	}
@@ -418,6 +423,18 @@ func (r *Runner) refreshErasures(ctx context.Context) error {
 		r.metrics.ErasedKeys.WithLabelValues(string(e)).Add(float64(c))
 	}
 	r.enforced = list
+	if r.cfg.SegmentRoll == 0 {
+		return nil
+	}
+	live := func(e change.Entity, key string) bool { _, ok := r.store.Get(e, key); return ok }
+	rolls := r.rolls.Take(r.cfg.Now(), r.cfg.SegmentRoll+r.cfg.SegmentRoll/10, r.Topic, live)
+	if len(rolls) == 0 {
+		return nil
+	}
+	if err := r.cfg.Producer.Publish(ctx, rolls); err != nil {
+		r.rolls.Requeue(rolls) // due again at the next sync
+		return atStage(CodeErasure, "the second tombstones of erased keys could not be written", fmt.Errorf("sync: %w", err))
+	}
 	return nil
 }
 
@@ -478,6 +495,9 @@ func (r *Runner) rebuild(ctx context.Context) (state.Store, []time.Time, error) 
 	for _, e := range entities {
 		g.Go(func() error {
 			src := topicReplay{reader: r.cfg.Reader, topic: r.Topic(e)}
+			if r.cfg.SegmentRoll > 0 {
+				src.note = func(rec kafka.Record) { r.rolls.NoteRecord(e, rec) }
+			}
 			dec := r.decoder(gctx, e, nil)
 			if e == change.Persons {
 				dec = r.decoder(gctx, e, created)
@@ -736,14 +756,19 @@ func newSyncID(t time.Time) string {
 	return t.UTC().Format("20060102T150405.000Z") + "-" + hex.EncodeToString(b[:])
 }
 
-// topicReplay adapts a TopicReader to state.RecordSource.
+// topicReplay adapts a TopicReader to state.RecordSource; note, when set, sees every record
+// first (the erasure tombstones, by their headers).
 type topicReplay struct {
 	reader TopicReader
 	topic  string
+	note   func(kafka.Record)
 }
 
 func (t topicReplay) Replay(ctx context.Context, fn func(key string, value []byte) error) error {
 	return t.reader.ReadToEnd(ctx, t.topic, func(rec kafka.Record) error {
+		if t.note != nil {
+			t.note(rec)
+		}
 		return fn(string(rec.Key), rec.Value)
 	})
 }

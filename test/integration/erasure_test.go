@@ -65,7 +65,8 @@ func TestIntegrationErasure(t *testing.T) {
 	ctx := t.Context()
 	spec := kafka.TopicSpec{Partitions: 1, ReplicationFactor: 1,
 		Configs: kafka.CompactedTopicConfigs(0, erasureMaxLag, erasureSegmentRoll, erasureRetention)}
-	r := p.runner(func(c *sync.Config) { c.TopicSpec = spec })
+	withSpec := func(c *sync.Config) { c.TopicSpec, c.SegmentRoll = spec, erasureSegmentRoll }
+	r := p.runner(withSpec)
 	p.sync(r, sync.Full)
 
 	topics := []string{p.prefix + ".persons", p.prefix + ".compensations"}
@@ -152,7 +153,7 @@ func TestIntegrationErasure(t *testing.T) {
 
 	// Personio still lists the person: a restarted service (state and erasures rebuilt from the
 	// compacted topics) publishes nothing of them either.
-	p.sync(p.runner(func(c *sync.Config) { c.TopicSpec = spec }), sync.Full)
+	p.sync(p.runner(withSpec), sync.Full)
 	if got := p.readable(ctx, topics, markers); len(got) > 0 {
 		t.Fatalf("a full sync after the erasure published the person again: %d markers readable", len(got))
 	}
