@@ -5,7 +5,11 @@
 //
 //  1. Prepare: register the schemas (once), create the topics (once, when an admin is
 //     configured) and, at the first run or after a failure that left the state unknown,
-//     rebuild the state by reading every output topic to its end (DESIGN.md §4).
+//     rebuild the state by reading every output topic to its end (DESIGN.md §4). Then read
+//     the erasures topic (internal/erasure) and tombstone the live keys of every person erased
+//     since the last run (after a rebuild: of every erased person); the run leaves every listed
+//     record of an erased person out. After publishing, the erasures are read once more, so
+//     that a person erased while the run listed is tombstoned again before Run returns.
 //  2. Extract: the extractor's streams (persons with their employments, one per compensation
 //     month window) deliver one snapshot per scope on a channel it closes.
 //  3. Diff: each entity has one diff run fed by all of its snapshots. Once the last scope of an
