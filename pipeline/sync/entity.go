@@ -2,6 +2,7 @@ package sync
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/personio-cdc/personio-cdc/internal/erasure"
@@ -67,6 +68,10 @@ func (er *entityRun) add(snap extract.Snapshot, m *Metrics) {
 		m.EntitiesExtracted.WithLabelValues(string(snap.Entity)).Add(float64(len(snap.Persons)))
 	case change.Compensations:
 		recs := make([]*change.Compensation, 0, len(snap.Compensations))
+		// held: persons with an invalid item without Personio id ("" for one without person
+		// id: every person). Their items without id are numbered without it, so a key could
+		// take the content of its twin: they are left out until the item is valid again.
+		var held map[string]bool
 		for _, c := range snap.Compensations {
 			rec, err := change.NewCompensation(c)
 			if err == nil && er.erased.Erased(er.tenant, rec.SubjectID()) {
@@ -76,6 +81,12 @@ func (er *entityRun) add(snap extract.Snapshot, m *Metrics) {
 			if err != nil {
 				invalid++
 				firstInvalid = firstErr(firstInvalid, err)
+				if strings.TrimSpace(c.ID) == "" {
+					if held == nil {
+						held = map[string]bool{}
+					}
+					held[strings.TrimSpace(c.Person.ID)] = true
+				}
 				continue
 			}
 			recs = append(recs, rec)
@@ -83,6 +94,9 @@ func (er *entityRun) add(snap extract.Snapshot, m *Metrics) {
 		// Items without Personio id that share the composite key are told apart by content.
 		change.NumberCompensations(recs)
 		for _, rec := range recs {
+			if rec.PersonioID == nil && (held[""] || held[rec.PersonID]) {
+				continue // the window is incomplete (invalid > 0): the key keeps its state
+			}
 			// The policy applies once the identity is settled: a key never depends on it.
 			er.norm.Policy().Apply(rec)
 			if err := er.run.Add(rec); err != nil {

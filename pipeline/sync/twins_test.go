@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"math/big"
 	"slices"
 	"strings"
 	"testing"
@@ -74,4 +75,76 @@ func TestRunTwinBonusesWithoutIDs(t *testing.T) {
 		}
 	}
 	h.checkTopics(h.expected())
+}
+
+// TestRunTwinBonusInvalid: of two bonuses without Personio id that share the composite key,
+// the one with the smaller amount (published under the plain key) turns invalid. The valid
+// one, left alone in its group, used to take the plain key: the plain key was updated to the
+// larger amount while the "|2" key kept it too (the window was incomplete, so nothing was
+// deleted), and a payroll consumer summed the larger bonus twice and lost the smaller. Now
+// the bonuses of a person with an invalid item without id are left out of the diff until the
+// item is valid again: the topic keeps what it had, and the window stays partial.
+func TestRunTwinBonusInvalid(t *testing.T) {
+	h := newHarnessOpts(t, personiotest.Options{Persons: 30, Seed: 42, OmitCompensationIDs: true, TwinBonuses: 2})
+	want := h.expected()
+
+	// A pair of twins with different amounts: break the smaller one.
+	type group struct{ person, typ, from, interval string }
+	pairs := map[group][]personio.Compensation{}
+	for _, c := range h.sim.Truth().Compensations {
+		if c.ID == "" {
+			g := group{c.Person.ID, c.Type.ID, c.EffectiveFrom, c.Interval}
+			pairs[g] = append(pairs[g], c)
+		}
+	}
+	var (
+		broken  group
+		smaller personio.Decimal
+	)
+	for g, cs := range pairs {
+		if len(cs) != 2 || cs[0].Amount.Value == cs[1].Amount.Value {
+			continue
+		}
+		a, _ := new(big.Rat).SetString(string(cs[0].Amount.Value))
+		b, _ := new(big.Rat).SetString(string(cs[1].Amount.Value))
+		broken, smaller = g, cs[0].Amount.Value
+		if b.Cmp(a) < 0 {
+			smaller = cs[1].Amount.Value
+		}
+		break
+	}
+	if smaller == "" {
+		t.Fatal("no pair of twin bonuses with different amounts")
+	}
+	breaking := false
+	tampered := &tamperSource{Source: h.client, compensations: func(cs []personio.Compensation) []personio.Compensation {
+		for i, c := range cs {
+			if breaking && c.ID == "" && (group{c.Person.ID, c.Type.ID, c.EffectiveFrom, c.Interval}) == broken && c.Amount.Value == smaller {
+				cs[i].Amount.Value = "1.234,56" // not a number: this item is invalid
+			}
+		}
+		return cs
+	}}
+	r := h.runner(func(c *Config) { c.Source = tampered })
+	if res := run(t, r, Full); res.Outcome != Complete {
+		t.Fatalf("full sync outcome %s, want complete", res.Outcome)
+	}
+	before := h.replay(change.Compensations)
+	breaking = true
+	res := run(t, r, Full)
+	if res.Outcome != Partial {
+		t.Errorf("sync with an invalid twin: outcome %s, want partial", res.Outcome)
+	}
+	if ops := newOps(before, h.replay(change.Compensations)); len(ops) != 0 {
+		t.Errorf("sync with an invalid twin published %v, want nothing (the plain key must not take the other twin's amount)", ops)
+	}
+	h.checkTopics(want)
+
+	// Valid again: nothing to publish, the topic still holds both bonuses.
+	breaking = false
+	res = run(t, r, Full)
+	if res.Outcome != Complete || res.Published() != 0 {
+		t.Errorf("sync after the fix: outcome %s, %d published, want complete and nothing", res.Outcome, res.Published())
+	}
+	h.checkTopics(want)
 }
