@@ -69,9 +69,13 @@ func (er *entityRun) add(snap extract.Snapshot, m *Metrics) {
 	case change.Compensations:
 		recs := make([]*change.Compensation, 0, len(snap.Compensations))
 		// held: persons with an invalid item without Personio id ("" for one without person
-		// id: every person). Their items without id are numbered without it, so a key could
-		// take the content of its twin: they are left out until the item is valid again.
+		// id, or a listing that failed: every person). Their items without id would be
+		// numbered without the item that is missing, so a key could take the content of its
+		// twin: they are left out until the window lists completely and valid again.
 		var held map[string]bool
+		if !snap.Complete {
+			held = map[string]bool{"": true}
+		}
 		for _, c := range snap.Compensations {
 			rec, err := change.NewCompensation(c)
 			if err == nil && er.erased.Erased(er.tenant, rec.SubjectID()) {
@@ -95,7 +99,7 @@ func (er *entityRun) add(snap extract.Snapshot, m *Metrics) {
 		change.NumberCompensations(recs)
 		for _, rec := range recs {
 			if rec.PersonioID == nil && (held[""] || held[rec.PersonID]) {
-				continue // the window is incomplete (invalid > 0): the key keeps its state
+				continue // the window is incomplete: the key keeps its state
 			}
 			// The policy applies once the identity is settled: a key never depends on it.
 			er.norm.Policy().Apply(rec)

@@ -1,6 +1,8 @@
 package sync
 
 import (
+	"context"
+	"errors"
 	"math/big"
 	"slices"
 	"strings"
@@ -9,6 +11,7 @@ import (
 	"github.com/personio-cdc/personio-cdc/internal/personio"
 	"github.com/personio-cdc/personio-cdc/internal/personio/personiotest"
 	"github.com/personio-cdc/personio-cdc/pipeline/change"
+	"github.com/personio-cdc/personio-cdc/pipeline/extract"
 )
 
 // TestRunTwinBonusesWithoutIDs: a company whose compensations come without Personio ids pays
@@ -147,4 +150,45 @@ func TestRunTwinBonusInvalid(t *testing.T) {
 		t.Errorf("sync after the fix: outcome %s, %d published, want complete and nothing", res.Outcome, res.Published())
 	}
 	h.checkTopics(want)
+
+	// The smaller twin is on a page that never arrives: the listing of its month fails after
+	// the other twin was listed. The same holds: the other twin does not take its key.
+	losing := &pageLossSource{Source: h.client, drop: func(c personio.Compensation) bool {
+		return c.ID == "" && (group{c.Person.ID, c.Type.ID, c.EffectiveFrom, c.Interval}) == broken && c.Amount.Value == smaller
+	}}
+	before = h.replay(change.Compensations)
+	res = run(t, h.runner(func(c *Config) { c.Source = losing }), Full)
+	if res.Outcome != Partial {
+		t.Errorf("sync with a lost page: outcome %s, want partial", res.Outcome)
+	}
+	if ops := newOps(before, h.replay(change.Compensations)); len(ops) != 0 {
+		t.Errorf("sync with a lost page published %v, want nothing", ops)
+	}
+	h.checkTopics(want)
+}
+
+// pageLossSource lists compensations without the items drop selects, and fails the listing
+// that had one (as a page lost after its retries).
+type pageLossSource struct {
+	extract.Source
+	drop func(personio.Compensation) bool
+}
+
+func (s *pageLossSource) ListCompensations(ctx context.Context, f personio.CompensationFilter, fn func([]personio.Compensation) error) error {
+	dropped := false
+	err := s.Source.ListCompensations(ctx, f, func(page []personio.Compensation) error {
+		kept := page[:0:0]
+		for _, c := range page {
+			if s.drop(c) {
+				dropped = true
+				continue
+			}
+			kept = append(kept, c)
+		}
+		return fn(kept)
+	})
+	if err == nil && dropped {
+		err = errors.New("a page was lost")
+	}
+	return err
 }
