@@ -27,6 +27,13 @@ Ask librdkafka's murmur2_random partitioner (the Java client's murmur2) where ke
   The keys are produced to a scratch topic with that many partitions, which is deleted afterwards;
   each delivery report tells the partition the partitioner chose.
 
+Brokers and registry as production runs them (both modes): TLS with a CA file, SASL, and HTTP
+basic auth at the registry. Passwords come from files, never from the command line:
+
+    verify_consumer.py --brokers 127.0.0.1:9093 --ssl-ca ca.pem --sasl-mechanism SCRAM-SHA-512 \
+        --sasl-username cdc --sasl-password-file kafka-password \
+        --registry https://sr:8081 --registry-username cdc --registry-password-file sr-password --topic ...
+
 Exit status: 0 on success, 1 on any error (message on stderr).
 """
 
@@ -74,6 +81,36 @@ def to_json(v):
     raise TypeError(f"cannot render {type(v).__name__} as JSON")
 
 
+def read_secret(path):
+    with open(path, encoding="utf-8") as f:
+        return f.read().strip()
+
+
+def kafka_config(args, conf):
+    """Adds the connection's security settings (TLS, SASL) to a librdkafka configuration."""
+    conf = dict(conf, **{"bootstrap.servers": args.brokers})
+    tls = bool(args.ssl_ca)
+    if args.sasl_mechanism:
+        conf["security.protocol"] = "SASL_SSL" if tls else "SASL_PLAINTEXT"
+        conf["sasl.mechanism"] = args.sasl_mechanism
+        conf["sasl.username"] = args.sasl_username or ""
+        conf["sasl.password"] = read_secret(args.sasl_password_file) if args.sasl_password_file else ""
+    elif tls:
+        conf["security.protocol"] = "SSL"
+    if tls:
+        conf["ssl.ca.location"] = args.ssl_ca
+        conf["ssl.endpoint.identification.algorithm"] = "https"
+    return conf
+
+
+def registry_config(args):
+    conf = {"url": args.registry}
+    if args.registry_username:
+        pw = read_secret(args.registry_password_file) if args.registry_password_file else ""
+        conf["basic.auth.user.info"] = f"{args.registry_username}:{pw}"
+    return conf
+
+
 def utf8(b):
     if b is None:
         return None
@@ -82,15 +119,14 @@ def utf8(b):
 
 def read_topic(args):
     consumer = Consumer(
-        {
-            "bootstrap.servers": args.brokers,
+        kafka_config(args, {
             "group.id": f"personio-cdc-verifier-{uuid.uuid4()}",
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             "enable.partition.eof": False,
             "isolation.level": "read_committed",
             "log_level": 3,
-        }
+        })
     )
     try:
         md = consumer.list_topics(args.topic, timeout=args.timeout)
@@ -109,7 +145,7 @@ def read_topic(args):
 
         deserializer = None
         if args.registry:
-            deserializer = AvroDeserializer(SchemaRegistryClient({"url": args.registry}))
+            deserializer = AvroDeserializer(SchemaRegistryClient(registry_config(args)))
         ctx = SerializationContext(args.topic, MessageField.VALUE)
 
         records = []
@@ -171,18 +207,17 @@ def read_topic(args):
 def partition_for(args, keys):
     if args.partitions is None or args.partitions < 1:
         raise RuntimeError("--partitions N (N >= 1) is required with --partition-for/--keys-file")
-    admin = AdminClient({"bootstrap.servers": args.brokers, "log_level": 3})
+    admin = AdminClient(kafka_config(args, {"log_level": 3}))
     scratch = f"personio-cdc-partition-probe-{uuid.uuid4().hex[:12]}"
     fs = admin.create_topics([NewTopic(scratch, num_partitions=args.partitions, replication_factor=1)])
     fs[scratch].result(timeout=args.timeout)
     try:
         producer = Producer(
-            {
-                "bootstrap.servers": args.brokers,
+            kafka_config(args, {
                 "partitioner": "murmur2_random",
                 "linger.ms": 5,
                 "log_level": 3,
-            }
+            })
         )
         chosen = {}
         errors = []
@@ -227,7 +262,15 @@ def main(argv):
     ap.add_argument("--partition-for", nargs="+", metavar="KEY", help="print the murmur2_random partition of each key")
     ap.add_argument("--keys-file", help="like --partition-for, keys one a line from a file (- = stdin)")
     ap.add_argument("--timeout", type=float, default=60.0, help="seconds before giving up (default 60)")
+    ap.add_argument("--ssl-ca", metavar="PEM", help="connect with TLS, trusting the CAs in this file")
+    ap.add_argument("--sasl-mechanism", help="SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
+    ap.add_argument("--sasl-username", help="SASL user")
+    ap.add_argument("--sasl-password-file", metavar="FILE", help="file holding the SASL password")
+    ap.add_argument("--registry-username", help="schema registry basic-auth user")
+    ap.add_argument("--registry-password-file", metavar="FILE", help="file holding the registry password")
     args = ap.parse_args(argv)
+    if args.sasl_mechanism and not (args.sasl_username and args.sasl_password_file):
+        ap.error("--sasl-mechanism needs --sasl-username and --sasl-password-file")
 
     keys = list(args.partition_for or [])
     if args.keys_file:

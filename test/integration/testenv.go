@@ -42,6 +42,42 @@ type Environment struct {
 	VerifierCmd []string
 	// TestenvScript is the path of scripts/testenv.
 	TestenvScript string
+	// Secure is the same environment as production runs it: Kafka's SASL_SSL listener and the
+	// registry behind HTTP basic auth (PERSONIO_CDC_SECURE_* in .testenv/env).
+	Secure SecureEnvironment
+}
+
+// SecureEnvironment is how scripts/testenv reaches Kafka and the registry as production does:
+// TLS with this run's CA, SCRAM-SHA-512, and basic auth at the registry. The passwords are in
+// files (test-only values made per run).
+type SecureEnvironment struct {
+	KafkaBrokers          []string // the SASL_SSL listener
+	KafkaCAFile           string   // PEM of the CA that signed the broker's certificate
+	KafkaSASLMechanism    string
+	KafkaSASLUsername     string
+	KafkaSASLPasswordFile string
+	RegistryURL           string // the registry behind basic auth (Confluent API)
+	RegistryUsername      string
+	RegistryPasswordFile  string
+}
+
+// secureVars are the variables SecureEnvironment is read from.
+var secureVars = []string{"PERSONIO_CDC_SECURE_KAFKA_BROKERS", "PERSONIO_CDC_SECURE_KAFKA_CA_FILE",
+	"PERSONIO_CDC_SECURE_KAFKA_SASL_MECHANISM", "PERSONIO_CDC_SECURE_KAFKA_SASL_USERNAME",
+	"PERSONIO_CDC_SECURE_KAFKA_SASL_PASSWORD_FILE", "PERSONIO_CDC_SECURE_REGISTRY_URL",
+	"PERSONIO_CDC_SECURE_REGISTRY_USERNAME", "PERSONIO_CDC_SECURE_REGISTRY_PASSWORD_FILE"}
+
+// SecureEnv returns the environment with Secure filled in; it fails the test when
+// scripts/testenv did not write it (an environment started by an older script).
+func SecureEnv(t testing.TB) Environment {
+	t.Helper()
+	e := Env(t)
+	s := e.Secure
+	if len(s.KafkaBrokers) == 0 || s.KafkaCAFile == "" || s.KafkaSASLUsername == "" || s.KafkaSASLPasswordFile == "" ||
+		s.RegistryURL == "" || s.RegistryUsername == "" || s.RegistryPasswordFile == "" {
+		t.Fatalf("%s (PERSONIO_CDC_SECURE_* unset: restart it with scripts/testenv down && scripts/testenv up)", missing)
+	}
+	return e
 }
 
 // Client returns a kafka-go admin client for the environment's first broker.
@@ -80,8 +116,8 @@ func Env(t testing.TB) Environment {
 func loadEnv() (Environment, error) {
 	vars := map[string]string{}
 	if os.Getenv("KAFKA_BROKERS") != "" && os.Getenv("SCHEMA_REGISTRY_URL") != "" {
-		for _, k := range []string{"KAFKA_BROKERS", "SCHEMA_REGISTRY_URL", "PERSONIO_CDC_VERIFIER_PYTHON",
-			"PERSONIO_CDC_VERIFIER_SCRIPT", "PERSONIO_CDC_TESTENV"} {
+		for _, k := range append([]string{"KAFKA_BROKERS", "SCHEMA_REGISTRY_URL", "PERSONIO_CDC_VERIFIER_PYTHON",
+			"PERSONIO_CDC_VERIFIER_SCRIPT", "PERSONIO_CDC_TESTENV"}, secureVars...) {
 			vars[k] = os.Getenv(k)
 		}
 	} else {
@@ -101,6 +137,20 @@ func loadEnv() (Environment, error) {
 	for _, b := range strings.Split(vars["KAFKA_BROKERS"], ",") {
 		if b = strings.TrimSpace(b); b != "" {
 			e.Brokers = append(e.Brokers, b)
+		}
+	}
+	e.Secure = SecureEnvironment{
+		KafkaCAFile:           vars["PERSONIO_CDC_SECURE_KAFKA_CA_FILE"],
+		KafkaSASLMechanism:    vars["PERSONIO_CDC_SECURE_KAFKA_SASL_MECHANISM"],
+		KafkaSASLUsername:     vars["PERSONIO_CDC_SECURE_KAFKA_SASL_USERNAME"],
+		KafkaSASLPasswordFile: vars["PERSONIO_CDC_SECURE_KAFKA_SASL_PASSWORD_FILE"],
+		RegistryURL:           strings.TrimRight(vars["PERSONIO_CDC_SECURE_REGISTRY_URL"], "/"),
+		RegistryUsername:      vars["PERSONIO_CDC_SECURE_REGISTRY_USERNAME"],
+		RegistryPasswordFile:  vars["PERSONIO_CDC_SECURE_REGISTRY_PASSWORD_FILE"],
+	}
+	for _, b := range strings.Split(vars["PERSONIO_CDC_SECURE_KAFKA_BROKERS"], ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			e.Secure.KafkaBrokers = append(e.Secure.KafkaBrokers, b)
 		}
 	}
 	if len(e.Brokers) == 0 || e.RegistryURL == "" {
