@@ -56,7 +56,7 @@ func cmdReplay(ctx context.Context, a *app, args []string) int {
 		return exitConfig
 	}
 	a, logger := redacted(a, cfg)
-	kc, dec, err := readers(cfg, logger)
+	kc, dec, err := readers(ctx, cfg, logger)
 	if err != nil {
 		return fail(a, "replay", err)
 	}
@@ -128,7 +128,7 @@ func cmdTail(ctx context.Context, a *app, args []string) int {
 		return exitConfig
 	}
 	a, logger := redacted(a, cfg)
-	kc, dec, err := readers(cfg, logger)
+	kc, dec, err := readers(ctx, cfg, logger)
 	if err != nil {
 		return fail(a, "tail", err)
 	}
@@ -156,8 +156,9 @@ func eventPrinter(a *app, output string) func(inspect.Message) error {
 	}
 }
 
-// readers builds the Kafka client and the registry-backed decoder of replay and tail.
-func readers(cfg config.Config, logger *slog.Logger) (interface {
+// readers builds the Kafka client and the registry-backed decoder of replay and tail, and fails
+// when Kafka or the registry refuses the credential or certificate (service.CheckAccess).
+func readers(ctx context.Context, cfg config.Config, logger *slog.Logger) (interface {
 	inspect.Reader
 	Close() error
 }, *inspect.Decoder, error) {
@@ -167,6 +168,10 @@ func readers(cfg config.Config, logger *slog.Logger) (interface {
 	}
 	reg, err := service.NewRegistry(cfg, logger)
 	if err != nil {
+		kc.Close()
+		return nil, nil, err
+	}
+	if err := service.CheckAccess(ctx, cfg, kc, reg); err != nil {
 		kc.Close()
 		return nil, nil, err
 	}

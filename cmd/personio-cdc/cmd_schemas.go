@@ -65,6 +65,9 @@ func cmdSchemas(ctx context.Context, a *app, args []string) int {
 	if err != nil {
 		return fail(a, "schemas", err)
 	}
+	if err := service.CheckAccess(ctx, cfg, nil, reg); err != nil {
+		return fail(a, "schemas", err)
+	}
 	failed := false
 	for _, e := range entities {
 		sch, err := schemas.Parse(e)

@@ -38,6 +38,12 @@ func cmdRun(ctx context.Context, a *app, args []string) int {
 	if err != nil {
 		return fail(a, "run", err)
 	}
+	// A refused credential or certificate stops the service now; a server that is not up yet
+	// does not (the schedule retries it).
+	if err := service.CheckAccess(ctx, cfg, stack.Kafka, stack.Registry); err != nil {
+		_ = stack.Close()
+		return fail(a, "run", err)
+	}
 	life, err := stack.Lifecycle(reg, bi.Version)
 	if err != nil {
 		_ = stack.Close()
@@ -155,6 +161,9 @@ func runOnce(ctx context.Context, a *app, cmd string, cfg config.Config, kind sy
 		return fail(a, cmd, err)
 	}
 	defer stack.Close()
+	if err := service.CheckAccess(ctx, cfg, stack.Kafka, stack.Registry); err != nil {
+		return fail(a, cmd, err)
+	}
 
 	logger.Info(cmd+" starting", "kind", kind, "tenant", cfg.Personio.Tenant)
 	stop := progress.Watch(progress.Options{Title: cmd, Terminal: a.stderrTTY, Writer: a.stderr, Logger: logger},

@@ -2,6 +2,8 @@ package kafka
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -80,8 +82,9 @@ func Acked(err error, i int) bool {
 
 // Retryable classifies errors from this package and from kafka-go: broker
 // error codes that Kafka documents as retriable, timeouts, and connection
-// failures are retryable; authorization, invalid requests, oversized
-// messages and cancellation are not.
+// failures are retryable; authorization, refused credentials and
+// certificates (see Refused), invalid requests, oversized messages and
+// cancellation are not.
 func Retryable(err error) bool {
 	if err == nil {
 		return false
@@ -92,6 +95,9 @@ func Retryable(err error) bool {
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, ErrClosed) {
 		return false
+	}
+	if Refused(err) != "" {
+		return false // a refused credential or certificate stays refused
 	}
 	if errors.Is(err, ErrWouldReorder) {
 		return true
@@ -182,3 +188,45 @@ func reason(err error) string {
 
 // UnknownTopic reports whether err says that a topic (or partition) does not exist.
 func UnknownTopic(err error) bool { return errors.Is(err, kafkago.UnknownTopicOrPartition) }
+
+// Why the brokers refused this client for good (see Refused): a credential or a certificate
+// that no retry changes, only an operator.
+const (
+	// RefusedSASL: the brokers refused the SASL credential (user, password or mechanism).
+	RefusedSASL = "sasl"
+	// RefusedUntrusted: the broker's certificate does not verify against the trusted CAs
+	// (unknown CA, expired, not for server use).
+	RefusedUntrusted = "tls_untrusted"
+	// RefusedName: the broker's certificate is valid but not for the address dialled.
+	RefusedName = "tls_name"
+	// RefusedNotTLS: TLS is enabled but the broker answered without TLS.
+	RefusedNotTLS = "tls_not_tls"
+)
+
+// Refused reports why err is the brokers refusing this client for good (RefusedSASL,
+// RefusedUntrusted, RefusedName, RefusedNotTLS), or "" when it is not: a broker that is down,
+// slow or electing a leader may answer later.
+func Refused(err error) string {
+	if err == nil {
+		return ""
+	}
+	var (
+		unknown  x509.UnknownAuthorityError
+		invalid  x509.CertificateInvalidError
+		hostname x509.HostnameError
+		verify   *tls.CertificateVerificationError
+		record   tls.RecordHeaderError
+	)
+	switch {
+	case errors.Is(err, kafkago.SASLAuthenticationFailed), errors.Is(err, kafkago.UnsupportedSASLMechanism),
+		errors.Is(err, kafkago.IllegalSASLState):
+		return RefusedSASL
+	case errors.As(err, &hostname):
+		return RefusedName
+	case errors.As(err, &unknown), errors.As(err, &invalid), errors.As(err, &verify):
+		return RefusedUntrusted
+	case errors.As(err, &record):
+		return RefusedNotTLS
+	}
+	return ""
+}

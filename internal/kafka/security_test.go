@@ -11,13 +11,16 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
+	kafkago "github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 )
 
@@ -59,6 +62,9 @@ func TestSASL(t *testing.T) {
 			})
 			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 			defer cancel()
+			// kfake closes the connection without an error code; a real broker answers error 58,
+			// which Refused reports as RefusedSASL (TestRefusedOther, and the integration test
+			// TestIntegrationSecure against Kafka's SCRAM-SHA-512 listener).
 			if err := bad.Ping(ctx); err == nil {
 				t.Fatal("Ping with a wrong password succeeded")
 			}
@@ -85,8 +91,36 @@ func TestTLS(t *testing.T) {
 	untrusting, _, _ := newClient(t, cluster, func(cfg *Config) { cfg.TLS = TLSConfig{Enabled: true} })
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
-	if err := untrusting.Ping(ctx); err == nil {
+	err := untrusting.Ping(ctx)
+	if err == nil {
 		t.Fatal("Ping trusted an unknown CA")
+	}
+	if got := Refused(err); got != RefusedUntrusted {
+		t.Errorf("Refused(%v) = %q, want %q", err, got, RefusedUntrusted)
+	}
+	if Retryable(err) {
+		t.Errorf("Retryable(%v) = true for an untrusted certificate", err)
+	}
+
+	// A certificate for another name: 127.0.0.1's certificate checked as "broker.example".
+	misnamed, _, _ := newClient(t, cluster, func(cfg *Config) {
+		cfg.TLS = TLSConfig{Enabled: true, CAFile: caFile, ServerName: "broker.example"}
+	})
+	if err := misnamed.Ping(ctx); Refused(err) != RefusedName {
+		t.Errorf("Refused(%v) = %q, want %q", err, Refused(err), RefusedName)
+	}
+}
+
+// TestRefusedOther: errors that may pass are not refusals.
+func TestRefusedOther(t *testing.T) {
+	for _, err := range []error{nil, context.DeadlineExceeded, io.EOF, syscall.ECONNREFUSED, ErrClosed,
+		fmt.Errorf("wrapped: %w", kafkago.LeaderNotAvailable)} {
+		if got := Refused(err); got != "" {
+			t.Errorf("Refused(%v) = %q, want \"\"", err, got)
+		}
+	}
+	if got := Refused(fmt.Errorf("ping: %w", kafkago.SASLAuthenticationFailed)); got != RefusedSASL {
+		t.Errorf("Refused(wrapped SASL failure) = %q, want %q", got, RefusedSASL)
 	}
 }
 

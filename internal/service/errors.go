@@ -32,3 +32,20 @@ func IsFatal(err error) bool {
 	var fe *FatalError
 	return errors.As(err, &fe)
 }
+
+// AccessError is Kafka or the schema registry refusing the service for good at start-up: a
+// credential or a certificate that only an operator can fix. Setting names the setting to
+// check first; the message never holds a secret.
+type AccessError struct {
+	Setting string // e.g. KAFKA_SASL_PASSWORD
+	Message string // what was refused and what to check
+	Err     error  // the refusal as the client saw it
+}
+
+// Error implements error: "SETTING: message: cause".
+func (e *AccessError) Error() string {
+	return e.Setting + ": " + e.Message + ": " + e.Err.Error()
+}
+
+// Unwrap returns the refusal.
+func (e *AccessError) Unwrap() error { return e.Err }

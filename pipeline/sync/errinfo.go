@@ -213,6 +213,10 @@ func Describe(err error) ErrorInfo {
 	case errors.As(err, &re):
 		info.Code, info.Message, info.Setting = CodeRegistry, "a schema registry call failed: "+safeReason(re.Op), "SCHEMA_REGISTRY_URL"
 		info.HTTPStatus = re.Status
+		if re.Status == http.StatusUnauthorized || re.Status == http.StatusForbidden {
+			info.Message = "the schema registry refused the credential: " + safeReason(re.Op)
+			info.Setting = "SCHEMA_REGISTRY_USERNAME, SCHEMA_REGISTRY_PASSWORD"
+		}
 	case errors.Is(err, kafkago.SASLAuthenticationFailed):
 		info.Code, info.Message = CodeKafkaAuth, "Kafka refused the SASL credential"
 		info.Setting = "KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD"
@@ -258,6 +262,18 @@ func Describe(err error) ErrorInfo {
 	switch {
 	case strings.HasPrefix(info.Code, "registry."), info.Code == CodePersonioNetwork, info.Code == CodeUnclassified:
 		info.Host = hostOf(err)
+	}
+	// A broker certificate that does not verify names the settings that fix it, whichever stage met it.
+	switch kafka.Refused(err) {
+	case kafka.RefusedUntrusted:
+		info.Setting = "KAFKA_TLS_CA_FILE"
+		info.Message += "; the broker's TLS certificate does not verify against the trusted CAs"
+	case kafka.RefusedName:
+		info.Setting = "KAFKA_BROKERS, KAFKA_TLS_CA_FILE"
+		info.Message += "; the broker's TLS certificate is not valid for the address dialled"
+	case kafka.RefusedNotTLS:
+		info.Setting = "KAFKA_TLS_ENABLED"
+		info.Message += "; the broker does not speak TLS on this port"
 	}
 	// A listing that stopped on one of the causes above says so with the scope.
 	if info.Code != CodeListingBroken && errors.Is(err, extract.ErrIncomplete) {

@@ -2,6 +2,8 @@ package sync
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/personio-cdc/personio-cdc/internal/codec"
 	"github.com/personio-cdc/personio-cdc/internal/personio"
@@ -196,6 +200,28 @@ func TestRunInvalidItemErrorCarriesNoID(t *testing.T) {
 		}
 		if !strings.Contains(text, "created_at") {
 			t.Errorf("%s does not name the field: %s", what, text)
+		}
+	}
+}
+
+// TestDescribeNamesTheSettingOfARefusal: a registry that refuses the credential, or a broker
+// certificate that does not verify, names the settings to fix (they named SCHEMA_REGISTRY_URL
+// and nothing).
+func TestDescribeNamesTheSettingOfARefusal(t *testing.T) {
+	for _, tt := range []struct {
+		err           error
+		code, setting string
+	}{
+		{fmt.Errorf("register: %w", &codec.RegistryError{Op: "look up", Status: http.StatusUnauthorized}),
+			CodeRegistry, "SCHEMA_REGISTRY_USERNAME, SCHEMA_REGISTRY_PASSWORD"},
+		{atStage(CodeKafkaTopics, "the output topics could not be created or checked",
+			fmt.Errorf("kafka: metadata: %w", &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}})),
+			CodeKafkaTopics, "KAFKA_TLS_CA_FILE"},
+		{fmt.Errorf("sync: %w", kafkago.SASLAuthenticationFailed), CodeKafkaAuth, "KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD"},
+	} {
+		got := Describe(tt.err)
+		if got.Code != tt.code || got.Setting != tt.setting {
+			t.Errorf("Describe(%v) = code %s setting %q, want %s and %q", tt.err, got.Code, got.Setting, tt.code, tt.setting)
 		}
 	}
 }

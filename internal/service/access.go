@@ -1,0 +1,90 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/personio-cdc/personio-cdc/internal/codec"
+	"github.com/personio-cdc/personio-cdc/internal/config"
+	"github.com/personio-cdc/personio-cdc/internal/kafka"
+)
+
+// Pinger is a client that can check that its server answers: *kafka.Client and
+// *codec.Registry.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// AccessCheckTimeout bounds each server's check in CheckAccess.
+const AccessCheckTimeout = 15 * time.Second
+
+// CheckAccess asks Kafka for metadata and the schema registry for its compatibility level, once
+// each (nil skips one), and returns an *AccessError naming the setting to fix when either
+// refuses the service for good: Kafka refuses the SASL credential or its certificate does not
+// verify, the registry answers 401 or 403. Every other failure (a server that is down or slow)
+// returns nil: the commands go on and retry or report it as they always did. Called at
+// start-up, it turns a wrong password or CA into one clear error and exit 1 instead of a sync
+// that fails with a vaguer one, or a service that keeps trying.
+func CheckAccess(ctx context.Context, cfg config.Config, kc, registry Pinger) error {
+	if kc != nil {
+		pctx, cancel := context.WithTimeout(ctx, AccessCheckTimeout)
+		err := kc.Ping(pctx)
+		cancel()
+		if err := kafkaAccess(cfg.Kafka, err); err != nil {
+			return err
+		}
+	}
+	if registry != nil {
+		pctx, cancel := context.WithTimeout(ctx, AccessCheckTimeout)
+		err := registry.Ping(pctx)
+		cancel()
+		if err := registryAccess(cfg.SchemaRegistry, err); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// kafkaAccess classifies a failed Kafka check (see kafka.Refused).
+func kafkaAccess(k config.Kafka, err error) error {
+	switch kafka.Refused(err) {
+	case kafka.RefusedSASL:
+		return &AccessError{Setting: "KAFKA_SASL_PASSWORD", Err: err, Message: fmt.Sprintf(
+			"Kafka refused the SASL credential of user %q (%s); check KAFKA_SASL_PASSWORD (or KAFKA_SASL_PASSWORD_FILE), "+
+				"KAFKA_SASL_USERNAME and KAFKA_SASL_MECHANISM", k.SASLUsername, strings.ToUpper(k.SASLMechanism))}
+	case kafka.RefusedUntrusted:
+		msg := "the broker's TLS certificate does not verify against the CAs in " + k.TLSCAFile +
+			"; set KAFKA_TLS_CA_FILE to the CA that signed it"
+		if k.TLSCAFile == "" {
+			msg = "the broker's TLS certificate does not verify against the system's CAs; set KAFKA_TLS_CA_FILE to the CA that signed it"
+		}
+		return &AccessError{Setting: "KAFKA_TLS_CA_FILE", Message: msg, Err: err}
+	case kafka.RefusedName:
+		return &AccessError{Setting: "KAFKA_BROKERS", Err: err,
+			Message: "the broker's TLS certificate is not valid for the address dialled; use a name the certificate holds"}
+	case kafka.RefusedNotTLS:
+		return &AccessError{Setting: "KAFKA_TLS_ENABLED", Err: err,
+			Message: "the broker does not speak TLS on this port; check KAFKA_BROKERS and KAFKA_TLS_ENABLED"}
+	}
+	return nil
+}
+
+// registryAccess classifies a failed registry check: 401 and 403 are refusals.
+func registryAccess(r config.SchemaRegistry, err error) error {
+	var re *codec.RegistryError
+	if !errors.As(err, &re) || (re.Status != http.StatusUnauthorized && re.Status != http.StatusForbidden) {
+		return nil
+	}
+	if r.Username == "" {
+		return &AccessError{Setting: "SCHEMA_REGISTRY_USERNAME", Err: err, Message: fmt.Sprintf(
+			"the schema registry demands a credential (HTTP %d); set SCHEMA_REGISTRY_USERNAME and SCHEMA_REGISTRY_PASSWORD "+
+				"(or SCHEMA_REGISTRY_PASSWORD_FILE)", re.Status)}
+	}
+	return &AccessError{Setting: "SCHEMA_REGISTRY_PASSWORD", Err: err, Message: fmt.Sprintf(
+		"the schema registry refused the credential of user %q (HTTP %d); check SCHEMA_REGISTRY_PASSWORD "+
+			"(or SCHEMA_REGISTRY_PASSWORD_FILE) and SCHEMA_REGISTRY_USERNAME", r.Username, re.Status)}
+}
