@@ -8,13 +8,14 @@ import (
 )
 
 // TestWrongRegistryPasswordStopsEveryCommandAtStartUp: a registry that refuses the basic-auth
-// credential stops sync, resnapshot, replay, tail, run and schemas register before they do
+// credential stops sync, resnapshot, replay, tail, run, schemas register and erase before they do
 // anything, with exit 1 and a message naming SCHEMA_REGISTRY_PASSWORD; the password is never
 // printed, and no Personio request is made.
 func TestWrongRegistryPasswordStopsEveryCommandAtStartUp(t *testing.T) {
 	w := newWorld(t)
 	const wrong = "wrong-registry-password-never-printed-5e1a"
-	for _, args := range [][]string{{"sync"}, {"resnapshot"}, {"replay"}, {"tail", "--from-beginning"}, {"run"}, {"schemas", "register"}} {
+	for _, args := range [][]string{{"sync"}, {"resnapshot"}, {"replay"}, {"tail", "--from-beginning"}, {"run"}, {"schemas", "register"},
+		{"erase", "--person", "1"}} {
 		t.Run(args[0], func(t *testing.T) {
 			before := w.sim.Stats().Endpoint("POST /v2/auth/token")
 			env := w.with("SCHEMA_REGISTRY_PASSWORD", wrong, "ADMIN_ADDR", freeAddr(t))

@@ -49,6 +49,9 @@ func cmdErase(ctx context.Context, a *app, args []string) int {
 	if err != nil {
 		return fail(a, "erase", err)
 	}
+	if err := service.CheckAccess(ctx, cfg, kc, reg); err != nil {
+		return fail(a, "erase", err)
+	}
 	x, err := service.NewEraser(cfg, kc, reg)
 	if err != nil {
 		return fail(a, "erase", err)
