@@ -193,13 +193,14 @@ func TestRunRefusesStaleSchemaID(t *testing.T) {
 	if !strings.Contains(err.Error(), CodeSchemaIDMismatch) {
 		t.Errorf("the run's error %q does not carry the code %s", err, CodeSchemaIDMismatch)
 	}
-	if v := counterValue(t, pr, "personio_cdc_schema_id_checks_total", "refused"); v < 1 {
+	if v := counterValue(t, pr, "personio_cdc_schema_id_checks_total", map[string]string{"result": "refused"}); v < 1 {
 		t.Errorf("personio_cdc_schema_id_checks_total{result=refused} = %v, want at least 1", v)
 	}
 }
 
-// counterValue returns the value of the counter name with the label result.
-func counterValue(t *testing.T, g prometheus.Gatherer, name, result string) float64 {
+// counterValue returns the value of the counter name whose labels include labels (0 when
+// there is none).
+func counterValue(t *testing.T, g prometheus.Gatherer, name string, labels map[string]string) float64 {
 	t.Helper()
 	mfs, err := g.Gather()
 	if err != nil {
@@ -209,12 +210,18 @@ func counterValue(t *testing.T, g prometheus.Gatherer, name, result string) floa
 		if mf.GetName() != name {
 			continue
 		}
+	metrics:
 		for _, m := range mf.GetMetric() {
+			have := map[string]string{}
 			for _, l := range m.GetLabel() {
-				if l.GetName() == "result" && l.GetValue() == result {
-					return m.GetCounter().GetValue()
+				have[l.GetName()] = l.GetValue()
+			}
+			for k, v := range labels {
+				if have[k] != v {
+					continue metrics
 				}
 			}
+			return m.GetCounter().GetValue()
 		}
 	}
 	return 0

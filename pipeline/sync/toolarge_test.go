@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/personio-cdc/personio-cdc/internal/personio"
 	"github.com/personio-cdc/personio-cdc/internal/personio/personiotest"
@@ -103,7 +102,7 @@ func TestRunSkipsEventTooLargeForTopic(t *testing.T) {
 				t.Errorf("sync %d: renamed person %s not published", round, id)
 			}
 		}
-		if got := testutil.ToFloat64(counter(t, reg, "personio_cdc_events_skipped_total", map[string]string{"entity": "persons", "reason": "too_large"})); got != float64(round) {
+		if got := counterValue(t, reg, "personio_cdc_events_skipped_total", map[string]string{"entity": "persons", "reason": "too_large"}); got != float64(round) {
 			t.Errorf("sync %d: personio_cdc_events_skipped_total{persons,too_large} = %v, want %d", round, got, round)
 		}
 		st, err := json.Marshal(r.Status())
@@ -122,33 +121,4 @@ func TestRunSkipsEventTooLargeForTopic(t *testing.T) {
 		t.Errorf("sync after the fix: outcome %s, errors %v", res.Outcome, res.Errors)
 	}
 	h.checkTopics(h.expected())
-}
-
-// counter finds the counter of the given name and labels in reg.
-func counter(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) prometheus.Collector {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			match := 0
-			for _, lp := range m.GetLabel() {
-				if labels[lp.GetName()] == lp.GetValue() {
-					match++
-				}
-			}
-			if match == len(labels) {
-				c := prometheus.NewCounter(prometheus.CounterOpts{Name: name})
-				c.Add(m.GetCounter().GetValue())
-				return c
-			}
-		}
-	}
-	c := prometheus.NewCounter(prometheus.CounterOpts{Name: name})
-	return c // zero: not there
 }
