@@ -12,6 +12,17 @@ import (
 	"github.com/personio-cdc/personio-cdc/pipeline/diff"
 )
 
+// withoutWeeklyHours lists copies of comps without their weekly working hours.
+func withoutWeeklyHours(comps []*change.Compensation) []change.Record {
+	listing := make([]change.Record, 0, len(comps))
+	for _, c := range comps {
+		c := *c
+		c.WeeklyWorkingHours = nil
+		listing = append(listing, &c)
+	}
+	return listing
+}
+
 // monthsOfSalaries is a state that kept every month it ever saw: months × perMonth salaries,
 // the last month being 2026-11. It returns the state, the compensations of the last three
 // months as stored, and those three month windows.
@@ -104,12 +115,7 @@ func TestGuardCountsOnlyTheListedScope(t *testing.T) {
 
 	t.Run("field loss", func(t *testing.T) {
 		st, recent, windows := monthsOfSalaries(t, 24, 50)
-		listing := make([]change.Record, 0, len(recent))
-		for _, c := range recent {
-			c := *c
-			c.WeeklyWorkingHours = nil
-			listing = append(listing, &c)
-		}
+		listing := withoutWeeklyHours(recent)
 		res, err := d.Diff(st, change.Compensations, src, listing,
 			diff.Scope{Complete: true, Contains: diff.EffectiveIn(windows...)})
 		var fle *diff.FieldLossError
@@ -156,12 +162,7 @@ func TestGuardCountsOnlyTheListedScope(t *testing.T) {
 		// The months were listed, but not completely: no deletes, and the field-loss guard
 		// still compares with the listed months (Listed), not the whole state.
 		st, recent, windows := monthsOfSalaries(t, 24, 50)
-		listing := make([]change.Record, 0, len(recent))
-		for _, c := range recent {
-			c := *c
-			c.WeeklyWorkingHours = nil
-			listing = append(listing, &c)
-		}
+		listing := withoutWeeklyHours(recent)
 		_, err := d.Diff(st, change.Compensations, src, listing,
 			diff.Scope{Complete: false, Listed: diff.EffectiveIn(windows...)})
 		if !errors.Is(err, diff.ErrMassFieldLoss) {
