@@ -534,8 +534,8 @@ func (e *Extractor) compensations(ctx context.Context, w personio.Window) Snapsh
 
 // listRange lists the compensations of the dates r with page size limit into out. When
 // Personio stops the request as too large (personio.ErrTooMuchData: sending it again never
-// helps), it asks for less instead: the two halves of r, each listed the same way, and for a
-// single day a page half the size, down to MinCompensationsLimit. It never sends the same
+// helps), it asks for less instead: the two halves of r, listed at once and each the same way,
+// and for a single day a page half the size, down to MinCompensationsLimit. It never sends the same
 // request twice. A day that is too large even then fails with a *TooMuchDataError naming it.
 // Items of a listing that failed otherwise are kept (they are valid); those of a listing
 // stopped as too large are dropped, since its halves list them again.
@@ -555,13 +555,32 @@ func (e *Extractor) listRange(ctx context.Context, r personio.Window, limit int,
 		mid := dateOf(r.Start).AddDate(0, 0, (d+1)/2)
 		first := personio.Window{Start: dateOf(r.Start), End: mid.AddDate(0, 0, -1)}
 		second := personio.Window{Start: mid, End: dateOf(r.End)}
-		err := e.listRange(ctx, first, limit, out)
-		var tooMuch *TooMuchDataError
-		if errors.As(err, &tooMuch) {
-			// The month cannot be complete: spare the requests of the other half.
-			return err
+		// Both halves at once: more listings than slots keep both of the credential's
+		// compensation slots busy (the client lets no more than 2 be in flight). A half that
+		// cannot be split further stops the other: the month cannot be complete.
+		hctx, stop := context.WithCancelCause(ctx)
+		defer stop(nil)
+		var (
+			lists [2][][]personio.Compensation
+			errs  [2]error
+			wg    sync.WaitGroup
+		)
+		for i, half := range []personio.Window{first, second} {
+			wg.Go(func() {
+				errs[i] = e.listRange(hctx, half, limit, &lists[i])
+				var tooMuch *TooMuchDataError
+				if errors.As(errs[i], &tooMuch) {
+					stop(errs[i])
+				}
+			})
 		}
-		return errors.Join(err, e.listRange(ctx, second, limit, out))
+		wg.Wait()
+		*out = append(*out, lists[0]...)
+		*out = append(*out, lists[1]...)
+		if cause := context.Cause(hctx); ctx.Err() == nil && cause != nil && !errors.Is(cause, context.Canceled) {
+			return cause // the half too large; the other was stopped for it
+		}
+		return errors.Join(errs[0], errs[1])
 	}
 	if smaller := limit / 2; smaller >= MinCompensationsLimit {
 		return e.listRange(ctx, r, smaller, out)

@@ -60,6 +60,7 @@ func (s *Server) routes() http.Handler {
 // Token endpoints authenticate and rate-limit themselves (by client_id).
 func (s *Server) api(kind bucketKind, h func(w http.ResponseWriter, r *http.Request, client string) response) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		kind := kind // this request's budget; the closure's is shared by every request
 		if kind == bucketCompensation {
 			kind = s.compensationBucket(s.opts.Now())
 		}
