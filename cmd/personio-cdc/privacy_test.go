@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sr/srfake"
@@ -338,9 +339,24 @@ func TestNothingPersonalInLogsMetricsStatusAndErrors(t *testing.T) {
 		{"Kafka refuses every write", func() {
 			proxy.mode.Store(markNormal)
 			sim.Churn(personiotest.Churn{Renames: 3, SalaryChanges: 3})
-			cluster.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+			// An error Kafka does not retry, so the sync fails at once.
+			cluster.ControlKey(int16(kmsg.Produce), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
 				cluster.KeepControl()
-				return nil, errors.New("refused"), true
+				req := kreq.(*kmsg.ProduceRequest)
+				resp := req.ResponseKind().(*kmsg.ProduceResponse)
+				resp.Version = req.Version
+				for _, rt := range req.Topics {
+					st := kmsg.NewProduceResponseTopic()
+					st.Topic = rt.Topic
+					for _, rp := range rt.Partitions {
+						sp := kmsg.NewProduceResponseTopicPartition()
+						sp.Partition = rp.Partition
+						sp.ErrorCode = kerr.InvalidRequiredAcks.Code
+						st.Partitions = append(st.Partitions, sp)
+					}
+					resp.Topics = append(resp.Topics, st)
+				}
+				return resp, nil, true
 			})
 		}, []string{"sync"}},
 		{"Kafka down", func() {
