@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"syscall"
 
 	kafkago "github.com/segmentio/kafka-go"
@@ -192,8 +193,10 @@ func UnknownTopic(err error) bool { return errors.Is(err, kafkago.UnknownTopicOr
 // Why the brokers refused this client for good (see Refused): a credential or a certificate
 // that no retry changes, only an operator.
 const (
-	// RefusedSASL: the brokers refused the SASL credential (user, password or mechanism).
+	// RefusedSASL: the brokers refused the SASL credential (user or password).
 	RefusedSASL = "sasl"
+	// RefusedMechanism: the brokers do not offer the configured SASL mechanism.
+	RefusedMechanism = "sasl_mechanism"
 	// RefusedUntrusted: the broker's certificate does not verify against the trusted CAs
 	// (unknown CA, expired, not for server use).
 	RefusedUntrusted = "tls_untrusted"
@@ -201,10 +204,17 @@ const (
 	RefusedName = "tls_name"
 	// RefusedNotTLS: TLS is enabled but the broker answered without TLS.
 	RefusedNotTLS = "tls_not_tls"
+	// RefusedExpectsTLS: TLS is not enabled but the broker answered with TLS.
+	RefusedExpectsTLS = "tls_expected"
 )
 
+// expectsTLS is how kafka-go says that a broker answered a plain request with a TLS record; it
+// wraps io.ErrUnexpectedEOF with this text and no type of its own.
+const expectsTLS = "broker appears to be expecting TLS"
+
 // Refused reports why err is the brokers refusing this client for good (RefusedSASL,
-// RefusedUntrusted, RefusedName, RefusedNotTLS), or "" when it is not: a broker that is down,
+// RefusedMechanism, RefusedUntrusted, RefusedName, RefusedNotTLS, RefusedExpectsTLS), or ""
+// when it is not: a broker that is down,
 // slow or electing a leader may answer later.
 func Refused(err error) string {
 	if err == nil {
@@ -218,15 +228,18 @@ func Refused(err error) string {
 		record   tls.RecordHeaderError
 	)
 	switch {
-	case errors.Is(err, kafkago.SASLAuthenticationFailed), errors.Is(err, kafkago.UnsupportedSASLMechanism),
-		errors.Is(err, kafkago.IllegalSASLState):
+	case errors.Is(err, kafkago.SASLAuthenticationFailed), errors.Is(err, kafkago.IllegalSASLState):
 		return RefusedSASL
+	case errors.Is(err, kafkago.UnsupportedSASLMechanism):
+		return RefusedMechanism
 	case errors.As(err, &hostname):
 		return RefusedName
 	case errors.As(err, &unknown), errors.As(err, &invalid), errors.As(err, &verify):
 		return RefusedUntrusted
 	case errors.As(err, &record):
 		return RefusedNotTLS
+	case errors.Is(err, io.ErrUnexpectedEOF) && strings.Contains(err.Error(), expectsTLS):
+		return RefusedExpectsTLS
 	}
 	return ""
 }

@@ -109,6 +109,7 @@ func TestTLS(t *testing.T) {
 	if err := misnamed.Ping(ctx); Refused(err) != RefusedName {
 		t.Errorf("Refused(%v) = %q, want %q", err, Refused(err), RefusedName)
 	}
+
 }
 
 // TestRefusedOther: errors that may pass are not refusals.
@@ -119,8 +120,17 @@ func TestRefusedOther(t *testing.T) {
 			t.Errorf("Refused(%v) = %q, want \"\"", err, got)
 		}
 	}
-	if got := Refused(fmt.Errorf("ping: %w", kafkago.SASLAuthenticationFailed)); got != RefusedSASL {
-		t.Errorf("Refused(wrapped SASL failure) = %q, want %q", got, RefusedSASL)
+	// As kafka-go reports them (kfake only closes the connection; a real broker answers, see
+	// TestIntegrationSecure).
+	for err, want := range map[error]string{
+		fmt.Errorf("ping: %w", kafkago.SASLAuthenticationFailed):                                          RefusedSASL,
+		fmt.Errorf("ping: %w", kafkago.UnsupportedSASLMechanism):                                          RefusedMechanism,
+		fmt.Errorf("ping: %w", fmt.Errorf("%w: broker appears to be expecting TLS", io.ErrUnexpectedEOF)): RefusedExpectsTLS,
+		fmt.Errorf("ping: %w", io.ErrUnexpectedEOF):                                                       "",
+	} {
+		if got := Refused(err); got != want {
+			t.Errorf("Refused(%v) = %q, want %q", err, got, want)
+		}
 	}
 }
 

@@ -56,6 +56,9 @@ func kafkaAccess(k config.Kafka, err error) error {
 		return &AccessError{Setting: "KAFKA_SASL_PASSWORD", Err: err, Message: fmt.Sprintf(
 			"Kafka refused the SASL credential of user %q (%s); check KAFKA_SASL_PASSWORD (or KAFKA_SASL_PASSWORD_FILE), "+
 				"KAFKA_SASL_USERNAME and KAFKA_SASL_MECHANISM", k.SASLUsername, strings.ToUpper(k.SASLMechanism))}
+	case kafka.RefusedMechanism:
+		return &AccessError{Setting: "KAFKA_SASL_MECHANISM", Err: err, Message: fmt.Sprintf(
+			"the brokers do not offer SASL mechanism %s; set KAFKA_SASL_MECHANISM to one they enable", strings.ToUpper(k.SASLMechanism))}
 	case kafka.RefusedUntrusted:
 		msg := "the broker's TLS certificate does not verify against the CAs in " + k.TLSCAFile +
 			"; set KAFKA_TLS_CA_FILE to the CA that signed it"
@@ -69,6 +72,9 @@ func kafkaAccess(k config.Kafka, err error) error {
 	case kafka.RefusedNotTLS:
 		return &AccessError{Setting: "KAFKA_TLS_ENABLED", Err: err,
 			Message: "the broker does not speak TLS on this port; check KAFKA_BROKERS and KAFKA_TLS_ENABLED"}
+	case kafka.RefusedExpectsTLS:
+		return &AccessError{Setting: "KAFKA_TLS_ENABLED", Err: err,
+			Message: "the broker expects TLS on this port; set KAFKA_TLS_ENABLED=true (and KAFKA_TLS_CA_FILE if a private CA signed it)"}
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -37,6 +38,8 @@ func TestCheckAccessNamesTheSettingOfARefusal(t *testing.T) {
 	}{
 		{"sasl", fmt.Errorf("kafka: ping: %w", kafkago.SASLAuthenticationFailed), nil, "KAFKA_SASL_PASSWORD", `user "cdc"`},
 		{"untrusted", fmt.Errorf("kafka: ping: %w", x509.UnknownAuthorityError{}), nil, "KAFKA_TLS_CA_FILE", "/etc/kafka/ca.pem"},
+		{"mechanism", fmt.Errorf("kafka: ping: %w", kafkago.UnsupportedSASLMechanism), nil, "KAFKA_SASL_MECHANISM", "SCRAM-SHA-512"},
+		{"expects tls", fmt.Errorf("kafka: ping: %w: broker appears to be expecting TLS", io.ErrUnexpectedEOF), nil, "KAFKA_TLS_ENABLED", "expects TLS"},
 		{"name", fmt.Errorf("kafka: ping: %w", x509.HostnameError{Certificate: &x509.Certificate{}, Host: "kafka"}), nil, "KAFKA_BROKERS", "address dialled"},
 		{"registry 401", nil, refusedRegistry, "SCHEMA_REGISTRY_PASSWORD", `user "sr-user"`},
 		{"registry 403", syscall.ECONNREFUSED, &codec.RegistryError{Op: "ping", Status: http.StatusForbidden}, "SCHEMA_REGISTRY_PASSWORD", "HTTP 403"},

@@ -274,6 +274,12 @@ func Describe(err error) ErrorInfo {
 	case kafka.RefusedNotTLS:
 		info.Setting = "KAFKA_TLS_ENABLED"
 		info.Message += "; the broker does not speak TLS on this port"
+	case kafka.RefusedExpectsTLS:
+		info.Setting = "KAFKA_TLS_ENABLED"
+		info.Message += "; the broker expects TLS on this port"
+	case kafka.RefusedMechanism:
+		info.Setting = "KAFKA_SASL_MECHANISM"
+		info.Message += "; the brokers do not offer this SASL mechanism"
 	}
 	// A listing that stopped on one of the causes above says so with the scope.
 	if info.Code != CodeListingBroken && errors.Is(err, extract.ErrIncomplete) {

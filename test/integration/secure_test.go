@@ -166,6 +166,8 @@ func TestIntegrationSecure(t *testing.T) {
 	}{
 		{"WrongKafkaPassword", "KAFKA_SASL_PASSWORD", []string{"KAFKA_SASL_PASSWORD_FILE=" + wrongPassword}},
 		{"UntrustedCertificate", "KAFKA_TLS_CA_FILE", []string{"KAFKA_TLS_CA_FILE=" + otherCA}},
+		{"MechanismNotOffered", "KAFKA_SASL_MECHANISM", []string{"KAFKA_SASL_MECHANISM=SCRAM-SHA-256"}},
+		{"TLSNotEnabled", "KAFKA_TLS_ENABLED", []string{"KAFKA_TLS_ENABLED=false", "KAFKA_TLS_CA_FILE="}},
 	}
 	commands := [][]string{{"sync"}, {"replay"}, {"tail", "--from-beginning"}}
 	for _, r := range refusals {
