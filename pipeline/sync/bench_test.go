@@ -2,6 +2,8 @@ package sync
 
 import (
 	"testing"
+
+	"github.com/personio-cdc/personio-cdc/pipeline/change"
 )
 
 // BenchmarkSyncNoChange measures a full sync of 500 persons that finds nothing to publish:
@@ -45,6 +47,27 @@ func BenchmarkSyncInitial(b *testing.B) {
 		b.StartTimer()
 		res, err := r.Run(b.Context(), Full)
 		if err != nil || res.Published() < 500 {
+			b.Fatalf("published %d: %v", res.Published(), err)
+		}
+	}
+}
+
+// BenchmarkSyncNoChangePolicy is BenchmarkSyncNoChange under a field policy that hashes the
+// e-mail address and drops the IBAN: every person then takes the general normal form.
+func BenchmarkSyncNoChangePolicy(b *testing.B) {
+	pol, err := change.ParsePolicy([]byte("persons:\n  email: hash\n  custom_attributes.dynamic_1207: drop\n"),
+		[]byte("a hash key of thirty-two bytes!!"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := newHarness(b, 500)
+	r := h.runner(func(c *Config) { c.FieldPolicy = pol })
+	if _, err := r.Run(b.Context(), Full); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		res, err := r.Run(b.Context(), Full)
+		if err != nil || res.Published() != 0 {
 			b.Fatalf("published %d: %v", res.Published(), err)
 		}
 	}
