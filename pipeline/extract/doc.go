@@ -43,12 +43,13 @@
 // requests (partial last pages), not speed, hence the default 1. Personio stops a request that
 // takes too long (422 compensations.unprocessable_content, personio.ErrTooMuchData) and the
 // same request would fail again, so the extractor asks for less: the two halves of the date
-// range, each listed the same way, down to one day, then half the page size, down to
-// MinCompensationsLimit (100, 50, 25, 12). It never sends one request twice, drops the items of
+// range, listed at once (more listings than slots keep both slots busy) and each the same way,
+// down to one day, then half the page size, down to MinCompensationsLimit (100, 50, 25, 12). It never sends one request twice, drops the items of
 // a listing it splits (its halves list them again) and remembers the range length that had to
 // be halved, so later listings start with ranges that fit. A day too large even at the
 // smallest page ends its month's snapshot incomplete with a *TooMuchDataError naming the day
-// (no deletes follow); the other months and the persons go on.
+// and stops the rest of that month's listing (no deletes follow); the other months and the
+// persons go on.
 //
 // # Employment details
 //
