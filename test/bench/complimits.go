@@ -101,3 +101,85 @@ func comp422Figure(ctx context.Context, persons int, logf func(string, ...any)) 
 }
 
 const compEndpointName = "GET /v2/compensations"
+
+// compLimitFigures are the figures of Personio's compensation limits, measured on their own:
+// a full listing (persons and the compensations of the current month and the look-back, the
+// extractor and the client at their defaults, employment details off) against a simulator of
+// the scale's company with every compensation limit on (2 unfiltered requests in progress,
+// the time limit, and the 5/s compensation budget of 2027-01-13), then comp_422_recovered.
+func compLimitFigures(ctx context.Context, sc apiScale, logf func(string, ...any)) ([]Figure, error) {
+	sim, err := personiotest.New(personiotest.Options{Persons: sc.persons, Seed: 7,
+		RateLimit:                 personiotest.Rate{PerMinute: sc.api.perSecond * 60, Burst: sc.api.burst},
+		CompensationRateLimit:     personiotest.Rate{PerMinute: sc.comp.perSecond * 60, Burst: sc.comp.burst},
+		CompensationRateLimitFrom: time.Unix(0, 0), // the 5/s of 2027-01-13 in force
+		Faults:                    personiotest.Faults{Latency: sc.latency, LatencyJitter: sc.jitter}})
+	if err != nil {
+		return nil, err
+	}
+	defer sim.Close()
+	if err := sim.Start("127.0.0.1:0"); err != nil {
+		return nil, err
+	}
+	c, err := personio.New(personio.Config{BaseURL: sim.URL(), ClientID: personiotest.DefaultClientID,
+		ClientSecret:          personiotest.DefaultClientSecret,
+		RateLimit:             personio.Rate{PerMinute: sc.api.perSecond * 60, Burst: sc.api.burst},
+		CompensationRateLimit: personio.Rate{PerMinute: sc.comp.perSecond * 60, Burst: sc.comp.burst}})
+	if err != nil {
+		return nil, err
+	}
+	ex, err := extract.New(c, extract.WithEmploymentDetails(false))
+	if err != nil {
+		return nil, err
+	}
+	logf("full listing of %d persons and 3 months of compensations under Personio's compensation limits ...", sc.persons)
+	before := sim.Stats()
+	start := time.Now()
+	complete, items := true, 0
+	for s := range ex.Extract(ctx, extract.Request{}) {
+		complete = complete && s.Exhaustive()
+		items += len(s.Persons) + len(s.Compensations)
+	}
+	wall := time.Since(start)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	after := sim.Stats()
+	var api, comp, compCalls int64
+	for ep, byStatus := range after.Requests {
+		for st, n := range byStatus {
+			n -= before.Requests[ep][st]
+			switch {
+			case ep == compEndpointName:
+				compCalls += n
+				if st/100 == 2 {
+					comp += n
+				}
+			case ep != "POST /v2/auth/token" && st/100 == 2:
+				api += n
+			}
+		}
+	}
+	budget := func(n int64, b budget) time.Duration {
+		return time.Duration(float64(n-int64(b.burst)) / b.perSecond * float64(time.Second))
+	}
+	tConc := compConcurrencyTmin(compCalls, sc.latency, sc.jitter)
+	tmin := max(budget(api, sc.api), budget(comp, sc.comp), tConc)
+	tooMany := tooManyRequests(before, after)
+	logf("full listing: %s, complete %v, %d items, %d + %d requests (%d compensation requests in all), T_min %s (under 2 in flight %s), %d compensations.too_many_requests",
+		wall.Round(time.Millisecond), complete, items, api, comp, compCalls, tmin.Round(time.Millisecond), tConc.Round(time.Millisecond), tooMany)
+	if !complete {
+		return nil, fmt.Errorf("full listing under the compensation limits: incomplete")
+	}
+	f422, err := comp422Figure(ctx, sc.persons, logf)
+	if err != nil {
+		return nil, err
+	}
+	return []Figure{
+		{Name: "full_sync_vs_tmin_comp_limits", Value: wall.Seconds() / tmin.Seconds(), Goal: "<= 1.05",
+			Note: fmt.Sprintf("full listing (extractor and client at their defaults, employment details off, no Kafka) of %d persons + 3 months of compensations with every compensation limit on: %.1f s, %d + %d requests (%d compensation requests in all, 422s included); T_min %.1f s = the largest of the two budgets' (n - burst) / rate and the concurrency bound %.1f s (every compensation request takes the mean latency, 2 in flight)",
+				sc.persons, wall.Seconds(), api, comp, compCalls, tmin.Seconds(), tConc.Seconds())},
+		{Name: "comp_concurrency_429s", Value: float64(tooMany), Goal: "== 0",
+			Note: "429 compensations.too_many_requests (Retry-After: 30) during that listing"},
+		f422,
+	}, nil
+}

@@ -27,7 +27,7 @@ func run() error {
 	var (
 		scale   = flag.String("scale", envOr("BENCH_SCALE", "full"), "full or small")
 		doc     = flag.String("doc", "docs/BENCHMARKS.md", "document whose results block is replaced (empty: none)")
-		only    = flag.String("only", "", "comma list of groups to run: api, pipeline (default both); publish runs only publish_vs_raw")
+		only    = flag.String("only", "", "comma list of groups to run: api, pipeline (default both; api includes comp, the compensation-limit figures); publish runs only publish_vs_raw")
 		child   = flag.String("child-rebuild", "", "internal: rebuild the state of this topic prefix and report")
 		command = flag.String("command", "make bench", "command recorded in the document")
 		batch   = flag.Int("publish-batch", 0, "events per producer call of our publisher (0: the service default)")
@@ -57,6 +57,13 @@ func run() error {
 	var figs []Figure
 	if groups["api"] {
 		f, err := apiFigures(ctx, sc, logf)
+		if err != nil {
+			return err
+		}
+		figs = append(figs, f...)
+	}
+	if groups["api"] || groups["comp"] {
+		f, err := compLimitFigures(ctx, sc, logf)
 		if err != nil {
 			return err
 		}
