@@ -81,7 +81,7 @@ type ErrorInfo struct {
 	Message   string `json:"message"` // the code in words: our text, never the error's
 }
 
-// String renders the description on one line: "persons: personio.http_403: <message>
+// String renders the description on one line: "persons: personio.http_500: <message>
 // (endpoint GET /v2/persons, http_status 403, setting …)".
 func (i ErrorInfo) String() string {
 	var b strings.Builder
@@ -162,7 +162,7 @@ func Describe(err error) ErrorInfo {
 	case errors.As(err, &fle):
 		info.Code, info.Entity, info.Field, info.Count = CodeFieldLoss, string(fle.Entity), fle.Field, fle.Lost
 		info.Message = fmt.Sprintf("the listing would empty the field in %d of %d (limit %.0f%%); nothing was published for the entity; check the credential's scopes", fle.Lost, fle.Count, fle.Ratio*100)
-	case errors.As(err, &ae), errors.Is(err, ErrCredential):
+	case errors.As(err, &ae), errors.Is(err, ErrCredential), errors.Is(err, personio.ErrAuth):
 		info.Code, info.Message = CodeCredentialRefused, "Personio refused the credential"
 		info.Setting = "PERSONIO_CLIENT_ID, PERSONIO_CLIENT_SECRET"
 		if ae != nil {

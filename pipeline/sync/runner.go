@@ -298,6 +298,11 @@ func (r *Runner) run(ctx context.Context, res *Result, only []change.Entity) err
 			continue
 		}
 		if err := r.finish(ectx, er, res.Kind); err != nil {
+			// A refused credential cancelled the run: that, not the cancellation it caused, is
+			// why this entity could not finish.
+			if cause := context.Cause(ectx); ctx.Err() == nil && errors.Is(cause, personio.ErrAuth) {
+				return credentialError(cause)
+			}
 			return err
 		}
 	}
