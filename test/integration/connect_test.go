@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/personio-cdc/personio-cdc/internal/erasure"
+	"github.com/personio-cdc/personio-cdc/internal/kafka"
 	"github.com/personio-cdc/personio-cdc/internal/personio/personiotest"
 	"github.com/personio-cdc/personio-cdc/pipeline/sync"
 )
@@ -42,12 +44,12 @@ type leadField struct {
 
 // TestIntegrationKafkaConnect is issue 13: a payroll team's stock Kafka Connect reads the
 // service's topics with Apicurio's Avro converter in Confluent mode (no headers, 4-byte ids) and
-// unwraps the envelopes with Debezium's ExtractNewRecordState into a FileStream sink. The
-// topics are written by the sync runner against the simulator: a full sync, then a deletion, a
-// rename and a salary change. Each sink line must be the after image of its event, flat (the
-// person's fields, not the envelope's), decimals with the schema's scale; a delete and its
-// tombstone are handled as the transform's delete.tombstone.handling.mode says (see
-// expectedLines), the mode left unset included, which drops deletes.
+// unwraps the envelopes with Debezium's ExtractNewRecordState into FileStream sinks. The topics
+// are written by the sync runner against the simulator: a full sync, then a deletion, a rename
+// and a salary change, then the erasure of a person. Each sink line must be the after image of
+// its event, flat (the person's fields, not the envelope's), decimals with the schema's scale;
+// "d" events and tombstones (after a "d" and of the erasure) are handled as the transform's
+// delete.tombstone.handling.mode says (see expectedLines), the mode left unset included.
 func TestIntegrationKafkaConnect(t *testing.T) {
 	p := newPipelineEnv(t, 12)
 	r := p.runner()
@@ -57,6 +59,22 @@ func TestIntegrationKafkaConnect(t *testing.T) {
 		t.Fatalf("churn %+v", ch)
 	}
 	p.sync(r, sync.Full)
+	// An erasure: tombstones only, no "d" (README, Erasure).
+	erased := ""
+	for _, pr := range p.sim.Truth().Persons {
+		if pr.ID != ch.Deletions[0] {
+			erased = pr.ID
+			break
+		}
+	}
+	x, err := erasure.New(erasure.Config{TopicPrefix: p.prefix, Entities: sync.Entities(), Admin: p.kafka,
+		TopicSpec: kafka.TopicSpec{Partitions: 3, ReplicationFactor: 1}, Producer: p.kafka, Reader: p.kafka, Codec: p.codec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := x.Erase(t.Context(), pipelineTenant, erased, erasure.Entry{ErasedAt: time.Now(), By: "integration test"}); err != nil {
+		t.Fatal(err)
+	}
 
 	personsTopic, compsTopic := p.prefix+".persons", p.prefix+".compensations"
 	env := Env(t)
@@ -65,8 +83,9 @@ func TestIntegrationKafkaConnect(t *testing.T) {
 	}
 	persons := RunVerifier(t, personsTopic)
 	comps := RunVerifier(t, compsTopic)
-	if countOps(persons)["d"] != 1 || countOps(persons)["tombstone"] != 1 || countOps(comps)["d"] == 0 {
-		t.Fatalf("topics hold persons %v and compensations %v, want a person deleted with its compensations",
+	// A tombstone after each "d", and one for the erased person and each of their compensations.
+	if pn, cn := countOps(persons), countOps(comps); pn["d"] != 1 || pn["tombstone"] != 2 || cn["d"] == 0 || cn["tombstone"] <= cn["d"] {
+		t.Fatalf("topics hold persons %v and compensations %v, want a person deleted with their compensations and one erased",
 			countOps(persons), countOps(comps))
 	}
 
@@ -75,7 +94,8 @@ func TestIntegrationKafkaConnect(t *testing.T) {
 		{name: "persons-unset", topic: personsTopic},
 		{name: "persons-tombstone", topic: personsTopic, mode: "tombstone"},
 		{name: "persons-rewrite", topic: personsTopic, mode: "rewrite"},
-		{name: "compensations-tombstone", topic: compsTopic, mode: "tombstone"},
+		{name: "persons-rewrite-with-tombstone", topic: personsTopic, mode: "rewrite-with-tombstone"},
+		{name: "compensations-rewrite-with-tombstone", topic: compsTopic, mode: "rewrite-with-tombstone"},
 	}
 	want := map[string][]string{}
 	for _, c := range connectors {
@@ -132,26 +152,33 @@ func checkRegisteredConnectName(t *testing.T, registry, topic string) {
 // expectedLines returns, per record of the topic the transform keeps, the start of the line the
 // FileStream sink writes for it ("null" for a tombstone), in topic order per partition. A line is
 // the Connect Struct's text: its non-null fields in schema order, "Struct{id=…,email=…,…}".
-// ExtractNewRecordState (Debezium 3.1) handles deletes by delete.tombstone.handling.mode:
+// ExtractNewRecordState (Debezium 3.1) handles a "d" event and a tombstone (the one after a
+// "d" and an erasure's alike: the transform keeps no state) by delete.tombstone.handling.mode:
 //   - unset: the deprecated drop.tombstones and delete.handling.mode apply, whose defaults drop
-//     the delete event and the tombstone: a sink never learns of the delete;
-//   - "tombstone": the delete event becomes a tombstone, the service's tombstone is dropped: one
-//     tombstone per delete;
-//   - "rewrite": the delete event becomes its before image with __deleted=true (false on every
-//     other record), the tombstone is dropped.
+//     both: a sink never learns of a delete or an erasure;
+//   - "tombstone": the "d" becomes a tombstone, the service's tombstones are dropped: a sink sees
+//     deletes as tombstones and never sees an erasure;
+//   - "rewrite": the "d" becomes its before image with __deleted=true (false on every other
+//     record), tombstones are dropped: no erasure either;
+//   - "rewrite-with-tombstone": as "rewrite", and tombstones pass: the only mode in which a sink
+//     sees erasures.
 func expectedLines(t *testing.T, recs []VerifiedRecord, lead []leadField, mode string) []string {
 	t.Helper()
+	rewrite := mode == "rewrite" || mode == "rewrite-with-tombstone"
 	var out []string
 	for _, r := range recs {
 		if r.Value == nil {
-			continue // the service's tombstone: dropped in every mode used here
+			if mode == "rewrite-with-tombstone" {
+				out = append(out, "null")
+			}
+			continue
 		}
 		op, _ := r.Value["op"].(string)
 		image, deleted := "after", "false"
 		if op == "d" {
 			switch mode {
 			case "":
-				continue // the deprecated delete.handling.mode's default, "drop"
+				continue
 			case "tombstone":
 				out = append(out, "null")
 				continue
@@ -163,7 +190,7 @@ func expectedLines(t *testing.T, recs []VerifiedRecord, lead []leadField, mode s
 			t.Fatalf("%s offset %d: op %s without %s", r.Topic, r.Offset, op, image)
 		}
 		line := structLead(t, rec, lead)
-		if mode == "rewrite" {
+		if rewrite {
 			line += "\x00__deleted=" + deleted + "}" // \x00: the rest of the line in between
 		}
 		out = append(out, line)
