@@ -41,7 +41,7 @@ func (c *Client) ReadToEnd(ctx context.Context, topic string, fn func(Record) er
 	if c.isClosed() {
 		return ErrClosed
 	}
-	first, end, err := c.offsets(ctx, topic)
+	first, end, err := c.offsetsRetried(ctx, topic)
 	if err != nil {
 		return fmt.Errorf("kafka: read %s: %w", topic, err)
 	}
@@ -64,7 +64,7 @@ func (c *Client) Tail(ctx context.Context, topic string, fromBeginning bool, fn 
 	if c.isClosed() {
 		return ErrClosed
 	}
-	first, end, err := c.offsets(ctx, topic)
+	first, end, err := c.offsetsRetried(ctx, topic)
 	if err != nil {
 		return fmt.Errorf("kafka: tail %s: %w", topic, err)
 	}
@@ -118,6 +118,24 @@ func (c *Client) consume(ctx context.Context, fn func(Record) error,
 		return ctx.Err()
 	}
 	return err
+}
+
+// readRetries is how many times a read retries a retryable failure (a partition without a
+// leader right after a broker restart, a connection refused while it starts): the pauses of
+// retryBackoff, 200 ms doubling, 6.2 s in all, outlast the client's metadata refresh.
+const readRetries = 5
+
+// offsetsRetried is offsets, retried on retryable failures.
+func (c *Client) offsetsRetried(ctx context.Context, topic string) (first, end map[int]int64, err error) {
+	for round := 0; ; round++ {
+		first, end, err = c.offsets(ctx, topic)
+		if err == nil || round >= readRetries || !Retryable(err) || UnknownTopic(err) || ctx.Err() != nil {
+			return first, end, err
+		}
+		if err := sleep(ctx, retryBackoff(round)); err != nil {
+			return nil, nil, err
+		}
+	}
 }
 
 // offsets returns the first offset and the high-water mark of every
@@ -205,13 +223,13 @@ func (c *Client) readPartition(ctx context.Context, topic string, p int, offset,
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			failures++
-			if !Retryable(err) || failures > 5 {
+			if !Retryable(err) || failures >= readRetries {
 				return fmt.Errorf("fetch %s/%d at offset %d: %w", topic, p, offset, err)
 			}
-			if err := sleep(ctx, time.Duration(failures)*100*time.Millisecond); err != nil {
+			if err := sleep(ctx, retryBackoff(failures)); err != nil {
 				return err
 			}
+			failures++
 			continue
 		}
 		failures = 0

@@ -5,10 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	kafkago "github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // After compaction offsets have gaps and tombstones are gone; ReadToEnd
@@ -161,5 +165,61 @@ func TestPublishToMissingTopic(t *testing.T) {
 	}
 	if n, _ := c.Partitions(t.Context(), "missing"); n != 0 {
 		t.Fatal("the topic was auto-created")
+	}
+}
+
+// Right after a broker restart a partition has no leader for a moment. A read then waits and
+// asks again, as a publish does, instead of failing the sync that reads (the erasures before
+// every sync, the state at start-up); a refusal that no wait fixes still fails at once.
+func TestReadToEndWaitsForALeader(t *testing.T) {
+	ctx := t.Context()
+	cluster := newCluster(t)
+	c, _, _ := newClient(t, cluster)
+	const topic = "acme.erasures"
+	if err := c.EnsureTopics(ctx, []TopicSpec{{Name: topic, Partitions: 1, ReplicationFactor: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Publish(ctx, []Message{{Topic: topic, Key: []byte("acme:1"), Value: []byte("{}")}}); err != nil {
+		t.Fatal(err)
+	}
+	refuse := func(errCode int16, times int32) *atomic.Int32 {
+		var n atomic.Int32
+		cluster.ControlKey(int16(kmsg.ListOffsets), func(req kmsg.Request) (kmsg.Response, error, bool) {
+			cluster.KeepControl()
+			r := req.(*kmsg.ListOffsetsRequest)
+			if len(r.Topics) != 1 || r.Topics[0].Topic != topic || (times >= 0 && n.Load() >= times) {
+				return nil, nil, false
+			}
+			n.Add(1)
+			resp := r.ResponseKind().(*kmsg.ListOffsetsResponse)
+			rt := kmsg.NewListOffsetsResponseTopic()
+			rt.Topic = topic
+			for _, p := range r.Topics[0].Partitions {
+				rp := kmsg.NewListOffsetsResponseTopicPartition()
+				rp.Partition = p.Partition
+				rp.ErrorCode = errCode
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			resp.Topics = append(resp.Topics, rt)
+			return resp, nil, true
+		})
+		return &n
+	}
+
+	hits := refuse(kerr.LeaderNotAvailable.Code, 3)
+	if n := countRecords(t, c, topic); n != 1 {
+		t.Fatalf("read %d records while the leader came back, want 1", n)
+	}
+	if hits.Load() != 3 {
+		t.Fatalf("%d offsets requests refused, want 3", hits.Load())
+	}
+
+	denied := refuse(kerr.TopicAuthorizationFailed.Code, -1)
+	err := c.ReadToEnd(ctx, topic, func(Record) error { return nil })
+	if !errors.Is(err, kafkago.TopicAuthorizationFailed) {
+		t.Fatalf("read of a topic that may not be read = %v", err)
+	}
+	if denied.Load() != 1 {
+		t.Fatalf("a refusal no wait fixes was asked %d times, want 1", denied.Load())
 	}
 }
