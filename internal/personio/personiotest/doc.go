@@ -46,7 +46,8 @@
 // the reply is 429 with an error body and no Retry-After (unlike the compensation concurrency
 // limit below). With Options.NoRateLimit there is no
 // budget, so replies carry no x-ratelimit-* headers (a client would otherwise throttle itself
-// for a limit that does not exist).
+// for a limit that does not exist). Options.NoRateLimitHeaders keeps the budgets and sends no
+// x-ratelimit-* header: a client learns the budget from 429s alone.
 //
 // # Compensations
 //

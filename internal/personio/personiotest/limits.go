@@ -25,6 +25,7 @@ const (
 // limits holds the token buckets of every credential.
 type limits struct {
 	off   bool
+	quiet bool // limits on, x-ratelimit-* headers off
 	rates [numBuckets]Rate
 
 	mu      sync.Mutex
@@ -34,6 +35,7 @@ type limits struct {
 func newLimits(opts Options) *limits {
 	return &limits{
 		off:     opts.NoRateLimit,
+		quiet:   opts.NoRateLimitHeaders,
 		rates:   [numBuckets]Rate{opts.RateLimit, opts.CompensationRateLimit, tokenRate, opts.RateLimit},
 		buckets: make(map[string]*[numBuckets]*rate.Limiter),
 	}
@@ -42,8 +44,8 @@ func newLimits(opts Options) *limits {
 // peek writes the x-ratelimit-* headers of the client's bucket of kind k without taking a
 // token (for replies, such as 401, that are not charged).
 func (l *limits) peek(client string, k bucketKind, now time.Time, h http.Header) {
-	if l.off {
-		return // no budget, so nothing to announce: a client must not slow down for it
+	if l.off || l.quiet {
+		return // no budget, or none announced
 	}
 	r := l.rates[k]
 	h.Set("x-ratelimit-replenish-rate", strconv.FormatFloat(r.PerMinute/60, 'f', -1, 64))
@@ -72,12 +74,14 @@ func (l *limits) allow(client string, k bucketKind, now time.Time, h http.Header
 	if l.off {
 		return true // limits off: no x-ratelimit-* headers either
 	}
-	r := l.rates[k]
-	perSecond := r.PerMinute / 60
-	h.Set("x-ratelimit-replenish-rate", strconv.FormatFloat(perSecond, 'f', -1, 64))
-	h.Set("x-ratelimit-burst-capacity", strconv.Itoa(r.Burst))
 	lim := l.bucket(client)[k]
 	allowed := lim.AllowN(now, 1)
+	if l.quiet {
+		return allowed
+	}
+	r := l.rates[k]
+	h.Set("x-ratelimit-replenish-rate", strconv.FormatFloat(r.PerMinute/60, 'f', -1, 64))
+	h.Set("x-ratelimit-burst-capacity", strconv.Itoa(r.Burst))
 	remaining := max(0, int(math.Floor(lim.TokensAt(now))))
 	h.Set("x-ratelimit-remaining", strconv.Itoa(remaining))
 	return allowed

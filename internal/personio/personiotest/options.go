@@ -209,8 +209,11 @@ type Options struct {
 	RateLimit             Rate // per credential; default 300/min, burst 15
 	CompensationRateLimit Rate // per credential, separate bucket; default 300/min, burst 5
 	NoRateLimit           bool // turn every rate limit off, headers included (throughput benchmarks); the compensation concurrency and time limits stay
-	Faults                Faults
-	OmitCompensationIDs   bool // serve compensations without "id"
+	// NoRateLimitHeaders keeps the limits but sends no x-ratelimit-* header, as a gateway that
+	// announces nothing: a client has only the 429s to learn the budget from.
+	NoRateLimitHeaders  bool
+	Faults              Faults
+	OmitCompensationIDs bool // serve compensations without "id"
 	// TwinBonuses active persons get two performance bonuses of the same type, effective the
 	// same day (the first of the current month), with the same interval: with
 	// OmitCompensationIDs they collide on the composite identity. Pairs alternate between

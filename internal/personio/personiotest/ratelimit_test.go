@@ -111,3 +111,27 @@ func TestNoRateLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestNoRateLimitHeaders: the budgets still hold, but no reply announces them, so a client has
+// only the 429s to learn from.
+func TestNoRateLimitHeaders(t *testing.T) {
+	s := NewTestServer(t, Options{Persons: 1, Seed: 1, NoRateLimitHeaders: true, Now: func() time.Time { return testNow }})
+	c := newAPIClient(t, s)
+	limited := 0
+	for i := range 20 {
+		resp, _ := c.get("/v2/persons")
+		if resp.StatusCode == http.StatusTooManyRequests {
+			limited++
+		} else if resp.StatusCode != http.StatusOK {
+			t.Fatalf("request %d: status %d", i+1, resp.StatusCode)
+		}
+		for _, h := range []string{"x-ratelimit-remaining", "x-ratelimit-replenish-rate", "x-ratelimit-burst-capacity"} {
+			if v := resp.Header.Get(h); v != "" {
+				t.Fatalf("request %d (status %d): %s = %q with the headers off", i+1, resp.StatusCode, h, v)
+			}
+		}
+	}
+	if limited != 5 {
+		t.Errorf("%d of 20 requests at one instant answered 429, want 5 (burst 15)", limited)
+	}
+}
