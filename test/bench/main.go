@@ -27,7 +27,7 @@ func run() error {
 	var (
 		scale   = flag.String("scale", envOr("BENCH_SCALE", "full"), "full or small")
 		doc     = flag.String("doc", "docs/BENCHMARKS.md", "document whose results block is replaced (empty: none)")
-		only    = flag.String("only", "", "comma list of groups to run: api, pipeline (default both; api includes comp, the compensation-limit figures); publish runs only publish_vs_raw")
+		only    = flag.String("only", "", "comma list of groups to run: api, process, pipeline (default all; api includes comp, the compensation-limit figures); publish runs only publish_vs_raw")
 		child   = flag.String("child-rebuild", "", "internal: rebuild the state of this topic prefix and report")
 		command = flag.String("command", "make bench", "command recorded in the document")
 		batch   = flag.Int("publish-batch", 0, "events per producer call of our publisher (0: the service default)")
@@ -39,14 +39,14 @@ func run() error {
 		return childRebuild(ctx, *child)
 	}
 
-	sc, persons, notes, err := scaleOf(*scale)
+	sc, persons, cpuPersons, notes, err := scaleOf(*scale)
 	if err != nil {
 		return err
 	}
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(os.Stderr, "%s  "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
 	}
-	groups := map[string]bool{"api": true, "pipeline": true}
+	groups := map[string]bool{"api": true, "pipeline": true, "process": true}
 	if *only != "" {
 		groups = map[string]bool{}
 		for g := range strings.SplitSeq(*only, ",") {
@@ -54,9 +54,20 @@ func run() error {
 		}
 	}
 
+	e, err := envFromOS()
+	if err != nil {
+		return err
+	}
 	var figs []Figure
 	if groups["api"] {
-		f, err := apiFigures(ctx, sc, logf)
+		f, err := apiFigures(ctx, sc, e, logf)
+		if err != nil {
+			return err
+		}
+		figs = append(figs, f...)
+	}
+	if groups["process"] {
+		f, err := processFigures(ctx, e, cpuPersons, persons, logf)
 		if err != nil {
 			return err
 		}
@@ -70,10 +81,6 @@ func run() error {
 		figs = append(figs, f...)
 	}
 	if groups["pipeline"] {
-		e, err := envFromOS()
-		if err != nil {
-			return err
-		}
 		f, err := pipelineFigures(ctx, e, persons, *batch, logf)
 		if err != nil {
 			return err
@@ -81,10 +88,6 @@ func run() error {
 		figs = append(figs, f...)
 	}
 	if groups["publish"] && !groups["pipeline"] {
-		e, err := envFromOS()
-		if err != nil {
-			return err
-		}
 		f, err := publishFigures(ctx, e, persons, *batch, logf)
 		if err != nil {
 			return err
@@ -113,32 +116,33 @@ func run() error {
 	return os.WriteFile(*doc, []byte(ReplaceBlock(string(old), block.String())), 0o644)
 }
 
-// scaleOf returns the API scale, the person count of the pipeline figures and notes for the
-// table.
-func scaleOf(name string) (apiScale, int, []string, error) {
+// scaleOf returns the API scale, the person count of the pipeline and memory figures, that
+// of the CPU figure, and notes for the table.
+func scaleOf(name string) (apiScale, int, int, []string, error) {
 	real := budget{perSecond: 5, burst: 15}
 	realComp := budget{perSecond: 5, burst: 5}
 	switch name {
 	case "full":
-		return apiScale{persons: 10000, pageSize: 50, api: real, comp: realComp,
-				latency: 300 * time.Millisecond, jitter: 200 * time.Millisecond, chains: 6, compWindows: 4, changed: 10,
+		return apiScale{persons: 10000, api: real, comp: realComp,
+				latency: 300 * time.Millisecond, jitter: 200 * time.Millisecond, changed: 10,
 				restorePause: 4 * time.Second},
-			100000, []string{
-				"API figures: 10,000 simulated persons, Personio's budgets (300/min burst 15; compensations 5/s burst 5), latency 300 ms + U[0, 200 ms), page size 50, employment details off (SYNC_EMPLOYMENT_DETAILS=false), 6 created_at chains, 4 sub-windows per month.",
-				"Pipeline figures: 100,000 simulated persons with their employments; real Kafka and Apicurio Registry from scripts/testenv.",
+			100000, 10000, []string{
+				"API figures: 10,000 simulated persons, Personio's budgets (300/min burst 15; compensations 5/s burst 5), latency 300 ms + U[0, 200 ms); the service as `personio-cdc sync`/`run` build it, with every default (page size 50, 6 created_at chains, 4 sub-windows per month, compensations of the current month and 2 before) except employment details off (SYNC_EMPLOYMENT_DETAILS=false).",
+				"Process figures: the built `personio-cdc sync` as a child process, API unthrottled; CPU for 10,000 persons, memory for 100,000. Pipeline figures: 100,000 simulated persons with their employments. Real Kafka and Apicurio Registry from scripts/testenv throughout.",
+				"The machine has 2 cores shared with other engineers' builds and tests: wall-clock and CPU figures vary by ±20 % and more from run to run; compare figures measured side by side in one run.",
 			}, nil
 	case "small":
 		// Everything in time is four times faster, so the ratios keep their meaning.
 		fast := func(b budget) budget { return budget{perSecond: 4 * b.perSecond, burst: b.burst} }
-		return apiScale{persons: 1000, pageSize: 10, api: fast(real), comp: fast(realComp),
-				latency: 75 * time.Millisecond, jitter: 50 * time.Millisecond, chains: 6, compWindows: 4, changed: 10,
+		return apiScale{persons: 1000, api: fast(real), comp: fast(realComp),
+				latency: 75 * time.Millisecond, jitter: 50 * time.Millisecond, changed: 10,
 				restorePause: time.Second},
-			1000, []string{
-				"SMALL SCALE: 1,000 simulated persons, page size 10, time scaled by 4 (budgets 1200/min burst 15 and 20/s burst 5, latency 75 ms + U[0, 50 ms)); employment details off, 6 chains, 4 sub-windows.",
-				"Pipeline figures at small scale use 1,000 persons: rebuild_100k_seconds and rss_100k_mb are for 1,000, not 100,000.",
+			1000, 1000, []string{
+				"SMALL SCALE: 1,000 simulated persons, time scaled by 4 (server and client budgets 1200/min burst 15 and 20/s burst 5, latency 75 ms + U[0, 50 ms)); otherwise the service's defaults with employment details off.",
+				"Process and pipeline figures at small scale use 1,000 persons: cpu_seconds_per_10k_sync, peak_rss_100k_mb, rebuild_100k_seconds and rss_100k_after_gc_mb are for 1,000, not 10,000 or 100,000.",
 			}, nil
 	}
-	return apiScale{}, 0, nil, fmt.Errorf("unknown scale %q (full or small)", name)
+	return apiScale{}, 0, 0, nil, fmt.Errorf("unknown scale %q (full or small)", name)
 }
 
 func envOr(k, def string) string {

@@ -17,10 +17,10 @@ import (
 )
 
 // sequentialSync is the baseline: the plain client loop of Personio's API guide. It fetches a
-// token, then lists every persons page and every compensations page of one window, one request
-// after another, following the next links, and waits and retries on 429 (Retry-After, else one
-// second). It returns how many items it read.
-func sequentialSync(ctx context.Context, baseURL string, pageSize int, w personio.Window) (int, error) {
+// token, then lists every persons page and every compensations page of each window, one
+// request after another, following the next links, and waits and retries on 429 (Retry-After,
+// else one second). It returns how many items it read.
+func sequentialSync(ctx context.Context, baseURL string, pageSize int, windows []personio.Window) (int, error) {
 	hc := &http.Client{Timeout: time.Minute}
 	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {personiotest.DefaultClientID},
 		"client_secret": {personiotest.DefaultClientSecret}}
@@ -41,8 +41,10 @@ func sequentialSync(ctx context.Context, baseURL string, pageSize int, w personi
 	firsts := []string{baseURL + "/v2/persons?limit=" + strconv.Itoa(pageSize)}
 	// Personio stops a request for a big company's whole month (422
 	// compensations.unprocessable_content): ask for about a week at a time.
-	for _, sw := range extract.SubWindows(w, 4) {
-		firsts = append(firsts, baseURL+"/v2/compensations?limit=100&start_date="+sw.Start.Format(time.DateOnly)+"&end_date="+sw.End.Format(time.DateOnly))
+	for _, w := range windows {
+		for _, sw := range extract.SubWindows(w, 4) {
+			firsts = append(firsts, baseURL+"/v2/compensations?limit=100&start_date="+sw.Start.Format(time.DateOnly)+"&end_date="+sw.End.Format(time.DateOnly))
+		}
 	}
 	for _, first := range firsts {
 		next := first

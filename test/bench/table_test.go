@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/personio-cdc/personio-cdc/internal/config"
+	"github.com/personio-cdc/personio-cdc/internal/personio/personiotest"
 )
 
 func TestFigureStatus(t *testing.T) {
@@ -89,11 +92,53 @@ func TestTmin(t *testing.T) {
 // TestSmallScaleLogic runs the diff and encode path of the pipeline figures on a small
 // company without a broker.
 func TestSmallScaleLogic(t *testing.T) {
-	if _, _, notes, err := scaleOf("small"); err != nil || len(notes) == 0 {
+	if _, _, _, notes, err := scaleOf("small"); err != nil || len(notes) == 0 {
 		t.Fatalf("small scale: %v", err)
 	}
-	if _, _, _, err := scaleOf("huge"); err == nil {
+	if _, _, _, _, err := scaleOf("huge"); err == nil {
 		t.Error("unknown scale accepted")
 	}
 	testDiffEncode(t, 50)
+}
+
+// TestUsage counts a run's requests from the simulator's stats: successful ones per budget for
+// T_min, every API request whatever its reply for the request counts, token requests in
+// neither.
+func TestUsage(t *testing.T) {
+	before := personiotest.Stats{Requests: map[string]map[int]int64{
+		"GET /v2/persons": {200: 10},
+	}, Total: 10}
+	after := personiotest.Stats{Requests: map[string]map[int]int64{
+		"POST /v2/auth/token":   {200: 1},
+		"GET /v2/persons":       {200: 12, 429: 1},
+		"GET /v2/compensations": {200: 4, 429: 2, 503: 1},
+	}, Total: 21, RateLimited: 3}
+	u := usageOf(before, after)
+	if u.api != 2 || u.comp != 4 || u.calls != 10 || u.compCalls != 7 || u.limited != 3 || u.total != 11 {
+		t.Errorf("usage %+v, want api 2, comp 4, calls 10, compCalls 7, limited 3, total 11", u)
+	}
+	if got := fmt.Sprint(u.limitedBy); got != "[GET /v2/compensations: 2 GET /v2/persons: 1]" {
+		t.Errorf("limitedBy %s", got)
+	}
+}
+
+// TestServiceEnv: the environment the figures give the service loads as a valid
+// configuration with the defaults, employment details off and the given budgets.
+func TestServiceEnv(t *testing.T) {
+	vars := serviceEnv(env{brokers: []string{"a:1", "b:2"}, registry: "http://r"}, "http://p", "pre",
+		budget{perSecond: 20, burst: 15}, budget{perSecond: 5, burst: 5})
+	cfg, err := config.Load(nil, func(k string) string { return vars[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := config.Default()
+	if cfg.Sync.EmploymentDetails || cfg.Personio.RateLimitPerMinute != 1200 || cfg.Personio.RateBurst != 15 ||
+		cfg.Personio.CompensationRateLimitPerMinute != 300 || cfg.Personio.CompensationRateBurst != 5 ||
+		cfg.Kafka.TopicPrefix != "pre" || len(cfg.Kafka.Brokers) != 2 {
+		t.Errorf("config %+v", cfg)
+	}
+	if cfg.Sync.CompensationLookbackMonths != def.Sync.CompensationLookbackMonths || cfg.Sync.PersonListChains != def.Sync.PersonListChains ||
+		cfg.Sync.CompensationSubWindows != def.Sync.CompensationSubWindows || cfg.Sync.PublishBatchSize != def.Sync.PublishBatchSize {
+		t.Errorf("sync settings %+v differ from the defaults %+v", cfg.Sync, def.Sync)
+	}
 }
