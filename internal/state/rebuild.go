@@ -40,6 +40,11 @@ func EnvelopeDecoder(decode func(value []byte) (any, error)) Decoder {
 	}
 }
 
+// rebuildCompactEvery is how many records a rebuild reads between two compactions of the
+// entity: the entries it read are held uncompressed only that long, not until the end of the
+// topic (each compaction looks at every entry of the entity, so not much more often).
+const rebuildCompactEvery = 10_000
+
 // RebuildStats counts what a rebuild read.
 type RebuildStats struct {
 	Records    int // records read, tombstones included
@@ -49,8 +54,9 @@ type RebuildStats struct {
 }
 
 // Rebuild replays an entity's topic into the store: the last event per key wins, a "d" event
-// or a tombstone removes the key. It compacts the store's entries of the entity at the end. A record that cannot be decoded fails the rebuild: the
-// service must not diff against a state it does not know.
+// or a tombstone removes the key. It compacts the store's entries of the entity as it reads
+// (every rebuildCompactEvery records) and at the end. A record that cannot be decoded fails
+// the rebuild: the service must not diff against a state it does not know.
 func Rebuild(ctx context.Context, s Store, entity change.Entity, src RecordSource, decode Decoder) (RebuildStats, error) {
 	var st RebuildStats
 	err := src.Replay(ctx, func(key string, value []byte) error {
@@ -70,6 +76,9 @@ func Rebuild(ctx context.Context, s Store, entity change.Entity, src RecordSourc
 			return nil
 		}
 		s.Put(entity, key, e)
+		if st.Records%rebuildCompactEvery == 0 {
+			s.Compact(entity)
+		}
 		return nil
 	})
 	st.Live = s.Len(entity)
