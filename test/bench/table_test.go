@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/personio-cdc/personio-cdc/internal/config"
 	"github.com/personio-cdc/personio-cdc/internal/personio/personiotest"
@@ -86,6 +87,11 @@ func TestTmin(t *testing.T) {
 	}
 	if got := sc.tmin(usage{api: 10, comp: 55}).Seconds(); got != 10 {
 		t.Errorf("T_min = %v s, want 10 (compensations decide)", got)
+	}
+	// 55 compensation requests of 300 ms + U[0, 200 ms), at most 2 in flight: 11 s.
+	sc.latency, sc.jitter = 300*time.Millisecond, 200*time.Millisecond
+	if got := sc.tmin(usage{api: 10, comp: 55, compCalls: 55}).Seconds(); got != 11 {
+		t.Errorf("T_min = %v s, want 11 (two compensation requests in flight decide)", got)
 	}
 }
 
