@@ -67,9 +67,11 @@ func runService(ctx context.Context, bin string, vars map[string]string) (servic
 	return r, nil
 }
 
-// unthrottledSim starts a simulator of n persons with its limits off.
+// unthrottledSim starts a simulator of n persons with its rate limits and its compensation
+// work limit off (a company of 100,000 persons would otherwise get 422 even for one day of
+// compensations); at most 2 compensation requests may still be in flight.
 func unthrottledSim(n int, seed int64) (*personiotest.Server, error) {
-	sim, err := personiotest.New(personiotest.Options{Persons: n, Seed: seed, NoRateLimit: true})
+	sim, err := personiotest.New(personiotest.Options{Persons: n, Seed: seed, NoRateLimit: true, CompensationWorkLimit: -1})
 	if err != nil {
 		return nil, err
 	}
