@@ -363,12 +363,7 @@ func apiFigures(ctx context.Context, sc apiScale, e env, logf func(string, ...an
 	logf("sequential: %s, %d items, %d requests, %d 429s", seqWall.Round(time.Millisecond), seqItems, seqUse.calls, seqUse.limited)
 	figs = append(figs, Figure{Name: "vs_sequential_speedup", Value: seqWall.Seconds() / full.wall.Seconds(), Goal: ">= 2",
 		Note: fmt.Sprintf("plain loop with net/http, one request after another, over the same persons and %d months (a week of compensations per request): %.1f s (%d requests, %d 429s) vs %.1f s", len(windows), seqWall.Seconds(), seqUse.calls, seqUse.limited, full.wall.Seconds())})
-
-	f, err := comp422Figure(ctx, sc.persons, logf)
-	if err != nil {
-		return nil, fmt.Errorf("comp_422_recovered: %w", err)
-	}
-	return append(figs, f), nil
+	return figs, nil
 }
 
 // adaptiveFigures are adaptive_vs_tmin and adaptive_429_share of one run; suffix ends their
