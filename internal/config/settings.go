@@ -307,7 +307,7 @@ var settings = func() []setting {
 	// Admin.
 	{
 		set, get := str(func(c *Config) *string { return &c.Admin.Addr })
-		add(def("ADMIN_ADDR", "admin-addr", "127.0.0.1:9464", "listen address of /metrics /healthz /readyz /status", GroupAdmin, set, get).withKind("host:port"))
+		add(def("ADMIN_ADDR", "admin-addr", "127.0.0.1:9464", "listen address of the status page / and /metrics /healthz /readyz /status", GroupAdmin, set, get).withKind("host:port"))
 	}
 	{
 		set, get := dur(func(c *Config) *time.Duration { return &c.Admin.ShutdownTimeout })
