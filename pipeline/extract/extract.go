@@ -75,6 +75,11 @@ type Request struct {
 	SkipPersons bool
 	// SkipCompensations leaves the compensation windows out.
 	SkipCompensations bool
+	// CurrentMonthOnly lists only the compensation window of the current month, not the
+	// look-back (an incremental sync: Personio has no updated_at filter for compensations, so
+	// the earlier months wait for the next full sync instead of costing every incremental sync
+	// their whole listing).
+	CurrentMonthOnly bool
 	// PersonsCreatedAt, when not empty, holds the created_at of persons known to exist (e.g.
 	// from the state); a full listing splits its chains at their quantiles. When empty, the
 	// extractor uses the quantiles its previous complete full listing saw, and on its first
@@ -200,7 +205,7 @@ func (e *Extractor) Scopes(req Request) []string {
 		scopes = append(scopes, string(change.Persons))
 	}
 	if !req.SkipCompensations {
-		for _, w := range e.windows() {
+		for _, w := range e.windows(req) {
 			scopes = append(scopes, WindowScope(w))
 		}
 	}
@@ -229,7 +234,7 @@ func (e *Extractor) Extract(ctx context.Context, req Request) <-chan Snapshot {
 		})
 	}
 	if !req.SkipCompensations {
-		for _, w := range e.windows() {
+		for _, w := range e.windows(req) {
 			g.Go(func() error {
 				send(e.compensations(ctx, w))
 				return nil
@@ -243,8 +248,13 @@ func (e *Extractor) Extract(ctx context.Context, req Request) <-chan Snapshot {
 	return out
 }
 
-// windows returns the month windows to list now.
-func (e *Extractor) windows() []personio.Window { return Windows(e.now(), e.lookbackMonths) }
+// windows returns the month windows req lists now.
+func (e *Extractor) windows(req Request) []personio.Window {
+	if req.CurrentMonthOnly {
+		return Windows(e.now(), 0)
+	}
+	return Windows(e.now(), e.lookbackMonths)
+}
 
 // Windows returns the compensation month windows listed at time now with the given look-back:
 // the lookback months before now's month and now's month (UTC), oldest first, each a whole

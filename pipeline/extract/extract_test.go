@@ -259,6 +259,21 @@ func TestExtract(t *testing.T) {
 				}
 			},
 		},
+		{
+			name: "incremental lists the current month of compensations only",
+			req:  Request{PersonsUpdatedSince: now.Add(-time.Hour), CurrentMonthOnly: true},
+			check: func(t *testing.T, got map[string]Snapshot) {
+				current := WindowScope(Windows(now, 0)[0])
+				for scope := range got {
+					if scope != "persons" && scope != current {
+						t.Errorf("an incremental listing listed %s; want persons and %s only", scope, current)
+					}
+				}
+				if !got[current].Exhaustive() {
+					t.Errorf("%s: not exhaustive: %v", current, got[current].Err)
+				}
+			},
+		},
 	}
 	for _, tt := range tests {
 		// synctest fails the test if a goroutine of the extractor is left blocked.

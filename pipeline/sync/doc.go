@@ -29,8 +29,10 @@
 // # Kinds
 //
 //   - full: everything is listed; c, u and d.
-//   - incremental: persons updated after the high-water mark minus the skew margin, and every
-//     compensation window; c and u only (deletes come from the next full sync).
+//   - incremental: persons updated after the high-water mark minus the skew margin, and the
+//     compensation window of the current month (Personio filters compensations by no update
+//     time; the look-back months wait for the next full sync); c and u only (deletes come from
+//     the next full sync).
 //   - resnapshot: a full listing that emits "r" for every listed entity (and for stored
 //     compensations outside the listed windows), plus the deletes a full sync would emit.
 //

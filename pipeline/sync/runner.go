@@ -256,8 +256,11 @@ func (r *Runner) run(ctx context.Context, res *Result, only []change.Entity) err
 		SkipPersons:       !slices.Contains(only, change.Persons),
 		SkipCompensations: !slices.Contains(only, change.Compensations),
 	}
-	if res.Kind == Incremental && !r.hwm.IsZero() {
-		req.PersonsUpdatedSince = r.hwm
+	if res.Kind == Incremental {
+		req.CurrentMonthOnly = true // the look-back months wait for the next full sync
+		if !r.hwm.IsZero() {
+			req.PersonsUpdatedSince = r.hwm
+		}
 	}
 	if req.PersonsUpdatedSince.IsZero() {
 		req.PersonsCreatedAt = r.createdAt
