@@ -306,3 +306,42 @@ func TestRunRollsErasedSegments(t *testing.T) {
 		t.Errorf("the erased person is live again: %v", l)
 	}
 }
+
+// countingReader counts the reads of one topic.
+type countingReader struct {
+	TopicReader
+	topic string
+	reads int
+}
+
+func (c *countingReader) ReadToEnd(ctx context.Context, topic string, fn func(kafka.Record) error) error {
+	if topic == c.topic {
+		c.reads++
+	}
+	return c.TopicReader.ReadToEnd(ctx, topic, fn)
+}
+
+// TestRunReadsErasuresAgainOnlyAfterPublishing: the second read of the erasures topic, after
+// a run, tombstones what the run published of a person erased while it ran. A run that
+// published nothing has nothing of the kind: it reads the topic once, before listing.
+func TestRunReadsErasuresAgainOnlyAfterPublishing(t *testing.T) {
+	h := newHarness(t, 12)
+	reader := &countingReader{TopicReader: h.kafka, topic: erasure.Topic(DefaultTopicPrefix)}
+	r := h.runner(func(c *Config) { c.Reader = reader })
+	run(t, r, Full)
+	if reader.reads != 2 {
+		t.Fatalf("a run that published read the erasures topic %d times, want 2 (before and after)", reader.reads)
+	}
+	reader.reads = 0
+	res := run(t, r, Full) // nothing changed in Personio: no events
+	for _, er := range res.Entities {
+		for op, n := range er.Changes {
+			if n > 0 {
+				t.Fatalf("the second run published %d %s events of %s: the test needs a run without events", n, op, er.Entity)
+			}
+		}
+	}
+	if reader.reads != 1 {
+		t.Errorf("a run that published nothing read the erasures topic %d times, want 1", reader.reads)
+	}
+}

@@ -57,6 +57,7 @@ type Runner struct {
 	// the last rebuild). See refreshErasures.
 	erased, enforced *erasure.List
 	rolls            erasure.Rolls // erasure tombstones waiting for their second copy
+	published        bool          // the current run handed events to the publisher
 	// createdAt holds the created_at of the persons in the state after the last rebuild. Full
 	// persons listings split their chains at its quantiles until one of them completes; from
 	// then on the extractor splits where that listing's persons were.
@@ -210,6 +211,7 @@ func (r *Runner) Run(ctx context.Context, kind Kind, opts ...RunOption) (Result,
 	}
 	r.board.begin(res)
 
+	r.published = false
 	err = r.run(ctx, &res, only)
 	if eerr := r.enforceAfterRun(ctx); eerr != nil && err == nil {
 		err = eerr
@@ -450,10 +452,15 @@ func (r *Runner) refreshErasures(ctx context.Context) error {
 // published of a person erased while it ran: an erasure the erase command wrote after the run
 // read the list is either seen by the command's own state rebuild (which then tombstones the
 // run's events) or written before this read (which then sees it). Either way the last record
-// of every such key is a tombstone when the run returns.
+// of every such key is a tombstone when the run returns. A run that published no event has
+// nothing of the kind: the erase command tombstoned the keys on the topics, and the next run
+// reads the list again anyway.
 func (r *Runner) enforceAfterRun(ctx context.Context) error {
 	if r.store == nil || r.dirty || ctx.Err() != nil {
 		return nil // the next run rebuilds the state and enforces every erasure
+	}
+	if !r.published {
+		return nil
 	}
 	return r.refreshErasures(ctx)
 }
@@ -632,6 +639,7 @@ func (r *Runner) finish(ctx context.Context, er *entityRun, kind Kind) error {
 			er.fail(err)
 			return fmt.Errorf("sync: %s: %w", er.entity, err)
 		}
+		r.published = true
 	}
 	counts, err := r.pub.Publish(ctx, r.store, result.Events)
 	// Publishing put the records as they are; compress them now that Kafka has the events.
