@@ -10,6 +10,7 @@ import (
 	"github.com/personio-cdc/personio-cdc/internal/kafka"
 	"github.com/personio-cdc/personio-cdc/internal/state"
 	"github.com/personio-cdc/personio-cdc/pipeline/change"
+	"github.com/personio-cdc/personio-cdc/pipeline/publish"
 	"github.com/personio-cdc/personio-cdc/schemas"
 )
 
@@ -74,8 +75,9 @@ func New(cfg Config) (*Eraser, error) {
 	return &Eraser{cfg: cfg, readers: readers}, nil
 }
 
-// Topic returns the topic of an entity.
-func (x *Eraser) Topic(e change.Entity) string { return x.cfg.TopicPrefix + "." + string(e) }
+// Topic returns the topic of an entity: the publisher's, so erasing tombstones the topics a
+// sync writes.
+func (x *Eraser) Topic(e change.Entity) string { return publish.Topic(x.cfg.TopicPrefix, e) }
 
 // Erase erases a person: it writes the erasure record first (from then on every sync leaves
 // the person out and tombstones what it finds of them), then rebuilds the state from the
@@ -108,11 +110,7 @@ func (x *Eraser) Erase(ctx context.Context, tenant, person string, e Entry) (Tom
 		}
 	}
 	list := &List{entries: map[string]Entry{change.Key(tenant, person): e}}
-	n, err := Enforce(ctx, Target{Topic: x.Topic, Producer: x.cfg.Producer}, store, x.cfg.Entities, list)
-	if err != nil {
-		return n, err
-	}
-	return n, nil
+	return Enforce(ctx, Target{Topic: x.Topic, Producer: x.cfg.Producer}, store, x.cfg.Entities, list)
 }
 
 // LiftErasure lifts a person's erasure: a tombstone on the erasures topic. The next full sync
