@@ -84,13 +84,7 @@ func (c *tokenCache) Token(ctx context.Context) (*oauth2.Token, error) {
 		return nil, c.refused
 	}
 	if _, err := c.lim.Wait(ctx); err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		if errors.Is(err, errLimiterDeadline) {
-			return nil, fmt.Errorf("%s: %w: %w", tokenEndpoint, err, context.DeadlineExceeded)
-		}
-		return nil, fmt.Errorf("%s: %w", tokenEndpoint, err)
+		return nil, waitError(ctx, tokenEndpoint, err)
 	}
 	tok, err := c.cfg.Token(context.WithValue(ctx, oauth2.HTTPClient, c.http))
 	if err != nil {

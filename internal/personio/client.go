@@ -371,14 +371,7 @@ func (c *Client) get(ctx context.Context, endpoint string, lim *adaptiveLimiter,
 				if slots != nil {
 					slots.Release(1)
 				}
-				if ctxErr := ctx.Err(); ctxErr != nil {
-					return ctxErr
-				}
-				if errors.Is(werr, errLimiterDeadline) {
-					// The call cannot finish in time: report it as the deadline it will be.
-					return fmt.Errorf("%s: %w: %w", endpoint, werr, context.DeadlineExceeded)
-				}
-				return fmt.Errorf("%s: %w", endpoint, werr)
+				return waitError(ctx, endpoint, werr)
 			}
 		}
 

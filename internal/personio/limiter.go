@@ -3,6 +3,7 @@ package personio
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"net/http"
 	"strconv"
@@ -90,6 +91,19 @@ func newAdaptiveLimiter(r Rate, onChange func(float64)) *adaptiveLimiter {
 
 // errLimiterDeadline means the context's deadline comes before the budget allows a request.
 var errLimiterDeadline = errors.New("rate limiter: next request would exceed the context deadline")
+
+// waitError turns an error of adaptiveLimiter.Wait for a request to endpoint into the error
+// the caller returns: the context's own error when it ended, a deadline that the budget would
+// overrun as the context.DeadlineExceeded it will be, anything else wrapped with endpoint.
+func waitError(ctx context.Context, endpoint string, err error) error {
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return ctxErr
+	}
+	if errors.Is(err, errLimiterDeadline) {
+		return fmt.Errorf("%s: %w: %w", endpoint, err, context.DeadlineExceeded)
+	}
+	return fmt.Errorf("%s: %w", endpoint, err)
+}
 
 // Wait blocks until the budget allows one request and returns how long it waited. Waiters are
 // served one at a time, in arrival order as far as the runtime allows. A waiter whose token
