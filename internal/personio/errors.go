@@ -83,16 +83,11 @@ func (e *APIError) Error() string {
 	return s
 }
 
-// codes returns "type T, trace X" with the parts that are known; T is the part of the type
-// after its last '#' (Personio's types are documentation URLs).
+// codes returns "type T, trace X" with the parts that are known; T is Code().
 func (e *APIError) codes() string {
 	var parts []string
-	if e.Type != "" {
-		t := e.Type
-		if i := strings.LastIndexByte(t, '#'); i >= 0 && i < len(t)-1 {
-			t = t[i+1:]
-		}
-		parts = append(parts, "type "+t)
+	if c := e.Code(); c != "" {
+		parts = append(parts, "type "+c)
 	}
 	if e.TraceID != "" {
 		parts = append(parts, "trace "+e.TraceID)
