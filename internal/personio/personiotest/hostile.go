@@ -45,7 +45,8 @@ import (
 //	secret-echo          the token endpoint's first reply is a 503 and every later one a 400
 //	                     invalid_client (an OAuth error with a Personio error list), each
 //	                     echoing the client id and secret in its titles and descriptions
-//	                     (Faults.EchoSecret echoes it in the OAuth description only).
+//	                     (Faults.EchoSecret gives that 400 to every request, whatever its
+//	                     credentials).
 //	huge-name            the newest person's first name is 1 MiB long (HostileHugeName).
 //	bad-amount           the newest compensation's amount is "1.234,56" (HostileBadAmount).
 //	negative-expires-in  token replies announce expires_in -3600, the tokens stay valid
@@ -322,19 +323,31 @@ func (s *Server) hostileFaults(f Faults) Faults {
 func (s *Server) hostileToken() (response, bool) {
 	switch h := s.hostileNow(); {
 	case h[HostileSecretEcho]:
-		echo := fmt.Sprintf("%s: client_id=%s client_secret=%s was not accepted", HostileMarker, s.opts.ClientID, s.opts.ClientSecret)
 		if s.hostile.tokenReplies.Add(1) == 1 {
+			echo := secretEcho(s.opts.ClientID, s.opts.ClientSecret)
 			return errorResponse(http.StatusServiceUnavailable, "Service unavailable "+echo, echo, "common.server_error"), true
 		}
-		// An OAuth error and a Personio error body in one, as formats vary in practice.
-		return response{status: http.StatusBadRequest, contentType: "application/problem+json", body: mustJSON(map[string]any{
-			"error": "invalid_client", "error_description": echo,
-			"errors":            []errorItem{{Title: "Invalid client " + echo, Detail: echo, Type: errorDocs + "credentials.oauth2.invalid_client"}},
-			"personio_trace_id": traceID(), "timestamp": time.Now().UTC().Format(time.RFC3339),
-			"meta": map[string]any{"client_secret": s.opts.ClientSecret},
-		})}, true
+		return echoSecretReply(s.opts.ClientID, s.opts.ClientSecret), true
 	}
 	return response{}, false
+}
+
+// secretEcho is the text the echoing replies quote the credentials in.
+func secretEcho(clientID, secret string) string {
+	return fmt.Sprintf("%s: client_id=%s client_secret=%s was not accepted", HostileMarker, clientID, secret)
+}
+
+// echoSecretReply is the 400 invalid_client of secret-echo and Faults.EchoSecret: an OAuth
+// error and a Personio error body in one, as formats vary in practice, quoting the client id
+// and secret in the description, the error's title and detail, and meta.
+func echoSecretReply(clientID, secret string) response {
+	echo := secretEcho(clientID, secret)
+	return response{status: http.StatusBadRequest, contentType: "application/problem+json", body: mustJSON(map[string]any{
+		"error": "invalid_client", "error_description": echo,
+		"errors":            []errorItem{{Title: "Invalid client " + echo, Detail: echo, Type: errorDocs + "credentials.oauth2.invalid_client"}},
+		"personio_trace_id": traceID(), "timestamp": time.Now().UTC().Format(time.RFC3339),
+		"meta": map[string]any{"client_secret": secret},
+	})}
 }
 
 // personTargets are the persons the item cases change, taken under the data lock.

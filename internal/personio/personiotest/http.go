@@ -357,9 +357,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request, _ string) r
 	}
 	f := s.hostileFaults(s.Faults())
 	if f.EchoSecret {
-		secret := form.Get("client_secret")
-		return oauthError("invalid_client", "The client_secret "+secret+" was not accepted for client "+clientID+".",
-			"credentials.oauth2.invalid_client", map[string]any{"client_secret": secret})
+		return echoSecretReply(clientID, form.Get("client_secret"))
 	}
 	if clientID != s.auth.clientID {
 		return oauthError("invalid_client", "Client authentication failed (e.g., unknown client, wrong secret, no client authentication included, or unsupported authentication method).",

@@ -78,7 +78,8 @@ type Faults struct {
 	ExpiresIn     int64
 	OmitExpiresIn bool
 	// EchoSecret makes the token endpoint refuse every request with 400 invalid_client, its
-	// error body echoing the client_secret it was sent (in error_description and meta).
+	// error body echoing the client_id and client_secret it was sent (the reply of the hostile
+	// case secret-echo after its first 503).
 	EchoSecret bool
 }
 
