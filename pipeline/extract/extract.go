@@ -274,18 +274,17 @@ func WindowScope(w personio.Window) string {
 // inclusive, that do not overlap and together cover it exactly. A window shorter than n days
 // gives one window per day.
 func SubWindows(w personio.Window, n int) []personio.Window {
-	start, end := dateOf(w.Start), dateOf(w.End)
-	days := int(end.Sub(start).Hours()/24) + 1
-	if days < 1 {
+	total := days(w)
+	if total < 1 {
 		return nil
 	}
-	n = max(1, min(n, days))
+	n = max(1, min(n, total))
 	out := make([]personio.Window, 0, n)
-	from := start
+	from := dateOf(w.Start)
 	for i := range n {
 		// Spread the remainder over the first windows: sizes differ by at most one day.
-		size := days / n
-		if i < days%n {
+		size := total / n
+		if i < total%n {
 			size++
 		}
 		to := from.AddDate(0, 0, size-1)
@@ -561,10 +560,7 @@ func (e *Extractor) listRange(ctx context.Context, r personio.Window, limit int,
 		return err
 	}
 	if d := days(r); d > 1 {
-		e.learnCompDays((d + 1) / 2)
-		mid := dateOf(r.Start).AddDate(0, 0, (d+1)/2)
-		first := personio.Window{Start: dateOf(r.Start), End: mid.AddDate(0, 0, -1)}
-		second := personio.Window{Start: mid, End: dateOf(r.End)}
+		e.learnCompDays((d + 1) / 2) // the size of the first half
 		// Both halves at once: more listings than slots keep both of the credential's
 		// compensation slots busy (the client lets no more than 2 be in flight). A half that
 		// cannot be split further stops the other: the month cannot be complete.
@@ -575,7 +571,7 @@ func (e *Extractor) listRange(ctx context.Context, r personio.Window, limit int,
 			errs  [2]error
 			wg    sync.WaitGroup
 		)
-		for i, half := range []personio.Window{first, second} {
+		for i, half := range SubWindows(r, 2) {
 			wg.Go(func() {
 				errs[i] = e.listRange(hctx, half, limit, &lists[i])
 				var tooMuch *TooMuchDataError
