@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -193,14 +192,8 @@ func (s *Server) SetHiddenFields(fields []string) error {
 func (s *Server) HiddenFields() []string { return append([]string{}, s.hiddenNow().names...) }
 
 func (s *Server) adminPutHidden(w http.ResponseWriter, r *http.Request) {
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
-	if err != nil {
-		adminError(w, err)
-		return
-	}
 	var fields []string
-	if err := strictUnmarshal(b, &fields); err != nil {
-		adminError(w, fmt.Errorf("body must be a JSON list of field names: %w", err))
+	if !readAdminBody(w, r, &fields, "a JSON list of field names") {
 		return
 	}
 	if err := s.SetHiddenFields(fields); err != nil {

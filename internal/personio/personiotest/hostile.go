@@ -453,14 +453,8 @@ func withField(obj []byte, field string, v any, remove bool) []byte {
 }
 
 func (s *Server) adminPutHostile(w http.ResponseWriter, r *http.Request) {
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
-	if err != nil {
-		adminError(w, err)
-		return
-	}
 	var cases []Hostile
-	if err := strictUnmarshal(b, &cases); err != nil {
-		adminError(w, fmt.Errorf("body must be a JSON list of hostile cases: %w", err))
+	if !readAdminBody(w, r, &cases, "a JSON list of hostile cases") {
 		return
 	}
 	if err := s.SetHostile(cases); err != nil {

@@ -5,9 +5,11 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"image"
 	"image/color"
 	"image/png"
+	"io"
 	"math/rand/v2"
 	"mime"
 	"net"
@@ -827,6 +829,21 @@ func writeAdminJSON(w http.ResponseWriter, status int, v any) {
 
 func adminError(w http.ResponseWriter, err error) {
 	writeAdminJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+}
+
+// readAdminBody decodes the body of an admin PUT (at most 1 MiB, no unknown fields) into v.
+// On failure it answers 400, saying the body must be want, and returns false.
+func readAdminBody(w http.ResponseWriter, r *http.Request, v any, want string) bool {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+	if err != nil {
+		adminError(w, err)
+		return false
+	}
+	if err := strictUnmarshal(b, v); err != nil {
+		adminError(w, fmt.Errorf("body must be %s: %w", want, err))
+		return false
+	}
+	return true
 }
 
 func (s *Server) adminChurn(w http.ResponseWriter, r *http.Request) {
