@@ -398,9 +398,7 @@ func (c *Client) get(ctx context.Context, endpoint string, lim *adaptiveLimiter,
 			// Not the rate limit (whose 429 has no Retry-After) but, e.g., too many
 			// compensation requests in flight: the rate stays, the wait is as told.
 			lim.Success(hdr)
-			c.stats.retryAfter.Add(1)
-			reason = reasonRetryAfter
-			delay = told
+			reason, delay = c.retryAsTold(told)
 		case status == http.StatusTooManyRequests:
 			lim.Throttled(hdr)
 			c.stats.rateLimited.Add(1)
@@ -439,8 +437,7 @@ func (c *Client) get(ctx context.Context, endpoint string, lim *adaptiveLimiter,
 			delay = c.backoff(failures)
 			if told > 0 {
 				// e.g. 503 compensations.service_unavailable, Retry-After: 30.
-				c.stats.retryAfter.Add(1)
-				reason, delay = reasonRetryAfter, told
+				reason, delay = c.retryAsTold(told)
 			}
 			throttles = 0
 		}
@@ -455,6 +452,13 @@ func (c *Client) get(ctx context.Context, endpoint string, lim *adaptiveLimiter,
 			return err
 		}
 	}
+}
+
+// retryAsTold counts a retry after a server's Retry-After and gives its reason and delay
+// (exactly the told wait).
+func (c *Client) retryAsTold(told time.Duration) (reason string, delay time.Duration) {
+	c.stats.retryAfter.Add(1)
+	return reasonRetryAfter, told
 }
 
 // acquireSlot takes one of slots, counting the wait.
