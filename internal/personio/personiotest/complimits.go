@@ -2,7 +2,6 @@ package personiotest
 
 import (
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 )
@@ -72,22 +71,6 @@ func (l *compLimits) enter(client string, filtered bool) (release func(), peak i
 	}, peak, true
 }
 
-// compensationError is a problem+json reply of the compensations API; retryAfter > 0 adds the
-// header (whole seconds, at least 1).
-func compensationError(status int, typ, detail string, retryAfter time.Duration) response {
-	resp := response{status: status, contentType: "application/problem+json"}
-	resp.body = mustJSON(errorBody{
-		TraceID:   traceID(),
-		Timestamp: time.Now().UTC().Format(time.RFC3339),
-		Errors:    []errorItem{{Title: http.StatusText(status), Detail: detail, Type: typ}},
-	})
-	if retryAfter > 0 {
-		secs := int64((retryAfter + time.Second - 1) / time.Second)
-		resp.header = http.Header{"Retry-After": {strconv.FormatInt(secs, 10)}}
-	}
-	return resp
-}
-
 // compensationGate applies, before the backend works on a compensation request, the
 // temporary unavailability (Options.CompensationUnavailable) and the concurrency limit. When
 // it returns ok, release must be called once the reply is written.
@@ -98,7 +81,7 @@ func (s *Server) compensationGate(r *http.Request, client string) (release func(
 		s.faultMu.Unlock()
 		if roll < p {
 			s.stats.compensationError(typeCompUnavailable)
-			return nil, compensationError(http.StatusServiceUnavailable, typeCompUnavailable,
+			return nil, problemResponse(http.StatusServiceUnavailable, http.StatusText(http.StatusServiceUnavailable), typeCompUnavailable,
 				"The Compensations API is temporarily unavailable.", s.opts.CompensationRetryAfter), false
 		}
 	}
@@ -107,7 +90,7 @@ func (s *Server) compensationGate(r *http.Request, client string) (release func(
 	s.stats.unfilteredPeak(peak)
 	if !ok {
 		s.stats.compensationError(typeCompTooManyRequests)
-		return nil, compensationError(http.StatusTooManyRequests, typeCompTooManyRequests,
+		return nil, problemResponse(http.StatusTooManyRequests, http.StatusText(http.StatusTooManyRequests), typeCompTooManyRequests,
 			"Too many compensation requests without a person.id filter are in progress.", s.opts.CompensationRetryAfter), false
 	}
 	return release, response{}, true
@@ -145,7 +128,7 @@ func (s *Server) tooMuchWork(work int64) (response, bool) {
 		return response{}, false
 	}
 	s.stats.compensationError(typeCompUnprocessable)
-	return compensationError(http.StatusUnprocessableEntity, typeCompUnprocessable,
+	return problemResponse(http.StatusUnprocessableEntity, http.StatusText(http.StatusUnprocessableEntity), typeCompUnprocessable,
 		"The request took too long to process. Request less data.", 0), true
 }
 

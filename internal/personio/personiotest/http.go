@@ -279,16 +279,29 @@ func traceID() string {
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
+// errorResponse is a problem+json reply of the general API; code is the part of its type
+// after errorDocs (e.g. common.bad_request).
 func errorResponse(status int, title, detail, code string) response {
-	return response{
+	return problemResponse(status, title, errorDocs+code, detail, 0)
+}
+
+// problemResponse is a problem+json error reply with type typ; retryAfter > 0 adds the
+// Retry-After header (whole seconds, at least 1).
+func problemResponse(status int, title, typ, detail string, retryAfter time.Duration) response {
+	resp := response{
 		status:      status,
 		contentType: "application/problem+json",
 		body: mustJSON(errorBody{
 			TraceID:   traceID(),
 			Timestamp: time.Now().UTC().Format(time.RFC3339),
-			Errors:    []errorItem{{Title: title, Detail: detail, Type: errorDocs + code}},
+			Errors:    []errorItem{{Title: title, Detail: detail, Type: typ}},
 		}),
 	}
+	if retryAfter > 0 {
+		secs := int64((retryAfter + time.Second - 1) / time.Second)
+		resp.header = http.Header{"Retry-After": {strconv.FormatInt(secs, 10)}}
+	}
+	return resp
 }
 
 func badRequest(detail string) response {
