@@ -598,13 +598,16 @@ const (
 func picturePath(personID string) string     { return "/v2/persons/" + personID + "/profile-picture" }
 func employmentsPath(personID string) string { return "/v2/persons/" + personID + "/employments" }
 
+// wireMeta is the _meta of a person or employment as served: its links by relation.
+type wireMeta struct {
+	Links map[string]link `json:"links"`
+}
+
 // personWire is a person as served: with _meta.links.employments, as in every example of
 // Personio's persons spec.
 type personWire struct {
 	personio.Person
-	Meta struct {
-		Links map[string]link `json:"links"`
-	} `json:"_meta"`
+	Meta wireMeta `json:"_meta"`
 }
 
 func (r *personRec) encode() {
@@ -618,9 +621,7 @@ func (r *personRec) encode() {
 // as in the examples of Personio's employments spec.
 type employmentWire struct {
 	personio.Employment
-	Meta struct {
-		Links map[string]link `json:"links"`
-	} `json:"_meta"`
+	Meta wireMeta `json:"_meta"`
 }
 
 func (r *employmentRec) encode() {
