@@ -415,7 +415,7 @@ func (p *Policy) apply(r Record, stored bool) bool {
 
 func (p *Policy) applySteps(v reflect.Value, steps []policyStep, action Action, stored bool) bool {
 	st := steps[0]
-	sf, ok := structFieldByAvro(v.Type(), st.field)
+	sf, ok := FieldByAvro(v.Type(), st.field)
 	if !ok {
 		return false
 	}
@@ -523,7 +523,8 @@ func isPolicyHash(s string) bool {
 	return true
 }
 
-func structFieldByAvro(t reflect.Type, name string) (reflect.StructField, bool) {
+// FieldByAvro returns the field of struct type t whose avro tag is name.
+func FieldByAvro(t reflect.Type, name string) (reflect.StructField, bool) {
 	for i := range t.NumField() {
 		if f := t.Field(i); f.Tag.Get("avro") == name {
 			return f, true

@@ -112,7 +112,7 @@ func FieldEmpty(rec change.Record, path string) (family string, empty bool) {
 		if v.Kind() != reflect.Struct || v.Type() == timeType {
 			return "", true
 		}
-		f, ok := fieldByAvro(v.Type(), segs[i])
+		f, ok := change.FieldByAvro(v.Type(), segs[i])
 		if !ok {
 			return "", true
 		}
@@ -140,22 +140,13 @@ func FieldEmpty(rec change.Record, path string) (family string, empty bool) {
 
 var timeType = reflect.TypeFor[time.Time]()
 
-func fieldByAvro(t reflect.Type, name string) (reflect.StructField, bool) {
-	for i := range t.NumField() {
-		if f := t.Field(i); f.Tag.Get("avro") == name {
-			return f, true
-		}
-	}
-	return reflect.StructField{}, false
-}
-
 func elemByID(list reflect.Value, id string) (reflect.Value, bool) {
 	if list.Kind() != reflect.Slice {
 		return reflect.Value{}, false
 	}
 	for i := range list.Len() {
 		el := list.Index(i)
-		if f, ok := fieldByAvro(el.Type(), "id"); ok && el.FieldByIndex(f.Index).String() == id {
+		if f, ok := change.FieldByAvro(el.Type(), "id"); ok && el.FieldByIndex(f.Index).String() == id {
 			return el, true
 		}
 	}
@@ -176,7 +167,7 @@ func isEmpty(v reflect.Value) bool {
 		if v.Type() == timeType {
 			return v.Interface().(time.Time).IsZero()
 		}
-		if f, ok := fieldByAvro(v.Type(), "value_json"); ok {
+		if f, ok := change.FieldByAvro(v.Type(), "value_json"); ok {
 			fv := v.FieldByIndex(f.Index)
 			return isEmpty(fv) || (fv.Kind() == reflect.Pointer && fv.Elem().String() == "null")
 		}
