@@ -226,33 +226,7 @@ func TestEnsureTopicsNotAllowedToCreate(t *testing.T) {
 func TestEnsureTopicsWaitsForNewTopics(t *testing.T) {
 	cluster := newCluster(t)
 	c, _, _ := newClient(t, cluster)
-	// refuse answers offsets requests for topic with errCode, the first times requests (all
-	// when times < 0); it returns the count of refused ones.
-	refuse := func(topic string, errCode int16, times int32) *atomic.Int32 {
-		var n atomic.Int32
-		cluster.ControlKey(int16(kmsg.ListOffsets), func(req kmsg.Request) (kmsg.Response, error, bool) {
-			cluster.KeepControl()
-			r := req.(*kmsg.ListOffsetsRequest)
-			if len(r.Topics) != 1 || r.Topics[0].Topic != topic || (times >= 0 && n.Load() >= times) {
-				return nil, nil, false
-			}
-			n.Add(1)
-			resp := r.ResponseKind().(*kmsg.ListOffsetsResponse)
-			rt := kmsg.NewListOffsetsResponseTopic()
-			rt.Topic = topic
-			for _, p := range r.Topics[0].Partitions {
-				rp := kmsg.NewListOffsetsResponseTopicPartition()
-				rp.Partition = p.Partition
-				rp.ErrorCode = errCode
-				rt.Partitions = append(rt.Partitions, rp)
-			}
-			resp.Topics = append(resp.Topics, rt)
-			return resp, nil, true
-		})
-		return &n
-	}
-
-	hits := refuse("acme.persons", kerr.NotLeaderForPartition.Code, 3)
+	hits := refuseOffsets(cluster, "acme.persons", kerr.NotLeaderForPartition.Code, 3)
 	if err := c.EnsureTopics(t.Context(), []TopicSpec{{Name: "acme.persons", Partitions: 3, ReplicationFactor: 1}}); err != nil {
 		t.Fatalf("EnsureTopics = %v", err)
 	}
@@ -263,7 +237,7 @@ func TestEnsureTopicsWaitsForNewTopics(t *testing.T) {
 		t.Fatalf("reading the new topic: %v", err)
 	}
 
-	refuse("acme.denied", kerr.TopicAuthorizationFailed.Code, -1)
+	refuseOffsets(cluster, "acme.denied", kerr.TopicAuthorizationFailed.Code, -1)
 	err := c.EnsureTopics(t.Context(), []TopicSpec{{Name: "acme.denied", Partitions: 1, ReplicationFactor: 1}})
 	if !errors.Is(err, kafkago.TopicAuthorizationFailed) || !strings.Contains(err.Error(), "acme.denied") {
 		t.Fatalf("EnsureTopics of a topic that may not be read = %v", err)
@@ -356,4 +330,30 @@ func TestPublishCancelled(t *testing.T) {
 			t.Fatal("Publish still waiting 10 s after the cancel")
 		}
 	})
+}
+
+// refuseOffsets makes cluster answer offsets requests for topic with errCode, the first times
+// requests (all when times < 0); it returns the count of refused ones.
+func refuseOffsets(cluster *kfake.Cluster, topic string, errCode int16, times int32) *atomic.Int32 {
+	var n atomic.Int32
+	cluster.ControlKey(int16(kmsg.ListOffsets), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		cluster.KeepControl()
+		r := req.(*kmsg.ListOffsetsRequest)
+		if len(r.Topics) != 1 || r.Topics[0].Topic != topic || (times >= 0 && n.Load() >= times) {
+			return nil, nil, false
+		}
+		n.Add(1)
+		resp := r.ResponseKind().(*kmsg.ListOffsetsResponse)
+		rt := kmsg.NewListOffsetsResponseTopic()
+		rt.Topic = topic
+		for _, p := range r.Topics[0].Partitions {
+			rp := kmsg.NewListOffsetsResponseTopicPartition()
+			rp.Partition = p.Partition
+			rp.ErrorCode = errCode
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+		return resp, nil, true
+	})
+	return &n
 }

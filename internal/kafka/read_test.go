@@ -5,14 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // After compaction offsets have gaps and tombstones are gone; ReadToEnd
@@ -182,31 +180,7 @@ func TestReadToEndWaitsForALeader(t *testing.T) {
 	if err := c.Publish(ctx, []Message{{Topic: topic, Key: []byte("acme:1"), Value: []byte("{}")}}); err != nil {
 		t.Fatal(err)
 	}
-	refuse := func(errCode int16, times int32) *atomic.Int32 {
-		var n atomic.Int32
-		cluster.ControlKey(int16(kmsg.ListOffsets), func(req kmsg.Request) (kmsg.Response, error, bool) {
-			cluster.KeepControl()
-			r := req.(*kmsg.ListOffsetsRequest)
-			if len(r.Topics) != 1 || r.Topics[0].Topic != topic || (times >= 0 && n.Load() >= times) {
-				return nil, nil, false
-			}
-			n.Add(1)
-			resp := r.ResponseKind().(*kmsg.ListOffsetsResponse)
-			rt := kmsg.NewListOffsetsResponseTopic()
-			rt.Topic = topic
-			for _, p := range r.Topics[0].Partitions {
-				rp := kmsg.NewListOffsetsResponseTopicPartition()
-				rp.Partition = p.Partition
-				rp.ErrorCode = errCode
-				rt.Partitions = append(rt.Partitions, rp)
-			}
-			resp.Topics = append(resp.Topics, rt)
-			return resp, nil, true
-		})
-		return &n
-	}
-
-	hits := refuse(kerr.LeaderNotAvailable.Code, 3)
+	hits := refuseOffsets(cluster, topic, kerr.LeaderNotAvailable.Code, 3)
 	if n := countRecords(t, c, topic); n != 1 {
 		t.Fatalf("read %d records while the leader came back, want 1", n)
 	}
@@ -214,7 +188,7 @@ func TestReadToEndWaitsForALeader(t *testing.T) {
 		t.Fatalf("%d offsets requests refused, want 3", hits.Load())
 	}
 
-	denied := refuse(kerr.TopicAuthorizationFailed.Code, -1)
+	denied := refuseOffsets(cluster, topic, kerr.TopicAuthorizationFailed.Code, -1)
 	err := c.ReadToEnd(ctx, topic, func(Record) error { return nil })
 	if !errors.Is(err, kafkago.TopicAuthorizationFailed) {
 		t.Fatalf("read of a topic that may not be read = %v", err)
