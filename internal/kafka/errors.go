@@ -208,6 +208,26 @@ const (
 	RefusedExpectsTLS = "tls_expected"
 )
 
+// RefusalFix returns the setting that fixes a refusal of kind (see Refused) and what is wrong,
+// in words that hold no value of any setting; "", "" for a kind it does not know.
+func RefusalFix(kind string) (setting, problem string) {
+	switch kind {
+	case RefusedSASL:
+		return "KAFKA_SASL_PASSWORD", "Kafka refused the SASL credential"
+	case RefusedMechanism:
+		return "KAFKA_SASL_MECHANISM", "the brokers do not offer this SASL mechanism"
+	case RefusedUntrusted:
+		return "KAFKA_TLS_CA_FILE", "the broker's TLS certificate does not verify against the trusted CAs"
+	case RefusedName:
+		return "KAFKA_BROKERS", "the broker's TLS certificate is not valid for the address dialled"
+	case RefusedNotTLS:
+		return "KAFKA_TLS_ENABLED", "the broker does not speak TLS on this port"
+	case RefusedExpectsTLS:
+		return "KAFKA_TLS_ENABLED", "the broker expects TLS on this port"
+	}
+	return "", ""
+}
+
 // expectsTLS is how kafka-go says that a broker answered a plain request with a TLS record; it
 // wraps io.ErrUnexpectedEOF with this text and no type of its own.
 const expectsTLS = "broker appears to be expecting TLS"

@@ -49,34 +49,39 @@ func CheckAccess(ctx context.Context, cfg config.Config, kc, registry Pinger) er
 	return nil
 }
 
-// kafkaAccess classifies a failed Kafka check (see kafka.Refused).
+// kafkaAccess classifies a failed Kafka check (see kafka.Refused and kafka.RefusalFix) and adds
+// what to do with this configuration.
 func kafkaAccess(k config.Kafka, err error) error {
-	switch kafka.Refused(err) {
-	case kafka.RefusedSASL:
-		return &AccessError{Setting: "KAFKA_SASL_PASSWORD", Err: err, Message: fmt.Sprintf(
-			"Kafka refused the SASL credential of user %q (%s); check KAFKA_SASL_PASSWORD (or KAFKA_SASL_PASSWORD_FILE), "+
-				"KAFKA_SASL_USERNAME and KAFKA_SASL_MECHANISM", k.SASLUsername, strings.ToUpper(k.SASLMechanism))}
-	case kafka.RefusedMechanism:
-		return &AccessError{Setting: "KAFKA_SASL_MECHANISM", Err: err, Message: fmt.Sprintf(
-			"the brokers do not offer SASL mechanism %s; set KAFKA_SASL_MECHANISM to one they enable", strings.ToUpper(k.SASLMechanism))}
-	case kafka.RefusedUntrusted:
-		msg := "the broker's TLS certificate does not verify against the CAs in " + k.TLSCAFile +
-			"; set KAFKA_TLS_CA_FILE to the CA that signed it"
-		if k.TLSCAFile == "" {
-			msg = "the broker's TLS certificate does not verify against the system's CAs; set KAFKA_TLS_CA_FILE to the CA that signed it"
-		}
-		return &AccessError{Setting: "KAFKA_TLS_CA_FILE", Message: msg, Err: err}
-	case kafka.RefusedName:
-		return &AccessError{Setting: "KAFKA_BROKERS", Err: err,
-			Message: "the broker's TLS certificate is not valid for the address dialled; use a name the certificate holds"}
-	case kafka.RefusedNotTLS:
-		return &AccessError{Setting: "KAFKA_TLS_ENABLED", Err: err,
-			Message: "the broker does not speak TLS on this port; check KAFKA_BROKERS and KAFKA_TLS_ENABLED"}
-	case kafka.RefusedExpectsTLS:
-		return &AccessError{Setting: "KAFKA_TLS_ENABLED", Err: err,
-			Message: "the broker expects TLS on this port; set KAFKA_TLS_ENABLED=true (and KAFKA_TLS_CA_FILE if a private CA signed it)"}
+	kind := kafka.Refused(err)
+	setting, problem := kafka.RefusalFix(kind)
+	if setting == "" {
+		return nil
 	}
-	return nil
+	var advice string
+	switch kind {
+	case kafka.RefusedSASL:
+		advice = fmt.Sprintf("of user %q (%s); check KAFKA_SASL_PASSWORD (or KAFKA_SASL_PASSWORD_FILE), "+
+			"KAFKA_SASL_USERNAME and KAFKA_SASL_MECHANISM", k.SASLUsername, strings.ToUpper(k.SASLMechanism))
+	case kafka.RefusedMechanism:
+		advice = fmt.Sprintf("(%s); set KAFKA_SASL_MECHANISM to one they enable", strings.ToUpper(k.SASLMechanism))
+	case kafka.RefusedUntrusted:
+		cas := "the system's CAs"
+		if k.TLSCAFile != "" {
+			cas = k.TLSCAFile
+		}
+		advice = "(" + cas + "); set KAFKA_TLS_CA_FILE to the CA that signed it"
+	case kafka.RefusedName:
+		advice = "; use a name the certificate holds"
+	case kafka.RefusedNotTLS:
+		advice = "; check KAFKA_BROKERS and KAFKA_TLS_ENABLED"
+	case kafka.RefusedExpectsTLS:
+		advice = "; set KAFKA_TLS_ENABLED=true (and KAFKA_TLS_CA_FILE if a private CA signed it)"
+	}
+	sep := " "
+	if strings.HasPrefix(advice, ";") {
+		sep = ""
+	}
+	return &AccessError{Setting: setting, Message: problem + sep + advice, Err: err}
 }
 
 // registryAccess classifies a failed registry check: 401 and 403 are refusals.

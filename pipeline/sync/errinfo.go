@@ -263,23 +263,13 @@ func Describe(err error) ErrorInfo {
 	case strings.HasPrefix(info.Code, "registry."), info.Code == CodePersonioNetwork, info.Code == CodeUnclassified:
 		info.Host = hostOf(err)
 	}
-	// A broker certificate that does not verify names the settings that fix it, whichever stage met it.
-	switch kafka.Refused(err) {
-	case kafka.RefusedUntrusted:
-		info.Setting = "KAFKA_TLS_CA_FILE"
-		info.Message += "; the broker's TLS certificate does not verify against the trusted CAs"
-	case kafka.RefusedName:
-		info.Setting = "KAFKA_BROKERS, KAFKA_TLS_CA_FILE"
-		info.Message += "; the broker's TLS certificate is not valid for the address dialled"
-	case kafka.RefusedNotTLS:
-		info.Setting = "KAFKA_TLS_ENABLED"
-		info.Message += "; the broker does not speak TLS on this port"
-	case kafka.RefusedExpectsTLS:
-		info.Setting = "KAFKA_TLS_ENABLED"
-		info.Message += "; the broker expects TLS on this port"
-	case kafka.RefusedMechanism:
-		info.Setting = "KAFKA_SASL_MECHANISM"
-		info.Message += "; the brokers do not offer this SASL mechanism"
+	// A refusal by the brokers (certificate, TLS, SASL mechanism) names the setting that fixes it,
+	// whichever stage met it; a refused SASL credential has its own code above.
+	if kind := kafka.Refused(err); kind != kafka.RefusedSASL {
+		if setting, problem := kafka.RefusalFix(kind); setting != "" {
+			info.Setting = setting
+			info.Message += "; " + problem
+		}
 	}
 	// A listing that stopped on one of the causes above says so with the scope.
 	if info.Code != CodeListingBroken && errors.Is(err, extract.ErrIncomplete) {
