@@ -96,7 +96,7 @@ func (x *Eraser) Erase(ctx context.Context, tenant, person string, e Entry) (Tom
 	}
 	store := x.cfg.NewStore()
 	for _, ent := range x.cfg.Entities {
-		src := replay{reader: x.cfg.Reader, topic: x.Topic(ent)}
+		src := kafka.TopicReplay{Reader: x.cfg.Reader, Topic: x.Topic(ent)}
 		reader := x.readers[ent]
 		dec := state.EnvelopeDecoder(func(value []byte) (any, error) {
 			env, err := change.NewEnvelope(ent)
@@ -137,16 +137,4 @@ func (x *Eraser) ensureTopic(ctx context.Context) error {
 		return fmt.Errorf("erasure: create the erasures topic: %w", err)
 	}
 	return nil
-}
-
-// replay adapts a Reader to state.RecordSource.
-type replay struct {
-	reader Reader
-	topic  string
-}
-
-func (r replay) Replay(ctx context.Context, fn func(key string, value []byte) error) error {
-	return r.reader.ReadToEnd(ctx, r.topic, func(rec kafka.Record) error {
-		return fn(string(rec.Key), rec.Value)
-	})
 }

@@ -59,6 +59,26 @@ func (c *Client) ReadToEnd(ctx context.Context, topic string, fn func(Record) er
 	})
 }
 
+// TopicReplay replays one topic from its first offset to its end, key and value of each record,
+// as the state rebuild reads it (state.RecordSource). Note, when set, sees every record first.
+type TopicReplay struct {
+	Reader interface {
+		ReadToEnd(ctx context.Context, topic string, fn func(Record) error) error
+	}
+	Topic string
+	Note  func(Record)
+}
+
+// Replay calls fn with the key and value (nil for a tombstone) of every record of the topic.
+func (t TopicReplay) Replay(ctx context.Context, fn func(key string, value []byte) error) error {
+	return t.Reader.ReadToEnd(ctx, t.Topic, func(rec Record) error {
+		if t.Note != nil {
+			t.Note(rec)
+		}
+		return fn(string(rec.Key), rec.Value)
+	})
+}
+
 // Tail calls fn for every record of topic, starting at the first offset of
 // each partition (fromBeginning) or at the current end, and keeps waiting for
 // new records until ctx is done, when it returns ctx.Err(). Partitions added

@@ -7,7 +7,7 @@ import (
 	"github.com/personio-cdc/personio-cdc/pipeline/change"
 )
 
-// RecordSource replays a topic. The Kafka adapter implements it.
+// RecordSource replays a topic; kafka.TopicReplay is the one that reads Kafka.
 type RecordSource interface {
 	// Replay calls fn for every record of the topic from its first offset up to the end
 	// offsets it had when Replay started, in offset order within each partition. value is

@@ -509,16 +509,16 @@ func (r *Runner) rebuild(ctx context.Context) (state.Store, []time.Time, error) 
 	g, gctx := errgroup.WithContext(ctx)
 	for _, e := range entities {
 		g.Go(func() error {
-			src := topicReplay{reader: r.cfg.Reader, topic: r.Topic(e)}
+			src := kafka.TopicReplay{Reader: r.cfg.Reader, Topic: r.Topic(e)}
 			if r.cfg.SegmentRoll > 0 {
-				src.note = func(rec kafka.Record) { r.rolls.NoteRecord(e, rec) }
+				src.Note = func(rec kafka.Record) { r.rolls.NoteRecord(e, rec) }
 			}
 			dec := r.decoder(gctx, e, nil)
 			if e == change.Persons {
 				dec = r.decoder(gctx, e, created)
 			}
 			if _, err := state.Rebuild(gctx, store, e, src, dec); err != nil {
-				return &locatedError{entity: string(e), scope: src.topic, err: fmt.Errorf("sync: %w", err)}
+				return &locatedError{entity: string(e), scope: src.Topic, err: fmt.Errorf("sync: %w", err)}
 			}
 			return nil
 		})
@@ -770,21 +770,4 @@ func newSyncID(t time.Time) string {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	return t.UTC().Format("20060102T150405.000Z") + "-" + hex.EncodeToString(b[:])
-}
-
-// topicReplay adapts a TopicReader to state.RecordSource; note, when set, sees every record
-// first (the erasure tombstones, by their headers).
-type topicReplay struct {
-	reader TopicReader
-	topic  string
-	note   func(kafka.Record)
-}
-
-func (t topicReplay) Replay(ctx context.Context, fn func(key string, value []byte) error) error {
-	return t.reader.ReadToEnd(ctx, t.topic, func(rec kafka.Record) error {
-		if t.note != nil {
-			t.note(rec)
-		}
-		return fn(string(rec.Key), rec.Value)
-	})
 }

@@ -409,7 +409,7 @@ func childRebuild(ctx context.Context, prefix string) error {
 				}
 				return env, cd.Decode(gctx, value, reader, env)
 			})
-			_, err := state.Rebuild(gctx, st, ent, replay{kc: kc, topic: publish.Topic(prefix, ent)}, dec)
+			_, err := state.Rebuild(gctx, st, ent, kafka.TopicReplay{Reader: kc, Topic: publish.Topic(prefix, ent)}, dec)
 			return err
 		})
 	}
@@ -435,15 +435,6 @@ func childRebuild(ctx context.Context, prefix string) error {
 		HeapMB: float64(ms.HeapAlloc) / (1 << 20), DataMB: float64(data) / (1 << 20)}
 	runtime.KeepAlive(st)
 	return json.NewEncoder(os.Stdout).Encode(rep)
-}
-
-type replay struct {
-	kc    *kafka.Client
-	topic string
-}
-
-func (r replay) Replay(ctx context.Context, fn func(key string, value []byte) error) error {
-	return r.kc.ReadToEnd(ctx, r.topic, func(rec kafka.Record) error { return fn(string(rec.Key), rec.Value) })
 }
 
 // procStatus returns a memory line of /proc/self/status in MB (0 when unavailable).
