@@ -145,9 +145,11 @@ func (c *Client) consume(ctx context.Context, fn func(Record) error,
 }
 
 // readRetries is how many times a read retries a retryable failure (a partition without a
-// leader right after a broker restart, a connection refused while it starts): the pauses of
-// retryBackoff, 200 ms doubling, 6.2 s in all, outlast the client's metadata refresh.
-const readRetries = 5
+// leader right after a broker restart, a connection refused or cut while it starts): the
+// pauses of retryBackoff, 200 ms doubling up to 6.4 s, 25 s in all. A restarted broker was
+// seen to end every ListOffsets with EOF for up to 6 s after it accepted connections, so the
+// budget is several times that, and several times the client's metadata refresh.
+const readRetries = 8
 
 // offsetsRetried is offsets, retried on retryable failures.
 func (c *Client) offsetsRetried(ctx context.Context, topic string) (first, end map[int]int64, err error) {

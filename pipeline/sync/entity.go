@@ -21,6 +21,7 @@ type entityRun struct {
 	complete        bool          // every scope so far was listed completely and was valid
 	completeWindows []diff.Window // compensations: windows listed completely
 	listedWindows   []diff.Window // compensations: every window listed
+	everyWindow     bool          // compensations: the listing asked for every window of the look-back
 	maxUpdated      time.Time     // persons: largest updated_at listed
 	listed          time.Time     // the run's start, before the listing started
 	filtered        bool          // persons: an incremental (updated_at) listing

@@ -20,13 +20,18 @@ import (
 // or a broker failure between two batches (or partitions) leaves the topic.
 type halfWritten struct {
 	publish.Producer
-	mu    gosync.Mutex
-	fails int
+	entity change.Entity // the entity whose batches fail; default persons
+	mu     gosync.Mutex
+	fails  int
 }
 
 func (h *halfWritten) Publish(ctx context.Context, msgs []kafka.Message) error {
 	h.mu.Lock()
-	fail := h.fails > 0 && len(msgs) > 1 && strings.HasSuffix(msgs[0].Topic, "."+string(change.Persons))
+	entity := h.entity
+	if entity == "" {
+		entity = change.Persons
+	}
+	fail := h.fails > 0 && len(msgs) > 1 && strings.HasSuffix(msgs[0].Topic, "."+string(entity))
 	if fail {
 		h.fails--
 	}

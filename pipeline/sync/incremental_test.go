@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/personio-cdc/personio-cdc/internal/personio"
+	"github.com/personio-cdc/personio-cdc/pipeline/change"
 	"github.com/personio-cdc/personio-cdc/pipeline/extract"
 )
 
@@ -55,5 +56,36 @@ func TestRunIncrementalListsCurrentMonthOnly(t *testing.T) {
 	}
 	if got, want := rec.take(), full[len(full)-1:]; !slices.Equal(got, want) {
 		t.Errorf("the incremental sync listed months %v, want the current month %v only", got, want)
+	}
+}
+
+// Until every month of the look-back was published whole, an incremental sync lists them all:
+// after a full sync whose compensations reached Kafka only in part, by the same runner or by a
+// restarted one, the next incremental sync publishes the past months it left out, not only the
+// current one. From then on it lists the current month again.
+func TestRunIncrementalListsEveryMonthUntilPublishedWhole(t *testing.T) {
+	for _, restart := range []bool{false, true} {
+		t.Run(map[bool]string{false: "same runner", true: "restarted runner"}[restart], func(t *testing.T) {
+			h := newHarness(t, 60)
+			rec := &monthRecorder{Source: h.client}
+			prod := &halfWritten{Producer: h.kafka, entity: change.Compensations, fails: 1}
+			r := h.runner(func(c *Config) { c.Source, c.Producer = rec, prod })
+			if _, err := r.Run(t.Context(), Full); err == nil {
+				t.Fatal("the full sync succeeded; want its compensations publish to fail")
+			}
+			full := rec.take()
+			if restart {
+				r = h.runner(func(c *Config) { c.Source = rec })
+			}
+			run(t, r, Incremental)
+			if got := rec.take(); !slices.Equal(got, full) {
+				t.Errorf("the incremental sync after the partial publish listed months %v, want every month %v", got, full)
+			}
+			h.checkTopics(h.expected())
+			run(t, r, Incremental)
+			if got, want := rec.take(), full[len(full)-1:]; !slices.Equal(got, want) {
+				t.Errorf("the next incremental sync listed months %v, want the current month %v only", got, want)
+			}
+		})
 	}
 }

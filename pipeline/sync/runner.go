@@ -48,9 +48,14 @@ type Runner struct {
 
 	running gosync.Mutex
 	// Guarded by running.
-	store       state.Store // nil until the first rebuild
-	dirty       bool        // the store may disagree with the topics: rebuild first
-	hwm         time.Time   // largest person updated_at of the last complete persons listing
+	store state.Store // nil until the first rebuild
+	dirty bool        // the store may disagree with the topics: rebuild first
+	hwm   time.Time   // largest person updated_at of the last complete persons listing
+	// compsWhole is true once every compensation window of the look-back was listed and
+	// published completely since the state was built: until then an incremental sync lists
+	// them all, not only the current month, so that what an earlier run left unpublished in
+	// a past month is found again without waiting for the next full sync.
+	compsWhole  bool
 	topicsReady bool
 	// erased is the erasure list read before this run (or the last); enforced is the list
 	// whose persons' keys were last tombstoned and removed from store (nil: none yet, since
@@ -259,13 +264,17 @@ func (r *Runner) run(ctx context.Context, res *Result, only []change.Entity) err
 		SkipCompensations: !slices.Contains(only, change.Compensations),
 	}
 	if res.Kind == Incremental {
-		req.CurrentMonthOnly = true // the look-back months wait for the next full sync
+		// The look-back months wait for the next full sync, once they were published whole.
+		req.CurrentMonthOnly = r.compsWhole
 		if !r.hwm.IsZero() {
 			req.PersonsUpdatedSince = r.hwm
 		}
 	}
 	if req.PersonsUpdatedSince.IsZero() {
 		req.PersonsCreatedAt = r.createdAt
+	}
+	if !req.SkipCompensations && !req.CurrentMonthOnly {
+		r.compsWhole = false // until this listing of every window is published whole
 	}
 	expected := map[change.Entity]int{}
 	for _, scope := range r.ext.Scopes(req) {
@@ -294,7 +303,7 @@ func (r *Runner) run(ctx context.Context, res *Result, only []change.Entity) err
 				return fmt.Errorf("sync: %w", err)
 			}
 			er = &entityRun{entity: snap.Entity, run: dr, res: res.entity(snap.Entity), complete: true, listed: res.Started,
-				tenant: r.cfg.Tenant, erased: r.erased}
+				tenant: r.cfg.Tenant, erased: r.erased, everyWindow: !req.CurrentMonthOnly}
 			er.norm.UsePolicy(r.cfg.FieldPolicy)
 			runs[snap.Entity] = er
 		}
@@ -406,7 +415,8 @@ func (r *Runner) prepare(ctx context.Context, res *Result) error {
 	// complete persons listing; a new one has none, so its first incremental sync lists every
 	// person.
 	r.store, r.createdAt, r.dirty, res.Rebuilt = store, createdAt, false, true
-	r.enforced = nil // the topics may hold keys of any erased person
+	r.compsWhole = false // the topics may lack what an earlier process left unpublished
+	r.enforced = nil     // the topics may hold keys of any erased person
 	return r.refreshErasures(ctx)
 }
 
@@ -670,6 +680,9 @@ func (r *Runner) finish(ctx context.Context, er *entityRun, kind Kind) error {
 	}
 	if er.res.Outcome == "" {
 		er.res.Outcome = Complete
+	}
+	if er.entity == change.Compensations && er.res.Outcome == Complete && er.everyWindow {
+		r.compsWhole = true
 	}
 	if er.entity == change.Persons && er.res.Outcome == Complete {
 		hwm := er.highWaterMark()

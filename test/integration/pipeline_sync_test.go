@@ -3,8 +3,10 @@
 package integration
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -91,7 +93,7 @@ func (p *pipelineEnv) sync(r *sync.Runner, kind sync.Kind) sync.Result {
 	p.t.Helper()
 	res, err := r.Run(p.t.Context(), kind)
 	if err != nil {
-		p.t.Fatalf("%s sync: %v", kind, err)
+		p.t.Fatalf("%s sync: %v\ncause: %s", kind, err, causes(err))
 	}
 	if res.Outcome != sync.Complete {
 		p.t.Fatalf("%s sync outcome %s: %v", kind, res.Outcome, res.Entities)
@@ -277,4 +279,23 @@ func TestIntegrationPipelineKafkaRestart(t *testing.T) {
 		t.Errorf("new runner after the broker restart: rebuilt %v, published %d", res.Rebuilt, res.Published())
 	}
 	p.verify()
+}
+
+// causes renders the chain of errors behind a sync error, one text per level: RunError's own
+// text names only codes and settings, and a failing test needs the broker's words.
+func causes(err error) string {
+	var out []string
+	for err != nil {
+		out = append(out, err.Error())
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			var parts []string
+			for _, c := range j.Unwrap() {
+				parts = append(parts, causes(c))
+			}
+			out = append(out, "["+strings.Join(parts, " | ")+"]")
+			break
+		}
+		err = errors.Unwrap(err)
+	}
+	return strings.Join(out, "\n  <- ")
 }
