@@ -19,10 +19,12 @@ import (
 	"github.com/hamba/avro/v2"
 )
 
-// Entity names, equal to the topic suffixes (<prefix>.persons, <prefix>.compensations).
+// Entity names, equal to the topic suffixes (<prefix>.persons, <prefix>.compensations,
+// <prefix>.employments).
 const (
 	Persons       = "persons"
 	Compensations = "compensations"
+	Employments   = "employments"
 )
 
 //go:embed *.avsc history
@@ -65,6 +67,9 @@ func PersonChange() string { return MustSource(Persons) }
 
 // CompensationChange returns the schema text of the compensations topic value.
 func CompensationChange() string { return MustSource(Compensations) }
+
+// EmploymentChange returns the schema text of the employments topic value.
+func EmploymentChange() string { return MustSource(Employments) }
 
 // Parse parses the current schema of an entity. Each call parses into a fresh name cache, so
 // schemas of different versions never see each other's named types.

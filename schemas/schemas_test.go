@@ -12,7 +12,7 @@ import (
 
 func TestNames(t *testing.T) {
 	got := schemas.Names()
-	want := []string{schemas.Compensations, schemas.Persons}
+	want := []string{schemas.Compensations, schemas.Employments, schemas.Persons}
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("Names() = %v, want %v", got, want)
 	}
@@ -183,14 +183,65 @@ func TestHistoryMissingEntity(t *testing.T) {
 	}
 }
 
-// TestParseGlobalCache parses both schemas with avro.Parse, which shares one name cache for
-// the process: the named types they share (io.personio.cdc.Source) must agree.
+// TestParseGlobalCache parses every schema with avro.Parse, which shares one name cache for
+// the process, and checks that a named type defined in more than one schema (io.personio.cdc.Source)
+// is the same type everywhere: its canonical form agrees. A consumer that loads all topics'
+// schemas into one name space (Java's generated classes, one fastavro named_schemas, hamba's
+// global cache, which silently keeps the last definition) would otherwise get one of two
+// different types for the name. The persons schema defines io.personio.cdc.Employment as its
+// list item, so the employments topic's record must be named otherwise.
 func TestParseGlobalCache(t *testing.T) {
+	defined := map[string]string{} // full name -> canonical form
+	where := map[string]string{}   // full name -> schema that defined it first
 	for _, name := range schemas.Names() {
-		if _, err := avro.Parse(schemas.MustSource(name)); err != nil {
+		s, err := avro.Parse(schemas.MustSource(name))
+		if err != nil {
 			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		for full, canonical := range namedTypes(s) {
+			if prev, ok := defined[full]; ok && prev != canonical {
+				t.Errorf("%s defines %s unlike %s does", name, full, where[full])
+				continue
+			}
+			defined[full], where[full] = canonical, name
 		}
 	}
+	if _, ok := defined["io.personio.cdc.Source"]; !ok {
+		t.Error("no schema defines io.personio.cdc.Source")
+	}
+}
+
+// namedTypes returns the named types (records, enums, fixed) a schema defines, by full name,
+// with their canonical forms.
+func namedTypes(s avro.Schema) map[string]string {
+	out := map[string]string{}
+	var walk func(s avro.Schema)
+	walk = func(s avro.Schema) {
+		switch x := s.(type) {
+		case *avro.RefSchema:
+			return // defined where it first appears
+		case *avro.RecordSchema:
+			out[x.FullName()] = x.String()
+			for _, f := range x.Fields() {
+				walk(f.Type())
+			}
+		case *avro.EnumSchema:
+			out[x.FullName()] = x.String()
+		case *avro.FixedSchema:
+			out[x.FullName()] = x.String()
+		case *avro.UnionSchema:
+			for _, u := range x.Types() {
+				walk(u)
+			}
+		case *avro.ArraySchema:
+			walk(x.Items())
+		case *avro.MapSchema:
+			walk(x.Values())
+		}
+	}
+	walk(s)
+	return out
 }
 
 // TestConnectName checks that every value schema carries the connect.name property Kafka
