@@ -232,6 +232,7 @@ func (d *dataset) deletePerson(p *personRec) {
 	delete(d.byID, p.p.ID)
 	delete(d.emails, p.p.Email)
 	d.comps = slices.DeleteFunc(d.comps, func(c *compRec) bool { return c.c.Person.ID == p.p.ID })
+	d.removed = append(d.removed, p)
 }
 
 func attrDefByID(id string) attrDef {

@@ -133,6 +133,8 @@ type dataset struct {
 	nextPersonSeq, nextEmpSeq, nextCompSeq uint64
 
 	twins []twinPair // see Options.TwinBonuses
+
+	removed []*personRec // persons the current churn deleted, for their webhook events
 }
 
 func fakerSeed(seed int64, stream uint64) uint64 {

@@ -124,6 +124,26 @@
 // name, a German-formatted amount, a negative token lifetime, control characters in a name.
 // Hostile lists the cases; some borrow the hostile behaviours of Faults. Truth is unaffected.
 //
+// # Webhooks
+//
+// POST, GET /v2/webhooks and GET, PATCH, DELETE /v2/webhooks/{id} manage webhooks as
+// Personio's webhooks API does: url (https://; http:// only on loopback hosts unless
+// WebhookOptions.AllowHTTP), description and enabled_events required, status default
+// DISABLED, auth_type default TOKEN (NONE, TOKEN with token, CUSTOM with 1–3 custom_headers);
+// the token is never served back; a second webhook for the same url is 409. Churn fires
+// person.created|updated|deleted and employment.created|updated|terminated|deleted (see
+// webhookEvents; person.updated only for names, email and custom attributes, as Personio;
+// compensation changes fire nothing) and Server.FireWebhookEvent fires any one event. Each
+// ENABLED webhook that enabled the name records the event and gets a POST of
+// {company_id, occurred_at, event_name, payload} with the token verbatim in Authorization
+// (or the custom headers); payloads hold ids only: {"id"} for persons, {"id", "person":
+// {"id"}} for employments. A timeout, transport error or 5xx other than 501 is retried after
+// WebhookOptions.Backoff, doubled each time, up to WebhookOptions.Attempts; a 4xx is not.
+// GET /v2/webhooks/{id}/events lists a webhook's events of the last 30 days (by Options.Now)
+// oldest first, each with an id, filtered by occurred_at[.gt|.lt] and event_name (comma
+// list), limit 1–200 (default 100), paged by cursor. Personio's redelivery endpoint is not
+// simulated (its public reference could not be checked).
+//
 // # Admin endpoints
 //
 // POST /admin/churn (JSON Churn), GET /admin/truth, PUT /admin/faults (JSON Faults,

@@ -259,6 +259,9 @@ type Options struct {
 
 	// Hostile are the hostile cases served from the start (see Hostile and Server.SetHostile).
 	Hostile []Hostile
+
+	// Webhooks configure webhook delivery (see webhooks.go).
+	Webhooks WebhookOptions
 }
 
 // DefaultChurnMix is the background churn per tick when Options.ChurnMix is zero.
@@ -303,6 +306,7 @@ func (o Options) withDefaults() Options {
 	if o.CompensationRateLimitFrom.IsZero() {
 		o.CompensationRateLimitFrom = DefaultCompensationRateLimitFrom
 	}
+	o.Webhooks = o.Webhooks.withDefaults()
 	return o
 }
 
@@ -353,6 +357,7 @@ func (o Options) validate() error {
 	if err := validateHostile(o.Hostile); err != nil {
 		errs = append(errs, fmt.Errorf("Hostile: %w", err))
 	}
+	errs = append(errs, o.Webhooks.validate()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrInvalidOptions, errors.Join(errs...))
 	}

@@ -38,6 +38,7 @@ type Server struct {
 	// workLimit is the compensation work limit in force (see SetCompensationWorkLimit).
 	workLimit atomic.Int64
 	stats     *statsCollector
+	hooks     *hookHub // webhooks; see webhooks.go
 	handler   http.Handler
 
 	lifeMu   sync.Mutex
@@ -69,6 +70,7 @@ func New(opts Options) (*Server, error) {
 		stop:   make(chan struct{}),
 	}
 	s.workLimit.Store(int64(opts.CompensationWorkLimit))
+	s.hooks = newHookHub(opts.Webhooks, opts.Now, s.stop)
 	s.handler = s.routes()
 	if len(opts.Hostile) > 0 {
 		if err := s.SetHostile(opts.Hostile); err != nil {
@@ -162,6 +164,7 @@ func (s *Server) Close() error {
 	s.lifeMu.Unlock()
 
 	s.churnWG.Wait()
+	s.hooks.wait()
 	s.closeHostile()
 	var err error
 	if httpSrv != nil {
@@ -191,11 +194,17 @@ func (s *Server) Faults() Faults {
 	return s.faults
 }
 
-// Churn applies the requested changes at once and reports the persons affected.
+// Churn applies the requested changes at once and reports the persons affected. The
+// changes fire their webhook events (see webhooks.go).
 func (s *Server) Churn(c Churn) ChurnResult {
+	now := s.opts.Now()
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.data.churn(c, s.opts.Now())
+	s.data.removed = s.data.removed[:0]
+	res := s.data.churn(c, now)
+	evs := webhookEvents(res, s.data, s.data.removed, s.opts.Webhooks.CompanyID, now)
+	s.mu.Unlock()
+	s.hooks.fire(evs)
+	return res
 }
 
 func (s *Server) backgroundChurn(every time.Duration, mix Churn) {
