@@ -25,6 +25,9 @@ func AppendRecord(dst []byte, r Record) ([]byte, error) {
 	if x, ok := r.(*Encoded); ok {
 		return append(dst, x.data...), nil
 	}
+	if bySchema(r) {
+		return appendBySchema(dst, r)
+	}
 	e := recordEncoder{b: dst, emp: -1}
 	if err := e.record(r); err != nil {
 		return dst, err
@@ -37,6 +40,9 @@ func AppendRecord(dst []byte, r Record) ([]byte, error) {
 func AppendRecordHash(dst []byte, r Record) ([]byte, Hash, error) {
 	if x, ok := r.(*Encoded); ok {
 		return append(dst, x.data...), x.hash, nil
+	}
+	if bySchema(r) {
+		return appendBySchemaHash(dst, r)
 	}
 	e := hashEncoders.Get().(*recordEncoder)
 	defer func() {

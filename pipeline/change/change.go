@@ -28,6 +28,7 @@ type Entity string
 const (
 	Persons       Entity = "persons"
 	Compensations Entity = "compensations"
+	Employments   Entity = "employments"
 )
 
 // SyncKind is the kind of sync run that observed a change.
@@ -135,8 +136,8 @@ type CompensationChange struct {
 	Version       int64         `avro:"version"`
 }
 
-// Envelope returns the value to encode with the entity's schema: *PersonChange or
-// *CompensationChange. ChangedFields is never nil in the result.
+// Envelope returns the value to encode with the entity's schema: *PersonChange,
+// *CompensationChange or *EmploymentChange. ChangedFields is never nil in the result.
 func (e Event) Envelope() (any, error) {
 	if err := e.Check(); err != nil {
 		return nil, err
@@ -162,6 +163,14 @@ func (e Event) Envelope() (any, error) {
 		}
 		return &CompensationChange{EventID: e.EventID, Op: string(e.Op), TSMillis: e.TS, Source: e.Source,
 			Before: before, After: after, ChangedFields: changed, Version: e.Version}, nil
+	case Employments:
+		before, ok1 := asEmployment(e.Before)
+		after, ok2 := asEmployment(e.After)
+		if !ok1 || !ok2 {
+			return nil, fmt.Errorf("change: employments event %s: a record does not decode", e.EventID)
+		}
+		return &EmploymentChange{EventID: e.EventID, Op: string(e.Op), TSMillis: e.TS, Source: e.Source,
+			Before: before, After: after, ChangedFields: changed, Version: e.Version}, nil
 	}
 	return nil, fmt.Errorf("change: unknown entity %q", e.Entity)
 }
@@ -176,6 +185,10 @@ func (e Event) Check() error {
 	case Compensations:
 		if !recordOf(e.Before, Compensations) || !recordOf(e.After, Compensations) {
 			return fmt.Errorf("change: compensations event %s carries a non-compensation record", e.EventID)
+		}
+	case Employments:
+		if !recordOf(e.Before, Employments) || !recordOf(e.After, Employments) {
+			return fmt.Errorf("change: employments event %s carries a non-employment record", e.EventID)
 		}
 	default:
 		return fmt.Errorf("change: unknown entity %q", e.Entity)
@@ -231,6 +244,22 @@ func asCompensation(r Record) (*Compensation, bool) {
 	return c, ok
 }
 
+// asEmployment is asPerson for employments.
+func asEmployment(r Record) (*EmploymentRecord, bool) {
+	if r == nil {
+		return nil, true
+	}
+	if e, ok := r.(*Encoded); ok && e.entity == Employments {
+		d, err := e.Decode()
+		if err != nil {
+			return nil, false
+		}
+		r = d
+	}
+	m, ok := r.(*EmploymentRecord)
+	return m, ok
+}
+
 // recordOf reports whether r is nil or a record of entity, without decoding it.
 func recordOf(r Record, entity Entity) bool {
 	switch x := r.(type) {
@@ -242,6 +271,8 @@ func recordOf(r Record, entity Entity) bool {
 		return entity == Persons
 	case *Compensation:
 		return entity == Compensations
+	case *EmploymentRecord:
+		return entity == Employments
 	}
 	return false
 }

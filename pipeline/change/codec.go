@@ -12,8 +12,8 @@ import (
 // recordSchemas parses the entity schemas once and extracts their entity records (the non-null
 // branch of the "after" union).
 var recordSchemas = sync.OnceValues(func() (map[Entity]avro.Schema, error) {
-	out := make(map[Entity]avro.Schema, 2)
-	for _, e := range []Entity{Persons, Compensations} {
+	out := make(map[Entity]avro.Schema, 3)
+	for _, e := range []Entity{Persons, Compensations, Employments} {
 		env, err := schemas.Parse(string(e))
 		if err != nil {
 			return nil, err
@@ -44,8 +44,8 @@ var recordSchemas = sync.OnceValues(func() (map[Entity]avro.Schema, error) {
 	return out, nil
 })
 
-// RecordSchema returns the Avro schema of an entity's record (io.personio.cdc.Person or
-// io.personio.cdc.Compensation).
+// RecordSchema returns the Avro schema of an entity's record (io.personio.cdc.Person,
+// io.personio.cdc.Compensation or io.personio.cdc.employments.Employment).
 func RecordSchema(e Entity) (avro.Schema, error) {
 	m, err := recordSchemas()
 	if err != nil {
@@ -76,6 +76,8 @@ func UnmarshalRecord(e Entity, b []byte) (Record, error) {
 		r = new(Person)
 	case Compensations:
 		r = new(Compensation)
+	case Employments:
+		r = new(EmploymentRecord)
 	}
 	if err := avro.Unmarshal(s, b, r); err != nil {
 		return nil, fmt.Errorf("change: decode %s record: %w", e, err)
@@ -84,19 +86,21 @@ func UnmarshalRecord(e Entity, b []byte) (Record, error) {
 }
 
 // NewEnvelope returns an empty envelope of entity e to decode a topic value into:
-// *PersonChange or *CompensationChange.
+// *PersonChange, *CompensationChange or *EmploymentChange.
 func NewEnvelope(e Entity) (any, error) {
 	switch e {
 	case Persons:
 		return new(PersonChange), nil
 	case Compensations:
 		return new(CompensationChange), nil
+	case Employments:
+		return new(EmploymentChange), nil
 	}
 	return nil, fmt.Errorf("change: no envelope for entity %q", e)
 }
 
-// FromEnvelope turns a decoded topic value (*PersonChange or *CompensationChange) back into
-// an Event. Key is rebuilt from the source tenant and the record id.
+// FromEnvelope turns a decoded topic value (*PersonChange, *CompensationChange or
+// *EmploymentChange) back into an Event. Key is rebuilt from the source tenant and the record id.
 func FromEnvelope(v any) (Event, error) {
 	var ev Event
 	switch x := v.(type) {
@@ -111,6 +115,15 @@ func FromEnvelope(v any) (Event, error) {
 		}
 	case *CompensationChange:
 		ev = Event{Entity: Compensations, Op: Op(x.Op), ChangedFields: x.ChangedFields, Version: x.Version,
+			EventID: x.EventID, TS: x.TSMillis, Source: x.Source}
+		if x.Before != nil {
+			ev.Before = x.Before
+		}
+		if x.After != nil {
+			ev.After = x.After
+		}
+	case *EmploymentChange:
+		ev = Event{Entity: Employments, Op: Op(x.Op), ChangedFields: x.ChangedFields, Version: x.Version,
 			EventID: x.EventID, TS: x.TSMillis, Source: x.Source}
 		if x.Before != nil {
 			ev.Before = x.Before

@@ -19,6 +19,10 @@
 // included, are kept as sent: only surrounding white space is trimmed. Every rejection is a
 // *FieldError naming the entity id and field, never the value.
 //
+// NewEmployment converts one item of a person's employment listing for the employments
+// topic as NewPerson converts the person's list items (one code path), then makes it flat:
+// EmploymentRecord, with the person's id.
+//
 // # Field policy
 //
 // A Policy (ParsePolicy, from FIELD_POLICY_FILE) drops or hashes fields of the normal form.

@@ -26,6 +26,10 @@ func ContentHash(r Record) (Hash, error) {
 		if x == nil {
 			return Hash{}, errors.New("change: cannot hash a nil person")
 		}
+	case *EmploymentRecord:
+		if x == nil {
+			return Hash{}, errors.New("change: cannot hash a nil employment")
+		}
 	case *Compensation:
 		if x == nil {
 			return Hash{}, errors.New("change: cannot hash a nil compensation")

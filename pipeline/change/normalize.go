@@ -576,7 +576,7 @@ func (n *normalizer) dec(r *big.Rat) **big.Rat {
 
 func (n *normalizer) fail(field, reason string) {
 	if n.err == nil {
-		if n.scoped {
+		if n.scoped && n.entity == Persons { // an employment's fields within its person
 			field = "employments." + n.scope + "." + field
 		}
 		n.err = &FieldError{Entity: n.entity, ID: n.id, Field: field, Reason: reason}
