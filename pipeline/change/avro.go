@@ -22,9 +22,6 @@ import (
 // AppendRecord appends the Avro binary encoding of r with its entity's record schema (no wire
 // header) to dst. On error dst is returned unchanged.
 func AppendRecord(dst []byte, r Record) ([]byte, error) {
-	if x, ok := r.(*Encoded); ok {
-		return append(dst, x.data...), nil
-	}
 	if bySchema(r) {
 		return appendBySchema(dst, r)
 	}
@@ -38,9 +35,6 @@ func AppendRecord(dst []byte, r Record) ([]byte, error) {
 // AppendRecordHash is AppendRecord that also returns the record's content hash (ContentHash),
 // computed from the same encoding.
 func AppendRecordHash(dst []byte, r Record) ([]byte, Hash, error) {
-	if x, ok := r.(*Encoded); ok {
-		return append(dst, x.data...), x.hash, nil
-	}
 	if bySchema(r) {
 		return appendBySchemaHash(dst, r)
 	}
@@ -69,8 +63,7 @@ type recordEncoder struct {
 	b        []byte
 	track    bool      // note the volatile fields
 	volatile []span    // where they are, in order, when track
-	emp, cc  int       // the employment and cost center being written, for error paths
-	at       time.Time // the instant a listed person's timestamp read (see timestamp)
+	emp, cc  int    // the employment and cost center being written, for error paths
 	err      error
 }
 

@@ -211,18 +211,10 @@ func (e Event) String() string {
 	return string(e.Entity) + " " + e.Key + " " + string(e.Op) + " v" + strconv.FormatInt(e.Version, 10) + " " + e.EventID
 }
 
-// asPerson returns r as a *Person (nil for nil) and whether it is one; an *Encoded person
-// is decoded.
+// asPerson returns r as a *Person (nil for nil) and whether it is one.
 func asPerson(r Record) (*Person, bool) {
 	if r == nil {
 		return nil, true
-	}
-	if e, ok := r.(*Encoded); ok && e.entity == Persons {
-		d, err := e.Decode()
-		if err != nil {
-			return nil, false
-		}
-		r = d
 	}
 	p, ok := r.(*Person)
 	return p, ok
@@ -233,13 +225,6 @@ func asCompensation(r Record) (*Compensation, bool) {
 	if r == nil {
 		return nil, true
 	}
-	if e, ok := r.(*Encoded); ok && e.entity == Compensations {
-		d, err := e.Decode()
-		if err != nil {
-			return nil, false
-		}
-		r = d
-	}
 	c, ok := r.(*Compensation)
 	return c, ok
 }
@@ -249,24 +234,15 @@ func asEmployment(r Record) (*EmploymentRecord, bool) {
 	if r == nil {
 		return nil, true
 	}
-	if e, ok := r.(*Encoded); ok && e.entity == Employments {
-		d, err := e.Decode()
-		if err != nil {
-			return nil, false
-		}
-		r = d
-	}
 	m, ok := r.(*EmploymentRecord)
 	return m, ok
 }
 
-// recordOf reports whether r is nil or a record of entity, without decoding it.
+// recordOf reports whether r is nil or a record of entity.
 func recordOf(r Record, entity Entity) bool {
-	switch x := r.(type) {
+	switch r.(type) {
 	case nil:
 		return true
-	case *Encoded:
-		return x.entity == entity
 	case *Person:
 		return entity == Persons
 	case *Compensation:

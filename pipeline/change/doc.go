@@ -26,9 +26,8 @@
 // # Field policy
 //
 // A Policy (ParsePolicy, from FIELD_POLICY_FILE) drops or hashes fields of the normal form.
-// A Normalizer with a policy (UsePolicy) applies it to every record it returns — Encode then
-// takes the general path for every person, so there is one place where it is applied —
-// before the content hash, so the differ, the state and the publisher never see a dropped
+// A Normalizer with a policy (UsePolicy) applies it to every record it returns, before the
+// content hash, so the differ, the state and the publisher never see a dropped
 // value; the differ applies it to before images as well (Policy.Scrub).
 //
 // # Identity
@@ -54,10 +53,8 @@
 //
 // AppendRecord writes a record's Avro encoding by hand, byte for byte as hamba/avro writes it
 // with the record schema (tests hold it to that); the content hash is taken over it, and the
-// publisher and the state use the same bytes. A Normalizer's Encode writes a listed person
-// straight from what Personio sent to that encoding, an *Encoded record, without building a
-// Person; a person that needs the general treatment goes through NewPerson instead. Decoded
-// turns an *Encoded into Go values when a change has to be looked into.
+// publisher and the state use the same bytes. Every listed record is put into normal form
+// (NewPerson, a Normalizer, NewCompensation) before it is encoded.
 //
 // # Optional decimals
 //

@@ -16,18 +16,6 @@ import (
 // (updated_at) are never listed: they are not part of the content hash either.
 func ChangedFields(before, after Record) []string {
 	var out []string
-	// An *Encoded record is compared as the record it stands for; one that does not decode
-	// (never the case for this package's own encodings) compares as absent.
-	if b, err := Decoded(before); err == nil {
-		before = b
-	} else {
-		before = nil
-	}
-	if a, err := Decoded(after); err == nil {
-		after = a
-	} else {
-		after = nil
-	}
 	if before == nil || after == nil || reflect.TypeOf(before) != reflect.TypeOf(after) {
 		return out
 	}

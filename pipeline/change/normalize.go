@@ -30,10 +30,7 @@ func NewPerson(p personio.Person, emps []personio.Employment) (*Person, error) {
 // alive, so use a Normalizer per listing (per sync), not for the life of the process. The
 // zero Normalizer is ready to use; it is not safe for concurrent use.
 type Normalizer struct {
-	policy      *Policy       // applied to every record; nil keeps every field
-	enc         recordEncoder // Encode's work buffer
-	encoded     []Encoded
-	bytes       []byte
+	policy      *Policy // applied to every record; nil keeps every field
 	persons     []Person
 	attrs       []CustomAttribute
 	emps        []Employment
@@ -46,7 +43,7 @@ type Normalizer struct {
 	costCenters []CostCenter
 }
 
-// UsePolicy makes Person and Encode apply p to every record they return, right
+// UsePolicy makes Person apply p to every record it returns, right
 // after normalisation: the content hash, the differ and the state only ever see the record as
 // the policy leaves it. nil keeps every field.
 func (b *Normalizer) UsePolicy(p *Policy) { b.policy = p }

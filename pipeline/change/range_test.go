@@ -12,8 +12,7 @@ import (
 
 // TestDatesAndInstantsInRange: dates outside 1900-01-01 … 9999-12-31 and instants outside
 // 1970-01-01T00:00:00Z … 2200-12-31T23:59:59.999Z are invalid, as a *FieldError naming the
-// field, on the general path (NewPerson, NewCompensation) and on the fast one
-// (Normalizer.Encode) alike. Year-0 dates were published and crashed Python consumers
+// field (NewPerson, NewCompensation). Year-0 dates were published and crashed Python consumers
 // ("date value out of range"), and a compensation dated year 0 was outside every window,
 // so it was never deleted.
 func TestDatesAndInstantsInRange(t *testing.T) {
@@ -59,9 +58,6 @@ func TestDatesAndInstantsInRange(t *testing.T) {
 			emps := []personio.Employment{{ID: "7", EmploymentStartDate: d.text}}
 			_, err := change.NewPerson(p, emps)
 			check(t, err, d.ok, "employments.7.start_date")
-			var norm change.Normalizer
-			assertEncodeMatches(t, &norm, p, emps)
-			assertEncodeMatches(t, &norm, p, emps)
 		})
 	}
 	for _, in := range instants {
@@ -81,8 +77,6 @@ func TestDatesAndInstantsInRange(t *testing.T) {
 				}
 				_, err := change.NewPerson(p, emps)
 				check(t, err, in.ok, field)
-				var norm change.Normalizer
-				assertEncodeMatches(t, &norm, p, emps)
 			})
 		}
 	}

@@ -319,12 +319,8 @@ const (
 	arenaMin   = 32 << 10 // a new chunk when less is free
 )
 
-// encode encodes rec into the arena's free tail and returns the encoding and its hash; an
-// *change.Encoded brings both.
+// encode encodes rec into the arena's free tail and returns the encoding and its hash.
 func (r *Run) encode(rec change.Record) ([]byte, change.Hash, error) {
-	if x, ok := rec.(*change.Encoded); ok {
-		return x.Data(), x.Hash(), nil
-	}
 	if cap(r.data)-len(r.data) < arenaMin {
 		r.data = make([]byte, 0, arenaChunk)
 	}
@@ -332,12 +328,8 @@ func (r *Run) encode(rec change.Record) ([]byte, change.Hash, error) {
 }
 
 // keep makes an encoding from encode an event's: it stays in the arena (unless it outgrew the
-// free tail and got a backing array of its own, or came with an *change.Encoded), with its
-// capacity clipped.
-func (r *Run) keep(rec change.Record, data []byte) []byte {
-	if _, ok := rec.(*change.Encoded); ok {
-		return data
-	}
+// free tail and got a backing array of its own), with its capacity clipped.
+func (r *Run) keep(data []byte) []byte {
 	if len(data) <= cap(r.data)-len(r.data) {
 		r.data = r.data[:len(r.data)+len(data)]
 	}
@@ -381,14 +373,9 @@ func (r *Run) add(rec change.Record) (changed bool, err error) {
 			if err != nil {
 				return false, fmt.Errorf("diff: stored record of %s: %w", key, err)
 			}
-			after, err := change.Decoded(rec)
-			if err != nil {
-				return false, fmt.Errorf("diff: listed record of %s: %w", key, err)
-			}
-			ev.After = after // as Go values: the change was looked into
-			ev.ChangedFields = change.ChangedFields(before, after)
+			ev.ChangedFields = change.ChangedFields(before, rec)
 			r.d.policy.Scrub(before) // a field the policy drops is not lost
-			r.noteLoss(key, before, after, ev.ChangedFields)
+			r.noteLoss(key, before, rec, ev.ChangedFields)
 		}
 	case !inState:
 		ev.Op = change.Create
@@ -405,22 +392,17 @@ func (r *Run) add(rec change.Record) (changed bool, err error) {
 		if err != nil {
 			return false, fmt.Errorf("diff: stored record of %s: %w", key, err)
 		}
-		after, err := change.Decoded(rec)
-		if err != nil {
-			return false, fmt.Errorf("diff: listed record of %s: %w", key, err)
-		}
 		ev.Op = change.Update
 		ev.Version = e.Version + 1
-		ev.After = after // as Go values: the change was looked into
-		ev.ChangedFields = change.ChangedFields(before, after)
+		ev.ChangedFields = change.ChangedFields(before, rec)
 		if r.d.policy.Scrub(before) {
 			sdata = nil // the publisher encodes the scrubbed before image
 		}
 		ev.Before = before
 		ev.BeforeData = sdata
-		r.noteLoss(key, before, after, ev.ChangedFields)
+		r.noteLoss(key, before, rec, ev.ChangedFields)
 	}
-	ev.AfterData = r.keep(rec, data) // only an event's encoding stays in the arena
+	ev.AfterData = r.keep(data) // only an event's encoding stays in the arena
 	r.seen[key] = listed{short: short, event: r.append(ev)}
 	return true, nil
 }

@@ -43,15 +43,13 @@ func (er *entityRun) add(snap extract.Snapshot, m *Metrics) {
 	switch snap.Entity {
 	case change.Persons:
 		for _, p := range snap.Persons {
-			rec, err := er.norm.Encode(p.Person, p.EmploymentList)
+			rec, err := er.norm.Person(p.Person, p.EmploymentList)
 			if err == nil && er.erased.Erased(er.tenant, rec.SubjectID()) {
-				er.norm.Release(rec)
 				erased++
 				continue
 			}
-			changed := false
 			if err == nil {
-				changed, err = er.run.AddOne(rec)
+				_, err = er.run.AddOne(rec)
 			}
 			if err != nil {
 				invalid++
@@ -60,9 +58,6 @@ func (er *entityRun) add(snap extract.Snapshot, m *Metrics) {
 			}
 			if t := rec.EntityUpdatedAt(); t != nil && t.After(er.maxUpdated) {
 				er.maxUpdated = *t
-			}
-			if !changed {
-				er.norm.Release(rec) // the differ keeps nothing of an unchanged person
 			}
 		}
 		er.res.Extracted += len(snap.Persons)

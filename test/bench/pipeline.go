@@ -56,8 +56,7 @@ func (c company) emp(id string) []personio.Employment {
 }
 
 // diffRun is one listing going through the differ as a sync feeds it: each person in normal
-// form (change.Normalizer.Encode) added to a diff run, its memory handed back when the
-// differ found it unchanged.
+// form (change.Normalizer.Person) added to a diff run.
 type diffRun struct {
 	run  *diff.Run
 	norm change.Normalizer
@@ -77,16 +76,12 @@ func newDiffRun(st diff.Reader) (*diffRun, error) {
 
 func (r *diffRun) add(persons []personio.Person, emps func(id string) []personio.Employment) error {
 	for _, p := range persons {
-		rec, err := r.norm.Encode(p, emps(p.ID))
+		rec, err := r.norm.Person(p, emps(p.ID))
 		if err != nil {
 			return err
 		}
-		changed, err := r.run.AddOne(rec)
-		if err != nil {
+		if _, err := r.run.AddOne(rec); err != nil {
 			return err
-		}
-		if !changed {
-			r.norm.Release(rec)
 		}
 	}
 	return nil
