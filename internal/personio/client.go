@@ -332,6 +332,14 @@ func setAppHeaders(h http.Header, appID, partnerID string) {
 // Retry-After is retried after exactly that long; a 429 with one (the concurrency limit) does
 // not lower the rate, a 429 without one (the rate limit) does.
 func (c *Client) get(ctx context.Context, endpoint string, lim *adaptiveLimiter, u *url.URL, decode func([]byte) error) error {
+	return c.call(ctx, endpoint, lim, http.MethodGet, u, nil, decode)
+}
+
+// call is get for any method: body (JSON, nil for none) is sent with every attempt, and a nil
+// decode accepts a 2xx without a body (DELETE's 204). The retries are get's: a write that
+// timed out may have been applied, so only idempotent requests or ones whose repetition the
+// server refuses (a second webhook for a URL is 409) belong here.
+func (c *Client) call(ctx context.Context, endpoint string, lim *adaptiveLimiter, method string, u *url.URL, body []byte, decode func([]byte) error) error {
 	budget := budgetDefault
 	if lim == c.comps {
 		budget = budgetCompensations
@@ -376,7 +384,7 @@ func (c *Client) get(ctx context.Context, endpoint string, lim *adaptiveLimiter,
 		}
 
 		if err == nil {
-			hdr, status, tok, err = c.attempt(ctx, endpoint, u, decode)
+			hdr, status, tok, err = c.attempt(ctx, endpoint, method, u, body, decode)
 			if slots != nil {
 				slots.Release(1) // before any wait to retry
 			}
@@ -473,14 +481,21 @@ func (c *Client) acquireSlot(ctx context.Context, slots *semaphore.Weighted) err
 
 // attempt sends one request and decodes a 2xx JSON response. It returns the headers of the
 // response and the error, if any; status is 0 when no response arrived, tok the token sent.
-func (c *Client) attempt(ctx context.Context, endpoint string, u *url.URL, decode func([]byte) error) (hdr http.Header, status int, tok *oauth2.Token, err error) {
+func (c *Client) attempt(ctx context.Context, endpoint, method string, u *url.URL, reqBody []byte, decode func([]byte) error) (hdr http.Header, status int, tok *oauth2.Token, err error) {
 	tok, err = c.tokens.Token(ctx)
 	if err != nil {
 		return nil, 0, nil, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	var rd io.Reader
+	if reqBody != nil {
+		rd = bytes.NewReader(reqBody)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
 	if err != nil {
 		return nil, 0, tok, fmt.Errorf("%s: build request: %w", endpoint, err)
+	}
+	if reqBody != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "personio-cdc")
@@ -516,6 +531,9 @@ func (c *Client) attempt(ctx context.Context, endpoint string, u *url.URL, decod
 	}
 	if len(body) > maxBodyBytes {
 		return hdr, status, tok, fmt.Errorf("%s: %w: body larger than %d bytes", endpoint, ErrDecode, maxBodyBytes)
+	}
+	if decode == nil {
+		return hdr, status, tok, nil
 	}
 	if !json.Valid(body) {
 		return hdr, status, tok, &retryableError{reason: reasonMalformed, err: fmt.Errorf("%s: %w: not valid JSON", endpoint, ErrMalformedBody)}

@@ -641,7 +641,7 @@ func (s *Server) createWebhook(_ http.ResponseWriter, r *http.Request, _ string)
 }
 
 func (s *Server) listWebhooks(_ http.ResponseWriter, r *http.Request, _ string) response {
-	q := newQuery(r)
+	q := newQuery(r, "limit", "cursor") // accepted; the list is one page
 	if q.err != "" {
 		return badRequest(q.err)
 	}
