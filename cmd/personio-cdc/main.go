@@ -63,6 +63,7 @@ func commands() []command {
 		{"tail", "print the events of the topics as they arrive, decoded (a kcat for our Avro)", cmdTail},
 		{"erase", "erase a person: tombstone their keys, keep syncs from publishing them (--lift undoes)", cmdErase},
 		{"schemas", "print, register or check the Avro schemas", cmdSchemas},
+		{"webhooks", "register, list or delete the Personio webhook subscription", cmdWebhooks},
 		{"demo", "run everything in-process against a simulated Personio and print the events", cmdDemo},
 		{"version", "print the version", cmdVersion},
 	}

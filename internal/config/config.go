@@ -23,6 +23,7 @@ type Config struct {
 	SchemaRegistry SchemaRegistry
 	Sync           Sync
 	Admin          Admin
+	Webhook        Webhook
 	Log            Log
 }
 

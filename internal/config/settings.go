@@ -21,9 +21,10 @@ const (
 	GroupAdmin                      // admin HTTP server and shutdown
 	GroupLog                        // log format and level
 	GroupTopics                     // producer compression and how topics are created
+	GroupWebhook                    // webhook receiver (see webhook.go)
 
 	// GroupAll is everything the service (`run`) needs.
-	GroupAll = GroupPersonio | GroupKafka | GroupRegistry | GroupSync | GroupAdmin | GroupLog | GroupTopics
+	GroupAll = GroupPersonio | GroupKafka | GroupRegistry | GroupSync | GroupAdmin | GroupLog | GroupTopics | GroupWebhook
 )
 
 // setting is one configurable value: its environment variable, its flag (empty for secrets,
@@ -313,6 +314,8 @@ var settings = func() []setting {
 		set, get := dur(func(c *Config) *time.Duration { return &c.Admin.ShutdownTimeout })
 		add(def("SHUTDOWN_TIMEOUT", "shutdown-timeout", "30s", "how long a stop may wait for an in-flight publish", GroupAdmin, set, get).withKind("duration"))
 	}
+
+	out = append(out, webhookSettings()...)
 
 	// Log.
 	{

@@ -172,6 +172,9 @@ func (c Config) problems(groups Group) []Problem {
 			bad("SHUTDOWN_TIMEOUT", "must be greater than 0")
 		}
 	}
+	if groups&GroupWebhook != 0 {
+		c.webhookProblems(bad)
+	}
 	if groups&GroupLog != 0 {
 		switch c.Log.Format {
 		case "text", "json":

@@ -33,7 +33,7 @@ type Stack struct {
 // credential, /status shows it, and the secret alone is what must never leak.
 func Redactor(cfg config.Config) *redact.Redactor {
 	return redact.New(cfg.Personio.ClientSecret.Value(), cfg.Kafka.SASLPassword.Value(),
-		cfg.SchemaRegistry.Password.Value(), cfg.Sync.FieldPolicyHashKey.Value())
+		cfg.SchemaRegistry.Password.Value(), cfg.Sync.FieldPolicyHashKey.Value(), cfg.Webhook.Token.Value())
 }
 
 // Build constructs the clients and the sync runner. Nothing connects yet: the first sync
