@@ -47,7 +47,9 @@ func TestJournalRoundTrip(t *testing.T) {
 	topic := &memTopic{}
 	j := &Journal{Tenant: "acme", Prefix: "personio", Producer: topic, Reader: topic, Admin: topic}
 	other := &Journal{Tenant: "other", Prefix: "personio", Producer: topic, Reader: topic}
-	v := func(h int) Verification { return Verification{VerifiedAt: t0.Add(time.Duration(h) * time.Hour), UpdatedAt: t0} }
+	v := func(h int) Verification {
+		return Verification{VerifiedAt: t0.Add(time.Duration(h) * time.Hour), UpdatedAt: t0}
+	}
 	steps := []error{
 		j.Write(ctx, []Record{{"1", v(1)}, {"2", v(2)}, {"3", v(3)}}),
 		other.Write(ctx, []Record{{"1", v(9)}}),
