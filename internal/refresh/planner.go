@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	gosync "sync"
 	"time"
 
@@ -99,6 +100,10 @@ type Plan struct {
 	Persons []string
 	// At is when the plan was made; Done takes it back.
 	At time.Time
+	// Deadline is when the batch must stop taking requests: the room given to Next less the
+	// time the budget needs to give back the batch's requests, so that the shared limiter is
+	// full again when the next sync starts.
+	Deadline time.Time
 	// Wait is how long until the next batch is due when Persons is empty and the pace holds
 	// it back; zero when nothing is due or the next scheduled sync leaves no room.
 	Wait time.Duration
@@ -196,6 +201,8 @@ func (p *Planner) Observe(now time.Time, listed []Person, complete bool) (remove
 type queued struct {
 	id       string
 	e        *person
+	priority bool
+	since    int64     // e.since() in Unix nanoseconds: the sort key
 	deadline time.Time // since + Period
 }
 
@@ -205,17 +212,21 @@ func (p *Planner) queue() []queued {
 	q := make([]queued, 0, len(p.persons))
 	for id, e := range p.persons {
 		if e.listed && !e.inFlight {
-			q = append(q, queued{id: id, e: e, deadline: e.since().Add(p.cfg.Period)})
+			since := e.since()
+			q = append(q, queued{id: id, e: e, priority: e.priority(), since: since.UnixNano(), deadline: since.Add(p.cfg.Period)})
 		}
 	}
 	slices.SortFunc(q, func(a, b queued) int {
-		if pa, pb := a.e.priority(), b.e.priority(); pa != pb {
-			if pa {
+		if a.priority != b.priority {
+			if a.priority {
 				return -1
 			}
 			return 1
 		}
-		return cmp.Or(a.e.since().Compare(b.e.since()), cmp.Compare(a.id, b.id))
+		if a.since != b.since {
+			return cmp.Compare(a.since, b.since)
+		}
+		return strings.Compare(a.id, b.id)
 	})
 	return q
 }
@@ -246,19 +257,24 @@ func (p *Planner) maxRate() float64 { return p.cfg.Share * p.cfg.Budget }
 func (p *Planner) Next(now time.Time, room time.Duration) Plan {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if now.Before(p.nextAt) {
+		return Plan{At: now, Wait: p.nextAt.Sub(now)}
+	}
 	st := p.report(now)
 	if len(st.queue) == 0 {
 		return Plan{At: now}
 	}
-	if now.Before(p.nextAt) {
-		return Plan{At: now, Wait: p.nextAt.Sub(now)}
-	}
 	fit := int(math.Floor(room.Seconds() * p.cfg.Budget / 2))
 	n := min(p.cfg.MaxBatch, len(st.queue), fit)
+	if st.Priority > 0 {
+		// At the cap for the priority persons only: the others wait for their pace.
+		n = min(n, st.Priority)
+	}
 	if n <= 0 {
 		return Plan{At: now}
 	}
-	plan := Plan{At: now, Persons: make([]string, n), updated: make(map[string]time.Time, n)}
+	refill := time.Duration(float64(n) / p.cfg.Budget * float64(time.Second))
+	plan := Plan{At: now, Deadline: now.Add(room - refill), Persons: make([]string, n), updated: make(map[string]time.Time, n)}
 	for i, x := range st.queue[:n] {
 		plan.Persons[i] = x.id
 		plan.updated[x.id] = x.e.updatedAt
@@ -293,7 +309,6 @@ func (p *Planner) Done(now time.Time, plan Plan, verified []string) []Record {
 	}
 	p.metrics.read.Add(float64(len(recs)))
 	p.metrics.batches.WithLabelValues(batchOutcome(len(recs), len(plan.Persons))).Inc()
-	p.report(now)
 	return recs
 }
 
@@ -341,9 +356,10 @@ func (p *Planner) report(now time.Time) status {
 		st.Progress = float64(st.VerifiedInPeriod) / float64(st.Persons)
 	}
 	for _, x := range q {
-		if x.e.priority() {
-			st.Priority++
+		if !x.priority {
+			break // the priority persons come first
 		}
+		st.Priority++
 	}
 	slack := p.cfg.Period / slackDivisor
 	aim, _ := required(q, now, slack)
@@ -364,7 +380,9 @@ func (p *Planner) report(now time.Time) status {
 	m.persons.Set(float64(st.Persons))
 	m.verified.Set(float64(st.VerifiedInPeriod))
 	m.priority.Set(float64(st.Priority))
-	m.oldest.Set(st.OldestUnverifiedAgeSeconds)
+	if !st.OldestWaitingSince.IsZero() {
+		m.oldest.Set(float64(st.OldestWaitingSince.UnixMilli()) / 1000)
+	}
 	m.requiredShare.Set(st.RequiredShare)
 	m.behind.Set(boolGauge(st.Behind))
 	m.pace.Set(pace)
@@ -406,11 +424,16 @@ type Status struct {
 	Restored int `json:"restored_records"`
 }
 
-// Status returns the rotation's status as of the last plan, observation or batch.
+// Status returns the rotation's status as of the last plan or observation, the age of the
+// oldest unverified person as of now.
 func (p *Planner) Status() Status {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.last
+	st := p.last
+	if !st.OldestWaitingSince.IsZero() {
+		st.OldestUnverifiedAgeSeconds = max(0, time.Since(st.OldestWaitingSince).Seconds())
+	}
+	return st
 }
 
 // StatusAt computes the status at now (and updates the metrics).

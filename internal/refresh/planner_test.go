@@ -69,10 +69,17 @@ func TestNextOrder(t *testing.T) {
 	})
 	old := t0.Add(-48 * time.Hour)
 	p.Observe(t0, []Person{{"a", old}, {"b", old}, {"c", t0.Add(-time.Minute)}, {"d", old}, {"new", old}}, true)
-	got := p.Next(t0, lots).Persons
-	want := []string{"c", "new", "b", "a", "d"} // moved or never verified (longest waiting first), then oldest first
-	if !slices.Equal(got, want) {
-		t.Fatalf("Next = %v, want %v", got, want)
+	// Moved or never verified (longest waiting first), alone in their batch at the cap...
+	first := p.Next(t0, lots)
+	if want := []string{"c", "new"}; !slices.Equal(first.Persons, want) {
+		t.Fatalf("Next = %v, want %v", first.Persons, want)
+	}
+	if held := p.Next(t0, lots); len(held.Persons) != 0 || held.Wait != 800*time.Millisecond {
+		t.Fatalf("Next right after = %+v, want a wait of 2 persons at 2.5/s", held)
+	}
+	// ... then the oldest verification first, ties by id.
+	if got, want := p.Next(t0.Add(time.Second), lots).Persons, []string{"b", "a", "d"}; !slices.Equal(got, want) {
+		t.Fatalf("second Next = %v, want %v", got, want)
 	}
 }
 
@@ -133,8 +140,8 @@ func TestDonePartial(t *testing.T) {
 		t.Fatalf("Done records = %+v, want %+v", recs, want)
 	}
 	next := p.Next(t0.Add(time.Hour), lots)
-	if !slices.Equal(next.Persons, []string{"p00000", "p00002", "p00001"}) {
-		t.Fatalf("next batch = %v, want the two unverified first", next.Persons)
+	if !slices.Equal(next.Persons, []string{"p00000", "p00002"}) {
+		t.Fatalf("next batch = %v, want the two unverified (priority) only", next.Persons)
 	}
 	if st := p.StatusAt(t0.Add(time.Hour)); st.Priority != 0 || st.VerifiedInPeriod != 1 {
 		t.Fatalf("status = %+v, want 0 priority (all in flight or verified), 1 verified", st)

@@ -33,13 +33,15 @@ type Schedule struct {
 	Retry       time.Duration
 }
 
-// Scheduler runs syncs one at a time on a Schedule. Syncs never overlap.
+// Scheduler runs syncs one at a time on a Schedule. Syncs never overlap. With WithRefresh it
+// runs the rolling refresh of employments in the time between them (never beside one).
 type Scheduler struct {
 	runner   Runner
 	schedule Schedule
 	logger   *slog.Logger
 	metrics  *schedulerMetrics
 	running  atomic.Bool
+	refresh  *refreshState // nil without WithRefresh
 
 	authFailures int // consecutive syncs that failed on a refused credential; Loop only
 
@@ -74,7 +76,8 @@ const FatalAuthFailures = 2
 type SchedulerOption func(*schedulerOptions)
 
 type schedulerOptions struct {
-	reg prometheus.Registerer
+	reg     prometheus.Registerer
+	refresh *Refresh
 }
 
 // WithRegisterer registers the scheduler's metrics with reg (default: none registered).
@@ -98,7 +101,11 @@ func NewScheduler(r Runner, s Schedule, logger *slog.Logger, opts ...SchedulerOp
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Scheduler{runner: r, schedule: s, logger: logger, metrics: newSchedulerMetrics(o.reg)}
+	sc := &Scheduler{runner: r, schedule: s, logger: logger, metrics: newSchedulerMetrics(o.reg)}
+	if o.refresh != nil {
+		sc.refresh = &refreshState{Refresh: *o.refresh, logger: logger.With("component", "employment-refresh")}
+	}
+	return sc
 }
 
 // Status returns the /status view of the schedule.
@@ -145,6 +152,12 @@ func (s *Scheduler) Loop(stop <-chan struct{}, work context.Context) error {
 		if s.schedule.Incremental > 0 && !nextIncr.IsZero() && nextIncr.Before(nextFull) {
 			kind, due = syncrun.Incremental, nextIncr
 		}
+		if s.refresh != nil && !s.refreshUntil(stop, work, due) {
+			if work.Err() != nil {
+				return work.Err()
+			}
+			return nil
+		}
 		timer := time.NewTimer(time.Until(due))
 		select {
 		case <-stop:
@@ -166,6 +179,9 @@ func (s *Scheduler) Loop(stop <-chan struct{}, work context.Context) error {
 		}
 		if fatal != nil {
 			return fatal
+		}
+		if s.refresh != nil {
+			s.refresh.observe(work)
 		}
 		now = time.Now()
 		var backoff time.Duration
