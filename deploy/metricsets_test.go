@@ -12,6 +12,7 @@ import (
 	"github.com/personio-cdc/personio-cdc/internal/kafka"
 	"github.com/personio-cdc/personio-cdc/internal/metrics"
 	"github.com/personio-cdc/personio-cdc/internal/personio"
+	"github.com/personio-cdc/personio-cdc/internal/refresh"
 	"github.com/personio-cdc/personio-cdc/internal/service"
 	syncrun "github.com/personio-cdc/personio-cdc/pipeline/sync"
 )
@@ -34,6 +35,11 @@ func metricSets(t *testing.T, rec prometheus.Registerer) {
 	}
 	metrics.New(rec, metrics.BuildInfo{Version: "test"})
 	service.NewScheduler(nil, service.Schedule{Full: time.Hour}, nil, service.WithRegisterer(rec))
+	rc := refresh.DefaultConfig()
+	rc.Registerer = rec
+	if _, err := refresh.New(rc); err != nil {
+		t.Fatalf("employment refresh: %v", err)
+	}
 	if _, err := admin.New(admin.Options{Addr: "127.0.0.1:0", Gatherer: prometheus.NewRegistry(), Registerer: rec}); err != nil {
 		t.Fatalf("admin server: %v", err)
 	}

@@ -96,6 +96,11 @@ type Sync struct {
 	// false leaves persons with their employment ids only. Changing it makes every person
 	// look changed once.
 	EmploymentDetails bool
+	// EmploymentRefreshPeriod is the longest a person's employments go without being read
+	// again by the rolling refresh (0 disables it); EmploymentRefreshBudgetShare is the
+	// largest share of the request budget the refresh may spend (see internal/refresh).
+	EmploymentRefreshPeriod      time.Duration
+	EmploymentRefreshBudgetShare float64
 	// PersonListChains is into how many created_at ranges a full persons listing is split,
 	// listed at the same time (1 lists with one cursor chain).
 	PersonListChains int

@@ -285,6 +285,14 @@ var settings = func() []setting {
 		add(boolDef("SYNC_EMPLOYMENT_DETAILS", "sync-employment-details", "true", "fetch each person's employments (one request per person); false keeps employment ids only", GroupSync, set, get))
 	}
 	{
+		set, get := dur(func(c *Config) *time.Duration { return &c.Sync.EmploymentRefreshPeriod })
+		add(def("EMPLOYMENT_REFRESH_PERIOD", "employment-refresh-period", "24h", "longest a person's employments go without being read again by the rolling refresh; 0 disables it", GroupSync, set, get).withKind("duration"))
+	}
+	{
+		set, get := float(func(c *Config) *float64 { return &c.Sync.EmploymentRefreshBudgetShare })
+		add(def("EMPLOYMENT_REFRESH_BUDGET_SHARE", "employment-refresh-budget-share", "0.5", "largest share of the request budget the rolling refresh of employments may spend (0-1]", GroupSync, set, get).withKind("number"))
+	}
+	{
 		set, get := integer(func(c *Config) *int { return &c.Sync.PersonListChains })
 		add(def("PERSON_LIST_CHAINS", "person-list-chains", "6", "created_at ranges a full persons listing is split into and lists at once (1-32)", GroupSync, set, get).withKind("int"))
 	}

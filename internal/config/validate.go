@@ -154,6 +154,12 @@ func (c Config) problems(groups Group) []Problem {
 		if !(s.DeleteGuardRatio > 0 && s.DeleteGuardRatio <= 1) {
 			bad("DELETE_GUARD_RATIO", "must be greater than 0 and at most 1")
 		}
+		if s.EmploymentRefreshPeriod != 0 && s.EmploymentRefreshPeriod < 10*time.Minute {
+			bad("EMPLOYMENT_REFRESH_PERIOD", "(%s) must be at least 10m, or 0 to disable the rolling refresh of employments", s.EmploymentRefreshPeriod)
+		}
+		if !(s.EmploymentRefreshBudgetShare > 0 && s.EmploymentRefreshBudgetShare <= 1) {
+			bad("EMPLOYMENT_REFRESH_BUDGET_SHARE", "must be greater than 0 and at most 1")
+		}
 		if s.PersonListChains < 1 || s.PersonListChains > 32 {
 			bad("PERSON_LIST_CHAINS", "must be between 1 and 32")
 		}
