@@ -32,6 +32,7 @@ type metrics struct {
 	duration   prometheus.Histogram
 	latency    prometheus.Histogram
 	processed  *prometheus.CounterVec
+	catchUp    prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, q *Queue, capacity int) *metrics {
@@ -60,6 +61,10 @@ func newMetrics(reg prometheus.Registerer, q *Queue, capacity int) *metrics {
 			Help: "Targeted fetches finished, by result (published, failed).",
 		}, []string{"result"}),
 	}
+	m.catchUp = f.NewCounter(prometheus.CounterOpts{
+		Name: "personio_cdc_webhook_catchup_events_total",
+		Help: "Person and employment events read back from Personio's events endpoint after a restart and queued.",
+	})
 	m.queued = f.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "personio_cdc_webhook_queue_persons",
 		Help: "Persons waiting for a targeted fetch.",

@@ -49,6 +49,7 @@ type Queue struct {
 	again    map[string]*Target // arrived while in flight: queued again at Done
 	closed   bool
 	ready    chan struct{} // signalled when an entry is queued
+	room     chan struct{} // signalled when an entry leaves the queue
 	stop     chan struct{} // closed by Close
 }
 
@@ -60,7 +61,7 @@ func NewQueue(size int) *Queue {
 	}
 	return &Queue{
 		max: size, pending: map[string]*Target{}, inFlight: map[string]bool{},
-		again: map[string]*Target{}, ready: make(chan struct{}, 1), stop: make(chan struct{}),
+		again: map[string]*Target{}, ready: make(chan struct{}, 1), room: make(chan struct{}, 1), stop: make(chan struct{}),
 	}
 }
 
@@ -95,6 +96,23 @@ func (q *Queue) Offer(t Target) string {
 	return Queued
 }
 
+// OfferWait is Offer that waits for room instead of answering Full; it fails when ctx ends
+// or the queue closes.
+func (q *Queue) OfferWait(ctx context.Context, t Target) (string, error) {
+	for {
+		if got := q.Offer(t); got != Full {
+			return got, nil
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-q.stop:
+			return "", ErrClosed
+		case <-q.room:
+		}
+	}
+}
+
 func (q *Queue) signal() {
 	select {
 	case q.ready <- struct{}{}:
@@ -116,6 +134,10 @@ func (q *Queue) Next(ctx context.Context) (Target, error) {
 			q.inFlight[id] = true
 			if len(q.order) > 0 {
 				q.signal() // another consumer may take the next one
+			}
+			select {
+			case q.room <- struct{}{}:
+			default:
 			}
 			q.mu.Unlock()
 			return t, nil

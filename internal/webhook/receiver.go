@@ -276,17 +276,22 @@ func (r *Receiver) handle(w http.ResponseWriter, req *http.Request) (int, string
 	if !validID(pid) {
 		return http.StatusUnprocessableEntity, outcomeUnroutable
 	}
-	outcome := r.queue.Offer(Target{
-		PersonID: pid,
-		// A new or deleted person's employments change with it.
-		Employments:   strings.HasPrefix(ev.EventName, "employment.") || ev.EventName == personio.EventPersonCreated || ev.EventName == personio.EventPersonDeleted,
-		FirstReceived: r.opts.Now(),
-		LastOccurred:  occurred,
-	})
+	outcome := r.queue.Offer(targetOf(ev.EventName, pid, r.opts.Now(), occurred))
 	if outcome == Full {
 		return http.StatusServiceUnavailable, outcomeQueueFull
 	}
 	return http.StatusAccepted, outcome
+}
+
+// targetOf is the fetch an event asks for: its person, and their employments for an
+// employment event or a new or deleted person (whose employments change with them).
+func targetOf(event, personID string, received, occurred time.Time) Target {
+	return Target{
+		PersonID:      personID,
+		Employments:   strings.HasPrefix(event, "employment.") || event == personio.EventPersonCreated || event == personio.EventPersonDeleted,
+		FirstReceived: received,
+		LastOccurred:  occurred,
+	}
 }
 
 // parseDelivery reads a delivery: an object with event_name, occurred_at (RFC 3339) and an
