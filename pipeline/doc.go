@@ -5,7 +5,8 @@
 //
 // The packages:
 //
-//   - pipeline/change: the shared leaf types (records in normal form, Event, Op, Key).
+//   - pipeline/change: the shared leaf types (records in normal form, Event, Op, Key) and the
+//     entity descriptors (change.Descriptor) that drive every stage.
 //   - pipeline/extract: lists persons and compensation month windows, one stream per scope,
 //     one Snapshot per scope on its output channel.
 //   - pipeline/diff: compares a listing with the state and produces c/u/d/r events.

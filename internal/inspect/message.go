@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/personio-cdc/personio-cdc/pipeline/change"
 )
 
 // Message is one Kafka record of a service topic, decoded.
@@ -60,7 +62,7 @@ func NewPeople() *People { return &People{names: map[string]string{}} }
 
 // Observe records the name of the person in a persons record.
 func (p *People) Observe(m Message) {
-	if m.Entity() != "persons" || m.Tombstone() {
+	if m.Entity() != string(change.Persons) || m.Tombstone() {
 		return
 	}
 	rec, _ := m.Value.Get("after").(Object)
@@ -83,7 +85,8 @@ func (p *People) Name(personID string) string {
 var opColor = map[string]string{"c": "\x1b[32m", "u": "\x1b[33m", "d": "\x1b[31m", "r": "\x1b[36m", "tombstone": "\x1b[2m"}
 
 // Summary is one readable line: op, entity, key, version, changed fields and a few fields of
-// the record (a person's name and status; a compensation's type, amount and start). It is for
+// the record (change.Descriptor.Summary: a person's name and status; a compensation's type,
+// amount and start; the person of a record with a person_id, when People knows it). It is for
 // people watching the demo or a test topic; it shows personal data, so it is never logged.
 func (s Style) Summary(m Message) string {
 	op := m.Op()
@@ -104,33 +107,11 @@ func (s Style) Summary(m Message) string {
 		rec, _ = m.Value.Get("before").(Object)
 	}
 	var parts []string
-	switch m.Entity() {
-	case "persons":
-		name := strings.TrimSpace(rec.String("first_name") + " " + rec.String("last_name"))
-		if p := rec.String("preferred_name"); p != "" && p != rec.String("first_name") && p != name {
-			name += " (" + p + ")"
-		}
-		parts = append(parts, name)
-		if st := rec.String("status"); st != "" {
-			parts = append(parts, st)
-		}
-		if e := rec.String("email"); e != "" {
-			parts = append(parts, e)
-		}
-	case "compensations":
-		if t := rec.String("type_name"); t != "" {
-			parts = append(parts, t)
-		}
-		parts = append(parts, strings.TrimSpace(rec.String("amount")+" "+rec.String("currency")))
-		if i := rec.String("interval"); i != "" {
-			parts = append(parts, strings.ToLower(i))
-		}
-		if f := rec.String("effective_from"); f != "" {
-			parts = append(parts, "from "+f)
-		}
-		if n := s.People.Name(rec.String("person_id")); n != "" {
-			parts = append(parts, "for "+n)
-		}
+	if d, err := change.Describe(change.Entity(m.Entity())); err == nil && d.Summary != nil {
+		parts = d.Summary(func(name string) string { return rec.String(name) })
+	}
+	if n := s.People.Name(rec.String("person_id")); n != "" {
+		parts = append(parts, "for "+n)
 	}
 	if len(parts) > 0 {
 		b.WriteString(" " + strings.Join(parts, " · "))

@@ -15,12 +15,12 @@ import (
 	"github.com/personio-cdc/personio-cdc/internal/erasure"
 	"github.com/personio-cdc/personio-cdc/internal/kafka"
 	"github.com/personio-cdc/personio-cdc/internal/personio"
+	"github.com/personio-cdc/personio-cdc/pipeline/change"
 	syncrun "github.com/personio-cdc/personio-cdc/pipeline/sync"
-	"github.com/personio-cdc/personio-cdc/schemas"
 )
 
 // Entities are the entities the service publishes, in the order they are synced.
-var Entities = []string{schemas.Persons, schemas.Compensations}
+var Entities = change.Names()
 
 // Topics returns the topic of every entity.
 func Topics(c config.Config) []string {

@@ -21,7 +21,8 @@ type RecordSource interface {
 type Decoder func(key string, value []byte) (Entry, error)
 
 // EnvelopeDecoder builds a Decoder from a function that decodes a topic value into its
-// envelope (*change.PersonChange or *change.CompensationChange), e.g. the Avro codec. It
+// envelope (change.NewEnvelope: *change.PersonChange, *change.CompensationChange, …), e.g.
+// the Avro codec. It
 // checks that the key is the one the event's content implies.
 func EnvelopeDecoder(decode func(value []byte) (any, error)) Decoder {
 	return func(key string, value []byte) (Entry, error) {

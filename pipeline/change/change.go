@@ -111,87 +111,27 @@ func EventID(key string, entity Entity, version int64, op Op, h Hash) string {
 	return string(id[:])
 }
 
-// PersonChange is the value of the persons topic (Avro record io.personio.cdc.PersonChange).
-type PersonChange struct {
-	EventID       string    `avro:"event_id"`
-	Op            string    `avro:"op"`
-	TSMillis      time.Time `avro:"ts_ms"`
-	Source        Source    `avro:"source"`
-	Before        *Person   `avro:"before"`
-	After         *Person   `avro:"after"`
-	ChangedFields []string  `avro:"changed_fields"`
-	Version       int64     `avro:"version"`
-}
-
-// CompensationChange is the value of the compensations topic (Avro record
-// io.personio.cdc.CompensationChange).
-type CompensationChange struct {
-	EventID       string        `avro:"event_id"`
-	Op            string        `avro:"op"`
-	TSMillis      time.Time     `avro:"ts_ms"`
-	Source        Source        `avro:"source"`
-	Before        *Compensation `avro:"before"`
-	After         *Compensation `avro:"after"`
-	ChangedFields []string      `avro:"changed_fields"`
-	Version       int64         `avro:"version"`
-}
-
-// Envelope returns the value to encode with the entity's schema: *PersonChange,
-// *CompensationChange or *EmploymentChange. ChangedFields is never nil in the result.
-func (e Event) Envelope() (any, error) {
+// Envelope returns the value to encode with the entity's schema: a *Change of the entity's
+// record type (*PersonChange, *CompensationChange, …). ChangedFields is never nil in the
+// result.
+func (e Event) Envelope() (Envelope, error) {
 	if err := e.Check(); err != nil {
 		return nil, err
 	}
-	changed := e.ChangedFields
-	if changed == nil {
-		changed = []string{}
+	d, err := Describe(e.Entity)
+	if err != nil {
+		return nil, err
 	}
-	switch e.Entity {
-	case Persons:
-		before, ok1 := asPerson(e.Before)
-		after, ok2 := asPerson(e.After)
-		if !ok1 || !ok2 {
-			return nil, fmt.Errorf("change: persons event %s: a record does not decode", e.EventID)
-		}
-		return &PersonChange{EventID: e.EventID, Op: string(e.Op), TSMillis: e.TS, Source: e.Source,
-			Before: before, After: after, ChangedFields: changed, Version: e.Version}, nil
-	case Compensations:
-		before, ok1 := asCompensation(e.Before)
-		after, ok2 := asCompensation(e.After)
-		if !ok1 || !ok2 {
-			return nil, fmt.Errorf("change: compensations event %s: a record does not decode", e.EventID)
-		}
-		return &CompensationChange{EventID: e.EventID, Op: string(e.Op), TSMillis: e.TS, Source: e.Source,
-			Before: before, After: after, ChangedFields: changed, Version: e.Version}, nil
-	case Employments:
-		before, ok1 := asEmployment(e.Before)
-		after, ok2 := asEmployment(e.After)
-		if !ok1 || !ok2 {
-			return nil, fmt.Errorf("change: employments event %s: a record does not decode", e.EventID)
-		}
-		return &EmploymentChange{EventID: e.EventID, Op: string(e.Op), TSMillis: e.TS, Source: e.Source,
-			Before: before, After: after, ChangedFields: changed, Version: e.Version}, nil
-	}
-	return nil, fmt.Errorf("change: unknown entity %q", e.Entity)
+	return d.envelope(e)
 }
 
 // Check reports whether the event's records fit its entity, as Envelope requires.
 func (e Event) Check() error {
-	switch e.Entity {
-	case Persons:
-		if !recordOf(e.Before, Persons) || !recordOf(e.After, Persons) {
-			return fmt.Errorf("change: persons event %s carries a non-person record", e.EventID)
-		}
-	case Compensations:
-		if !recordOf(e.Before, Compensations) || !recordOf(e.After, Compensations) {
-			return fmt.Errorf("change: compensations event %s carries a non-compensation record", e.EventID)
-		}
-	case Employments:
-		if !recordOf(e.Before, Employments) || !recordOf(e.After, Employments) {
-			return fmt.Errorf("change: employments event %s carries a non-employment record", e.EventID)
-		}
-	default:
-		return fmt.Errorf("change: unknown entity %q", e.Entity)
+	if _, err := Describe(e.Entity); err != nil {
+		return fmt.Errorf("change: %w", err)
+	}
+	if !recordOf(e.Before, e.Entity) || !recordOf(e.After, e.Entity) {
+		return fmt.Errorf("change: %s event %s carries a record of another entity", e.Entity, e.EventID)
 	}
 	return nil
 }
@@ -211,44 +151,7 @@ func (e Event) String() string {
 	return string(e.Entity) + " " + e.Key + " " + string(e.Op) + " v" + strconv.FormatInt(e.Version, 10) + " " + e.EventID
 }
 
-// asPerson returns r as a *Person (nil for nil) and whether it is one.
-func asPerson(r Record) (*Person, bool) {
-	if r == nil {
-		return nil, true
-	}
-	p, ok := r.(*Person)
-	return p, ok
-}
-
-// asCompensation is asPerson for compensations.
-func asCompensation(r Record) (*Compensation, bool) {
-	if r == nil {
-		return nil, true
-	}
-	c, ok := r.(*Compensation)
-	return c, ok
-}
-
-// asEmployment is asPerson for employments.
-func asEmployment(r Record) (*EmploymentRecord, bool) {
-	if r == nil {
-		return nil, true
-	}
-	m, ok := r.(*EmploymentRecord)
-	return m, ok
-}
-
-// recordOf reports whether r is nil or a record of entity.
+// recordOf reports whether r is nil or a record of entity, without decoding it.
 func recordOf(r Record, entity Entity) bool {
-	switch r.(type) {
-	case nil:
-		return true
-	case *Person:
-		return entity == Persons
-	case *Compensation:
-		return entity == Compensations
-	case *EmploymentRecord:
-		return entity == Employments
-	}
-	return false
+	return r == nil || r.Entity() == entity
 }

@@ -12,8 +12,9 @@ import (
 // recordSchemas parses the entity schemas once and extracts their entity records (the non-null
 // branch of the "after" union).
 var recordSchemas = sync.OnceValues(func() (map[Entity]avro.Schema, error) {
-	out := make(map[Entity]avro.Schema, 3)
-	for _, e := range []Entity{Persons, Compensations, Employments} {
+	out := make(map[Entity]avro.Schema, len(descriptors))
+	for _, d := range descriptors {
+		e := d.Entity
 		env, err := schemas.Parse(string(e))
 		if err != nil {
 			return nil, err
@@ -45,7 +46,7 @@ var recordSchemas = sync.OnceValues(func() (map[Entity]avro.Schema, error) {
 })
 
 // RecordSchema returns the Avro schema of an entity's record (io.personio.cdc.Person,
-// io.personio.cdc.Compensation or io.personio.cdc.employments.Employment).
+// io.personio.cdc.Compensation, …).
 func RecordSchema(e Entity) (avro.Schema, error) {
 	m, err := recordSchemas()
 	if err != nil {
@@ -66,87 +67,37 @@ func MarshalRecord(r Record) ([]byte, error) {
 
 // UnmarshalRecord decodes a record that MarshalRecord encoded.
 func UnmarshalRecord(e Entity, b []byte) (Record, error) {
+	d, err := Describe(e)
+	if err != nil {
+		return nil, fmt.Errorf("change: %w", err)
+	}
 	s, err := RecordSchema(e)
 	if err != nil {
 		return nil, err
 	}
-	var r Record
-	switch e {
-	case Persons:
-		r = new(Person)
-	case Compensations:
-		r = new(Compensation)
-	case Employments:
-		r = new(EmploymentRecord)
-	}
+	r := d.New()
 	if err := avro.Unmarshal(s, b, r); err != nil {
 		return nil, fmt.Errorf("change: decode %s record: %w", e, err)
 	}
 	return r, nil
 }
 
-// NewEnvelope returns an empty envelope of entity e to decode a topic value into:
-// *PersonChange, *CompensationChange or *EmploymentChange.
-func NewEnvelope(e Entity) (any, error) {
-	switch e {
-	case Persons:
-		return new(PersonChange), nil
-	case Compensations:
-		return new(CompensationChange), nil
-	case Employments:
-		return new(EmploymentChange), nil
+// NewEnvelope returns an empty envelope of entity e to decode a topic value into
+// (Descriptor.NewEnvelope): *PersonChange, *CompensationChange, ….
+func NewEnvelope(e Entity) (Envelope, error) {
+	d, err := Describe(e)
+	if err != nil {
+		return nil, fmt.Errorf("change: no envelope: %w", err)
 	}
-	return nil, fmt.Errorf("change: no envelope for entity %q", e)
+	return d.NewEnvelope(), nil
 }
 
-// FromEnvelope turns a decoded topic value (*PersonChange, *CompensationChange or
-// *EmploymentChange) back into an Event. Key is rebuilt from the source tenant and the record id.
+// FromEnvelope turns a decoded topic value (an Envelope: *PersonChange, *CompensationChange,
+// …) back into an Event. Key is rebuilt from the source tenant and the record id.
 func FromEnvelope(v any) (Event, error) {
-	var ev Event
-	switch x := v.(type) {
-	case *PersonChange:
-		ev = Event{Entity: Persons, Op: Op(x.Op), ChangedFields: x.ChangedFields, Version: x.Version,
-			EventID: x.EventID, TS: x.TSMillis, Source: x.Source}
-		if x.Before != nil {
-			ev.Before = x.Before
-		}
-		if x.After != nil {
-			ev.After = x.After
-		}
-	case *CompensationChange:
-		ev = Event{Entity: Compensations, Op: Op(x.Op), ChangedFields: x.ChangedFields, Version: x.Version,
-			EventID: x.EventID, TS: x.TSMillis, Source: x.Source}
-		if x.Before != nil {
-			ev.Before = x.Before
-		}
-		if x.After != nil {
-			ev.After = x.After
-		}
-	case *EmploymentChange:
-		ev = Event{Entity: Employments, Op: Op(x.Op), ChangedFields: x.ChangedFields, Version: x.Version,
-			EventID: x.EventID, TS: x.TSMillis, Source: x.Source}
-		if x.Before != nil {
-			ev.Before = x.Before
-		}
-		if x.After != nil {
-			ev.After = x.After
-		}
-	default:
+	env, ok := v.(Envelope)
+	if !ok {
 		return Event{}, fmt.Errorf("change: unknown envelope %T", v)
 	}
-	switch {
-	case ev.After != nil:
-		ev.ID = ev.After.RecordID()
-		data, h, err := AppendRecordHash(nil, ev.After)
-		if err != nil {
-			return Event{}, err
-		}
-		ev.Hash, ev.AfterData = h, data
-	case ev.Before != nil:
-		ev.ID = ev.Before.RecordID()
-	default:
-		return Event{}, fmt.Errorf("change: event %s has neither before nor after", ev.EventID)
-	}
-	ev.Key = Key(ev.Source.Tenant, ev.ID)
-	return ev, nil
+	return env.Event()
 }

@@ -1,7 +1,16 @@
 // Package change holds the event types every pipeline stage shares: the operations (Op),
 // entities, Kafka keys, the records in normal form, the change Event and the Avro envelopes
-// (PersonChange, CompensationChange) whose fields match schemas/*.avsc exactly. It is the
-// leaf package of the pipeline: it imports no other stage.
+// (Change[R]: PersonChange, CompensationChange) whose fields match schemas/*.avsc exactly.
+// It is the leaf package of the pipeline: it imports no other stage.
+//
+// # Entities
+//
+// An entity is one Descriptor (entity.go): name (topic, schema, metric label), record and
+// envelope types, listing scopes, the fields a policy may not change, inspect's summary.
+// Entities lists them; the stages are driven by them and hold no list or switch of entities
+// of their own. Adding an entity: its schema (schemas/<name>.avsc), its record type (a Record
+// matching the schema's record), its Items (items.go: a listing's items into records), its
+// Descriptor in entityList, and its lister in pipeline/extract.
 //
 // # Normal form
 //

@@ -58,16 +58,7 @@ func (e *EmploymentRecord) SubjectID() string { return e.PersonID }
 
 // EmploymentChange is the value of the employments topic (Avro record
 // io.personio.cdc.EmploymentChange).
-type EmploymentChange struct {
-	EventID       string            `avro:"event_id"`
-	Op            string            `avro:"op"`
-	TSMillis      time.Time         `avro:"ts_ms"`
-	Source        Source            `avro:"source"`
-	Before        *EmploymentRecord `avro:"before"`
-	After         *EmploymentRecord `avro:"after"`
-	ChangedFields []string          `avro:"changed_fields"`
-	Version       int64             `avro:"version"`
-}
+type EmploymentChange = Change[EmploymentRecord]
 
 // NewEmployment converts one item of a person's employment listing
 // (GET /v2/persons/{person_id}/employments) into normal form. personID is the person whose

@@ -9,6 +9,9 @@ import (
 // be put into normal form. The caller skips that entity, counts it and marks the sync partial.
 var ErrInvalid = errors.New("invalid entity")
 
+// ErrUnknownEntity is matched by the error of Describe for a name no descriptor has.
+var ErrUnknownEntity = errors.New("unknown entity")
+
 // FieldError says which field of which entity is unusable and why. It never holds the field's
 // value: values may be personal data or salaries.
 type FieldError struct {

@@ -92,21 +92,6 @@ type policyStep struct {
 	attr  string // custom attribute id: the step ends at its value_json
 }
 
-// policyEntities are the entities a policy may name; an entity published later
-// (employments) is added here, its fields resolved against its record schema.
-var policyEntities = []Entity{Persons, Compensations}
-
-// policyReserved are fields no policy may change, with the reason.
-var policyReserved = map[Entity]map[string]string{
-	Persons: {
-		"updated_at": "incremental syncs read it (and a change of it alone is never published)",
-	},
-	Compensations: {
-		"person_id":      "it is part of the compensation's identity and the service reads it",
-		"effective_from": "it is part of the compensation's identity and the service reads it",
-	},
-}
-
 // ParsePolicy reads a field policy from YAML:
 //
 //	persons:
@@ -148,8 +133,8 @@ func NewPolicy(spec map[Entity]map[string]Action, key []byte) (*Policy, error) {
 	p := &Policy{rules: make(map[Entity][]policyRule)}
 	hashes := false
 	for _, ent := range slices.Sorted(maps.Keys(spec)) {
-		if !slices.Contains(policyEntities, ent) {
-			reason := "no such entity (persons, compensations)"
+		if !slices.Contains(Entities(), ent) {
+			reason := "no such entity (" + strings.Join(Names(), ", ") + ")"
 			if ent == "employments" {
 				reason = "not published yet: its fields are under persons as employments.*.<field>"
 			}
@@ -189,7 +174,11 @@ func resolvePolicyPath(ent Entity, path string, action Action) ([]policyStep, er
 	bad := func(reason string) ([]policyStep, error) {
 		return nil, &PolicyError{Entity: string(ent), Field: path, Reason: reason}
 	}
-	if reason, ok := policyReserved[ent][path]; ok && action != ActionKeep {
+	d, err := Describe(ent)
+	if err != nil {
+		return nil, fmt.Errorf("change: %w", err)
+	}
+	if reason, ok := d.Reserved[path]; ok && action != ActionKeep {
 		return bad("cannot be dropped or hashed: " + reason)
 	}
 	schema, err := RecordSchema(ent)

@@ -201,6 +201,28 @@ func EffectiveIn(windows ...Window) func(change.Record) bool {
 	}
 }
 
+// InScopes returns a Scope.Contains (or Scope.Listed) for an entity listed by scopes
+// (change.Descriptor.Scope): a record is covered when the scope that covers it is one of
+// scopes. A record whose scope cannot be told (it does not decode) is not covered, so it is
+// never deleted. nil when the entity has one scope, the whole tenant, and it is among scopes
+// (every record is covered); for such an entity without it, nothing is covered.
+func InScopes(d *change.Descriptor, scopes ...string) func(change.Record) bool {
+	set := make(map[string]bool, len(scopes))
+	for _, s := range scopes {
+		set[s] = true
+	}
+	if d.Scope == nil {
+		if set[string(d.Entity)] {
+			return nil
+		}
+		return func(change.Record) bool { return false }
+	}
+	return func(r change.Record) bool {
+		s, err := d.Scope(r)
+		return err == nil && set[s]
+	}
+}
+
 // Result is the outcome of a run.
 type Result struct {
 	Events    []change.Event // sorted by key
@@ -234,8 +256,8 @@ func (d *Differ) Begin(st Reader, entity change.Entity, src change.Source) (*Run
 	if st == nil {
 		return nil, errors.New("diff: nil state")
 	}
-	if entity != change.Persons && entity != change.Compensations {
-		return nil, fmt.Errorf("diff: unknown entity %q", entity)
+	if _, err := change.Describe(entity); err != nil {
+		return nil, fmt.Errorf("diff: %w", err)
 	}
 	if src.Tenant == "" || strings.Contains(src.Tenant, ":") {
 		return nil, fmt.Errorf("diff: tenant %q is empty or contains ':'", src.Tenant)

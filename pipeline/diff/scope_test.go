@@ -170,3 +170,31 @@ func TestGuardCountsOnlyTheListedScope(t *testing.T) {
 		}
 	})
 }
+
+// TestInScopes: a scope set covers the records its descriptor places inside it; an entity with
+// one scope is covered whole (nil: no record needs decoding) or not at all.
+func TestInScopes(t *testing.T) {
+	comps, _ := change.Describe(change.Compensations)
+	in := diff.InScopes(comps, "compensations:2026-11")
+	if in == nil {
+		t.Fatal("InScopes of compensations is nil")
+	}
+	for _, tt := range []struct {
+		from string
+		want bool
+	}{{"2026-10-31", false}, {"2026-11-01", true}, {"2026-11-30", true}, {"2026-12-01", false}} {
+		if got := in(&change.Compensation{EffectiveFrom: date(t, tt.from)}); got != tt.want {
+			t.Errorf("effective %s: covered %v, want %v", tt.from, got, tt.want)
+		}
+	}
+	if in(&change.Person{ID: "1"}) {
+		t.Error("a person is inside a compensation scope")
+	}
+	persons, _ := change.Describe(change.Persons)
+	if diff.InScopes(persons, "persons") != nil {
+		t.Error("the whole persons scope is not nil")
+	}
+	if none := diff.InScopes(persons); none == nil || none(&change.Person{ID: "1"}) {
+		t.Error("no persons scope covers a person")
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/personio-cdc/personio-cdc/internal/personio"
+	"github.com/personio-cdc/personio-cdc/pipeline/change"
 )
 
 // TestPersonFiltersCover checks that the chains of a split listing match every instant at
@@ -164,7 +165,7 @@ func TestExtractPersonChains(t *testing.T) {
 					c, _ := time.Parse(time.RFC3339, p.CreatedAt)
 					known = append(known, c)
 				}
-				got := collect(t, e.Extract(t.Context(), Request{SkipCompensations: true, PersonsCreatedAt: known}))
+				got := collect(t, e.Extract(t.Context(), Request{Entities: []change.Entity{change.Persons}, PersonsCreatedAt: known}))
 				p := got["persons"]
 				if p.Complete != tt.complete || p.Exhaustive() != tt.complete {
 					t.Fatalf("complete=%v exhaustive=%v err=%v, want complete=%v", p.Complete, p.Exhaustive(), p.Err, tt.complete)
@@ -191,7 +192,7 @@ func TestExtractLearnsBoundaries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	collect(t, e.Extract(t.Context(), Request{SkipCompensations: true}))
+	collect(t, e.Extract(t.Context(), Request{Entities: []change.Entity{change.Persons}}))
 	// The first listing knows nothing: an even split from EarliestCreatedAt to now.
 	var first time.Time
 	for _, f := range src.personFilters {
@@ -203,9 +204,9 @@ func TestExtractLearnsBoundaries(t *testing.T) {
 		t.Errorf("first boundary %s, want %s", first, want)
 	}
 	src.personFilters = nil
-	got := collect(t, e.Extract(t.Context(), Request{SkipCompensations: true}))
-	if !got["persons"].Exhaustive() || len(got["persons"].Persons) != 5 {
-		t.Fatalf("second listing: %v, %d persons", got["persons"].Err, len(got["persons"].Persons))
+	got := collect(t, e.Extract(t.Context(), Request{Entities: []change.Entity{change.Persons}}))
+	if !got["persons"].Exhaustive() || len(listedPersons(got["persons"])) != 5 {
+		t.Fatalf("second listing: %v, %d persons", got["persons"].Err, len(listedPersons(got["persons"])))
 	}
 	var bounds []string
 	for _, f := range src.personFilters {
@@ -224,7 +225,7 @@ func TestExtractWithoutEmploymentDetails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := collect(t, e.Extract(t.Context(), Request{SkipCompensations: true}))
+	got := collect(t, e.Extract(t.Context(), Request{Entities: []change.Entity{change.Persons}}))
 	p := got["persons"]
 	if !p.Exhaustive() || fmt.Sprint(personIDs(p)) != "[1 2 3 4 5]" {
 		t.Fatalf("persons: exhaustive=%v ids=%v err=%v", p.Exhaustive(), personIDs(p), p.Err)
@@ -232,7 +233,7 @@ func TestExtractWithoutEmploymentDetails(t *testing.T) {
 	if src.employmentCalls != 0 {
 		t.Errorf("%d employment listings, want none", src.employmentCalls)
 	}
-	for _, q := range p.Persons {
+	for _, q := range listedPersons(p) {
 		if q.EmploymentList != nil || len(q.Employments) != 1 {
 			t.Errorf("person %s: employment list %v, refs %v; want no list and the refs", q.ID, q.EmploymentList, q.Employments)
 		}

@@ -1,5 +1,10 @@
 // Package extract lists Personio entities as snapshots, one stream per scope.
 //
+// Each entity of change.Entities has a lister (listers in extract.go): the scopes a Request
+// makes it list and one stream per scope. A Request names the entities to list (none: all);
+// a Snapshot carries its items as the entity's change.Items, which the sync runner puts into
+// normal form.
+//
 // An Extractor runs independent streams under one errgroup: the persons listing (each person's
 // employments fetched by a bounded pool of workers) and one compensation listing per month
 // window. Every stream ends with exactly one Snapshot on the output channel. A stream that fails

@@ -24,13 +24,8 @@ type Source interface {
 	ListCompensations(ctx context.Context, f personio.CompensationFilter, fn func([]personio.Compensation) error) error
 }
 
-// Person is a person together with the employments listed for it. EmploymentList is nil when
-// the extractor does not fetch employment details (WithEmploymentDetails(false)): the person
-// then carries its employments as the ids of Person.Employments only.
-type Person struct {
-	personio.Person
-	EmploymentList []personio.Employment
-}
+// Person is a person together with the employments listed for it (change.ListedPerson).
+type Person = change.ListedPerson
 
 // Snapshot is what one stream read: all of one scope (persons, or the compensations of one month
 // window) or, for an incremental listing, the persons changed since a point in time.
@@ -40,15 +35,13 @@ type Snapshot struct {
 	Scope string
 	// Window is the month a compensation snapshot covers; zero for persons.
 	Window personio.Window
-	// Persons holds the items of a persons snapshot, in listing order (chain by chain), each
-	// identical item once. Two different items with the same id are both kept (the differ
-	// counts them as a conflict), and so is an item without id (which the normalizer
-	// rejects): neither may pass for a person that is gone.
-	Persons []Person
-	// Compensations holds the items of a compensation snapshot, in listing order (sub-window
-	// by sub-window), each identical item once (identical items without id as often as one
-	// request listed them).
-	Compensations []personio.Compensation
+	// Items are the items listed, in listing order (chain by chain, sub-window by
+	// sub-window), each identical item once: change.PersonItems, change.CompensationItems.
+	// Two different items with the same id are both kept (the differ counts them as a
+	// conflict), and so is an item without id (which the normalizer rejects): neither may
+	// pass for an item that is gone. Identical compensations without id are kept as often
+	// as one request listed them.
+	Items change.Items
 	// Complete is true when the listing finished without any error. Items of an incomplete
 	// snapshot are still valid (a person whose employments could not be read is left out).
 	Complete bool
@@ -71,10 +64,8 @@ type Request struct {
 	// PersonsUpdatedSince, when set, lists only persons updated after it (minus the skew
 	// margin): an incremental listing. Zero lists every person.
 	PersonsUpdatedSince time.Time
-	// SkipPersons leaves the persons listing out.
-	SkipPersons bool
-	// SkipCompensations leaves the compensation windows out.
-	SkipCompensations bool
+	// Entities are the entities to list; none lists every entity (change.Entities).
+	Entities []change.Entity
 	// CurrentMonthOnly lists only the compensation window of the current month, not the
 	// look-back (an incremental sync: Personio has no updated_at filter for compensations, so
 	// the earlier months wait for the next full sync instead of costing every incremental sync
@@ -198,16 +189,57 @@ func New(src Source, opts ...Option) (*Extractor, error) {
 	return e, nil
 }
 
+// lister lists one entity: the scopes a request makes it list, in a stable order, and one
+// stream per scope, each returning that scope's Snapshot. Every entity of change.Entities has
+// one (TestEveryEntityHasALister).
+type lister struct {
+	scopes func(e *Extractor, req Request) []string
+	// streams returns one function per scope, in the order of scopes.
+	streams func(e *Extractor, req Request) []func(ctx context.Context) Snapshot
+}
+
+// listers are the listings of the entities.
+var listers = map[change.Entity]lister{
+	change.Persons: {
+		scopes: func(*Extractor, Request) []string { return []string{string(change.Persons)} },
+		streams: func(e *Extractor, req Request) []func(context.Context) Snapshot {
+			return []func(context.Context) Snapshot{func(ctx context.Context) Snapshot { return e.persons(ctx, req) }}
+		},
+	},
+	change.Compensations: {
+		scopes: func(e *Extractor, req Request) []string {
+			var out []string
+			for _, w := range e.windows(req) {
+				out = append(out, WindowScope(w))
+			}
+			return out
+		},
+		streams: func(e *Extractor, req Request) []func(context.Context) Snapshot {
+			var out []func(context.Context) Snapshot
+			for _, w := range e.windows(req) {
+				out = append(out, func(ctx context.Context) Snapshot { return e.compensations(ctx, w) })
+			}
+			return out
+		},
+	},
+}
+
+// listed returns the listers of the entities req asks for, in the order of change.Entities.
+func (req Request) listed() []lister {
+	var out []lister
+	for _, ent := range change.Entities() {
+		if len(req.Entities) == 0 || slices.Contains(req.Entities, ent) {
+			out = append(out, listers[ent])
+		}
+	}
+	return out
+}
+
 // Scopes returns the scopes a request will produce snapshots for, in a stable order.
 func (e *Extractor) Scopes(req Request) []string {
 	var scopes []string
-	if !req.SkipPersons {
-		scopes = append(scopes, string(change.Persons))
-	}
-	if !req.SkipCompensations {
-		for _, w := range e.windows(req) {
-			scopes = append(scopes, WindowScope(w))
-		}
+	for _, l := range req.listed() {
+		scopes = append(scopes, l.scopes(e, req)...)
 	}
 	return scopes
 }
@@ -227,16 +259,10 @@ func (e *Extractor) Extract(ctx context.Context, req Request) <-chan Snapshot {
 		case <-ctx.Done():
 		}
 	}
-	if !req.SkipPersons {
-		g.Go(func() error {
-			send(e.persons(ctx, req))
-			return nil
-		})
-	}
-	if !req.SkipCompensations {
-		for _, w := range e.windows(req) {
+	for _, l := range req.listed() {
+		for _, stream := range l.streams(e, req) {
 			g.Go(func() error {
-				send(e.compensations(ctx, w))
+				send(stream(ctx))
 				return nil
 			})
 		}
@@ -267,7 +293,7 @@ func Windows(now time.Time, lookback int) []personio.Window {
 
 // WindowScope names the scope of a compensation month window, e.g. "compensations:2026-11".
 func WindowScope(w personio.Window) string {
-	return string(change.Compensations) + ":" + w.Start.Format("2006-01")
+	return change.MonthScope(change.Compensations, w.Start)
 }
 
 // SubWindows splits a window of dates into n consecutive windows of whole days, both ends
@@ -465,19 +491,20 @@ func (e *Extractor) persons(ctx context.Context, req Request) Snapshot {
 	for _, items := range perChain {
 		kept += len(items)
 	}
-	snap.Persons = make([]Person, 0, kept)
+	persons := make(change.PersonItems, 0, kept)
 	created := make([]time.Time, 0, kept)
 	for _, items := range perChain {
 		for _, it := range items {
 			if it.failed {
 				continue // its employments could not be read: leave the person out
 			}
-			snap.Persons = append(snap.Persons, it.Person)
+			persons = append(persons, it.Person)
 			if t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(it.CreatedAt)); err == nil {
 				created = append(created, t)
 			}
 		}
 	}
+	snap.Items = persons
 	if len(empErrs) > 0 {
 		errs = append(errs, fmt.Errorf("list employments of %d persons: %w", len(empErrs), empErrs[0]))
 	}
@@ -531,7 +558,7 @@ func (e *Extractor) compensations(ctx context.Context, w personio.Window) Snapsh
 		})
 	}
 	_ = g.Wait() // sub-windows report through listErrs
-	snap.Compensations = unionCompensations(slices.Concat(pages...))
+	snap.Items = change.CompensationItems(unionCompensations(slices.Concat(pages...)))
 	var errs []error
 	for i, err := range listErrs {
 		if err != nil {

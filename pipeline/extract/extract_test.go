@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/personio-cdc/personio-cdc/internal/personio"
+	"github.com/personio-cdc/personio-cdc/pipeline/change"
 )
 
 // fakeSource serves a fixed company, two persons per page, and fails where told.
@@ -158,9 +159,11 @@ func ids[T any](items []T, id func(T) string) []string {
 	return out
 }
 
-func personIDs(s Snapshot) []string { return ids(s.Persons, func(p Person) string { return p.ID }) }
+func personIDs(s Snapshot) []string {
+	return ids(listedPersons(s), func(p Person) string { return p.ID })
+}
 func compIDs(s Snapshot) []string {
-	return ids(s.Compensations, func(c personio.Compensation) string { return c.ID })
+	return ids(listedCompensations(s), func(c personio.Compensation) string { return c.ID })
 }
 
 func TestExtract(t *testing.T) {
@@ -180,7 +183,7 @@ func TestExtract(t *testing.T) {
 				if g := fmt.Sprint(personIDs(p)); g != "[1 2 3 4 5]" {
 					t.Errorf("persons = %s", g)
 				}
-				for _, q := range p.Persons {
+				for _, q := range listedPersons(p) {
 					if len(q.EmploymentList) != 1 || q.EmploymentList[0].ID != "e"+q.ID {
 						t.Errorf("person %s employments = %+v", q.ID, q.EmploymentList)
 					}
@@ -248,7 +251,7 @@ func TestExtract(t *testing.T) {
 		},
 		{
 			name: "incremental",
-			req:  Request{PersonsUpdatedSince: now.Add(-time.Hour), SkipCompensations: true},
+			req:  Request{PersonsUpdatedSince: now.Add(-time.Hour), Entities: []change.Entity{change.Persons}},
 			check: func(t *testing.T, got map[string]Snapshot) {
 				p := got["persons"]
 				if !p.Complete || !p.Filtered || p.Exhaustive() {
@@ -338,7 +341,7 @@ func testExtractCancel(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
-	ch := e.Extract(ctx, Request{SkipCompensations: true})
+	ch := e.Extract(ctx, Request{Entities: []change.Entity{change.Persons}})
 	<-src.block
 	cancel()
 	n := 0
@@ -370,5 +373,47 @@ func TestNewValidates(t *testing.T) {
 				t.Error("New succeeded, want an error")
 			}
 		})
+	}
+}
+
+// listedPersons returns the persons of a persons snapshot.
+func listedPersons(s Snapshot) change.PersonItems {
+	p, _ := s.Items.(change.PersonItems)
+	return p
+}
+
+// listedCompensations returns the compensations of a compensation snapshot.
+func listedCompensations(s Snapshot) change.CompensationItems {
+	c, _ := s.Items.(change.CompensationItems)
+	return c
+}
+
+// TestEveryEntityHasALister: the extractor lists every entity the descriptors name, and no
+// other.
+func TestEveryEntityHasALister(t *testing.T) {
+	for _, e := range change.Entities() {
+		if _, ok := listers[e]; !ok {
+			t.Errorf("entity %s has no lister", e)
+		}
+	}
+	if len(listers) != len(change.Entities()) {
+		t.Errorf("%d listers for %d entities", len(listers), len(change.Entities()))
+	}
+}
+
+// TestWindowScopeIsTheDescriptorsScope: a compensation lies in the scope of the window that
+// lists it, as the differ's deletes require.
+func TestWindowScopeIsTheDescriptorsScope(t *testing.T) {
+	d, err := change.Describe(change.Compensations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range Windows(time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC), 13) {
+		for _, day := range []time.Time{w.Start, w.End} {
+			got, err := d.ScopeOf(&change.Compensation{EffectiveFrom: day})
+			if err != nil || got != WindowScope(w) {
+				t.Errorf("effective %s: scope %q (%v), window scope %q", day.Format(time.DateOnly), got, err, WindowScope(w))
+			}
+		}
 	}
 }

@@ -69,7 +69,7 @@ const DefaultBatchSize = 5000
 type Config struct {
 	// TopicPrefix is the topic prefix: events of entity e go to <TopicPrefix>.<e>. Required.
 	TopicPrefix string
-	// Entities are the entities published; default persons and compensations.
+	// Entities are the entities published; default every entity (change.Entities).
 	Entities []change.Entity
 	Encoder  Encoder  // required
 	Registry Registry // required
@@ -120,7 +120,7 @@ func New(cfg Config) (*Publisher, error) {
 		cfg.BatchSize = DefaultBatchSize
 	}
 	if len(cfg.Entities) == 0 {
-		cfg.Entities = []change.Entity{change.Persons, change.Compensations}
+		cfg.Entities = change.Entities()
 	}
 	p := &Publisher{enc: cfg.Encoder, reg: cfg.Registry, prod: cfg.Producer, batchSize: cfg.BatchSize,
 		topics: make(map[change.Entity]*topic, len(cfg.Entities))}

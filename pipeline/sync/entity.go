@@ -2,7 +2,6 @@ package sync
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/personio-cdc/personio-cdc/internal/erasure"
@@ -13,20 +12,21 @@ import (
 
 // entityRun collects the snapshots of one entity into one diff run.
 type entityRun struct {
-	entity          change.Entity
-	run             *diff.Run
-	norm            change.Normalizer // persons of this run, carved from shared blocks
-	res             *EntityResult
-	received        int
-	complete        bool          // every scope so far was listed completely and was valid
-	completeWindows []diff.Window // compensations: windows listed completely
-	listedWindows   []diff.Window // compensations: every window listed
-	everyWindow     bool          // compensations: the listing asked for every window of the look-back
-	maxUpdated      time.Time     // persons: largest updated_at listed
-	listed          time.Time     // the run's start, before the listing started
-	filtered        bool          // persons: an incremental (updated_at) listing
-	tenant          string
-	erased          *erasure.List // persons erased when the run began: their records are left out
+	desc           *change.Descriptor
+	entity         change.Entity
+	run            *diff.Run
+	norm           change.Normalizer // records of this run, carved from shared blocks
+	res            *EntityResult
+	received       int
+	complete       bool      // every scope so far was listed completely and was valid
+	completeScopes []string  // scopes listed completely and valid
+	listedScopes   []string  // every scope listed, complete or not
+	everyWindow    bool      // compensations: the listing asked for every window of the look-back
+	maxUpdated     time.Time // largest updated_at listed (persons: the high-water mark)
+	listed         time.Time // the run's start, before the listing started
+	filtered       bool      // an incremental (updated_at) listing
+	tenant         string
+	erased         *erasure.List // persons erased when the run began: their records are left out
 }
 
 // add normalises a snapshot's items and feeds them to the diff run. An item that cannot be put
@@ -38,80 +38,27 @@ func (er *entityRun) add(snap extract.Snapshot, m *Metrics) {
 	if snap.Err != nil {
 		er.partial(&locatedError{entity: string(snap.Entity), scope: snap.Scope, err: snap.Err})
 	}
-	invalid, erased := 0, 0
+	erased := 0
+	var invalid int
 	var firstInvalid error
-	switch snap.Entity {
-	case change.Persons:
-		for _, p := range snap.Persons {
-			rec, err := er.norm.Person(p.Person, p.EmploymentList)
-			if err == nil && er.erased.Erased(er.tenant, rec.SubjectID()) {
+	if snap.Items != nil {
+		invalid, firstInvalid = snap.Items.Normalize(&er.norm, snap.Complete, func(rec change.Record) error {
+			if er.erased.Erased(er.tenant, rec.SubjectID()) {
 				erased++
-				continue
+				return nil
 			}
-			if err == nil {
-				_, err = er.run.AddOne(rec)
-			}
-			if err != nil {
-				invalid++
-				firstInvalid = firstErr(firstInvalid, err)
-				continue
+			if _, err := er.run.AddOne(rec); err != nil {
+				return err
 			}
 			if t := rec.EntityUpdatedAt(); t != nil && t.After(er.maxUpdated) {
 				er.maxUpdated = *t
 			}
-		}
-		er.res.Extracted += len(snap.Persons)
-		m.EntitiesExtracted.WithLabelValues(string(snap.Entity)).Add(float64(len(snap.Persons)))
-	case change.Compensations:
-		recs := make([]*change.Compensation, 0, len(snap.Compensations))
-		// held: persons with an invalid item without Personio id ("" for one without person
-		// id, or a listing that failed: every person). Their items without id would be
-		// numbered without the item that is missing, so a key could take the content of its
-		// twin: they are left out until the window lists completely and valid again.
-		var held map[string]bool
-		if !snap.Complete {
-			held = map[string]bool{"": true}
-		}
-		for _, c := range snap.Compensations {
-			rec, err := change.NewCompensation(c)
-			if err == nil && er.erased.Erased(er.tenant, rec.SubjectID()) {
-				erased++ // a composite id holds the person id: numbering is the same without them
-				continue
-			}
-			if err != nil {
-				invalid++
-				firstInvalid = firstErr(firstInvalid, err)
-				if strings.TrimSpace(c.ID) == "" {
-					if held == nil {
-						held = map[string]bool{}
-					}
-					held[strings.TrimSpace(c.Person.ID)] = true
-				}
-				continue
-			}
-			recs = append(recs, rec)
-		}
-		// Items without Personio id that share the composite key are told apart by content.
-		change.NumberCompensations(recs)
-		for _, rec := range recs {
-			if rec.PersonioID == nil && (held[""] || held[rec.PersonID]) {
-				continue // the window is incomplete: the key keeps its state
-			}
-			// The policy applies once the identity is settled: a key never depends on it.
-			er.norm.Policy().Apply(rec)
-			if err := er.run.Add(rec); err != nil {
-				invalid++
-				firstInvalid = firstErr(firstInvalid, err)
-			}
-		}
-		er.res.Extracted += len(snap.Compensations)
-		m.EntitiesExtracted.WithLabelValues(string(snap.Entity)).Add(float64(len(snap.Compensations)))
-		w := diff.Window{Start: snap.Window.Start, End: snap.Window.End}
-		er.listedWindows = append(er.listedWindows, w)
-		if ok && invalid == 0 {
-			er.completeWindows = append(er.completeWindows, w)
-		}
+			return nil
+		})
+		er.res.Extracted += snap.Items.Len()
+		m.EntitiesExtracted.WithLabelValues(string(snap.Entity)).Add(float64(snap.Items.Len()))
 	}
+	er.listedScopes = append(er.listedScopes, snap.Scope)
 	if erased > 0 {
 		m.ItemsSkipped.WithLabelValues(string(snap.Entity), "erased").Add(float64(erased))
 	}
@@ -121,10 +68,23 @@ func (er *entityRun) add(snap extract.Snapshot, m *Metrics) {
 			err: fmt.Errorf("%s: %d items skipped: %w", snap.Scope, invalid, firstInvalid)})
 		ok = false
 	}
-	if !ok {
+	if ok {
+		er.completeScopes = append(er.completeScopes, snap.Scope)
+	} else {
 		er.complete = false
 		er.res.IncompleteScopes = append(er.res.IncompleteScopes, snap.Scope)
 	}
+}
+
+// scope is what the entity's listing covered, for the differ's deletes and guards: the whole
+// tenant for an entity with one scope, else the scopes that were listed completely (Contains)
+// and those listed at all (Listed).
+func (er *entityRun) scope() diff.Scope {
+	if er.desc.Scope == nil {
+		return diff.Scope{Complete: er.complete, Filtered: er.filtered}
+	}
+	return diff.Scope{Complete: len(er.completeScopes) > 0, Filtered: er.filtered,
+		Contains: diff.InScopes(er.desc, er.completeScopes...), Listed: diff.InScopes(er.desc, er.listedScopes...)}
 }
 
 // highWaterMark is the mark a complete persons listing leaves: its largest updated_at, but
@@ -136,13 +96,6 @@ func (er *entityRun) highWaterMark() time.Time {
 		return er.listed
 	}
 	return er.maxUpdated
-}
-
-func firstErr(first, err error) error {
-	if first != nil {
-		return first
-	}
-	return err
 }
 
 // partial records an error that withholds deletes but lets the entity publish.

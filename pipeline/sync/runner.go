@@ -26,8 +26,9 @@ import (
 	"github.com/personio-cdc/personio-cdc/schemas"
 )
 
-// entities are the entities a Runner syncs, in the order results list them.
-var entities = []change.Entity{change.Persons, change.Compensations}
+// entities are the entities a Runner syncs, in the order results list them: every entity
+// with a descriptor (change.Entities).
+var entities = change.Entities()
 
 // Entities returns the entities a Runner syncs, in the order results list them.
 func Entities() []change.Entity { return slices.Clone(entities) }
@@ -169,12 +170,8 @@ func (o runOptions) selected() ([]change.Entity, error) {
 		return entities, nil
 	}
 	for _, e := range o.entities {
-		if !slices.Contains(entities, e) {
-			names := make([]string, len(entities))
-			for i, k := range entities {
-				names[i] = string(k)
-			}
-			return nil, fmt.Errorf("%w %q (want %s)", ErrUnknownEntity, e, strings.Join(names, " or "))
+		if _, err := change.Describe(e); err != nil {
+			return nil, err
 		}
 	}
 	var out []change.Entity
@@ -259,10 +256,7 @@ func (r *Runner) run(ctx context.Context, res *Result, only []change.Entity) err
 		return err
 	}
 
-	req := extract.Request{
-		SkipPersons:       !slices.Contains(only, change.Persons),
-		SkipCompensations: !slices.Contains(only, change.Compensations),
-	}
+	req := extract.Request{Entities: only}
 	if res.Kind == Incremental {
 		// The look-back months wait for the next full sync, once they were published whole.
 		req.CurrentMonthOnly = r.compsWhole
@@ -273,7 +267,7 @@ func (r *Runner) run(ctx context.Context, res *Result, only []change.Entity) err
 	if req.PersonsUpdatedSince.IsZero() {
 		req.PersonsCreatedAt = r.createdAt
 	}
-	if !req.SkipCompensations && !req.CurrentMonthOnly {
+	if slices.Contains(only, change.Compensations) && !req.CurrentMonthOnly {
 		r.compsWhole = false // until this listing of every window is published whole
 	}
 	expected := map[change.Entity]int{}
@@ -302,7 +296,11 @@ func (r *Runner) run(ctx context.Context, res *Result, only []change.Entity) err
 			if err != nil {
 				return fmt.Errorf("sync: %w", err)
 			}
-			er = &entityRun{entity: snap.Entity, run: dr, res: res.entity(snap.Entity), complete: true, listed: res.Started,
+			desc, err := change.Describe(snap.Entity)
+			if err != nil {
+				return fmt.Errorf("sync: %w", err)
+			}
+			er = &entityRun{desc: desc, entity: snap.Entity, run: dr, res: res.entity(snap.Entity), complete: true, listed: res.Started,
 				tenant: r.cfg.Tenant, erased: r.erased, everyWindow: !req.CurrentMonthOnly}
 			er.norm.UsePolicy(r.cfg.FieldPolicy)
 			runs[snap.Entity] = er
@@ -539,17 +537,16 @@ func (r *Runner) rebuild(ctx context.Context) (state.Store, []time.Time, error) 
 	return store, created.live(store, r.cfg.Tenant+":"), nil
 }
 
-// decoder decodes the records of entity e's topic. For persons, when created is not nil, it
-// notes each record's created_at there.
+// decoder decodes the records of entity e's topic. When created is not nil, it notes the
+// created_at of each person record there.
 func (r *Runner) decoder(ctx context.Context, e change.Entity, created *createdAtIndex) state.Decoder {
 	reader := r.readers[e]
-	var last *change.PersonChange // the envelope of the record being decoded; under created.mu
+	var last change.Envelope // the envelope of the record being decoded; under created.mu
 	dec := state.EnvelopeDecoder(func(value []byte) (any, error) {
-		if e == change.Compensations {
-			env := new(change.CompensationChange)
-			return env, r.cfg.Codec.Decode(ctx, value, reader, env)
+		env, err := change.NewEnvelope(e)
+		if err != nil {
+			return nil, err
 		}
-		env := new(change.PersonChange)
 		if err := r.cfg.Codec.Decode(ctx, value, reader, env); err != nil {
 			return nil, err
 		}
@@ -567,8 +564,8 @@ func (r *Runner) decoder(ctx context.Context, e change.Entity, created *createdA
 		if err != nil {
 			return entry, err
 		}
-		if entry.Data != nil && last != nil && last.After != nil && last.After.CreatedAt != nil {
-			created.byKey[key] = last.After.CreatedAt.UnixNano()
+		if p, ok := last.(*change.PersonChange); ok && entry.Data != nil && p.After != nil && p.After.CreatedAt != nil {
+			created.byKey[key] = p.After.CreatedAt.UnixNano()
 		} else {
 			delete(created.byKey, key)
 		}
@@ -609,16 +606,12 @@ func (r *Runner) setHWM(t time.Time) {
 // finish ends an entity's diff once all its scopes arrived and publishes its events. It returns
 // an error only when the run must stop (a publish failure).
 func (r *Runner) finish(ctx context.Context, er *entityRun, kind Kind) error {
-	scope := diff.Scope{Complete: er.complete, Filtered: er.filtered}
-	if er.entity == change.Compensations {
-		if kind == Resnapshot {
-			if err := r.addUnlistedCompensations(er); err != nil {
-				er.fail(err)
-				return nil
-			}
+	scope := er.scope()
+	if kind == Resnapshot && er.desc.Scope != nil {
+		if err := r.addUnlisted(er, scope); err != nil {
+			er.fail(err)
+			return nil
 		}
-		scope = diff.Scope{Complete: len(er.completeWindows) > 0, Contains: diff.EffectiveIn(er.completeWindows...),
-			Listed: diff.EffectiveIn(er.listedWindows...)}
 	}
 	result, err := er.run.Finish(scope)
 	if err != nil {
@@ -698,31 +691,31 @@ func (r *Runner) finish(ctx context.Context, er *entityRun, kind Kind) error {
 	return nil
 }
 
-// addUnlistedCompensations adds, for a re-snapshot, the stored compensations outside every
-// listed window, so that every current compensation gets its "r" event.
-func (r *Runner) addUnlistedCompensations(er *entityRun) error {
-	listed := diff.EffectiveIn(er.listedWindows...)
+// addUnlisted adds, for a re-snapshot, the stored records of the tenant outside every scope
+// the run listed (compensations of months before the look-back), so that every current record
+// gets its "r" event. A record inside the scope is left to the listing: listed, or deleted.
+func (r *Runner) addUnlisted(er *entityRun, scope diff.Scope) error {
 	prefix := r.cfg.Tenant + ":"
 	var (
 		recs []change.Record
 		err  error
 	)
-	r.store.Range(change.Compensations, func(key string, e state.Entry) bool {
+	r.store.Range(er.entity, func(key string, e state.Entry) bool {
 		if !strings.HasPrefix(key, prefix) {
 			return true
 		}
-		rec, derr := e.Record(change.Compensations)
+		rec, derr := e.Record(er.entity)
 		if derr != nil {
 			err = derr
 			return false
 		}
-		if !listed(rec) {
+		if !scope.Listed(rec) && (scope.Contains == nil || !scope.Contains(rec)) {
 			recs = append(recs, rec)
 		}
 		return true
 	})
 	if err != nil {
-		return fmt.Errorf("sync: stored compensation: %w", err)
+		return fmt.Errorf("sync: stored %s record: %w", er.entity, err)
 	}
 	return er.run.Add(recs...)
 }

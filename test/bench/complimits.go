@@ -7,6 +7,7 @@ import (
 
 	"github.com/personio-cdc/personio-cdc/internal/personio"
 	"github.com/personio-cdc/personio-cdc/internal/personio/personiotest"
+	"github.com/personio-cdc/personio-cdc/pipeline/change"
 	"github.com/personio-cdc/personio-cdc/pipeline/extract"
 )
 
@@ -64,7 +65,7 @@ func comp422Figure(ctx context.Context, persons int, logf func(string, ...any)) 
 	}
 	logf("one month of compensations of %d persons, work limit %d ...", persons, workLimit)
 	var snap extract.Snapshot
-	for s := range ex.Extract(ctx, extract.Request{SkipPersons: true}) {
+	for s := range ex.Extract(ctx, extract.Request{Entities: []change.Entity{change.Compensations}}) {
 		snap = s
 	}
 	if err := ctx.Err(); err != nil {
@@ -78,7 +79,8 @@ func comp422Figure(ctx context.Context, persons int, logf func(string, ...any)) 
 		}
 	}
 	got := map[string]bool{}
-	for _, comp := range snap.Compensations {
+	comps, _ := snap.Items.(change.CompensationItems)
+	for _, comp := range comps {
 		if want[comp.ID] {
 			got[comp.ID] = true
 		}
@@ -88,7 +90,7 @@ func comp422Figure(ctx context.Context, persons int, logf func(string, ...any)) 
 	for _, n := range st {
 		requests += n
 	}
-	complete := snap.Exhaustive() && len(got) == len(want) && len(snap.Compensations) == len(want)
+	complete := snap.Exhaustive() && len(got) == len(want) && len(comps) == len(want)
 	value := 0.0
 	if complete {
 		value = 1
@@ -137,7 +139,9 @@ func compLimitFigures(ctx context.Context, sc apiScale, logf func(string, ...any
 	complete, items := true, 0
 	for s := range ex.Extract(ctx, extract.Request{}) {
 		complete = complete && s.Exhaustive()
-		items += len(s.Persons) + len(s.Compensations)
+		if s.Items != nil {
+			items += s.Items.Len()
+		}
 	}
 	wall := time.Since(start)
 	if err := ctx.Err(); err != nil {

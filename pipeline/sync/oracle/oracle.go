@@ -29,7 +29,10 @@ func (s State) Len(e change.Entity) int { return len(s[e]) }
 // person (with its employments) and every compensation effective inside one of windows, in
 // normal form, keyed "<tenant>:<id>".
 func Expected(truth personiotest.Truth, tenant string, windows []personio.Window) (State, error) {
-	st := State{change.Persons: {}, change.Compensations: {}}
+	st := State{}
+	for _, e := range change.Entities() {
+		st[e] = map[string]change.Hash{}
+	}
 	for _, p := range truth.Persons {
 		emps := truth.Employments[p.ID]
 		if emps == nil {
@@ -89,7 +92,7 @@ func inWindows(d time.Time, ws []personio.Window) bool {
 // after: c for a new key, u for a changed hash, d for a removed key.
 func Changes(before, after State) map[change.Entity]map[string]change.Op {
 	out := map[change.Entity]map[string]change.Op{}
-	for _, e := range []change.Entity{change.Persons, change.Compensations} {
+	for _, e := range change.Entities() {
 		m := map[string]change.Op{}
 		for k, h := range after[e] {
 			if old, ok := before[e][k]; !ok {
@@ -161,9 +164,9 @@ func ReplayTopic(ctx context.Context, r Reader, dec Decoder, topic string, entit
 			rp.Messages = append(rp.Messages, m)
 			return nil
 		}
-		var env any = new(change.PersonChange)
-		if entity == change.Compensations {
-			env = new(change.CompensationChange)
+		env, err := change.NewEnvelope(entity)
+		if err != nil {
+			return err
 		}
 		if err := dec.Decode(ctx, rec.Value, reader, env); err != nil {
 			return fmt.Errorf("decode %s offset %d: %w", topic, rec.Offset, err)
