@@ -284,7 +284,7 @@ func TestNewOptions(t *testing.T) {
 			t.Errorf("Begin accepted source %+v", src)
 		}
 	}
-	if _, err := d.Begin(st, "employments", change.Source{Tenant: "acme", SyncKind: "full"}); err == nil {
+	if _, err := d.Begin(st, "absences", change.Source{Tenant: "acme", SyncKind: "full"}); err == nil {
 		t.Error("Begin accepted an unknown entity")
 	}
 	run, err := d.Begin(st, change.Persons, change.Source{Tenant: "acme", SyncKind: "full"})
