@@ -90,6 +90,9 @@ Flags:
 	fs.DurationVar(&o.Faults.TokenTTL, "early-token-expiry", 0, "tokens expire after this although expires_in says --token-ttl (0 = off)")
 	fs.BoolVar(&o.Faults.TokenFaults, "token-faults", false, "inject faults into the token endpoints too")
 	fs.DurationVar(&o.ChurnEvery, "churn-every", 0, "apply background churn at this interval (0 = off)")
+	fs.DurationVar(&o.Webhooks.Backoff, "webhook-backoff", personiotest.DefaultWebhookBackoff, "wait before the first retry of a failed webhook delivery, doubled each time")
+	fs.IntVar(&o.Webhooks.Attempts, "webhook-attempts", personiotest.DefaultWebhookAttempts, "attempts of a webhook delivery before it is given up")
+	fs.BoolVar(&o.Webhooks.AllowHTTP, "webhook-allow-http", false, "accept http:// webhook URLs on any host (default: https://, or http:// on loopback)")
 	fs.Func("hidden-fields", "comma-separated fields left out of replies, as for a credential without their scope (e.g. email,custom_attributes.iban,amount)", func(v string) error {
 		o.HiddenFields = strings.Split(v, ",")
 		return nil
