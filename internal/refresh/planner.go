@@ -131,6 +131,7 @@ func New(cfg Config) (*Planner, error) {
 	}
 	p := &Planner{cfg: cfg, metrics: newMetrics(cfg.Registerer), persons: make(map[string]*person)}
 	p.metrics.share.Set(cfg.Share)
+	p.last = Status{Period: cfg.Period.String(), BudgetShare: cfg.Share}
 	return p, nil
 }
 

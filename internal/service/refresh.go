@@ -2,9 +2,14 @@ package service
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/personio-cdc/personio-cdc/internal/config"
+	"github.com/personio-cdc/personio-cdc/internal/kafka"
 	"github.com/personio-cdc/personio-cdc/internal/refresh"
 )
 
@@ -37,6 +42,35 @@ type Refresh struct {
 // (see refreshUntil).
 func WithRefresh(r Refresh) SchedulerOption {
 	return func(o *schedulerOptions) { o.refresh = &r }
+}
+
+// RefreshStatus returns the /status view of the employment refresh; nil without one.
+func (s *Scheduler) RefreshStatus() *refresh.Status {
+	if s.refresh == nil {
+		return nil
+	}
+	st := s.refresh.Planner.Status()
+	return &st
+}
+
+// NewRefresh builds the rolling refresh of employments from cfg: the planner (its metrics on
+// reg) and the journal on the Kafka client kc. It returns nil when EMPLOYMENT_REFRESH_PERIOD
+// is 0 or reader is nil.
+func NewRefresh(cfg config.Config, reader EmploymentReader, kc *kafka.Client, reg prometheus.Registerer) (*Refresh, error) {
+	if cfg.Sync.EmploymentRefreshPeriod == 0 || reader == nil {
+		return nil, nil
+	}
+	pc := refresh.DefaultConfig()
+	pc.Period = cfg.Sync.EmploymentRefreshPeriod
+	pc.Share = cfg.Sync.EmploymentRefreshBudgetShare
+	pc.Budget = cfg.Personio.RateLimitPerMinute / 60
+	pc.Registerer = reg
+	p, err := refresh.New(pc)
+	if err != nil {
+		return nil, fmt.Errorf("employment refresh: %w", err)
+	}
+	return &Refresh{Planner: p, Reader: reader, Journal: &refresh.Journal{Tenant: cfg.Personio.Tenant,
+		Prefix: cfg.Kafka.TopicPrefix, Spec: TopicTemplate(cfg), Producer: kc, Reader: kc, Admin: kc}}, nil
 }
 
 // refreshState is the scheduler's side of the refresh; Loop's goroutine only.

@@ -2,15 +2,20 @@ package service
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
+	"github.com/personio-cdc/personio-cdc/internal/config"
 	"github.com/personio-cdc/personio-cdc/internal/refresh"
 	syncrun "github.com/personio-cdc/personio-cdc/pipeline/sync"
 )
@@ -281,4 +286,85 @@ func TestRefreshFirstStartAtCap(t *testing.T) {
 			t.Fatalf("minute %d: %d refresh requests, want <= %v (the share of 300 and one batch)", m, n, limit)
 		}
 	}
+}
+
+// staticPersons is an EmploymentReader for the wiring test: it reads nothing.
+type staticPersons struct{}
+
+func (staticPersons) RefreshEmployments(context.Context, []string) ([]string, error) { return nil, nil }
+func (staticPersons) Persons() ([]refresh.Person, bool)                              { return nil, false }
+
+// The refresh is wired from the settings: with a reader and a period, /status carries
+// employment_refresh with the configured period and share, and the metrics are on the
+// service's registry; with EMPLOYMENT_REFRESH_PERIOD=0, or without a reader, it is off.
+func TestLifecycleWiresRefresh(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		period time.Duration
+		reader EmploymentReader
+		on     bool
+	}{
+		{"on", 12 * time.Hour, staticPersons{}, true},
+		{"period 0", 0, staticPersons{}, false},
+		{"no reader", 12 * time.Hour, nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := config.Default()
+			cfg.Personio.BaseURL = "http://127.0.0.1:1"
+			cfg.Personio.ClientID = "id"
+			cfg.Personio.ClientSecret = config.Secret("secret")
+			cfg.Personio.Tenant = "acme"
+			cfg.Kafka.Brokers = []string{"127.0.0.1:1"}
+			cfg.SchemaRegistry.URL = "http://127.0.0.1:1"
+			cfg.Sync.EmploymentRefreshPeriod = tc.period
+			cfg.Sync.EmploymentRefreshBudgetShare = 0.25
+			reg := prometheus.NewRegistry()
+			s, err := Build(cfg, reg, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = s.Close() })
+			s.Employments = tc.reader
+			l, err := s.Lifecycle(reg, "test")
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := httptest.NewRecorder()
+			l.Admin.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/status", nil))
+			var doc struct {
+				EmploymentRefresh *refresh.Status `json:"employment_refresh"`
+			}
+			if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil {
+				t.Fatalf("/status: %v\n%s", err, rec.Body)
+			}
+			if !tc.on {
+				if doc.EmploymentRefresh != nil {
+					t.Fatalf("/status has employment_refresh %+v with the refresh off", doc.EmploymentRefresh)
+				}
+				return
+			}
+			if st := doc.EmploymentRefresh; st == nil || st.Period != "12h0m0s" || st.BudgetShare != 0.25 {
+				t.Fatalf("/status employment_refresh = %+v, want period 12h and share 0.25", st)
+			}
+			if got := gaugeValue(t, reg, "personio_cdc_employment_refresh_budget_share"); got != 0.25 {
+				t.Fatalf("personio_cdc_employment_refresh_budget_share = %v", got)
+			}
+		})
+	}
+}
+
+// gaugeValue returns the value of the unlabelled gauge name on reg.
+func gaugeValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("%s not registered", name)
+	return 0
 }

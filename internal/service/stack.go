@@ -13,6 +13,7 @@ import (
 	"github.com/personio-cdc/personio-cdc/internal/kafka"
 	"github.com/personio-cdc/personio-cdc/internal/personio"
 	"github.com/personio-cdc/personio-cdc/internal/redact"
+	"github.com/personio-cdc/personio-cdc/internal/refresh"
 	syncrun "github.com/personio-cdc/personio-cdc/pipeline/sync"
 )
 
@@ -26,6 +27,9 @@ type Stack struct {
 	Logger   *slog.Logger
 	// Redact removes the configured secrets from log records and /status.
 	Redact *redact.Redactor
+	// Employments reads the employments of given persons for the rolling refresh; nil (the
+	// runner cannot yet) leaves the refresh off whatever EMPLOYMENT_REFRESH_PERIOD says.
+	Employments EmploymentReader
 }
 
 // Redactor returns the redactor of cfg's secrets: the Personio client secret, the Kafka SASL
@@ -121,6 +125,8 @@ type Status struct {
 	Tenants []syncrun.Status `json:"tenants"`
 	// Schedule says when the next syncs run and why a full sync is being retried.
 	Schedule ScheduleStatus `json:"schedule"`
+	// EmploymentRefresh is the rotation's progress; absent while the refresh is off.
+	EmploymentRefresh *refresh.Status `json:"employment_refresh,omitempty"`
 	// Activity is, per tenant, the events published in the last 24 hours and the Personio API
 	// traffic since start (requests, 429s, retries, the rate limiter's rates and waits).
 	Activity []Activity    `json:"activity"`
@@ -132,11 +138,19 @@ type Status struct {
 func (s *Stack) Lifecycle(reg *prometheus.Registry, version string) (*Lifecycle, error) {
 	started := time.Now().UTC()
 	events := &recentEvents{}
+	opts := []SchedulerOption{WithRegisterer(reg)}
+	r, err := NewRefresh(s.Config, s.Employments, s.Kafka, reg)
+	if err != nil {
+		return nil, err
+	}
+	if r != nil {
+		opts = append(opts, WithRefresh(*r))
+	}
 	l := &Lifecycle{
 		Scheduler: NewScheduler(recordingRunner{Runner: s.Runner, events: events}, Schedule{
 			Full:        s.Config.Sync.FullInterval,
 			Incremental: s.Config.Sync.IncrementalInterval,
-		}, s.Logger.With("component", "scheduler"), WithRegisterer(reg)),
+		}, s.Logger.With("component", "scheduler"), opts...),
 		ShutdownTimeout: s.Config.Admin.ShutdownTimeout,
 		Close:           s.Close,
 		Logger:          s.Logger,
@@ -150,6 +164,7 @@ func (s *Stack) Lifecycle(reg *prometheus.Registry, version string) (*Lifecycle,
 		Status: func() any {
 			st := Status{Service: "personio-cdc", Version: version, Started: started,
 				Tenants: []syncrun.Status{s.Runner.Status()}, Schedule: l.Scheduler.Status(), Settings: s.Config,
+				EmploymentRefresh: l.Scheduler.RefreshStatus(),
 				Activity: []Activity{{Tenant: s.Config.Personio.Tenant, EventsLast24h: events.counts(time.Now()),
 					PersonioAPI: apiActivity(s.Personio, s.Config.Personio)}}}
 			raw, err := s.Redact.JSON(st)
