@@ -99,6 +99,79 @@ func CompareCompensations(t testing.TB, tenant string, live map[string]map[strin
 	}
 }
 
+// CompareEmployments checks the live employments of tenant (the employments topic, keyed
+// "<tenant>:<employment id>") against every employment of every person in the truth: the
+// payroll fields, dates as written, hours and cost center weights exactly.
+func CompareEmployments(t testing.TB, tenant string, live map[string]map[string]any, tr personiotest.Truth) {
+	t.Helper()
+	type owned struct {
+		personID string
+		e        personio.Employment
+	}
+	want := map[string]owned{}
+	for _, p := range tr.Persons {
+		for _, e := range tr.Employments[p.ID] {
+			want[change.Key(tenant, e.ID)] = owned{p.ID, e}
+		}
+	}
+	compareKeys(t, "employments", live, want)
+	date := func(s string) string { return strings.TrimSpace(s)[:min(10, len(strings.TrimSpace(s)))] }
+	ref := func(r *personio.Ref) string {
+		if r == nil {
+			return ""
+		}
+		return strings.TrimSpace(r.ID)
+	}
+	for key, w := range want {
+		got, ok := live[key]
+		if !ok {
+			continue
+		}
+		e := w.e
+		checkText(t, key, "id", got["id"], e.ID)
+		checkText(t, key, "person_id", got["person_id"], w.personID)
+		checkText(t, key, "status", got["status"], strings.TrimSpace(e.Status))
+		checkText(t, key, "type", got["type"], strings.TrimSpace(e.Type))
+		checkText(t, key, "start_date", got["start_date"], date(e.EmploymentStartDate))
+		checkText(t, key, "end_date", got["end_date"], date(e.EmploymentEndDate))
+		checkText(t, key, "probation_end_date", got["probation_end_date"], date(e.ProbationEndDate))
+		checkText(t, key, "contract_end_date", got["contract_end_date"], date(e.ContractEndDate))
+		checkText(t, key, "supervisor_id", got["supervisor_id"], ref(e.Supervisor))
+		checkText(t, key, "office_id", got["office_id"], ref(e.Office))
+		checkText(t, key, "legal_entity_id", got["legal_entity_id"], ref(e.LegalEntity))
+		checkDecimal(t, key, "weekly_working_hours", got["weekly_working_hours"], e.WeeklyWorkingHours)
+		checkDecimal(t, key, "full_time_weekly_working_hours", got["full_time_weekly_working_hours"], e.FullTimeWeeklyWorkingHours)
+		var term personio.Termination
+		if e.Termination != nil {
+			term = *e.Termination
+		}
+		checkText(t, key, "termination_date", got["termination_date"], date(term.TerminationDate))
+		checkText(t, key, "termination_last_working_day", got["termination_last_working_day"], date(term.LastWorkingDay))
+		checkText(t, key, "termination_terminated_at", got["termination_terminated_at"], date(term.TerminatedAt))
+		checkText(t, key, "termination_type", got["termination_type"], strings.TrimSpace(term.Type))
+		checkText(t, key, "termination_reason", got["termination_reason"], strings.TrimSpace(term.Reason))
+		ccs, _ := got["cost_centers"].([]any)
+		if len(ccs) != len(e.CostCenters) {
+			t.Errorf("%s: %d cost centers, want %d", key, len(ccs), len(e.CostCenters))
+			continue
+		}
+		weights := map[string]*personio.Decimal{}
+		for _, cc := range e.CostCenters {
+			weights[strings.TrimSpace(cc.ID)] = cc.Weight
+		}
+		for _, raw := range ccs {
+			cc, _ := raw.(map[string]any)
+			id, _ := cc["id"].(string)
+			w, ok := weights[id]
+			if !ok {
+				t.Errorf("%s: cost center %s is not in the truth", key, id)
+				continue
+			}
+			checkDecimal(t, key, "cost_centers."+id+".weight", cc["weight"], w)
+		}
+	}
+}
+
 func compareKeys[V any](t testing.TB, what string, got map[string]map[string]any, want map[string]V) {
 	t.Helper()
 	var missing, extra []string

@@ -3,6 +3,7 @@ package personiotest
 import (
 	"encoding/json"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/personio-cdc/personio-cdc/internal/personio"
@@ -22,6 +23,14 @@ type Churn struct {
 	// TwinBonusChanges raises the first listed bonus of that many twin pairs by 100
 	// (Options.TwinBonuses; it stays the larger of its pair).
 	TwinBonusChanges int `json:"twin_bonus_changes,omitempty"`
+
+	// EmploymentChanges changes the current employment of that many active persons: its
+	// weekly working hours, position title, supervisor or office. CostCenterChanges re-weights
+	// (or splits, or joins) the cost centers of the current employment of that many active
+	// persons. Both move the employment's updated_at and leave the person's alone, as
+	// Personio does: only the employment listing shows them.
+	EmploymentChanges int `json:"employment_changes,omitempty"`
+	CostCenterChanges int `json:"cost_center_changes,omitempty"`
 }
 
 // ChurnResult lists the ids of the persons affected, per kind of change. Within one Churn the
@@ -38,6 +47,9 @@ type ChurnResult struct {
 	Bonuses          []string `json:"bonuses"`
 
 	TwinBonusChanges []string `json:"twin_bonus_changes,omitempty"`
+
+	EmploymentChanges []string `json:"employment_changes,omitempty"`
+	CostCenterChanges []string `json:"cost_center_changes,omitempty"`
 }
 
 // timestamp returns the time to stamp a change with: the clock to the second, never before
@@ -223,7 +235,108 @@ func (d *dataset) churn(c Churn, now time.Time) ChurnResult {
 	}
 	res.Bonuses = ids(bonus)
 	res.TwinBonusChanges = d.changeTwinBonuses(c.TwinBonusChanges)
+
+	// Employment-only changes come last, so that a churn without them draws the same data
+	// as before they existed.
+	hasEmployment := func(p *personRec) bool { return isActive(p) && len(p.emps) > 0 }
+	empChanges := pick(c.EmploymentChanges, hasEmployment)
+	for _, p := range empChanges {
+		d.changeEmployment(p.currentEmployment(), now)
+	}
+	res.EmploymentChanges = ids(empChanges)
+	ccChanges := pick(c.CostCenterChanges, hasEmployment)
+	for _, p := range ccChanges {
+		d.changeCostCenters(p.currentEmployment(), now)
+	}
+	res.CostCenterChanges = ids(ccChanges)
 	return res
+}
+
+// changeEmployment changes one payroll field of e (weekly hours, position title, supervisor
+// or office) and moves e's updated_at, not its person's.
+func (d *dataset) changeEmployment(e *employmentRec, now time.Time) {
+	f := d.fake
+	switch f.IntRange(0, 3) {
+	case 0:
+		old := ""
+		if e.e.WeeklyWorkingHours != nil {
+			old = string(*e.e.WeeklyWorkingHours)
+		}
+		wh := personio.Decimal(weeklyHours[f.IntRange(0, len(weeklyHours)-1)])
+		for string(wh) == old {
+			wh = personio.Decimal(weeklyHours[f.IntRange(0, len(weeklyHours)-1)])
+		}
+		e.e.WeeklyWorkingHours = &wh
+	case 1:
+		old := ""
+		if e.e.Position != nil {
+			old = e.e.Position.Title
+		}
+		title := f.JobTitle()
+		for title == old {
+			title = f.JobTitle() + " II"
+		}
+		e.e.Position = &personio.Position{Title: title}
+	case 2:
+		var sup *personRec
+		for _, cand := range d.persons[:min(len(d.persons), max(2, len(d.persons)/10))] {
+			if cand.p.ID != e.e.Person.ID && (e.e.Supervisor == nil || cand.p.ID != e.e.Supervisor.ID) {
+				sup = cand
+				break
+			}
+		}
+		if sup == nil { // a company of one or two: change the office instead
+			d.changeOffice(e)
+			break
+		}
+		e.e.Supervisor = &personio.Ref{ID: sup.p.ID}
+	default:
+		d.changeOffice(e)
+	}
+	e.updated = d.timestamp(now, e.updated)
+	e.encode()
+}
+
+func (d *dataset) changeOffice(e *employmentRec) {
+	office := strconv.Itoa(60301 + d.fake.IntRange(0, 4))
+	if e.e.Office != nil && e.e.Office.ID == office {
+		office = strconv.Itoa(60306) // outside the usual five: always different
+	}
+	e.e.Office = &personio.Ref{ID: office}
+}
+
+// changeCostCenters splits a single cost center in two, re-weights two, or joins them into
+// the first at 100, and moves e's updated_at, not its person's. The weights always add up to
+// 100; the list is a new slice (Truth snapshots share the old one).
+func (d *dataset) changeCostCenters(e *employmentRec, now time.Time) {
+	f := d.fake
+	weight := func(s string) *personio.Decimal { w := personio.Decimal(s); return &w }
+	var ccs []personio.CostCenter
+	switch {
+	case len(e.e.CostCenters) == 0:
+		ccs = []personio.CostCenter{{ID: strconv.Itoa(1000 + f.IntRange(0, 9)), Weight: weight("100")}}
+	case len(e.e.CostCenters) == 1:
+		first := e.e.CostCenters[0].ID
+		second := strconv.Itoa(1010 + f.IntRange(0, 9))
+		split := []string{"50", "60", "70", "75", "80"}[f.IntRange(0, 4)]
+		ccs = []personio.CostCenter{{ID: first, Weight: weight(split)}, {ID: second, Weight: weight(strconv.Itoa(100 - mustAtoi(split)))}}
+	case f.IntRange(0, 1) == 0:
+		ccs = []personio.CostCenter{{ID: e.e.CostCenters[0].ID, Weight: weight("100")}}
+	default:
+		old := ""
+		if w := e.e.CostCenters[0].Weight; w != nil {
+			old = string(*w)
+		}
+		split := old
+		for split == old {
+			split = []string{"25", "40", "50", "60", "70", "75", "80", "90"}[f.IntRange(0, 7)]
+		}
+		ccs = []personio.CostCenter{{ID: e.e.CostCenters[0].ID, Weight: weight(split)},
+			{ID: e.e.CostCenters[1].ID, Weight: weight(strconv.Itoa(100 - mustAtoi(split)))}}
+	}
+	e.e.CostCenters = ccs
+	e.updated = d.timestamp(now, e.updated)
+	e.encode()
 }
 
 func (d *dataset) deletePerson(p *personRec) {

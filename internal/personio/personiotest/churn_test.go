@@ -328,3 +328,109 @@ func TestBackgroundChurn(t *testing.T) {
 		t.Fatalf("churn continued after Close: %d -> %d persons", n, m)
 	}
 }
+
+// TestChurnEmploymentChanges: an employment-only change moves the employment's updated_at and
+// content but not its person's, so a persons listing filtered on updated_at misses it and the
+// person's employment listing filtered the same way shows exactly it (the gap issue 13 closes).
+func TestChurnEmploymentChanges(t *testing.T) {
+	clk := newClock(testNow)
+	opts := fixed(120, 5)
+	opts.Now = clk.Now
+	s := NewTestServer(t, opts)
+	c := newAPIClient(t, s)
+	before := s.Truth()
+	bp := byID(before)
+	clk.Advance(time.Hour)
+	since := clk.Now().Add(-time.Second).UTC().Format(time.RFC3339)
+
+	res := s.Churn(Churn{EmploymentChanges: 6, CostCenterChanges: 6})
+	after := s.Truth()
+	ap := byID(after)
+	if len(res.EmploymentChanges) != 6 || len(res.CostCenterChanges) != 6 {
+		t.Fatalf("changed %d employments and %d cost center lists, want 6 and 6", len(res.EmploymentChanges), len(res.CostCenterChanges))
+	}
+	changed := map[string]bool{}
+	for _, id := range append(slices.Clone(res.EmploymentChanges), res.CostCenterChanges...) {
+		if changed[id] {
+			t.Errorf("person %s changed twice in one churn", id)
+		}
+		changed[id] = true
+	}
+	for id := range changed {
+		pj, _ := json.Marshal(bp[id])
+		aj, _ := json.Marshal(ap[id])
+		if string(pj) != string(aj) {
+			t.Errorf("employment change of %s changed the person (updated_at %s -> %s)", id, bp[id].UpdatedAt, ap[id].UpdatedAt)
+		}
+		be, ae := before.Employments[id], after.Employments[id]
+		if len(be) != len(ae) {
+			t.Fatalf("person %s: %d employments, were %d", id, len(ae), len(be))
+		}
+		cur := len(ae) - 1
+		for i := range ae {
+			bj, _ := json.Marshal(be[i])
+			aj, _ := json.Marshal(ae[i])
+			switch {
+			case i != cur && string(bj) != string(aj):
+				t.Errorf("person %s: employment %s changed, not the current one", id, ae[i].ID)
+			case i == cur:
+				b, a := be[i], ae[i]
+				b.UpdatedAt, a.UpdatedAt = "", ""
+				bj, _ = json.Marshal(b)
+				aj, _ = json.Marshal(a)
+				if string(bj) == string(aj) {
+					t.Errorf("person %s: employment %s changed nothing but updated_at", id, a.ID)
+				}
+				if got := mustTime(t, ae[i].UpdatedAt); !got.After(mustTime(t, be[i].UpdatedAt)) || got.Before(clk.Now().Truncate(time.Second)) {
+					t.Errorf("employment %s: updated_at %s -> %s, want moved forward to the clock", a.ID, be[i].UpdatedAt, ae[i].UpdatedAt)
+				}
+			}
+		}
+	}
+	for _, id := range res.CostCenterChanges {
+		e := after.Employments[id][len(after.Employments[id])-1]
+		sum := 0
+		for _, cc := range e.CostCenters {
+			sum += mustAtoi(string(*cc.Weight))
+		}
+		if sum != 100 {
+			t.Errorf("employment %s: cost center weights add up to %d", e.ID, sum)
+		}
+		bj, _ := json.Marshal(before.Employments[id][len(before.Employments[id])-1].CostCenters)
+		aj, _ := json.Marshal(e.CostCenters)
+		if string(bj) == string(aj) {
+			t.Errorf("employment %s: cost centers unchanged", e.ID)
+		}
+	}
+
+	// What an incremental sync sees: the persons listing shows none of them, each person's
+	// employment listing shows exactly the changed employment.
+	for _, p := range listAll[personio.Person](c, "/v2/persons?limit=50&updated_at.gt="+since) {
+		if changed[p.ID] {
+			t.Errorf("persons listing updated since %s shows %s, whose person did not change", since, p.ID)
+		}
+	}
+	for id := range changed {
+		got := listAll[personio.Employment](c, "/v2/persons/"+id+"/employments?updated_at.gt="+since)
+		want := after.Employments[id][len(after.Employments[id])-1].ID
+		if len(got) != 1 || got[0].ID != want {
+			t.Errorf("employments of %s updated since %s: %v, want only %s", id, since, got, want)
+		}
+		if n := len(listAll[personio.Employment](c, "/v2/persons/"+id+"/employments?updated_at.lt="+since)); n != len(after.Employments[id])-1 {
+			t.Errorf("employments of %s updated before %s: %d, want %d", id, since, n, len(after.Employments[id])-1)
+		}
+	}
+	// Persons no kind touched are unchanged, employments included.
+	for id, p := range bp {
+		if changed[id] {
+			continue
+		}
+		pj, _ := json.Marshal(p)
+		aj, _ := json.Marshal(ap[id])
+		bj, _ := json.Marshal(before.Employments[id])
+		ej, _ := json.Marshal(after.Employments[id])
+		if string(pj) != string(aj) || string(bj) != string(ej) {
+			t.Errorf("untouched person %s changed", id)
+		}
+	}
+}

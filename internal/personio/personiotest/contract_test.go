@@ -194,7 +194,8 @@ func TestContract(t *testing.T) {
 
 	// Churned data too: hires, terminations, changed attributes and pay go through the
 	// simulator's other code paths.
-	s.Churn(Churn{Hires: 4, Terminations: 3, Renames: 2, EmailChanges: 2, AttributeChanges: 4, SalaryChanges: 3, Bonuses: 3})
+	s.Churn(Churn{Hires: 4, Terminations: 3, Renames: 2, EmailChanges: 2, AttributeChanges: 4, SalaryChanges: 3, Bonuses: 3,
+		EmploymentChanges: 4, CostCenterChanges: 4})
 	tr := s.Truth()
 	// The spec marks no field required, but every example of a person carries
 	// _meta.links.employments.href (and a client walks from a person to its employments by it).
@@ -262,6 +263,9 @@ func TestContract(t *testing.T) {
 				emps.validate(t, c, get("/v2/persons/"+p.ID+"/employments/"+e.ID), 200)
 			}
 		}
+		emps.validate(t, c, get("/v2/persons/"+tr.Persons[0].ID+"/employments?limit=1&updated_at.gt=2023-06-17T14:07:17Z&updated_at.lt=2030-06-17T14:07:17Z"), 200)
+		emps.validate(t, c, get("/v2/persons/"+tr.Persons[0].ID+"/employments?updated_at=2023-06-17T14:07:17Z"), 200)
+		emps.validate(t, c, get("/v2/persons/"+tr.Persons[0].ID+"/employments?updated_at.gt=wrong-date-format"), 400)
 		emps.validate(t, c, get("/v2/persons/"+tr.Persons[0].ID+"/employments?limit=99"), 400)
 		emps.validate(t, c, get("/v2/persons/nope/employments"), 404)
 		emps.validate(t, c, get("/v2/persons/"+tr.Persons[0].ID+"/employments/nope"), 404)

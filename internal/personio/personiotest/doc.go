@@ -87,10 +87,13 @@
 // # Churn
 //
 // Server.Churn (or POST /admin/churn, or Options.ChurnEvery in the background) hires,
-// terminates, deletes, renames, changes emails and custom attributes, raises salaries and
-// pays bonuses. Every change to a person or employment moves its updated_at strictly forward
-// using the clock; compensation-only changes leave the person's updated_at alone, as Personio
-// does. A deleted person takes their employments and compensations along; employments of
+// terminates, deletes, renames, changes emails and custom attributes, raises salaries, pays
+// bonuses, and changes employments alone (Churn.EmploymentChanges: weekly hours, position,
+// supervisor or office; Churn.CostCenterChanges: cost centers and weights). Every change to a
+// person or employment moves its updated_at strictly forward using the clock;
+// compensation-only and employment-only changes leave the person's updated_at alone, as
+// Personio does, so only the person's employment listing (updated_at.gt) shows the latter.
+// DefaultChurnMix makes no employment-only changes. A deleted person takes their employments and compensations along; employments of
 // others that name them as supervisor keep the reference.
 //
 // # Faults

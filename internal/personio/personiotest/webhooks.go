@@ -454,6 +454,17 @@ func webhookEvents(res ChurnResult, d *dataset, removed []*personRec, companyID 
 			add(EventPersonUpdated, personPayload(id))
 		}
 	}
+	// Employment-only changes: an employment event, no person event.
+	for _, k := range []struct {
+		name string
+		ids  []string
+	}{{EventEmploymentUpdated, res.EmploymentChanges}, {EventEmploymentUpdatedCostCenters, res.CostCenterChanges}} {
+		for _, id := range k.ids {
+			if p := d.byID[id]; p != nil && len(p.emps) > 0 {
+				add(k.name, employmentPayload(p.currentEmployment().e.ID, id))
+			}
+		}
+	}
 	return evs
 }
 

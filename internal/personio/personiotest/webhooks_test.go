@@ -209,7 +209,8 @@ func TestWebhookChurnDelivers(t *testing.T) {
 		"enabled_events": webhookEventNames[:9]})
 
 	before := s.Truth()
-	res := s.Churn(Churn{Hires: 1, Terminations: 1, Deletions: 1, Renames: 1, SalaryChanges: 2})
+	res := s.Churn(Churn{Hires: 1, Terminations: 1, Deletions: 1, Renames: 1, SalaryChanges: 2,
+		EmploymentChanges: 1, CostCenterChanges: 1})
 	waitIdle(t, s)
 
 	got := map[string][]string{} // event name -> person ids
@@ -241,10 +242,15 @@ func TestWebhookChurnDelivers(t *testing.T) {
 	want := map[string][]string{
 		EventPersonCreated:        res.Hires,
 		EventEmploymentCreated:    res.Hires,
-		EventEmploymentUpdated:    res.Terminations,
+		EventEmploymentUpdated:    append(slices.Clone(res.Terminations), res.EmploymentChanges...),
 		EventEmploymentTerminated: res.Terminations,
 		EventPersonDeleted:        res.Deletions,
-		EventPersonUpdated:        res.Renames,
+		EventPersonUpdated:        res.Renames, // not for employment-only changes
+		// Cost center changes have their own event.
+		EventEmploymentUpdatedCostCenters: res.CostCenterChanges,
+	}
+	if len(res.EmploymentChanges) != 1 || len(res.CostCenterChanges) != 1 {
+		t.Fatalf("churn made %d employment and %d cost center changes, want 1 and 1", len(res.EmploymentChanges), len(res.CostCenterChanges))
 	}
 	delEmps := len(before.Employments[res.Deletions[0]])
 	if n := len(got[EventEmploymentDeleted]); n != delEmps || n == 0 {

@@ -27,7 +27,7 @@ func (s State) Len(e change.Entity) int { return len(s[e]) }
 
 // Expected returns the state the topics must hold after a complete full sync of truth: every
 // person (with its employments) and every compensation effective inside one of windows, in
-// normal form, keyed "<tenant>:<id>".
+// normal form, keyed "<tenant>:<id>". The employments topic's state is Employments.
 func Expected(truth personiotest.Truth, tenant string, windows []personio.Window) (State, error) {
 	st := State{}
 	for _, e := range change.Entities() {
@@ -64,6 +64,26 @@ func Expected(truth personiotest.Truth, tenant string, windows []personio.Window
 		}
 	}
 	return st, nil
+}
+
+// Employments returns the keys and content hashes the employments topic must hold after every
+// person's employments were listed completely: every employment of every person in truth, in
+// normal form (change.NewEmployment), keyed "<tenant>:<employment id>". Put it into a State
+// as st[change.Employments].
+func Employments(truth personiotest.Truth, tenant string) (map[string]change.Hash, error) {
+	st := State{change.Employments: {}}
+	for _, p := range truth.Persons {
+		for _, e := range truth.Employments[p.ID] {
+			rec, err := change.NewEmployment(p.ID, e)
+			if err != nil {
+				return nil, err
+			}
+			if err := st.put(tenant, rec); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return st[change.Employments], nil
 }
 
 func (s State) put(tenant string, rec change.Record) error {
