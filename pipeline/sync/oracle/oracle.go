@@ -109,10 +109,20 @@ func inWindows(d time.Time, ws []personio.Window) bool {
 }
 
 // Changes returns, per entity and key, the op a full sync must publish to get from before to
-// after: c for a new key, u for a changed hash, d for a removed key.
+// after: c for a new key, u for a changed hash, d for a removed key. The result has an entry
+// for every synced entity (change.Entities) and for any other entity either state holds (an
+// entity described but not synced yet, such as Employments gives).
 func Changes(before, after State) map[change.Entity]map[string]change.Op {
 	out := map[change.Entity]map[string]change.Op{}
-	for _, e := range change.Entities() {
+	entities := change.Entities()
+	for _, st := range []State{before, after} {
+		for e := range st {
+			if !slices.Contains(entities, e) {
+				entities = append(entities, e)
+			}
+		}
+	}
+	for _, e := range entities {
 		m := map[string]change.Op{}
 		for k, h := range after[e] {
 			if old, ok := before[e][k]; !ok {
