@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -51,10 +52,13 @@ const (
 // do not draw a 429.
 type adaptiveLimiter struct {
 	lim *rate.Limiter
-	// turn admits one waiter at a time, so that only one reservation is ever outstanding and
-	// each is made at the current rate: a queue of reservations made at an old rate would
-	// fire together once the rate changes.
-	turn chan struct{}
+	// The turn admits one waiter at a time, so that only one reservation is ever outstanding
+	// and each is made at the current rate: a queue of reservations made at an old rate would
+	// fire together once the rate changes. Waiters queue for it in arrival order, those of a
+	// ctx marked WithPriority ahead of the ordinary ones.
+	turnMu   sync.Mutex
+	turnHeld bool
+	waiters  []*turnWaiter
 
 	mu          sync.Mutex
 	configured  rate.Limit // the rate the operator configured
@@ -68,13 +72,18 @@ type adaptiveLimiter struct {
 	changed     chan struct{} // closed (and replaced) when rate, burst or tokens change
 }
 
+// turnWaiter is one waiter queued for the turn; ready is closed when the turn is handed to it.
+type turnWaiter struct {
+	ready    chan struct{}
+	priority bool
+}
+
 // newAdaptiveLimiter returns a limiter for r (which must be valid). onChange, if not nil, is
 // called with the effective rate whenever it changes (and once now).
 func newAdaptiveLimiter(r Rate, onChange func(float64)) *adaptiveLimiter {
 	lim := r.perSecond()
 	l := &adaptiveLimiter{
 		lim:        rate.NewLimiter(lim, withHeadroom(r.Burst)),
-		turn:       make(chan struct{}, 1),
 		changed:    make(chan struct{}),
 		configured: lim,
 		burst:      r.Burst,
@@ -106,16 +115,16 @@ func waitError(ctx context.Context, endpoint string, err error) error {
 }
 
 // Wait blocks until the budget allows one request and returns how long it waited. Waiters are
-// served one at a time, in arrival order as far as the runtime allows. A waiter whose token
-// is due re-plans when the limiter changes (after a 429 or new server headers).
+// served one at a time, in arrival order as far as the runtime allows, those of a ctx marked
+// WithPriority ahead of the others (an ordinary waiter that already holds its turn keeps it).
+// A waiter whose token is due re-plans when the limiter changes (after a 429 or new server
+// headers).
 func (l *adaptiveLimiter) Wait(ctx context.Context) (time.Duration, error) {
 	start := time.Now()
-	select {
-	case l.turn <- struct{}{}:
-	case <-ctx.Done():
-		return time.Since(start), ctx.Err()
+	if err := l.takeTurn(ctx); err != nil {
+		return time.Since(start), err
 	}
-	defer func() { <-l.turn }()
+	defer l.releaseTurn()
 	for {
 		l.mu.Lock()
 		changed := l.changed
@@ -146,6 +155,55 @@ func (l *adaptiveLimiter) Wait(ctx context.Context) (time.Duration, error) {
 			return time.Since(start), ctx.Err()
 		}
 	}
+}
+
+// takeTurn waits for the turn: at once when it is free and nobody waits, else behind the
+// waiters queued before (a priority waiter only behind other priority waiters).
+func (l *adaptiveLimiter) takeTurn(ctx context.Context) error {
+	l.turnMu.Lock()
+	if !l.turnHeld && len(l.waiters) == 0 {
+		l.turnHeld = true
+		l.turnMu.Unlock()
+		return nil
+	}
+	w := &turnWaiter{ready: make(chan struct{}), priority: isPriority(ctx)}
+	at := len(l.waiters)
+	if w.priority {
+		at = slices.IndexFunc(l.waiters, func(o *turnWaiter) bool { return !o.priority })
+		if at < 0 {
+			at = len(l.waiters)
+		}
+	}
+	l.waiters = slices.Insert(l.waiters, at, w)
+	l.turnMu.Unlock()
+	select {
+	case <-w.ready:
+		return nil
+	case <-ctx.Done():
+		l.turnMu.Lock()
+		if i := slices.Index(l.waiters, w); i >= 0 {
+			l.waiters = slices.Delete(l.waiters, i, i+1)
+			l.turnMu.Unlock()
+			return ctx.Err()
+		}
+		l.turnMu.Unlock()
+		// The turn was handed over as ctx ended: pass it on.
+		l.releaseTurn()
+		return ctx.Err()
+	}
+}
+
+// releaseTurn hands the turn to the first waiter, or frees it.
+func (l *adaptiveLimiter) releaseTurn() {
+	l.turnMu.Lock()
+	defer l.turnMu.Unlock()
+	if len(l.waiters) == 0 {
+		l.turnHeld = false
+		return
+	}
+	w := l.waiters[0]
+	l.waiters = slices.Delete(l.waiters, 0, 1)
+	close(w.ready)
 }
 
 // Limit returns the effective rate in requests per second.
