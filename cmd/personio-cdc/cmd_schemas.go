@@ -40,7 +40,7 @@ func cmdSchemas(ctx context.Context, a *app, args []string) int {
 		fmt.Fprintf(a.stderr, "personio-cdc schemas: unknown subcommand %q (want print, register or check)\n", sub)
 		return exitConfig
 	}
-	f := newFlags(a, "schemas "+sub, "schemas "+sub+" [--entity persons|compensations] [flags]", schemasExamples, groups)
+	f := newFlags(a, "schemas "+sub, "schemas "+sub+" [--entity persons|compensations|employments] [flags]", schemasExamples, groups)
 	entity := f.String("entity", "", "only this entity (default: all)")
 	cfg, code, ok := f.parse(a, args)
 	if !ok {

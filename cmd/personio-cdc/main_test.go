@@ -507,12 +507,17 @@ func TestSchemasCommands(t *testing.T) {
 		t.Errorf("check before register: exit %d\n%s%s", code, out, errOut)
 	}
 	code, out, errOut = invoke(ctx, env, "schemas", "register")
-	if code != exitOK || !strings.Contains(out, "hr.persons-value: registered, id") || !strings.Contains(out, "hr.compensations-value: registered") {
+	if code != exitOK || !strings.Contains(out, "hr.persons-value: registered, id") || !strings.Contains(out, "hr.compensations-value: registered") ||
+		!strings.Contains(out, "hr.employments-value: registered") {
 		t.Errorf("register: exit %d\n%s%s", code, out, errOut)
 	}
 	code, out, errOut = invoke(ctx, env, "schemas", "check", "--entity", "persons")
 	if code != exitOK || !strings.Contains(out, "hr.persons-value: compatible") {
 		t.Errorf("check after register: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut = invoke(ctx, env, "schemas", "check", "--entity", "employments")
+	if code != exitOK || !strings.Contains(out, "hr.employments-value: compatible") {
+		t.Errorf("check employments after register: exit %d\n%s%s", code, out, errOut)
 	}
 	if code, _, _ := invoke(ctx, env, "schemas", "drop"); code != exitConfig {
 		t.Errorf("unknown subcommand: exit %d", code)
