@@ -29,7 +29,6 @@ type SchemaSource interface {
 type Codec struct {
 	source  SchemaSource
 	api     avro.API
-	plans   *planner
 	writers sync.Pool // *avro.Writer
 
 	mu       sync.RWMutex
@@ -47,7 +46,6 @@ func New(source SchemaSource) *Codec {
 	c := &Codec{
 		source:   source,
 		api:      avro.Config{}.Freeze(),
-		plans:    newPlanner(),
 		resolved: make(map[resolveKey]avro.Schema),
 	}
 	c.writers.New = func() any { return avro.NewWriter(nil, 1024, avro.WithWriterConfig(c.api)) }
@@ -74,7 +72,7 @@ func (c *Codec) encode(dst []byte, id int, schema avro.Schema, v any, check bool
 		return dst, fmt.Errorf("codec: encode: schema id %d out of range", id)
 	}
 	if check {
-		if err := c.plans.check(schema, v); err != nil {
+		if err := CheckDecimals(schema, v); err != nil {
 			return dst, err
 		}
 	}
@@ -87,11 +85,11 @@ func (c *Codec) encode(dst []byte, id int, schema avro.Schema, v any, check bool
 }
 
 // AppendRecord appends the bare Avro binary encoding of v with schema (no wire header) to
-// dst, with the same decimal guard and Go type rules as Encode. Callers that splice
-// encoded records into a larger message (pipeline/change.AppendEnvelope) use it to encode
-// each record once.
+// dst, with the same decimal guard and Go type rules as Encode. The records in normal form
+// (pipeline/change.AppendRecord) are encoded with it: that encoding is what the content hash
+// and the state hold.
 func (c *Codec) AppendRecord(dst []byte, schema avro.Schema, v any) ([]byte, error) {
-	if err := c.plans.check(schema, v); err != nil {
+	if err := CheckDecimals(schema, v); err != nil {
 		return dst, err
 	}
 	return c.appendBody(dst, nil, schema, v)
@@ -153,7 +151,7 @@ func (c *Codec) Decode(ctx context.Context, data []byte, reader avro.Schema, int
 		return err
 	}
 	if into != nil {
-		if err := c.plans.root(schema, reflect.TypeOf(into)).typeErr; err != nil {
+		if _, err := planFor(schema, reflect.TypeOf(into)); err != nil {
 			return err
 		}
 	}
@@ -194,7 +192,3 @@ func (c *Codec) readSchema(ctx context.Context, id int, reader avro.Schema) (avr
 	return s, nil
 }
 
-// CheckDecimals is the package-level CheckDecimals using this Codec's plan cache.
-func (c *Codec) CheckDecimals(schema avro.Schema, v any) error {
-	return c.plans.check(schema, v)
-}

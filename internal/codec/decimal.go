@@ -1,7 +1,6 @@
 package codec
 
 import (
-	"encoding/binary"
 	"fmt"
 	"math/big"
 	"math/bits"
@@ -12,250 +11,225 @@ import (
 	"github.com/hamba/avro/v2"
 )
 
-// The Avro library turns a *big.Rat into a decimal by truncating toward −∞
-// (0.12345 at scale 4 becomes 0.1234) without a word. For payroll amounts that
-// is a quietly wrong salary, so every value is checked before encoding:
-// each decimal must be representable with the schema's scale exactly and its
-// unscaled digits must fit the precision.
+// hamba/avro v2.31 writes a *big.Rat into a decimal by flooring it to the schema's scale
+// (0.12345 at scale 4 becomes 0.1234) without a word, and its precision error prints the
+// amount. For payroll that is a quietly wrong salary, so every decimal is checked before
+// it is encoded: it must have at most scale places and precision digits, else it is a
+// *DecimalError naming the field, never the value.
 //
-// The check walks the value along a plan compiled once per (schema, Go type):
-// the plan only descends into fields whose schema contains a decimal, so a
-// value without money costs a map lookup.
+// It also decodes two Go shapes wrongly without an error: a big.Rat held by value, and a
+// *big.Rat inside a nullable union (the value reads as 0). A required decimal is therefore a
+// *big.Rat and a nullable one a **big.Rat (nil is null); any other Go type for a decimal is
+// refused with ErrUnsupportedType in both directions, so that what is written reads back.
+//
+// The check walks the value along a plan compiled once per schema and Go type, which only
+// descends where the schema holds a decimal. The Go types it knows are those of records in
+// normal form: structs with `avro` tags (embedded structs flattened, as the Avro library does),
+// pointers, slices, maps, *big.Rat and **big.Rat; a decimal reached through anything else (an
+// interface, a union of several decimal-bearing branches) is ErrUnsupportedType.
 
-// planKey identifies a plan by the schema's identity (its cache
-// fingerprint, so re-parsed copies of one schema share a plan) and Go type.
+// decimalPlan is the check of one (schema, Go type): nil when nothing is to be checked.
+type decimalPlan struct {
+	scale, precision int
+	nullable         bool // a **big.Rat: nil is null
+	field            []planField
+	elem             *decimalPlan // pointer, slice or map
+	kind             reflect.Kind // of the Go value, for elem
+}
+
+type planField struct {
+	name  string
+	index []int
+	plan  *decimalPlan
+}
+
 type planKey struct {
 	schema [32]byte
 	typ    reflect.Type
 }
 
-type nodeKind uint8
+type planResult struct {
+	plan *decimalPlan
+	err  error
+}
 
-const (
-	kindDecimal   nodeKind = iota // *big.Rat or big.Rat (or a type convertible to it)
-	kindPtr                       // Go pointer around the schema below
-	kindRecord                    // Go struct
-	kindRecordMap                 // Go map[string]T used as a record
-	kindArray                     // Go slice or array
-	kindMap                       // Go map used as an Avro map
-	kindDynamic                   // Go interface: plan chosen per value
-	kindUnion                     // union with several decimal-bearing branches, dynamic value
+// plans caches the compiled plans.
+var plans sync.Map // planKey → planResult
+
+var (
+	ratPtrType    = reflect.TypeFor[*big.Rat]()
+	ratPtrPtrType = reflect.TypeFor[**big.Rat]()
 )
 
-type fieldNode struct {
-	name  string
-	index []int
-	node  *node
+// planFor returns the plan of (schema, typ), compiling it once.
+func planFor(schema avro.Schema, typ reflect.Type) (*decimalPlan, error) {
+	k := planKey{schema.CacheFingerprint(), typ}
+	if r, ok := plans.Load(k); ok {
+		return r.(planResult).plan, r.(planResult).err
+	}
+	p, err := compilePlan(schema, typ, "")
+	plans.Store(k, planResult{p, err})
+	return p, err
 }
 
-type node struct {
-	kind      nodeKind
-	scale     int
-	precision int
-	ratPtr    bool          // kindDecimal: Go value is a pointer
-	nilOK     bool          // kindDecimal/kindPtr: a nil pointer is a valid (null) value
-	fields    []fieldNode   // kindRecord, kindRecordMap
-	elem      *node         // kindPtr, kindArray, kindMap
-	schema    avro.Schema   // kindDynamic
-	branches  []avro.Schema // kindUnion
-	planner   *planner
-}
-
-// planner compiles and caches decimal plans.
-type planner struct {
-	mu    sync.RWMutex
-	plans map[planKey]*node // nil value = nothing to check
-	roots map[planKey]root
-}
-
-// root is the cached plan for a top-level (schema, Go type).
-type root struct {
-	node    *node
-	typeErr error // Go type the Avro library would decode wrongly
-}
-
-func newPlanner() *planner {
-	return &planner{plans: make(map[planKey]*node), roots: make(map[planKey]root)}
-}
-
-var ratType = reflect.TypeFor[big.Rat]()
-
-// CheckDecimals reports a *DecimalError if any decimal in v cannot be encoded
-// with schema exactly, and an error matching ErrUnsupportedType if v's Go type
-// holds a decimal in a way the Avro library decodes wrongly. Values without
-// decimals, and schemas without decimal logical types, pass. It is safe for
-// concurrent use; Codec.Encode calls it.
+// CheckDecimals reports a *DecimalError if a decimal in v does not fit schema exactly, and an
+// error matching ErrUnsupportedType if v's Go type holds a decimal in a shape the Avro library
+// gets wrong. Values of schemas without decimals pass. Codec.Encode and AppendRecord call it.
 func CheckDecimals(schema avro.Schema, v any) error {
-	return defaultPlanner.check(schema, v)
-}
-
-var defaultPlanner = newPlanner()
-
-func (p *planner) check(schema avro.Schema, v any) error {
 	if v == nil {
 		return nil
 	}
 	rv := reflect.ValueOf(v)
-	r := p.root(schema, rv.Type())
-	if r.typeErr != nil {
-		return r.typeErr
+	p, err := planFor(schema, rv.Type())
+	if err != nil || p == nil {
+		return err
 	}
-	n := r.node
-	if n == nil {
-		return nil
-	}
-	// Values passed by value are copied once so that big.Rat fields can be
-	// addressed; pointers (the common case) need no copy.
-	return checkCopy(n, rv)
+	return p.check(rv)
 }
 
-// root returns the plan for a top-level value, with the decode-safety verdict.
-func (p *planner) root(schema avro.Schema, typ reflect.Type) root {
-	k := planKey{schema: schema.CacheFingerprint(), typ: typ}
-	p.mu.RLock()
-	r, ok := p.roots[k]
-	p.mu.RUnlock()
-	if ok {
-		return r
+func unsupported(path, why string) error {
+	if path == "" {
+		path = "<root>"
 	}
-	n := p.plan(schema, typ)
-	r = root{node: n, typeErr: unsafeDecimalType(n, "", map[*node]bool{})}
-	p.mu.Lock()
-	p.roots[k] = r
-	p.mu.Unlock()
-	return r
+	return fmt.Errorf("%w: %s: %s", ErrUnsupportedType, path, why)
 }
 
-// unsafeDecimalType finds Go types for which hamba/avro v2.31 decodes a
-// decimal wrongly without an error: a big.Rat held by value (the decoder
-// stores a pointer into it), and a *big.Rat inside a nullable union (the
-// decoded amount is 0). **big.Rat works for nullable decimals, *big.Rat for
-// required ones. Both directions refuse such types so that the pipeline can
-// always read back what it wrote.
-func unsafeDecimalType(n *node, path string, seen map[*node]bool) error {
-	if n == nil || seen[n] {
-		return nil
+func join(path, name string) string {
+	if path == "" {
+		return name
 	}
-	seen[n] = true
-	join := func(elem string) string {
-		switch {
-		case path == "":
-			return elem
-		case elem[0] == '[':
-			return path + elem
-		}
-		return path + "." + elem
-	}
-	switch n.kind {
-	case kindDecimal:
-		where := path
-		if where == "" {
-			where = "<root>"
-		}
-		if !n.ratPtr {
-			return fmt.Errorf("%w: %s: use *big.Rat, not big.Rat (the Avro library decodes big.Rat values wrongly)", ErrUnsupportedType, where)
-		}
-		if n.nilOK {
-			return fmt.Errorf("%w: %s: a nullable decimal must be **big.Rat (the Avro library decodes *big.Rat in a union as 0)", ErrUnsupportedType, where)
-		}
-	case kindPtr, kindArray, kindMap:
-		elem := ""
-		if n.kind != kindPtr {
-			elem = "[]"
-		}
-		p := path
-		if elem != "" {
-			p = join(elem)
-		}
-		return unsafeDecimalType(n.elem, p, seen)
-	case kindRecord, kindRecordMap:
-		for _, f := range n.fields {
-			if err := unsafeDecimalType(f.node, join(f.name), seen); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return path + "." + name
 }
 
-func (p *planner) plan(schema avro.Schema, typ reflect.Type) *node {
-	k := planKey{schema: schema.CacheFingerprint(), typ: typ}
-	p.mu.RLock()
-	n, ok := p.plans[k]
-	p.mu.RUnlock()
-	if ok {
-		return n
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if n, ok := p.plans[k]; ok {
-		return n
-	}
-	return p.compile(schema, typ)
-}
-
-// compile builds the plan for (schema, typ); p.mu is held.
-func (p *planner) compile(schema avro.Schema, typ reflect.Type) *node {
-	if ref, ok := schema.(*avro.RefSchema); ok {
-		schema = ref.Schema()
-	}
-	k := planKey{schema: schema.CacheFingerprint(), typ: typ}
-	if n, ok := p.plans[k]; ok {
-		return n
+func compilePlan(schema avro.Schema, typ reflect.Type, path string) (*decimalPlan, error) {
+	if r, ok := schema.(*avro.RefSchema); ok {
+		schema = r.Schema()
 	}
 	if !hasDecimal(schema, map[string]bool{}) {
-		p.plans[k] = nil
-		return nil
+		return nil, nil
 	}
-	if typ.Kind() == reflect.Interface {
-		n := &node{kind: kindDynamic, schema: schema, planner: p}
-		p.plans[k] = n
-		return n
+	if typ.Kind() == reflect.Pointer && typ != ratPtrType && typ != ratPtrPtrType {
+		elem, err := compilePlan(schema, typ.Elem(), path)
+		if err != nil || elem == nil {
+			return nil, err
+		}
+		return &decimalPlan{elem: elem, kind: reflect.Pointer}, nil
 	}
-
-	// Placeholder first, so that recursive schemas terminate.
-	n := &node{kind: kindRecord}
-	p.plans[k] = n
-	var out *node
 	switch s := schema.(type) {
 	case *avro.PrimitiveSchema, *avro.FixedSchema:
-		out = p.compileDecimal(schema, typ)
+		d := decimalOf(schema)
+		switch typ {
+		case ratPtrType:
+			return &decimalPlan{scale: d.Scale(), precision: d.Precision()}, nil
+		case ratPtrPtrType:
+			return nil, unsupported(path, "a required decimal must be *big.Rat")
+		}
+		return nil, unsupported(path, "a decimal must be *big.Rat, or **big.Rat when nullable (the Avro library decodes other types wrongly)")
 	case *avro.UnionSchema:
-		out = p.compileUnion(s, typ)
-	case *avro.RecordSchema:
-		out = p.compileRecord(s, typ)
+		var branch avro.Schema
+		for _, t := range s.Types() {
+			if hasDecimal(t, map[string]bool{}) {
+				if branch != nil {
+					return nil, unsupported(path, "a union with several decimal-bearing branches")
+				}
+				branch = t
+			}
+		}
+		if r, ok := branch.(*avro.RefSchema); ok {
+			branch = r.Schema()
+		}
+		if decimalOf(branch) != nil {
+			if typ != ratPtrPtrType {
+				return nil, unsupported(path, "a nullable decimal must be **big.Rat (the Avro library decodes *big.Rat in a union as 0)")
+			}
+			d := decimalOf(branch)
+			return &decimalPlan{scale: d.Scale(), precision: d.Precision(), nullable: true}, nil
+		}
+		return compilePlan(branch, typ, path)
 	case *avro.ArraySchema:
-		out = p.compileContainer(kindArray, s, s.Items(), typ)
+		if typ.Kind() != reflect.Slice {
+			return nil, unsupported(path, "an array of decimals must be a slice")
+		}
+		elem, err := compilePlan(s.Items(), typ.Elem(), path+"[]")
+		if err != nil {
+			return nil, err
+		}
+		return &decimalPlan{elem: elem, kind: reflect.Slice}, nil
 	case *avro.MapSchema:
-		out = p.compileContainer(kindMap, s, s.Values(), typ)
+		if typ.Kind() != reflect.Map || typ.Key().Kind() != reflect.String {
+			return nil, unsupported(path, "a map of decimals must be a Go map with string keys")
+		}
+		elem, err := compilePlan(s.Values(), typ.Elem(), path+"[]")
+		if err != nil {
+			return nil, err
+		}
+		return &decimalPlan{elem: elem, kind: reflect.Map}, nil
+	case *avro.RecordSchema:
+		if typ.Kind() != reflect.Struct {
+			return nil, unsupported(path, "a record holding decimals must be a struct")
+		}
+		byName := map[string][]int{}
+		structFields(typ, nil, byName)
+		p := &decimalPlan{}
+		for _, f := range s.Fields() {
+			i, ok := byName[f.Name()]
+			if !ok {
+				continue // the encoder uses the default or fails
+			}
+			c, err := compilePlan(f.Type(), typ.FieldByIndex(i).Type, join(path, f.Name()))
+			if err != nil {
+				return nil, err
+			}
+			if c != nil {
+				p.field = append(p.field, planField{name: f.Name(), index: i, plan: c})
+			}
+		}
+		return p, nil
 	}
-	if out == nil {
-		// The Go type does not match the schema (the encoder reports
-		// that). Anything that captured the placeholder checks nothing.
-		*n = node{kind: kindRecord}
-		p.plans[k] = nil
-		return nil
-	}
-	*n = *out
-	return n
+	return nil, unsupported(path, "a decimal inside a "+string(schema.Type()))
 }
 
-func decimalOf(schema avro.Schema) (*avro.DecimalLogicalSchema, bool) {
-	ls, ok := schema.(avro.LogicalTypeSchema)
-	if !ok || ls.Logical() == nil {
-		return nil, false
+// structFields maps Avro field names to Go field indexes as the Avro library does: the `avro`
+// tag, else the Go name; embedded structs flattened, outer fields first.
+func structFields(typ reflect.Type, at []int, out map[string][]int) {
+	var embedded []int
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		if f.Anonymous {
+			embedded = append(embedded, i)
+			continue
+		}
+		name := f.Name
+		if tag, ok := f.Tag.Lookup("avro"); ok {
+			name = tag
+		}
+		if _, ok := out[name]; !ok && f.IsExported() {
+			out[name] = append(append([]int(nil), at...), i)
+		}
 	}
-	d, ok := ls.Logical().(*avro.DecimalLogicalSchema)
-	return d, ok
+	for _, i := range embedded {
+		t := typ.Field(i).Type
+		if t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		if t.Kind() == reflect.Struct {
+			structFields(t, append(append([]int(nil), at...), i), out)
+		}
+	}
+}
+
+func decimalOf(schema avro.Schema) *avro.DecimalLogicalSchema {
+	if ls, ok := schema.(avro.LogicalTypeSchema); ok && ls.Logical() != nil {
+		d, _ := ls.Logical().(*avro.DecimalLogicalSchema)
+		return d
+	}
+	return nil
 }
 
 func hasDecimal(schema avro.Schema, seen map[string]bool) bool {
 	switch s := schema.(type) {
 	case *avro.RefSchema:
 		return hasDecimal(s.Schema(), seen)
-	case *avro.PrimitiveSchema, *avro.FixedSchema:
-		_, ok := decimalOf(schema)
-		return ok
 	case *avro.RecordSchema:
 		if seen[s.FullName()] {
 			return false
@@ -277,285 +251,55 @@ func hasDecimal(schema avro.Schema, seen map[string]bool) bool {
 	case *avro.MapSchema:
 		return hasDecimal(s.Values(), seen)
 	}
-	return false
+	return decimalOf(schema) != nil
 }
 
-func (p *planner) compileDecimal(schema avro.Schema, typ reflect.Type) *node {
-	d, _ := decimalOf(schema)
+// check walks v along the plan.
+func (p *decimalPlan) check(v reflect.Value) error {
 	switch {
-	case typ.ConvertibleTo(ratType) && typ.Kind() == reflect.Struct:
-		return &node{kind: kindDecimal, scale: d.Scale(), precision: d.Precision()}
-	case typ.Kind() == reflect.Pointer && typ.Elem().ConvertibleTo(ratType) && typ.Elem().Kind() == reflect.Struct:
-		return &node{kind: kindDecimal, scale: d.Scale(), precision: d.Precision(), ratPtr: true}
-	}
-	return nil
-}
-
-func (p *planner) compileUnion(s *avro.UnionSchema, typ reflect.Type) *node {
-	var branches []avro.Schema
-	for _, t := range s.Types() {
-		if hasDecimal(t, map[string]bool{}) {
-			branches = append(branches, t)
-		}
-	}
-	if len(branches) != 1 {
-		// Several branches carry decimals: hamba picks the branch from the
-		// dynamic value, so choose per value too.
-		return &node{kind: kindUnion, branches: branches, planner: p}
-	}
-	if typ.Kind() == reflect.Pointer {
-		// A nil pointer is null. A *big.Rat (or a pointer to a record) is
-		// planned as such; a **big.Rat or a pointer to something else
-		// dereferences once.
-		if n := p.compile(branches[0], typ); n != nil {
-			if n.kind == kindDecimal {
-				c := *n
-				c.nilOK = true
-				return &c
-			}
-			return n
-		}
-		elem := p.compile(branches[0], typ.Elem())
-		if elem == nil {
-			return nil
-		}
-		return &node{kind: kindPtr, elem: elem, nilOK: true}
-	}
-	return p.compile(branches[0], typ)
-}
-
-func (p *planner) compileRecord(s *avro.RecordSchema, typ reflect.Type) *node {
-	switch typ.Kind() {
-	case reflect.Pointer:
-		elem := p.compile(s, typ.Elem())
-		if elem == nil {
-			return nil
-		}
-		return &node{kind: kindPtr, elem: elem}
-	case reflect.Map:
-		if typ.Key().Kind() != reflect.String {
-			return nil
-		}
-		n := &node{kind: kindRecordMap}
-		for _, f := range s.Fields() {
-			if c := p.compile(f.Type(), typ.Elem()); c != nil {
-				n.fields = append(n.fields, fieldNode{name: f.Name(), node: c})
-			}
-		}
-		return n
-	case reflect.Struct:
-	default:
-		return nil
-	}
-	index := structFields(typ)
-	n := &node{kind: kindRecord}
-	for _, f := range s.Fields() {
-		idx, ok := index[f.Name()]
-		if !ok {
-			continue // the encoder falls back to the default or fails
-		}
-		ft := typ.FieldByIndex(idx).Type
-		if c := p.compile(f.Type(), ft); c != nil {
-			n.fields = append(n.fields, fieldNode{name: f.Name(), index: idx, node: c})
-		}
-	}
-	return n
-}
-
-// structFields maps Avro field names to Go field indexes the way the Avro
-// library does: the `avro` tag, else the Go field name; embedded structs are
-// flattened, shallower fields first.
-func structFields(typ reflect.Type) map[string][]int {
-	out := map[string][]int{}
-	type level struct {
-		typ   reflect.Type
-		index []int
-	}
-	next := []level{{typ: typ}}
-	visited := map[reflect.Type]bool{}
-	for len(next) > 0 {
-		curr := next
-		next = nil
-		for _, l := range curr {
-			if visited[l.typ] {
-				continue
-			}
-			visited[l.typ] = true
-			for i := range l.typ.NumField() {
-				f := l.typ.Field(i)
-				idx := append(append([]int(nil), l.index...), i)
-				if f.Anonymous {
-					t := f.Type
-					if t.Kind() == reflect.Pointer {
-						t = t.Elem()
-					}
-					if t.Kind() == reflect.Struct {
-						next = append(next, level{typ: t, index: idx})
-					}
-					continue
-				}
-				if !f.IsExported() {
-					continue
-				}
-				name := f.Name
-				if tag, ok := f.Tag.Lookup("avro"); ok {
-					name, _, _ = cutComma(tag)
-				}
-				if _, dup := out[name]; !dup {
-					out[name] = idx
-				}
-			}
-		}
-	}
-	return out
-}
-
-func cutComma(s string) (string, string, bool) {
-	for i := range len(s) {
-		if s[i] == ',' {
-			return s[:i], s[i+1:], true
-		}
-	}
-	return s, "", false
-}
-
-func (p *planner) compileContainer(kind nodeKind, schema, items avro.Schema, typ reflect.Type) *node {
-	switch typ.Kind() {
-	case reflect.Pointer:
-		elem := p.compile(schema, typ.Elem())
-		if elem == nil {
-			return nil
-		}
-		return &node{kind: kindPtr, elem: elem}
-	case reflect.Slice, reflect.Array:
-		if kind != kindArray {
-			return nil
-		}
-	case reflect.Map:
-		if kind != kindMap {
-			return nil
-		}
-	default:
-		return nil
-	}
-	elem := p.compile(items, typ.Elem())
-	if elem == nil {
-		return nil
-	}
-	return &node{kind: kind, elem: elem}
-}
-
-// check walks v (addressable, or a pointer) along the plan.
-func (n *node) check(v reflect.Value) error {
-	switch n.kind {
-	case kindDecimal:
-		var r *big.Rat
-		if n.ratPtr {
-			if v.IsNil() {
-				if n.nilOK {
-					return nil
-				}
-				return &DecimalError{Scale: n.scale, Precision: n.precision, Reason: "nil amount for a non-nullable decimal"}
-			}
-			r = (*big.Rat)(v.UnsafePointer())
-		} else {
-			r = (*big.Rat)(v.Addr().UnsafePointer())
-		}
-		if reason := checkRat(r, n.scale, n.precision); reason != "" {
-			return &DecimalError{Scale: n.scale, Precision: n.precision, Reason: reason}
-		}
-		return nil
-	case kindPtr:
-		if v.IsNil() {
-			return nil
-		}
-		return n.elem.check(v.Elem())
-	case kindRecord:
-		for i := range n.fields {
-			f := &n.fields[i]
-			fv, err := v.FieldByIndexErr(f.index)
-			if err != nil {
-				continue // nil embedded pointer: nothing to check
-			}
-			if err := f.node.check(fv); err != nil {
-				return prependPath(err, f.name)
-			}
-		}
-		return nil
-	case kindRecordMap:
-		if v.IsNil() {
-			return nil
-		}
-		for i := range n.fields {
-			f := &n.fields[i]
-			fv := v.MapIndex(reflect.ValueOf(f.name).Convert(v.Type().Key()))
-			if !fv.IsValid() {
-				continue
-			}
-			if err := checkCopy(f.node, fv); err != nil {
-				return prependPath(err, f.name)
-			}
-		}
-		return nil
-	case kindArray:
+	case p.kind == reflect.Slice:
 		for i := range v.Len() {
-			if err := n.elem.check(v.Index(i)); err != nil {
+			if err := p.elem.check(v.Index(i)); err != nil {
 				return prependPath(err, "["+strconv.Itoa(i)+"]")
 			}
 		}
-		return nil
-	case kindMap:
-		iter := v.MapRange()
-		for iter.Next() {
-			if err := checkCopy(n.elem, iter.Value()); err != nil {
-				return prependPath(err, "["+iter.Key().String()+"]")
+	case p.kind == reflect.Map:
+		for it := v.MapRange(); it.Next(); {
+			if err := p.elem.check(it.Value()); err != nil {
+				return prependPath(err, "["+it.Key().String()+"]")
 			}
 		}
-		return nil
-	case kindDynamic:
+	case p.kind == reflect.Pointer:
+		if !v.IsNil() {
+			return p.elem.check(v.Elem())
+		}
+	case p.field != nil:
+		for _, f := range p.field {
+			fv, err := v.FieldByIndexErr(f.index)
+			if err != nil {
+				continue // a nil embedded pointer: nothing to check
+			}
+			if err := f.plan.check(fv); err != nil {
+				return prependPath(err, f.name)
+			}
+		}
+	case p.precision > 0:
 		if v.IsNil() {
-			return nil
-		}
-		e := v.Elem()
-		c := n.planner.plan(n.schema, e.Type())
-		if c == nil {
-			return nil
-		}
-		return checkCopy(c, e)
-	case kindUnion:
-		if v.Kind() == reflect.Interface || v.Kind() == reflect.Pointer || v.Kind() == reflect.Map || v.Kind() == reflect.Slice {
-			if v.IsNil() {
+			if p.nullable {
 				return nil
 			}
+			return &DecimalError{Scale: p.scale, Precision: p.precision, Reason: "nil amount for a non-nullable decimal"}
 		}
-		e := v
-		if v.Kind() == reflect.Interface {
-			e = v.Elem()
-		}
-		// Every decimal-bearing branch the value fits must accept it.
-		for _, b := range n.branches {
-			c := n.planner.plan(b, e.Type())
-			if c == nil {
-				continue
-			}
-			if err := checkCopy(c, e); err != nil {
-				return err
+		if p.nullable {
+			if v = v.Elem(); v.IsNil() {
+				return &DecimalError{Scale: p.scale, Precision: p.precision, Reason: "a present nullable decimal pointing at nil"}
 			}
 		}
-		return nil
+		if reason := checkRat(v.Interface().(*big.Rat), p.scale, p.precision); reason != "" {
+			return &DecimalError{Scale: p.scale, Precision: p.precision, Reason: reason}
+		}
 	}
 	return nil
-}
-
-// checkCopy checks a value that may not be addressable (map values,
-// interface contents) by copying it when needed.
-func checkCopy(n *node, v reflect.Value) error {
-	if !v.CanAddr() && v.Kind() != reflect.Pointer && v.Kind() != reflect.Interface && v.Kind() != reflect.Map && v.Kind() != reflect.Slice {
-		c := reflect.New(v.Type()).Elem()
-		c.Set(v)
-		v = c
-	}
-	return n.check(v)
 }
 
 func prependPath(err error, elem string) error {
@@ -565,82 +309,16 @@ func prependPath(err error, elem string) error {
 	return err
 }
 
-var pow10 = func() [20]uint64 {
-	var p [20]uint64
-	p[0] = 1
-	for i := 1; i < len(p); i++ {
-		p[i] = p[i-1] * 10
-	}
-	return p
-}()
-
-// checkRat returns "" when r is exactly representable with scale fractional
-// digits and at most precision digits in total, else the reason.
+// checkRat returns "" when r has at most scale places and precision digits, else the reason.
+// Values within 64 bits cost no allocation.
 func checkRat(r *big.Rat, scale, precision int) string {
-	num, den := r.Num(), r.Denom()
-	if scale >= 0 && scale < len(pow10) && den.IsUint64() && num.IsInt64() {
-		d, p := den.Uint64(), pow10[scale]
-		if p%d != 0 {
-			return reasonScale
-		}
-		n := num.Int64()
-		abs := uint64(n)
-		if n < 0 {
-			abs = uint64(-n)
-		}
-		if hi, lo := bits.Mul64(abs, p/d); hi == 0 {
-			if digits(lo) > precision {
-				return reasonPrecision
-			}
-			return ""
-		}
-	}
 	if scale < 0 {
 		return reasonScale
 	}
-	// Slow path for amounts beyond 64 bits.
-	unscaled := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(scale)), nil)
-	unscaled.Mul(unscaled, num)
-	rem := new(big.Int)
-	unscaled.QuoRem(unscaled, den, rem)
-	if rem.Sign() != 0 {
-		return reasonScale
-	}
-	if len(unscaled.Abs(unscaled).String()) > precision {
-		return reasonPrecision
-	}
-	return ""
-}
-
-const (
-	reasonScale     = "more fractional digits than the scale (the encoder would round)"
-	reasonPrecision = "more digits than the precision"
-)
-
-func digits(u uint64) int {
-	n := 1
-	for u >= 10 {
-		u /= 10
-		n++
-	}
-	return n
-}
-
-// AppendDecimal appends r as the Avro bytes of a decimal with the given precision and scale
-// (length, then the unscaled value in big-endian two's complement) byte for byte as
-// hamba/avro writes it, after the same exactness check as Encode: a value that the scale
-// cannot hold exactly, or whose unscaled digits exceed the precision, is a *DecimalError
-// (with an empty Path) and nothing is appended. Hand-written record encoders use it for
-// their decimals; values within 64 bits cost no allocation.
-func AppendDecimal(dst []byte, r *big.Rat, precision, scale int) ([]byte, error) {
-	if r == nil {
-		return dst, &DecimalError{Scale: scale, Precision: precision, Reason: "nil"}
-	}
-	num, den := r.Num(), r.Denom()
-	if scale >= 0 && scale < len(pow10) && precision >= 1 && precision < len(pow10) && den.IsUint64() && num.IsInt64() {
+	if num, den := r.Num(), r.Denom(); scale < len(pow10) && precision < len(pow10) && den.IsUint64() && num.IsInt64() {
 		d, p := den.Uint64(), pow10[scale]
 		if p%d != 0 {
-			return dst, &DecimalError{Scale: scale, Precision: precision, Reason: reasonScale}
+			return reasonScale
 		}
 		n := num.Int64()
 		mag := uint64(n)
@@ -649,59 +327,33 @@ func AppendDecimal(dst []byte, r *big.Rat, precision, scale int) ([]byte, error)
 		}
 		if hi, lo := bits.Mul64(mag, p/d); hi == 0 {
 			if lo >= pow10[precision] {
-				return dst, &DecimalError{Scale: scale, Precision: precision, Reason: reasonPrecision}
+				return reasonPrecision
 			}
-			return AppendUnscaled(dst, lo, n < 0), nil
+			return ""
 		}
 	}
-	if reason := checkRat(r, scale, precision); reason != "" {
-		return dst, &DecimalError{Scale: scale, Precision: precision, Reason: reason}
+	unscaled := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(scale)), nil)
+	unscaled.Mul(unscaled, r.Num())
+	rem := new(big.Int)
+	if unscaled.QuoRem(unscaled, r.Denom(), rem); rem.Sign() != 0 {
+		return reasonScale
 	}
-	// Beyond 64 bits: the arithmetic of the Avro library itself.
-	i := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(scale)), nil)
-	i.Mul(i, num)
-	i.Quo(i, den)
-	var b []byte
-	switch i.Sign() {
-	case 0:
-		b = []byte{0}
-	case 1:
-		b = i.Bytes()
-		if b[0]&0x80 != 0 {
-			b = append([]byte{0}, b...)
-		}
-	default:
-		k := uint(i.BitLen()/8+1) * 8
-		b = i.Add(i, new(big.Int).Lsh(big.NewInt(1), k)).Bytes()
+	if limit := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(precision)), nil); unscaled.CmpAbs(limit) >= 0 {
+		return reasonPrecision
 	}
-	dst = binary.AppendVarint(dst, int64(len(b)))
-	return append(dst, b...), nil
+	return ""
 }
 
-// AppendUnscaled appends the Avro bytes of a decimal whose unscaled value is ±mag, as
-// hamba/avro writes them: zero is one 0x00 byte; a positive value is its minimal big-endian
-// magnitude, with a 0x00 in front when the top bit is set; a negative value −m takes
-// bitlen(m)/8+1 bytes holding 2^(8·that) − m. It checks nothing: the caller has made sure the
-// value fits the schema's precision (AppendDecimal does both).
-func AppendUnscaled(dst []byte, mag uint64, neg bool) []byte {
-	var buf [9]byte
-	var b []byte
-	switch {
-	case mag == 0:
-		b = buf[:1]
-	case !neg:
-		binary.BigEndian.PutUint64(buf[1:], mag)
-		k := (bits.Len64(mag) + 7) / 8
-		b = buf[9-k:]
-		if b[0]&0x80 != 0 {
-			b = buf[8-k:]
-		}
-	default:
-		k := bits.Len64(mag)/8 + 1
-		binary.BigEndian.PutUint64(buf[1:], -mag) // 2^64 − m
-		buf[0] = 0xff                             // the ninth byte when k is 9
-		b = buf[9-k:]
+// pow10[i] is 10^i.
+var pow10 = func() (p [20]uint64) {
+	p[0] = 1
+	for i := 1; i < len(p); i++ {
+		p[i] = p[i-1] * 10
 	}
-	dst = binary.AppendVarint(dst, int64(len(b)))
-	return append(dst, b...)
-}
+	return p
+}()
+
+const (
+	reasonScale     = "more fractional digits than the scale (the encoder would round)"
+	reasonPrecision = "more digits than the precision"
+)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/big"
+	"reflect"
 	"testing"
 	"time"
 
@@ -43,16 +44,22 @@ func TestCheckDecimals(t *testing.T) {
 		}), wantPath: "lines[1].amount"},
 		{name: "line over precision 9", value: base(func(p *payment) { p.Lines = []line{{Amount: rat(t, "12345678.9")}} }), wantPath: "lines[0].amount"},
 		{name: "struct by value", value: *base(func(p *payment) { p.Amount = rat(t, "0.12345") }), wantPath: "amount"},
-		{name: "generic map", value: map[string]any{"id": "x", "amount": rat(t, "0.12345"), "lines": []any{}, "paid_on": time.Unix(0, 0).UTC()}, wantPath: "amount"},
-		{name: "generic map ok", value: map[string]any{"id": "x", "amount": rat(t, "0.1234"), "lines": []any{}, "paid_on": time.Unix(0, 0).UTC()}},
-		{name: "generic line", value: map[string]any{
-			"id": "x", "amount": rat(t, "1"),
-			"lines": []any{map[string]any{"label": "a", "amount": rat(t, "0.001")}},
-		}, wantPath: "lines[0].amount"},
+		// A record as a generic map holds its decimals behind interfaces, which the check
+		// does not follow: refused, never encoded unchecked.
+		{name: "generic map", value: map[string]any{"id": "x", "amount": rat(t, "0.1234"), "lines": []any{}, "paid_on": time.Unix(0, 0).UTC()}, wantPath: "unsupported"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := CheckDecimals(schema, tt.value)
+			if tt.wantPath == "unsupported" {
+				if !errors.Is(err, ErrUnsupportedType) {
+					t.Fatalf("CheckDecimals = %v, want ErrUnsupportedType", err)
+				}
+				if _, err := New(nil).Encode(1, schema, tt.value); !errors.Is(err, ErrUnsupportedType) {
+					t.Fatalf("Encode = %v, want ErrUnsupportedType", err)
+				}
+				return
+			}
 			if tt.wantPath == "" {
 				if err != nil {
 					t.Fatalf("CheckDecimals = %v, want nil", err)
@@ -175,15 +182,24 @@ func (s staticSource) SchemaByID(_ context.Context, id int) (avro.Schema, error)
 // Callers that parse the schema again for every call must not grow the plan
 // cache: plans are keyed by the schema's fingerprint, not its address.
 func TestPlanCacheKeyedBySchemaIdentity(t *testing.T) {
-	c := New(nil)
+	count := func() int {
+		n := 0
+		plans.Range(func(k, _ any) bool {
+			if k.(planKey).typ == reflect.TypeFor[*payment]() && k.(planKey).schema == mustSchema(t, "payment_v1.avsc").CacheFingerprint() {
+				n++
+			}
+			return true
+		})
+		return n
+	}
 	for range 5 {
 		schema := mustSchema(t, "payment_v1.avsc")
-		if err := c.CheckDecimals(schema, samplePayment(t)); err != nil {
+		if err := CheckDecimals(schema, samplePayment(t)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if n := len(c.plans.roots); n != 1 {
-		t.Fatalf("%d root plans for one schema and type, want 1", n)
+	if n := count(); n != 1 {
+		t.Fatalf("%d plans for one schema and type, want 1", n)
 	}
 }
 

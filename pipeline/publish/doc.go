@@ -22,7 +22,7 @@
 // what it left out in a *SkipError (entity, reason, sizes; no key, no content). The key keeps its
 // state, so nothing deletes it and the next sync computes the same event again.
 //
-// The memory of a batch's messages (keys, values, headers) is reused for a later batch only
+// The memory of a batch's messages (keys, headers) is reused for a later batch only
 // after the producer returned without error, i.e. every message of the batch has its verdict.
 // A producer call that ended with an error may have left messages with kafka-go that it still
 // sends (a cancelled call that got no answer within the write timeout): that batch's memory is

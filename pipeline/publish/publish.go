@@ -24,16 +24,6 @@ type Encoder interface {
 	Encode(id int, schema avro.Schema, v any) ([]byte, error)
 }
 
-// RecordEncoder is an Encoder that also encodes a bare record (Avro binary, no wire header)
-// with the same checks. *codec.Codec satisfies it. With one the Publisher encodes every
-// record once: the envelope is assembled around the record bytes (change.AppendEnvelope),
-// the before image comes from the state as stored, and the after bytes also become the
-// state entry.
-type RecordEncoder interface {
-	Encoder
-	AppendRecord(dst []byte, schema avro.Schema, v any) ([]byte, error)
-}
-
 // Registry registers a schema under a subject and returns its id. *codec.Registry satisfies it.
 type Registry interface {
 	Register(ctx context.Context, subject string, schema avro.Schema) (int, error)
@@ -81,8 +71,7 @@ type Config struct {
 type topic struct {
 	name   string
 	schema avro.Schema
-	record avro.Schema // the entity record, the non-null branch of before and after
-	id     int         // 0 until registered
+	id     int // 0 until registered
 }
 
 // Publisher publishes change events and applies them to a state store. Publish calls must not
@@ -131,12 +120,7 @@ func New(cfg Config) (*Publisher, error) {
 			errs = append(errs, fmt.Errorf("publish: schema of %s: %w", e, err))
 			continue
 		}
-		rs, err := change.RecordSchema(e)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("publish: record schema of %s: %w", e, err))
-			continue
-		}
-		p.topics[e] = &topic{name: Topic(cfg.TopicPrefix, e), schema: s, record: rs}
+		p.topics[e] = &topic{name: Topic(cfg.TopicPrefix, e), schema: s}
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -367,7 +351,6 @@ type buffers struct {
 // chunkBuffers are the arenas messages cuts a chunk's messages from.
 type chunkBuffers struct {
 	msgs    []kafka.Message
-	values  []byte // the values
 	text    []byte // the keys and the header values
 	headers []kafka.Header
 	skipped []skipped // events of the chunk left out, by index in the chunk
@@ -473,14 +456,14 @@ func inChunks(n int, fn func(w, lo, hi int) error) error {
 // minChunk is the fewest events worth encoding on a goroutine of their own.
 const minChunk = 256
 
-// messages encodes events into cb.msgs: one message per event, plus a tombstone after every
-// delete. With a RecordEncoder it sets afters[i] to the encoding of events[i].After. The
-// values, the keys with the header values, and the headers are cut from cb's arenas, which
-// grow when they are short and are kept for the next batch. An event whose message the
-// SizeLimiter refuses as too large gets no message (and no after) and is listed in cb.skipped.
+// messages encodes events into cb.msgs: one message per event (the event's envelope, encoded
+// with the entity's schema), plus a tombstone after every delete. It sets afters[i] to the
+// encoding of events[i].After the differ made (ev.AfterData), for the state entry. The keys
+// with the header values, and the headers are cut from cb's arenas, which grow when they are
+// short and are kept for the next batch. An event whose message the SizeLimiter refuses as
+// too large gets no message (and no after) and is listed in cb.skipped.
 func (p *Publisher) messages(events []change.Event, afters [][]byte, cb *chunkBuffers) error {
 	cb.skipped = cb.skipped[:0]
-	re, splice := p.enc.(RecordEncoder)
 	if n := len(events) + len(events)/8; cap(cb.msgs) < n {
 		cb.msgs = make([]kafka.Message, 0, n)
 	}
@@ -494,36 +477,24 @@ func (p *Publisher) messages(events []change.Event, afters [][]byte, cb *chunkBu
 	if cap(cb.text) < size {
 		cb.text = make([]byte, 0, size)
 	}
-	if n := valuesSize(events); splice && cap(cb.values) < n {
-		cb.values = make([]byte, 0, n)
-	}
-	msgs, values, text, headers := cb.msgs[:0], cb.values[:0], cb.text[:0], cb.headers[:0]
-	defer func() { cb.msgs, cb.values, cb.text, cb.headers = msgs, values, text, headers }()
+	msgs, text, headers := cb.msgs[:0], cb.text[:0], cb.headers[:0]
+	defer func() { cb.msgs, cb.text, cb.headers = msgs, text, headers }()
 	cut := func(b []byte, at int) []byte { return b[at:len(b):len(b)] }
 	for i, ev := range events {
 		t, ok := p.topics[ev.Entity]
 		if !ok {
 			return fmt.Errorf("publish: no topic for entity %q", ev.Entity)
 		}
-		m0, v0, t0, h0 := len(msgs), len(values), len(text), len(headers)
-		var value []byte
-		if splice {
-			at := len(values)
-			var err error
-			values, afters[i], err = spliceValue(values, re, t, ev)
-			if err != nil {
-				return fmt.Errorf("publish: encode %s: %w", ev, err)
-			}
-			value = cut(values, at)
-		} else {
-			env, err := ev.Envelope()
-			if err != nil {
-				return fmt.Errorf("publish: %w", err)
-			}
-			if value, err = p.enc.Encode(t.id, t.schema, env); err != nil {
-				return fmt.Errorf("publish: encode %s: %w", ev, err)
-			}
+		m0, t0, h0 := len(msgs), len(text), len(headers)
+		env, err := ev.Envelope()
+		if err != nil {
+			return fmt.Errorf("publish: %w", err)
 		}
+		value, err := p.enc.Encode(t.id, t.schema, env)
+		if err != nil {
+			return fmt.Errorf("publish: encode %s: %w", ev, err)
+		}
+		afters[i] = ev.AfterData
 		at := len(text)
 		text = append(text, ev.Key...)
 		key := cut(text, at)
@@ -542,7 +513,7 @@ func (p *Publisher) messages(events []change.Event, afters [][]byte, cb *chunkBu
 				if !errors.As(err, &tl) {
 					return fmt.Errorf("publish: size of %s: %w", ev, err)
 				}
-				msgs, values, text, headers = msgs[:m0], values[:v0], text[:t0], headers[:h0]
+				msgs, text, headers = msgs[:m0], text[:t0], headers[:h0]
 				afters[i] = nil
 				cb.skipped = append(cb.skipped, skipped{index: i,
 					Skip: Skip{Entity: ev.Entity, Reason: ReasonTooLarge, Size: tl.Size, Limit: tl.Limit}})
@@ -563,49 +534,3 @@ func (p *Publisher) messages(events []change.Event, afters [][]byte, cb *chunkBu
 	return nil
 }
 
-// valuesSize estimates the bytes of the batch's values, so that they rarely outgrow their
-// arena (when they do, the values before stay valid where they are).
-func valuesSize(events []change.Event) int {
-	n := 0
-	for i := range events {
-		ev := &events[i]
-		n += codec.HeaderSize + len(ev.BeforeData) + len(ev.AfterData) + envelopeOverhead(*ev)
-		if ev.Before != nil && ev.BeforeData == nil || ev.After != nil && ev.AfterData == nil {
-			n += 1024 // a record still to be encoded
-		}
-	}
-	return n
-}
-
-// spliceValue appends the wire-format value of ev to dst and returns it with the encoding of
-// the event's after record (nil for none): each record is encoded once, and not at all when
-// the differ already did (the after record's AfterData, the before image's bytes from the
-// state); the envelope is written around them. On error dst is returned unchanged.
-func spliceValue(dst []byte, re RecordEncoder, t *topic, ev change.Event) (value, after []byte, err error) {
-	if err := ev.Check(); err != nil {
-		return dst, nil, err
-	}
-	before := ev.BeforeData
-	if before == nil && ev.Before != nil {
-		if before, err = re.AppendRecord(nil, t.record, ev.Before); err != nil {
-			return dst, nil, err
-		}
-	}
-	after = ev.AfterData
-	if after == nil && ev.After != nil {
-		if after, err = re.AppendRecord(nil, t.record, ev.After); err != nil {
-			return dst, nil, err
-		}
-	}
-	dst = codec.AppendHeader(dst, t.id)
-	return change.AppendEnvelope(dst, ev, before, after), after, nil
-}
-
-// envelopeOverhead estimates the bytes of an envelope besides its records.
-func envelopeOverhead(ev change.Event) int {
-	n := 64 + len(ev.EventID) + len(ev.Source.Tenant) + len(ev.Source.SyncID) + len(ev.Source.SyncKind) + len(ev.Source.System)
-	for _, f := range ev.ChangedFields {
-		n += len(f) + 2
-	}
-	return n
-}

@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
@@ -88,9 +89,8 @@ func (r *diffRun) add(persons []personio.Person, emps func(id string) []personio
 }
 
 // finishEncode ends the run and encodes every event in the Confluent wire format under
-// schema id id, spliced from the record encodings as the publisher does. Like the publisher,
-// which reuses a batch's memory once it is sent, it encodes the values into one reused
-// buffer; wireValues returns them to keep.
+// schema id id, as the publisher does (the envelope with the entity's schema), into one
+// reused buffer; wireValues returns them to keep.
 func (r *diffRun) finishEncode(id int) ([]change.Event, error) {
 	res, err := r.run.Finish(diff.Scope{Complete: true})
 	if err != nil {
@@ -132,13 +132,36 @@ func wireValues(events []change.Event, id int) ([][]byte, error) {
 	return values, nil
 }
 
-// appendValue appends ev's value: the records as the differ encoded them (once, to hash
-// them), the envelope written around them.
+// appendValue appends ev's value as the publisher encodes it: the envelope with the entity's
+// schema.
 func appendValue(dst []byte, ev change.Event, id int) ([]byte, error) {
-	if ev.Before != nil && ev.BeforeData == nil || ev.After != nil && ev.AfterData == nil {
-		return dst, fmt.Errorf("%s: a record without its bytes", ev)
+	schema, err := valueSchema(ev.Entity)
+	if err != nil {
+		return dst, err
 	}
-	return change.AppendEnvelope(codec.AppendHeader(dst, id), ev, ev.BeforeData, ev.AfterData), nil
+	env, err := ev.Envelope()
+	if err != nil {
+		return dst, err
+	}
+	return valueCodec.AppendEncode(dst, id, schema, env)
+}
+
+// valueCodec encodes the values of the pipeline figures.
+var valueCodec = codec.New(nil)
+
+// valueSchemas are the entity schemas appendValue encodes with, parsed once.
+var valueSchemas sync.Map // change.Entity → avro.Schema
+
+func valueSchema(e change.Entity) (avro.Schema, error) {
+	if s, ok := valueSchemas.Load(e); ok {
+		return s.(avro.Schema), nil
+	}
+	s, err := schemas.Parse(string(e))
+	if err != nil {
+		return nil, err
+	}
+	valueSchemas.Store(e, s)
+	return s, nil
 }
 
 // noChangeDiff diffs the company against a state that already holds it.
