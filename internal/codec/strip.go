@@ -23,6 +23,7 @@ type stripNode struct {
 	typ    avro.Type
 	size   int          // fixed
 	fields []*stripNode // record, in order
+	names  []string     // record: the field names
 	drop   []bool       // record: the field is left out
 	elems  []*stripNode // union branches; array and map items at 0
 }
@@ -66,6 +67,7 @@ func planStrip(schema avro.Schema, path string, drop map[string]bool, named map[
 				return nil, err
 			}
 			n.fields = append(n.fields, c)
+			n.names = append(n.names, f.Name())
 			n.drop = append(n.drop, drop[p])
 			delete(drop, p)
 		}

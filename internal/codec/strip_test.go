@@ -3,6 +3,7 @@ package codec
 import (
 	"bytes"
 	"encoding/binary"
+	"math/big"
 	"strconv"
 	"testing"
 
@@ -91,5 +92,45 @@ func TestStripperLeavesOutFieldsAndBlockSizes(t *testing.T) {
 	data, _ := avro.Marshal(schema, mk(1, "k"))
 	if _, err := s.Append(nil, append(data, 0)); err == nil {
 		t.Error("trailing bytes were accepted")
+	}
+}
+
+// TestAppendSplicedMatchesEncode: an envelope written with its records spliced in from their
+// encodings is byte for byte the envelope encoded whole.
+func TestAppendSplicedMatchesEncode(t *testing.T) {
+	schema := mustSchema(t, "envelope.avsc")
+	itemSchema := schema.(*avro.RecordSchema).Fields()[1].Type().(*avro.UnionSchema).Types()[1]
+	c := New(nil)
+	for _, e := range []*envelope{
+		{Op: "c", After: &item{Amount: rat(t, "4100.25"), Hours: ptr(rat(t, "38.5"))}, Extras: map[string]*big.Rat{"bonus": rat(t, "1")}},
+		{Op: "u", Before: &item{Amount: rat(t, "-1")}, After: &item{Amount: rat(t, "2")}},
+		{Op: "d", Before: &item{Amount: rat(t, "0")}},
+	} {
+		want, err := c.Encode(9, schema, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := func(it *item) []byte {
+			if it == nil {
+				return nil
+			}
+			b, err := c.AppendRecord(nil, itemSchema, it)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}
+		bare := *e
+		bare.Before, bare.After = nil, nil
+		got, err := c.AppendSpliced([]byte("p"), 9, schema, &bare, Spliced{"before", rec(e.Before)}, Spliced{"after", rec(e.After)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, append([]byte("p"), want...)) {
+			t.Errorf("%s: spliced % x\nwant          % x", e.Op, got[1:], want)
+		}
+	}
+	if _, err := c.AppendSpliced(nil, 9, schema, &envelope{Op: "c", After: &item{Amount: rat(t, "1")}}, Spliced{"after", []byte{0}}); err == nil {
+		t.Error("a spliced field that the value holds was accepted")
 	}
 }

@@ -18,10 +18,10 @@ import (
 	"github.com/personio-cdc/personio-cdc/schemas"
 )
 
-// Encoder encodes a value in the Confluent wire format under a registered schema id.
-// *codec.Codec satisfies it.
+// Encoder encodes an envelope in the Confluent wire format under a registered schema id, with
+// its before and after records spliced in from their encodings. *codec.Codec satisfies it.
 type Encoder interface {
-	Encode(id int, schema avro.Schema, v any) ([]byte, error)
+	AppendSpliced(dst []byte, id int, schema avro.Schema, v any, spliced ...codec.Spliced) ([]byte, error)
 }
 
 // Registry registers a schema under a subject and returns its id. *codec.Registry satisfies it.
@@ -456,12 +456,11 @@ func inChunks(n int, fn func(w, lo, hi int) error) error {
 // minChunk is the fewest events worth encoding on a goroutine of their own.
 const minChunk = 256
 
-// messages encodes events into cb.msgs: one message per event (the event's envelope, encoded
-// with the entity's schema), plus a tombstone after every delete. It sets afters[i] to the
-// encoding of events[i].After the differ made (ev.AfterData), for the state entry. The keys
-// with the header values, and the headers are cut from cb's arenas, which grow when they are
-// short and are kept for the next batch. An event whose message the SizeLimiter refuses as
-// too large gets no message (and no after) and is listed in cb.skipped.
+// messages encodes events into cb.msgs: one message per event (value), plus a tombstone after
+// every delete. It sets afters[i] to the encoding of events[i].After, for the state entry.
+// The keys with the header values, and the headers are cut from cb's arenas, which grow when
+// they are short and are kept for the next batch. An event whose message the SizeLimiter
+// refuses as too large gets no message (and no after) and is listed in cb.skipped.
 func (p *Publisher) messages(events []change.Event, afters [][]byte, cb *chunkBuffers) error {
 	cb.skipped = cb.skipped[:0]
 	if n := len(events) + len(events)/8; cap(cb.msgs) < n {
@@ -486,15 +485,11 @@ func (p *Publisher) messages(events []change.Event, afters [][]byte, cb *chunkBu
 			return fmt.Errorf("publish: no topic for entity %q", ev.Entity)
 		}
 		m0, t0, h0 := len(msgs), len(text), len(headers)
-		env, err := ev.Envelope()
-		if err != nil {
-			return fmt.Errorf("publish: %w", err)
-		}
-		value, err := p.enc.Encode(t.id, t.schema, env)
-		if err != nil {
+		var value []byte
+		var err error
+		if value, afters[i], err = p.value(t, ev); err != nil {
 			return fmt.Errorf("publish: encode %s: %w", ev, err)
 		}
-		afters[i] = ev.AfterData
 		at := len(text)
 		text = append(text, ev.Key...)
 		key := cut(text, at)
@@ -534,3 +529,34 @@ func (p *Publisher) messages(events []change.Event, afters [][]byte, cb *chunkBu
 	return nil
 }
 
+
+// value returns the wire-format value of ev, its envelope encoded with the entity's schema,
+// and the encoding of its after record (nil for none). Each record is encoded once: the
+// differ's encoding of the after record (ev.AfterData, which the state entry keeps too) and
+// the before image as the state held it (ev.BeforeData) are spliced into the envelope as
+// they are; a record without them is encoded here.
+func (p *Publisher) value(t *topic, ev change.Event) (value, after []byte, err error) {
+	if err := ev.Check(); err != nil {
+		return nil, nil, err
+	}
+	before, after := ev.BeforeData, ev.AfterData
+	if before == nil && ev.Before != nil {
+		if before, err = change.AppendRecord(nil, ev.Before); err != nil {
+			return nil, nil, err
+		}
+	}
+	if after == nil && ev.After != nil {
+		if after, err = change.AppendRecord(nil, ev.After); err != nil {
+			return nil, nil, err
+		}
+	}
+	bare := ev
+	bare.Before, bare.After = nil, nil
+	env, err := bare.Envelope()
+	if err != nil {
+		return nil, nil, err
+	}
+	value, err = p.enc.AppendSpliced(nil, t.id, t.schema, env,
+		codec.Spliced{Field: "before", Data: before}, codec.Spliced{Field: "after", Data: after})
+	return value, after, err
+}

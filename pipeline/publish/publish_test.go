@@ -447,7 +447,9 @@ func TestPublishEncodeErrorInLaterBatch(t *testing.T) {
 // rawEncoder encodes nothing: every value is the same bytes.
 type rawEncoder struct{}
 
-func (rawEncoder) Encode(int, avro.Schema, any) ([]byte, error) { return []byte{0, 0, 0, 0, 1}, nil }
+func (rawEncoder) AppendSpliced(dst []byte, _ int, _ avro.Schema, _ any, _ ...codec.Spliced) ([]byte, error) {
+	return append(dst, 0, 0, 0, 0, 1), nil
+}
 
 type okRegistry struct{}
 

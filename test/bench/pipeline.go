@@ -133,17 +133,23 @@ func wireValues(events []change.Event, id int) ([][]byte, error) {
 }
 
 // appendValue appends ev's value as the publisher encodes it: the envelope with the entity's
-// schema.
+// schema, the records as the differ encoded them (once, to hash them) spliced in.
 func appendValue(dst []byte, ev change.Event, id int) ([]byte, error) {
+	if ev.Before != nil && ev.BeforeData == nil || ev.After != nil && ev.AfterData == nil {
+		return dst, fmt.Errorf("%s: a record without its bytes", ev)
+	}
 	schema, err := valueSchema(ev.Entity)
 	if err != nil {
 		return dst, err
 	}
-	env, err := ev.Envelope()
+	bare := ev
+	bare.Before, bare.After = nil, nil
+	env, err := bare.Envelope()
 	if err != nil {
 		return dst, err
 	}
-	return valueCodec.AppendEncode(dst, id, schema, env)
+	return valueCodec.AppendSpliced(dst, id, schema, env,
+		codec.Spliced{Field: "before", Data: ev.BeforeData}, codec.Spliced{Field: "after", Data: ev.AfterData})
 }
 
 // valueCodec encodes the values of the pipeline figures.
