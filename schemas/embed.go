@@ -16,7 +16,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/hamba/avro/v2"
+	"github.com/personio-cdc/personio-cdc/internal/codec"
 )
 
 // Entity names, equal to the topic suffixes (<prefix>.persons, <prefix>.compensations,
@@ -73,7 +73,7 @@ func EmploymentChange() string { return MustSource(Employments) }
 
 // Parse parses the current schema of an entity. Each call parses into a fresh name cache, so
 // schemas of different versions never see each other's named types.
-func Parse(entity string) (avro.Schema, error) {
+func Parse(entity string) (codec.Schema, error) {
 	s, err := Source(entity)
 	if err != nil {
 		return nil, err
@@ -82,8 +82,8 @@ func Parse(entity string) (avro.Schema, error) {
 }
 
 // ParseText parses a schema text into a fresh name cache.
-func ParseText(text string) (avro.Schema, error) {
-	sch, err := avro.ParseWithCache(text, "", &avro.SchemaCache{})
+func ParseText(text string) (codec.Schema, error) {
+	sch, err := codec.ParseSchema(text)
 	if err != nil {
 		return nil, fmt.Errorf("schemas: parse: %w", err)
 	}

@@ -191,4 +191,3 @@ func (c *Codec) readSchema(ctx context.Context, id int, reader avro.Schema) (avr
 	c.mu.Unlock()
 	return s, nil
 }
-

@@ -1,4 +1,4 @@
-package codec
+package codec_test
 
 import (
 	"encoding/json"
@@ -6,22 +6,30 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/twmb/franz-go/pkg/sr/srfake"
+
+	"github.com/personio-cdc/personio-cdc/internal/codec"
 	"github.com/personio-cdc/personio-cdc/schemas"
 )
 
-// TestRegisterKeepsConnectName registers the service's value schemas, which carry a connect.name
+// TestRegisterKeepsConnectName (in package codec_test: schemas parses through codec) registers the service's value schemas, which carry a connect.name
 // property for Kafka Connect (issue 13): the registry must store the property (Connect's Avro
 // converters read it from the schema the id names), and Register must still confirm the id, since
 // the check compares canonical forms, which leave properties out.
 func TestRegisterKeepsConnectName(t *testing.T) {
 	ctx := t.Context()
-	fake, reg := newFakeRegistry(t)
+	fake := srfake.New()
+	t.Cleanup(fake.Close)
+	reg, err := codec.NewRegistry(fake.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, entity := range schemas.Names() {
 		schema, err := schemas.Parse(entity)
 		if err != nil {
 			t.Fatal(err)
 		}
-		subject := Subject("test." + entity)
+		subject := codec.Subject("test." + entity)
 		id, err := reg.Register(ctx, subject, schema)
 		if err != nil {
 			t.Fatalf("%s: Register: %v", entity, err)

@@ -3,8 +3,13 @@
 // registry client with id caches, and the money guard that refuses a decimal
 // which the schema cannot carry exactly.
 //
-// It is the only package that imports github.com/hamba/avro/v2; everything
-// else hands it a parsed schema and a Go value with `avro` struct tags.
+// It is the only package that imports github.com/hamba/avro/v2
+// (TestOnlyCodecImportsTheAvroLibrary holds it to that); everything else
+// parses schemas with ParseSchema, holds them as Schema, looks inside one with
+// Describe, and hands the codec a schema and a Go value with `avro` struct
+// tags. The pipeline's records are encoded here from their schemas alone
+// (AppendRecord); an envelope takes them as bytes (AppendSpliced), and the
+// content hash reads their encodings without the volatile fields (Stripper).
 //
 // A typical producer registers its schema before each batch of work (a
 // sync) and then encodes many values with the id it got. Register confirms

@@ -5,8 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/hamba/avro/v2"
-
+	"github.com/personio-cdc/personio-cdc/internal/codec"
 	"github.com/personio-cdc/personio-cdc/internal/kafka"
 	"github.com/personio-cdc/personio-cdc/internal/state"
 	"github.com/personio-cdc/personio-cdc/pipeline/change"
@@ -16,7 +15,7 @@ import (
 
 // Codec decodes a topic value in the Confluent wire format. *codec.Codec satisfies it.
 type Codec interface {
-	Decode(ctx context.Context, data []byte, reader avro.Schema, into any) error
+	Decode(ctx context.Context, data []byte, reader codec.Schema, into any) error
 }
 
 // TopicAdmin creates topics. *kafka.Client satisfies it.
@@ -43,7 +42,7 @@ type Config struct {
 // Eraser erases persons and lifts erasures: what `personio-cdc erase` does.
 type Eraser struct {
 	cfg     Config
-	readers map[change.Entity]avro.Schema
+	readers map[change.Entity]codec.Schema
 }
 
 // New validates cfg and returns an Eraser. It does no I/O.
@@ -64,7 +63,7 @@ func New(cfg Config) (*Eraser, error) {
 	if cfg.NewStore == nil {
 		cfg.NewStore = func() state.Store { return state.NewMemory() }
 	}
-	readers := map[change.Entity]avro.Schema{}
+	readers := map[change.Entity]codec.Schema{}
 	for _, e := range cfg.Entities {
 		s, err := schemas.Parse(string(e))
 		if err != nil {

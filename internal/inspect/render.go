@@ -10,9 +10,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/big"
+	"sync"
 	"time"
-
-	"github.com/hamba/avro/v2"
 
 	"github.com/personio-cdc/personio-cdc/internal/codec"
 )
@@ -20,27 +19,25 @@ import (
 // Decoder turns wire-format values into JSON-friendly values, using the writer schema from the
 // registry, so it reads every schema version ever published, including fields it does not know.
 type Decoder struct {
-	src codec.SchemaSource
+	c     *codec.Codec
+	nodes sync.Map // schema id → *codec.Node
 }
 
 // NewDecoder returns a Decoder that resolves schema ids through src (a *codec.Registry).
-func NewDecoder(src codec.SchemaSource) *Decoder { return &Decoder{src: src} }
+func NewDecoder(src codec.SchemaSource) *Decoder { return &Decoder{c: codec.New(src)} }
 
 // Decode returns the schema id and the rendered value of a wire-format message.
 func (d *Decoder) Decode(ctx context.Context, data []byte) (int, Object, error) {
-	id, body, err := codec.SplitHeader(data)
+	id, schema, raw, err := d.c.DecodeGeneric(ctx, data)
 	if err != nil {
-		return 0, nil, err
+		return id, nil, fmt.Errorf("inspect: %w", err)
 	}
-	schema, err := d.src.SchemaByID(ctx, id)
-	if err != nil {
-		return id, nil, err
+	node, ok := d.nodes.Load(id)
+	if !ok {
+		node = codec.Describe(schema)
+		d.nodes.Store(id, node)
 	}
-	var raw any
-	if err := avro.Unmarshal(schema, body, &raw); err != nil {
-		return id, nil, fmt.Errorf("inspect: decode schema id %d: %w", id, err)
-	}
-	obj, ok := render(schema, raw).(Object)
+	obj, ok := render(node.(*codec.Node), raw).(Object)
 	if !ok {
 		return id, nil, fmt.Errorf("inspect: schema id %d is not a record", id)
 	}
@@ -123,41 +120,39 @@ func marshalNoEscape(v any) ([]byte, error) {
 	return bytes.TrimRight(b.Bytes(), "\n"), nil
 }
 
-// render converts hamba's generic decoding into JSON-friendly values: records become Objects in
-// field order, unions their branch value, dates "YYYY-MM-DD", timestamps RFC 3339 in UTC, and
-// decimals exact strings with the schema's scale (never a float).
-func render(schema avro.Schema, v any) any {
+// render converts the codec's generic decoding into JSON-friendly values: records become
+// Objects in field order, unions their branch value, dates "YYYY-MM-DD", timestamps RFC 3339
+// in UTC, and decimals exact strings with the schema's scale (never a float).
+func render(n *codec.Node, v any) any {
 	if v == nil {
 		return nil
 	}
-	switch s := schema.(type) {
-	case *avro.RefSchema:
-		return render(s.Schema(), v)
-	case *avro.RecordSchema:
+	switch n.Type {
+	case "record":
 		m, ok := v.(map[string]any)
 		if !ok {
 			return v
 		}
-		out := make(Object, 0, len(s.Fields()))
-		for _, f := range s.Fields() {
-			out = append(out, Field{Name: f.Name(), Value: render(f.Type(), m[f.Name()])})
+		out := make(Object, 0, len(n.Fields))
+		for _, f := range n.Fields {
+			out = append(out, Field{Name: f.Name, Value: render(f.Type, m[f.Name])})
 		}
 		return out
-	case *avro.UnionSchema:
-		// hamba hands a union either as {"<branch name>": value} or, for a nullable union,
-		// as the value itself.
+	case "union":
+		// A union comes either as {"<branch name>": value} or, for a nullable union, as the
+		// value itself.
 		if m, ok := v.(map[string]any); ok && len(m) == 1 {
 			for name, inner := range m {
-				for _, t := range s.Types() {
-					if typeName(t) == name {
+				for _, t := range n.Types {
+					if t.Name == name {
 						return render(t, inner)
 					}
 				}
 			}
 		}
-		var only avro.Schema
-		for _, t := range s.Types() {
-			if t.Type() != avro.Null {
+		var only *codec.Node
+		for _, t := range n.Types {
+			if t.Type != "null" {
 				if only != nil {
 					return v
 				}
@@ -168,60 +163,40 @@ func render(schema avro.Schema, v any) any {
 			return render(only, v)
 		}
 		return v
-	case *avro.ArraySchema:
+	case "array":
 		l, ok := v.([]any)
 		if !ok {
 			return v
 		}
 		out := make([]any, len(l))
 		for i, e := range l {
-			out[i] = render(s.Items(), e)
+			out[i] = render(n.Items, e)
 		}
 		return out
-	case *avro.MapSchema:
+	case "map":
 		m, ok := v.(map[string]any)
 		if !ok {
 			return v
 		}
 		out := make(map[string]any, len(m))
 		for k, e := range m {
-			out[k] = render(s.Values(), e)
+			out[k] = render(n.Items, e)
 		}
 		return out
 	}
-	if lt, ok := schema.(avro.LogicalTypeSchema); ok && lt.Logical() != nil {
-		switch lt.Logical().Type() {
-		case avro.Date:
-			if t, ok := v.(time.Time); ok {
-				return t.UTC().Format(time.DateOnly)
-			}
-		case avro.TimestampMillis, avro.TimestampMicros:
-			if t, ok := v.(time.Time); ok {
-				return t.UTC().Format(time.RFC3339Nano)
-			}
-		case avro.Decimal:
-			if r, ok := v.(*big.Rat); ok {
-				if d, ok := lt.Logical().(*avro.DecimalLogicalSchema); ok {
-					return r.FloatString(d.Scale())
-				}
-				return r.RatString()
-			}
+	switch n.Logical {
+	case "date":
+		if t, ok := v.(time.Time); ok {
+			return t.UTC().Format(time.DateOnly)
+		}
+	case "timestamp-millis", "timestamp-micros":
+		if t, ok := v.(time.Time); ok {
+			return t.UTC().Format(time.RFC3339Nano)
+		}
+	case "decimal":
+		if r, ok := v.(*big.Rat); ok {
+			return r.FloatString(n.Scale)
 		}
 	}
 	return v
-}
-
-// typeName is the name hamba gives a union branch in generic decoding.
-func typeName(s avro.Schema) string {
-	if r, ok := s.(*avro.RefSchema); ok {
-		s = r.Schema()
-	}
-	if n, ok := s.(avro.NamedSchema); ok {
-		return n.FullName()
-	}
-	name := string(s.Type())
-	if lt, ok := s.(avro.LogicalTypeSchema); ok && lt.Logical() != nil {
-		name += "." + string(lt.Logical().Type())
-	}
-	return name
 }

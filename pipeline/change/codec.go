@@ -4,50 +4,32 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/hamba/avro/v2"
-
+	"github.com/personio-cdc/personio-cdc/internal/codec"
 	"github.com/personio-cdc/personio-cdc/schemas"
 )
 
 // recordSchemas parses the entity schemas once and extracts their entity records (the non-null
 // branch of the "after" union).
-var recordSchemas = sync.OnceValues(func() (map[Entity]avro.Schema, error) {
-	out := make(map[Entity]avro.Schema, len(descriptors))
+var recordSchemas = sync.OnceValues(func() (map[Entity]codec.Schema, error) {
+	out := make(map[Entity]codec.Schema, len(descriptors))
 	for _, d := range descriptors {
 		e := d.Entity
 		env, err := schemas.Parse(string(e))
 		if err != nil {
 			return nil, err
 		}
-		rec, ok := env.(*avro.RecordSchema)
-		if !ok {
-			return nil, fmt.Errorf("change: schema %s is not a record", e)
+		rec, err := codec.NullableField(env, "after")
+		if err != nil {
+			return nil, fmt.Errorf("change: schema %s: %w", e, err)
 		}
-		var found avro.Schema
-		for _, f := range rec.Fields() {
-			if f.Name() != "after" {
-				continue
-			}
-			u, ok := f.Type().(*avro.UnionSchema)
-			if !ok || len(u.Types()) != 2 {
-				return nil, fmt.Errorf("change: schema %s: after is not a nullable union", e)
-			}
-			found = u.Types()[1]
-			if r, ok := found.(*avro.RefSchema); ok {
-				found = r.Schema()
-			}
-		}
-		if found == nil {
-			return nil, fmt.Errorf("change: schema %s has no after field", e)
-		}
-		out[e] = found
+		out[e] = rec
 	}
 	return out, nil
 })
 
 // RecordSchema returns the Avro schema of an entity's record (io.personio.cdc.Person,
 // io.personio.cdc.Compensation, …).
-func RecordSchema(e Entity) (avro.Schema, error) {
+func RecordSchema(e Entity) (codec.Schema, error) {
 	m, err := recordSchemas()
 	if err != nil {
 		return nil, err
@@ -76,7 +58,7 @@ func UnmarshalRecord(e Entity, b []byte) (Record, error) {
 		return nil, err
 	}
 	r := d.New()
-	if err := avro.Unmarshal(s, b, r); err != nil {
+	if err := recordCodec.Unmarshal(s, b, r); err != nil {
 		return nil, fmt.Errorf("change: decode %s record: %w", e, err)
 	}
 	return r, nil

@@ -14,8 +14,9 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/hamba/avro/v2"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/personio-cdc/personio-cdc/internal/codec"
 )
 
 // Action is what a field policy does with a field: keep it, drop it (null, or an empty list)
@@ -185,24 +186,24 @@ func resolvePolicyPath(ent Entity, path string, action Action) ([]policyStep, er
 	if err != nil {
 		return nil, err
 	}
-	rec, ok := schema.(*avro.RecordSchema)
-	if !ok {
+	rec := codec.Describe(schema)
+	if rec.Type != "record" {
 		return nil, fmt.Errorf("change: schema of %s is not a record", ent)
 	}
 	segs := strings.Split(path, ".")
 	var steps []policyStep
 	for i := 0; i < len(segs); i++ {
 		seg, last := segs[i], i == len(segs)-1
-		f := avroFieldOf(rec, seg)
+		f := rec.Field(seg)
 		if f == nil {
 			return bad("no such field")
 		}
 		if seg == "id" && action != ActionKeep {
 			return bad("cannot be dropped or hashed: it is the identity of the record")
 		}
-		nullable, inner := unwrapNullable(f.Type())
-		switch t := inner.(type) {
-		case *avro.ArraySchema:
+		inner, nullable := f.Type.Nullable()
+		switch inner.Type {
+		case "array":
 			if last {
 				if action == ActionHash {
 					return bad("is a list: it can be dropped (made empty), not hashed")
@@ -216,17 +217,16 @@ func resolvePolicyPath(ent Entity, path string, action Action) ([]policyStep, er
 				}
 				return append(steps, policyStep{field: seg, attr: next}), nil
 			}
-			items, ok := derefSchema(t.Items()).(*avro.RecordSchema)
-			if next != "*" || !ok || i+2 == len(segs) {
+			if next != "*" || inner.Items.Type != "record" || i+2 == len(segs) {
 				return bad(fmt.Sprintf("name a field of every element of %s: %s.*.<field>", seg, seg))
 			}
 			steps = append(steps, policyStep{field: seg, each: true})
-			rec = items
+			rec = inner.Items
 			i++
-		case *avro.RecordSchema:
+		case "record":
 			steps = append(steps, policyStep{field: seg})
 			if !last {
-				rec = t
+				rec = inner
 				continue
 			}
 			switch {
@@ -243,7 +243,7 @@ func resolvePolicyPath(ent Entity, path string, action Action) ([]policyStep, er
 			switch {
 			case action == ActionDrop && !nullable:
 				return bad("the schema requires a value: it cannot be dropped")
-			case action == ActionHash && !isPlainString(inner):
+			case action == ActionHash && (inner.Type != "string" || inner.Logical != ""):
 				return bad(fmt.Sprintf("is a %s in the schema; a hash is text and would need a schema change, so it can only be dropped", schemaKind(inner)))
 			}
 			return append(steps, policyStep{field: seg}), nil
@@ -252,53 +252,15 @@ func resolvePolicyPath(ent Entity, path string, action Action) ([]policyStep, er
 	return bad("no such field")
 }
 
-func avroFieldOf(rec *avro.RecordSchema, name string) *avro.Field {
-	for _, f := range rec.Fields() {
-		if f.Name() == name {
-			return f
-		}
-	}
-	return nil
-}
-
-// unwrapNullable returns the non-null branch of a ["null", T] union, and whether it was one.
-func unwrapNullable(s avro.Schema) (bool, avro.Schema) {
-	if u, ok := s.(*avro.UnionSchema); ok && u.Nullable() {
-		for _, t := range u.Types() {
-			if t.Type() != avro.Null {
-				return true, derefSchema(t)
-			}
-		}
-	}
-	return false, derefSchema(s)
-}
-
-func derefSchema(s avro.Schema) avro.Schema {
-	if r, ok := s.(*avro.RefSchema); ok {
-		return r.Schema()
-	}
-	return s
-}
-
-func isPlainString(s avro.Schema) bool {
-	p, ok := s.(*avro.PrimitiveSchema)
-	return ok && p.Type() == avro.String && p.Logical() == nil
-}
-
 // schemaKind names a schema type for a message: date, timestamp, decimal, or its Avro type.
-func schemaKind(s avro.Schema) string {
-	if l, ok := s.(avro.LogicalTypeSchema); ok && l.Logical() != nil {
-		switch l.Logical().Type() {
-		case avro.Date:
-			return "date"
-		case avro.TimestampMillis, avro.TimestampMicros:
-			return "timestamp"
-		case avro.Decimal:
-			return "decimal"
-		}
-		return string(l.Logical().Type())
+func schemaKind(n *codec.Node) string {
+	switch n.Logical {
+	case "":
+		return n.Type
+	case "timestamp-millis", "timestamp-micros":
+		return "timestamp"
 	}
-	return string(s.Type())
+	return n.Logical
 }
 
 // Active reports whether the policy drops or hashes anything.

@@ -9,8 +9,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/hamba/avro/v2"
-
 	"github.com/personio-cdc/personio-cdc/internal/codec"
 	"github.com/personio-cdc/personio-cdc/internal/kafka"
 	"github.com/personio-cdc/personio-cdc/internal/state"
@@ -21,12 +19,12 @@ import (
 // Encoder encodes an envelope in the Confluent wire format under a registered schema id, with
 // its before and after records spliced in from their encodings. *codec.Codec satisfies it.
 type Encoder interface {
-	AppendSpliced(dst []byte, id int, schema avro.Schema, v any, spliced ...codec.Spliced) ([]byte, error)
+	AppendSpliced(dst []byte, id int, schema codec.Schema, v any, spliced ...codec.Spliced) ([]byte, error)
 }
 
 // Registry registers a schema under a subject and returns its id. *codec.Registry satisfies it.
 type Registry interface {
-	Register(ctx context.Context, subject string, schema avro.Schema) (int, error)
+	Register(ctx context.Context, subject string, schema codec.Schema) (int, error)
 }
 
 // Producer writes messages in order and returns once all are acknowledged, or with an error.
@@ -70,7 +68,7 @@ type Config struct {
 
 type topic struct {
 	name   string
-	schema avro.Schema
+	schema codec.Schema
 	id     int // 0 until registered
 }
 
@@ -528,7 +526,6 @@ func (p *Publisher) messages(events []change.Event, afters [][]byte, cb *chunkBu
 	}
 	return nil
 }
-
 
 // value returns the wire-format value of ev, its envelope encoded with the entity's schema,
 // and the encoding of its after record (nil for none). Each record is encoded once: the

@@ -8,9 +8,9 @@ import (
 	"regexp"
 	"time"
 
-	"github.com/hamba/avro/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/personio-cdc/personio-cdc/internal/codec"
 	"github.com/personio-cdc/personio-cdc/internal/kafka"
 	"github.com/personio-cdc/personio-cdc/internal/state"
 	"github.com/personio-cdc/personio-cdc/pipeline/change"
@@ -23,7 +23,7 @@ import (
 // *codec.Codec satisfies it.
 type Codec interface {
 	publish.Encoder
-	Decode(ctx context.Context, data []byte, reader avro.Schema, into any) error
+	Decode(ctx context.Context, data []byte, reader codec.Schema, into any) error
 }
 
 // TopicReader reads a topic from its first offset to the end it had when the call started.

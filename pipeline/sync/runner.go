@@ -12,9 +12,9 @@ import (
 	gosync "sync"
 	"time"
 
-	"github.com/hamba/avro/v2"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/personio-cdc/personio-cdc/internal/codec"
 	"github.com/personio-cdc/personio-cdc/internal/erasure"
 	"github.com/personio-cdc/personio-cdc/internal/kafka"
 	"github.com/personio-cdc/personio-cdc/internal/personio"
@@ -45,7 +45,7 @@ type Runner struct {
 	metrics *Metrics
 	board   *statusBoard
 	log     *slog.Logger
-	readers map[change.Entity]avro.Schema
+	readers map[change.Entity]codec.Schema
 
 	running gosync.Mutex
 	// Guarded by running.
@@ -105,7 +105,7 @@ func New(cfg Config) (*Runner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sync: %w", err)
 	}
-	readers := make(map[change.Entity]avro.Schema, len(entities))
+	readers := make(map[change.Entity]codec.Schema, len(entities))
 	names := make([]string, 0, len(entities))
 	for _, e := range entities {
 		s, err := schemas.Parse(string(e))

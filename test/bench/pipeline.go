@@ -17,8 +17,6 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/hamba/avro/v2"
-
 	"github.com/personio-cdc/personio-cdc/internal/codec"
 	"github.com/personio-cdc/personio-cdc/internal/kafka"
 	"github.com/personio-cdc/personio-cdc/internal/personio"
@@ -156,11 +154,11 @@ func appendValue(dst []byte, ev change.Event, id int) ([]byte, error) {
 var valueCodec = codec.New(nil)
 
 // valueSchemas are the entity schemas appendValue encodes with, parsed once.
-var valueSchemas sync.Map // change.Entity → avro.Schema
+var valueSchemas sync.Map // change.Entity → codec.Schema
 
-func valueSchema(e change.Entity) (avro.Schema, error) {
+func valueSchema(e change.Entity) (codec.Schema, error) {
 	if s, ok := valueSchemas.Load(e); ok {
-		return s.(avro.Schema), nil
+		return s.(codec.Schema), nil
 	}
 	s, err := schemas.Parse(string(e))
 	if err != nil {
@@ -522,7 +520,7 @@ type rig struct {
 	timing   *publish.Publisher // on topics of their own: publish_vs_raw sends every event several times
 	prefix   string
 	rawTopic string
-	schema   avro.Schema
+	schema   codec.Schema
 	id       int
 	batch    int
 }

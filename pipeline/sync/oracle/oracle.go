@@ -10,8 +10,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/hamba/avro/v2"
-
+	"github.com/personio-cdc/personio-cdc/internal/codec"
 	"github.com/personio-cdc/personio-cdc/internal/kafka"
 	"github.com/personio-cdc/personio-cdc/internal/personio"
 	"github.com/personio-cdc/personio-cdc/internal/personio/personiotest"
@@ -152,7 +151,7 @@ func Count(changes map[string]change.Op) map[string]int {
 
 // Decoder decodes a wire-format value with a reader schema; *codec.Codec is one.
 type Decoder interface {
-	Decode(ctx context.Context, data []byte, reader avro.Schema, into any) error
+	Decode(ctx context.Context, data []byte, reader codec.Schema, into any) error
 }
 
 // Reader reads a topic to its end; *kafka.Client is one.
