@@ -69,7 +69,7 @@ type EmploymentChange = Change[EmploymentRecord]
 // ErrInvalid)) naming the employment id and the field, never the value.
 func NewEmployment(personID string, e personio.Employment) (*EmploymentRecord, error) {
 	personID = strings.TrimSpace(personID)
-	n := normalizer{entity: Employments, id: strings.TrimSpace(e.ID), lone: true}
+	n := normalizer{entity: Employments, id: strings.TrimSpace(e.ID)}
 	// termination.terminated_at is a date in Personio's spec: read it as one here, not as the
 	// instant the persons' list item makes of it.
 	var terminatedAt string

@@ -21,92 +21,8 @@ import (
 // kept; a caller must then do so on every sync, or the missing details look like a change.
 // An entity that cannot be converted yields a *FieldError (errors.Is(err, ErrInvalid)).
 func NewPerson(p personio.Person, emps []personio.Employment) (*Person, error) {
-	return normalizePerson(nil, p, emps)
-}
-
-// Normalizer converts the persons of one listing into normal form like NewPerson, but carves
-// their values and lists out of blocks it shares between them: a listing costs a few
-// allocations per block of persons rather than a dozen per person. A record keeps its blocks
-// alive, so use a Normalizer per listing (per sync), not for the life of the process. The
-// zero Normalizer is ready to use; it is not safe for concurrent use.
-type Normalizer struct {
-	policy      *Policy // applied to every record; nil keeps every field
-	persons     []Person
-	attrs       []CustomAttribute
-	emps        []Employment
-	strs        []string
-	times       []time.Time
-	rats        []big.Rat
-	rptrs       []*big.Rat
-	words       []big.Word
-	orgUnits    []OrgUnit
-	costCenters []CostCenter
-}
-
-// UsePolicy makes Person apply p to every record it returns, right
-// after normalisation: the content hash, the differ and the state only ever see the record as
-// the policy leaves it. nil keeps every field.
-func (b *Normalizer) UsePolicy(p *Policy) { b.policy = p }
-
-// Person is NewPerson with the values carved from the Normalizer's blocks, and the
-// Normalizer's policy applied.
-func (b *Normalizer) Person(p personio.Person, emps []personio.Employment) (*Person, error) {
-	out, err := normalizePerson(b, p, emps)
-	if err != nil {
-		return nil, err
-	}
-	b.policy.Apply(out)
-	return out, nil
-}
-
-// Policy returns the policy set with UsePolicy (nil when none). A compensation is put into
-// normal form with NewCompensation and, once its identity is settled (NumberCompensations),
-// gets the policy with Policy().Apply.
-func (b *Normalizer) Policy() *Policy { return b.policy }
-
-// Items per block of a Normalizer, each block some tens of kilobytes.
-const (
-	blockPersons = 128
-	blockAttrs   = 1024
-	blockEmps    = 128
-	blockStrs    = 2048
-	blockTimes   = 1024
-	blockRats    = 256
-	blockUnits   = 1024
-)
-
-// carve returns an empty list with capacity k cut from the free part of *block, making a new
-// block of max(k, chunk) items when it is short. The lists never overlap: appending within
-// capacity never reaches the next one.
-func carve[T any](block *[]T, k, chunk int) []T {
-	if k == 0 {
-		return []T{} // empty, not absent
-	}
-	b := *block
-	if cap(b)-len(b) < k {
-		b = make([]T, 0, max(k, chunk))
-	}
-	out := b[len(b) : len(b) : len(b)+k]
-	*block = b[:len(b)+k]
-	return out
-}
-
-// block is the chunk size for carve: 0 (exact lists) for a lone NewPerson.
-func (n *normalizer) block(items int) int {
-	if n.lone {
-		return 0
-	}
-	return items
-}
-
-func normalizePerson(b *Normalizer, p personio.Person, emps []personio.Employment) (*Person, error) {
 	n := normalizer{entity: Persons, id: strings.TrimSpace(p.ID)}
-	if b == nil {
-		b, n.lone = new(Normalizer), true
-	}
-	n.reserve(b, &p, emps)
-	out := &carve(&b.persons, 1, n.block(blockPersons))[:1][0]
-	*out = Person{
+	out := &Person{
 		ID:               n.id,
 		Email:            n.text(strings.ToLower(p.Email)),
 		FirstName:        n.text(p.FirstName),
@@ -116,8 +32,8 @@ func normalizePerson(b *Normalizer, p personio.Person, emps []personio.Employmen
 		Status:           n.text(p.Status),
 		CreatedAt:        n.timestamp("", "created_at", p.CreatedAt),
 		UpdatedAt:        n.timestamp("", "updated_at", p.UpdatedAt),
-		CustomAttributes: carve(&b.attrs, len(p.CustomAttributes), n.block(blockAttrs)),
-		Employments:      carve(&b.emps, max(len(emps), len(p.Employments)), n.block(blockEmps)),
+		CustomAttributes: make([]CustomAttribute, 0, len(p.CustomAttributes)),
+		Employments:      make([]Employment, 0, max(len(emps), len(p.Employments))),
 	}
 	if n.id == "" {
 		n.fail("id", "missing")
@@ -125,11 +41,7 @@ func normalizePerson(b *Normalizer, p personio.Person, emps []personio.Employmen
 	if p.ProfilePicture != nil {
 		out.ProfilePictureURL = n.text(p.ProfilePicture.URL)
 	}
-	values := joinValues(p.CustomAttributes) // every value's text in one allocation
 	for _, a := range p.CustomAttributes {
-		raw := bytes.TrimSpace(a.Value)
-		text := values[:len(raw)]
-		values = values[len(raw):]
 		id := strings.TrimSpace(a.ID)
 		if id == "" {
 			n.fail("custom_attributes", "attribute without id")
@@ -140,7 +52,7 @@ func normalizePerson(b *Normalizer, p personio.Person, emps []personio.Employmen
 			GlobalID:  n.text(a.GlobalID),
 			Label:     n.text(a.Label),
 			Type:      n.text(strings.ToUpper(a.Type)),
-			ValueJSON: n.canonicalJSONText("custom_attributes.", id, raw, text),
+			ValueJSON: n.canonicalJSON("custom_attributes."+id, a.Value),
 		})
 	}
 	out.CustomAttributes = uniqueByID(&n, "custom_attributes", out.CustomAttributes,
@@ -164,6 +76,33 @@ func normalizePerson(b *Normalizer, p personio.Person, emps []personio.Employmen
 	return out, nil
 }
 
+// Normalizer converts the persons of one listing into normal form like NewPerson, and applies
+// its field policy (UsePolicy) to each. The zero Normalizer is ready to use; it is not safe for
+// concurrent use.
+type Normalizer struct {
+	policy *Policy // applied to every record; nil keeps every field
+}
+
+// UsePolicy makes Person apply p to every record it returns, right after normalisation: the
+// content hash, the differ and the state only ever see the record as the policy leaves it.
+// nil keeps every field.
+func (b *Normalizer) UsePolicy(p *Policy) { b.policy = p }
+
+// Person is NewPerson with the Normalizer's policy applied.
+func (b *Normalizer) Person(p personio.Person, emps []personio.Employment) (*Person, error) {
+	out, err := NewPerson(p, emps)
+	if err != nil {
+		return nil, err
+	}
+	b.policy.Apply(out)
+	return out, nil
+}
+
+// Policy returns the policy set with UsePolicy (nil when none). A compensation is put into
+// normal form with NewCompensation and, once its identity is settled (NumberCompensations),
+// gets the policy with Policy().Apply.
+func (b *Normalizer) Policy() *Policy { return b.policy }
+
 func (n *normalizer) employment(e personio.Employment) Employment {
 	id := strings.TrimSpace(e.ID)
 	if id == "" {
@@ -178,15 +117,15 @@ func (n *normalizer) employment(e personio.Employment) Employment {
 		EndDate:                    n.date("", "end_date", e.EmploymentEndDate),
 		ProbationEndDate:           n.date("", "probation_end_date", e.ProbationEndDate),
 		ContractEndDate:            n.date("", "contract_end_date", e.ContractEndDate),
-		WeeklyWorkingHours:         n.dec(n.decimal("", "weekly_working_hours", ptrDecimal(e.WeeklyWorkingHours), HoursPrecision, HoursScale)),
-		FullTimeWeeklyWorkingHours: n.dec(n.decimal("", "full_time_weekly_working_hours", ptrDecimal(e.FullTimeWeeklyWorkingHours), HoursPrecision, HoursScale)),
+		WeeklyWorkingHours:         Dec(n.decimal("", "weekly_working_hours", ptrDecimal(e.WeeklyWorkingHours), HoursPrecision, HoursScale)),
+		FullTimeWeeklyWorkingHours: Dec(n.decimal("", "full_time_weekly_working_hours", ptrDecimal(e.FullTimeWeeklyWorkingHours), HoursPrecision, HoursScale)),
 		SupervisorID:               n.ref(e.Supervisor),
 		OfficeID:                   n.ref(e.Office),
 		LegalEntityID:              n.ref(e.LegalEntity),
 		SubCompanyID:               n.ref(e.SubCompany),
 		JobID:                      n.ref(e.Job),
-		OrgUnits:                   take(&n.orgUnits, len(e.OrgUnits)),
-		CostCenters:                take(&n.costCenters, len(e.CostCenters)),
+		OrgUnits:                   make([]OrgUnit, 0, len(e.OrgUnits)),
+		CostCenters:                make([]CostCenter, 0, len(e.CostCenters)),
 		CreatedAt:                  n.timestamp("", "created_at", e.CreatedAt),
 		UpdatedAt:                  n.timestamp("", "updated_at", e.UpdatedAt),
 	}
@@ -210,13 +149,13 @@ func (n *normalizer) employment(e personio.Employment) Employment {
 		}
 		var weight *big.Rat
 		if d := ptrDecimal(c.Weight); d != "" {
-			r, err := n.parseDecimal(string(d), HoursPrecision, HoursScale)
+			r, err := ParseDecimal(string(d), HoursPrecision, HoursScale)
 			if err != nil {
 				n.fail("cost_centers."+cid+".weight", err.Error())
 			}
 			weight = r
 		}
-		out.CostCenters = append(out.CostCenters, CostCenter{ID: cid, Weight: n.dec(weight)})
+		out.CostCenters = append(out.CostCenters, CostCenter{ID: cid, Weight: Dec(weight)})
 	}
 	out.CostCenters = uniqueByID(n, "cost_centers", out.CostCenters, func(c CostCenter) string { return c.ID })
 	if t := e.Termination; t != nil {
@@ -262,8 +201,8 @@ func NewCompensation(c personio.Compensation) (*Compensation, error) {
 		Amount:                     n.decimal("", "amount", c.Amount.Value, AmountPrecision, AmountScale),
 		Currency:                   strings.ToUpper(strings.TrimSpace(c.Amount.Currency)),
 		Interval:                   n.text(c.Interval),
-		WeeklyWorkingHours:         n.dec(n.decimal("", "weekly_working_hours", ptrDecimal(c.WeeklyWorkingHours), HoursPrecision, HoursScale)),
-		FullTimeWeeklyWorkingHours: n.dec(n.decimal("", "full_time_weekly_working_hours", ptrDecimal(c.FullTimeWeeklyWorkingHours), HoursPrecision, HoursScale)),
+		WeeklyWorkingHours:         Dec(n.decimal("", "weekly_working_hours", ptrDecimal(c.WeeklyWorkingHours), HoursPrecision, HoursScale)),
+		FullTimeWeeklyWorkingHours: Dec(n.decimal("", "full_time_weekly_working_hours", ptrDecimal(c.FullTimeWeeklyWorkingHours), HoursPrecision, HoursScale)),
 	}
 	if out.PersonID == "" {
 		n.fail("person_id", "missing")
@@ -299,95 +238,6 @@ func Dec(r *big.Rat) **big.Rat {
 // precision, is an error.
 func ParseDecimal(s string, precision, scale int) (*big.Rat, error) {
 	s = strings.TrimSpace(s)
-	if r, ok, err := parsePlainDecimal(s, precision, scale); ok {
-		return r, err
-	}
-	return parseDecimalSlow(s, precision, scale)
-}
-
-// parsePlainDecimal is ParseDecimal for the common text: an optional sign, at most 18 digits
-// and an optional fraction, no exponent. ok is false for any other text, which the general
-// path handles; for the text it takes, it accepts and rejects exactly as that path does.
-func parsePlainDecimal(s string, precision, scale int) (r *big.Rat, ok bool, err error) {
-	num, den, ok, err := parsePlainDecimalFrac(s, precision, scale)
-	if !ok || err != nil {
-		return nil, ok, err
-	}
-	return new(big.Rat).SetFrac64(num, den), true, nil
-}
-
-// parsePlainDecimalFrac is parsePlainDecimal returning the value as num/den.
-func parsePlainDecimalFrac(s string, precision, scale int) (numer, denom int64, ok bool, err error) {
-	if scale < 0 || scale > 18 || precision < 1 || precision > 19 {
-		return 0, 0, false, nil
-	}
-	i := 0
-	neg := false
-	if i < len(s) && (s[i] == '+' || s[i] == '-') {
-		neg = s[i] == '-'
-		i++
-	}
-	intStart := i
-	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-		i++
-	}
-	intPart := s[intStart:i]
-	frac := ""
-	if i < len(s) && s[i] == '.' {
-		i++
-		fs := i
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-		frac = s[fs:i]
-		if frac == "" {
-			return 0, 0, false, nil
-		}
-	}
-	if i != len(s) || intPart == "" || len(intPart)+len(frac) > 18 {
-		return 0, 0, false, nil // exponent, junk or long: the general path decides
-	}
-	frac = strings.TrimRight(frac, "0") // trailing zeros do not count as places
-	if len(frac) > scale {
-		return 0, 0, true, errors.New("more than " + strconv.Itoa(scale) + " decimal places")
-	}
-	var num uint64
-	for j := 0; j < len(intPart); j++ {
-		num = num*10 + uint64(intPart[j]-'0')
-	}
-	for j := 0; j < len(frac); j++ {
-		num = num*10 + uint64(frac[j]-'0')
-	}
-	// The unscaled value num·10^(scale-len(frac)) must stay below 10^precision.
-	tooMany := func() error { return errors.New("more than " + strconv.Itoa(precision) + " digits") }
-	unscaled := num
-	if unscaled >= pow10Uint64[precision] {
-		return 0, 0, true, tooMany()
-	}
-	for range scale - len(frac) {
-		if unscaled >= pow10Uint64[precision-1] && unscaled > 0 {
-			return 0, 0, true, tooMany() // ten times it reaches 10^precision
-		}
-		unscaled *= 10
-	}
-	n := int64(num) // fewer than 19 digits
-	if neg {
-		n = -n
-	}
-	return n, int64(pow10Uint64[len(frac)]), true, nil
-}
-
-// pow10Uint64[i] is 10^i.
-var pow10Uint64 = func() [20]uint64 {
-	var t [20]uint64
-	t[0] = 1
-	for i := 1; i < len(t); i++ {
-		t[i] = t[i-1] * 10
-	}
-	return t
-}()
-
-func parseDecimalSlow(s string, precision, scale int) (*big.Rat, error) {
 	m := decimalRE.FindStringSubmatch(s)
 	if m == nil {
 		return nil, errors.New("not a decimal number")
@@ -419,156 +269,13 @@ const maxExponent = 64
 
 func pow10(n int) *big.Int { return new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(n)), nil) }
 
-// normalizer collects the first error while converting one entity. It hands out the
-// pointers of optional fields from small slabs, so one entity costs a few allocations rather
-// than one per field. A slab is never written again after a pointer into it is handed out.
+// normalizer collects the first error while converting one entity.
 type normalizer struct {
 	entity Entity
 	id     string
 	err    error
 	scope  string // the employment id while scoped
 	scoped bool   // field names are within employments.<scope>.
-	lone   bool   // a single entity: lists of exact size rather than shared blocks
-
-	strs        []string
-	times       []time.Time
-	rats        []big.Rat
-	rptrs       []*big.Rat
-	words       []big.Word   // two for each of rats: their numerators and denominators
-	orgUnits    []OrgUnit    // the employments' lists, each cut with its own capacity
-	costCenters []CostCenter // likewise
-}
-
-// take cuts an empty list with capacity k from the front of *slab, so that appending to it
-// never reaches the next list; it makes one when the slab is short.
-func take[T any](slab *[]T, k int) []T {
-	if k == 0 {
-		return []T{} // empty, not absent
-	}
-	if k > len(*slab) {
-		return make([]T, 0, k)
-	}
-	out := (*slab)[:0:k]
-	*slab = (*slab)[k:]
-	return out
-}
-
-// Slab sizes when a slab runs out.
-const (
-	strSlab  = 8
-	timeSlab = 4
-	ratSlab  = 4
-)
-
-// reserve sizes the slabs for a person: one value for each optional field that is not empty
-// as sent (trimming may still empty it, so this is an upper bound).
-func (n *normalizer) reserve(b *Normalizer, p *personio.Person, emps []personio.Employment) {
-	strs := nonEmpty(p.Email, p.FirstName, p.LastName, p.PreferredName, p.Gender, p.Status)
-	if p.ProfilePicture != nil {
-		strs += nonEmpty(p.ProfilePicture.URL)
-	}
-	times := nonEmpty(p.CreatedAt, p.UpdatedAt)
-	rats, orgUnits, costCenters := 0, 0, 0
-	for i := range p.CustomAttributes {
-		a := &p.CustomAttributes[i]
-		strs += nonEmpty(a.GlobalID, a.Label, a.Type) + 1 // the value
-	}
-	for i := range emps {
-		e := &emps[i]
-		strs += nonEmpty(e.Status, e.Type) + nonEmptyRef(e.Supervisor, e.Office, e.LegalEntity, e.SubCompany, e.Job)
-		if e.Position != nil {
-			strs += nonEmpty(e.Position.Title)
-		}
-		for j := range e.OrgUnits {
-			strs += nonEmpty(e.OrgUnits[j].Type)
-		}
-		times += nonEmpty(e.EmploymentStartDate, e.EmploymentEndDate, e.ProbationEndDate, e.ContractEndDate, e.CreatedAt, e.UpdatedAt)
-		rats += 2 + len(e.CostCenters)
-		orgUnits += len(e.OrgUnits)
-		costCenters += len(e.CostCenters)
-		if t := e.Termination; t != nil {
-			strs += nonEmpty(t.Type, t.Reason)
-			times += nonEmpty(t.TerminationDate, t.LastWorkingDay, t.TerminatedAt)
-		}
-	}
-	n.strs = carve(&b.strs, strs, n.block(blockStrs))
-	n.times = carve(&b.times, times, n.block(blockTimes))
-	n.rats = carve(&b.rats, rats, n.block(blockRats))
-	n.rptrs = carve(&b.rptrs, rats, n.block(blockRats))
-	n.words = carve(&b.words, 2*rats, n.block(2*blockRats))[:2*rats]
-	n.orgUnits = carve(&b.orgUnits, orgUnits, n.block(blockUnits))[:orgUnits]
-	n.costCenters = carve(&b.costCenters, costCenters, n.block(blockUnits))[:costCenters]
-}
-
-func nonEmpty(ss ...string) int {
-	k := 0
-	for _, s := range ss {
-		if s != "" {
-			k++
-		}
-	}
-	return k
-}
-
-func nonEmptyRef(rs ...*personio.Ref) int {
-	k := 0
-	for _, r := range rs {
-		if r != nil && r.ID != "" {
-			k++
-		}
-	}
-	return k
-}
-
-func (n *normalizer) newString(s string) *string {
-	if len(n.strs) == cap(n.strs) {
-		n.strs = make([]string, 0, strSlab)
-	}
-	n.strs = append(n.strs, s)
-	return &n.strs[len(n.strs)-1]
-}
-
-func (n *normalizer) newTime(t time.Time) *time.Time {
-	if len(n.times) == cap(n.times) {
-		n.times = make([]time.Time, 0, timeSlab)
-	}
-	n.times = append(n.times, t)
-	return &n.times[len(n.times)-1]
-}
-
-func (n *normalizer) newRat() *big.Rat {
-	if len(n.rats) == cap(n.rats) {
-		n.rats = make([]big.Rat, 0, ratSlab)
-	}
-	n.rats = n.rats[:len(n.rats)+1]
-	r := &n.rats[len(n.rats)-1]
-	if len(n.words) < 2 {
-		return r
-	}
-	// Give the numerator and the denominator one word each from the slab, so that a value
-	// within 64 bits allocates nothing. Denom returns a reference only to a denominator
-	// that is set, so r starts as a copy of one, and both parts are then moved to the slab
-	// before anything is written: r shares nothing with ratOne.
-	*r = *ratOne
-	r.Denom().SetBits(n.words[1:1:2])
-	r.Num().SetBits(n.words[0:0:1])
-	n.words = n.words[2:]
-	return r
-}
-
-// ratOne is never written: newRat only copies it.
-var ratOne = big.NewRat(1, 1)
-
-// dec is Dec with the outer pointer from the slab.
-func (n *normalizer) dec(r *big.Rat) **big.Rat {
-	if r == nil {
-		return nil
-	}
-	if len(n.rptrs) == cap(n.rptrs) {
-		n.rptrs = make([]*big.Rat, 0, ratSlab)
-	}
-	n.rptrs = append(n.rptrs, r)
-	return &n.rptrs[len(n.rptrs)-1]
 }
 
 func (n *normalizer) fail(field, reason string) {
@@ -585,7 +292,7 @@ func (n *normalizer) text(s string) *string {
 	if s == "" {
 		return nil
 	}
-	return n.newString(s)
+	return &s
 }
 
 func (n *normalizer) ref(r *personio.Ref) *string {
@@ -635,7 +342,7 @@ func (n *normalizer) timestamp(prefix, name, s string) *time.Time {
 		n.fail(prefix+name, instRangeReason)
 		return nil
 	}
-	return n.newTime(t)
+	return &t
 }
 
 func parseTimestamp(s string) (time.Time, bool) {
@@ -683,90 +390,25 @@ func (n *normalizer) date(prefix, name, s string) *time.Time {
 		n.fail(prefix+name, dateRangeReason)
 		return nil
 	}
-	return n.newTime(t)
+	return &t
 }
 
-// parseDate is time.Parse(time.DateOnly, s) with the common YYYY-MM-DD text read directly.
+// parseDate reads a YYYY-MM-DD date.
 func parseDate(s string) (time.Time, bool) {
-	if len(s) == 10 && s[4] == '-' && s[7] == '-' {
-		y, ok1 := digits(s[0:4])
-		m, ok2 := digits(s[5:7])
-		d, ok3 := digits(s[8:10])
-		if ok1 && ok2 && ok3 {
-			if m < 1 || m > 12 || d < 1 || d > daysIn(time.Month(m), y) {
-				return time.Time{}, false
-			}
-			return time.Date(y, time.Month(m), d, 0, 0, 0, 0, time.UTC), true
-		}
-	}
 	t, err := time.Parse(time.DateOnly, s)
 	return t, err == nil
-}
-
-func digits(s string) (int, bool) {
-	v := 0
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return 0, false
-		}
-		v = v*10 + int(s[i]-'0')
-	}
-	return v, true
-}
-
-func daysIn(m time.Month, year int) int {
-	return time.Date(year, m+1, 0, 0, 0, 0, 0, time.UTC).Day()
 }
 
 func (n *normalizer) decimal(prefix, name string, d personio.Decimal, precision, scale int) *big.Rat {
 	if d == "" {
 		return nil
 	}
-	r, err := n.parseDecimal(string(d), precision, scale)
+	r, err := ParseDecimal(string(d), precision, scale)
 	if err != nil {
 		n.fail(prefix+name, err.Error())
 		return nil
 	}
 	return r
-}
-
-// parseDecimal is ParseDecimal with the common text parsed into a slab value.
-func (n *normalizer) parseDecimal(s string, precision, scale int) (*big.Rat, error) {
-	s = strings.TrimSpace(s)
-	if num, den, ok, err := parsePlainDecimalFrac(s, precision, scale); ok {
-		if err != nil {
-			return nil, err
-		}
-		return setFrac(n.newRat(), num, uint64(den)), nil
-	}
-	return parseDecimalSlow(s, precision, scale)
-}
-
-// setFrac sets r to num/den in lowest terms, as SetFrac64 does, but reduces with machine
-// words instead of big.Int arithmetic. den must be positive.
-func setFrac(r *big.Rat, num int64, den uint64) *big.Rat {
-	a := uint64(num)
-	if num < 0 {
-		a = uint64(-num)
-	}
-	if a == 0 {
-		den = 1
-	} else if g := gcd(a, den); g > 1 {
-		num /= int64(g)
-		den /= g
-	}
-	r.SetInt64(num) // denominator 1
-	if den != 1 {
-		r.Denom().SetUint64(den) // a reference to r's denominator once it is set
-	}
-	return r
-}
-
-func gcd(a, b uint64) uint64 {
-	for b != 0 {
-		a, b = b, a%b
-	}
-	return a
 }
 
 func ptrDecimal(d *personio.Decimal) personio.Decimal {
@@ -777,40 +419,9 @@ func ptrDecimal(d *personio.Decimal) personio.Decimal {
 }
 
 // canonicalJSON re-encodes a JSON value compactly with sorted object keys, numbers exactly as
-// sent and no HTML escaping. Absent and null values give nil.
-func (n *normalizer) canonicalJSON(prefix, name string, raw json.RawMessage) *string {
-	raw = bytes.TrimSpace(raw)
-	return n.canonicalJSONText(prefix, name, raw, string(raw))
-}
-
-// canonicalJSONText is canonicalJSON for raw without surrounding space, with text holding
-// the same bytes as a string.
-func (n *normalizer) canonicalJSONText(prefix, name string, raw json.RawMessage, text string) *string {
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil
-	}
-	if canonicalScalar(raw) {
-		return n.newString(text)
-	}
-	return n.canonicalJSONSlow(prefix+name, raw)
-}
-
-// joinValues returns the attribute values without surrounding space, back to back.
-func joinValues(attrs []personio.CustomAttribute) string {
-	size := 0
-	for i := range attrs {
-		size += len(bytes.TrimSpace(attrs[i].Value))
-	}
-	var b strings.Builder
-	b.Grow(size)
-	for i := range attrs {
-		b.Write(bytes.TrimSpace(attrs[i].Value))
-	}
-	return b.String()
-}
-
-// canonicalJSONSlow is canonicalJSON by decoding and encoding again.
-func (n *normalizer) canonicalJSONSlow(field string, raw json.RawMessage) *string {
+// sent and no HTML escaping, by decoding and encoding it again. Absent and null values give
+// nil.
+func (n *normalizer) canonicalJSON(field string, raw json.RawMessage) *string {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil
@@ -872,166 +483,4 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
-}
-
-// canonicalScalar reports whether raw is a JSON scalar that is already in canonical form, so
-// that decoding and encoding it again would give the same text: true, false, a number (kept as
-// sent), or a string of printable ASCII without escapes.
-func canonicalScalar(raw []byte) bool {
-	switch string(raw) {
-	case "true", "false":
-		return true
-	}
-	if raw[0] == '"' {
-		if len(raw) < 2 || raw[len(raw)-1] != '"' {
-			return false
-		}
-		for _, c := range raw[1 : len(raw)-1] {
-			if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
-				return false
-			}
-		}
-		return true
-	}
-	if raw[0] == '[' || raw[0] == '{' {
-		rest, ok := canonicalValue(raw, 0)
-		return ok && len(rest) == 0
-	}
-	return isJSONNumber(raw)
-}
-
-// canonicalValue checks that raw starts with a JSON value already in canonical form (as
-// canonicalScalar, and compact arrays and objects whose keys are strictly increasing) and
-// returns what follows it. depth bounds the nesting; deeper values take the general path.
-func canonicalValue(raw []byte, depth int) (rest []byte, ok bool) {
-	if len(raw) == 0 || depth > 16 {
-		return nil, false
-	}
-	switch raw[0] {
-	case '"':
-		end := canonicalStringEnd(raw)
-		if end < 0 {
-			return nil, false
-		}
-		return raw[end:], true
-	case '[':
-		raw = raw[1:]
-		if len(raw) > 0 && raw[0] == ']' {
-			return raw[1:], true
-		}
-		for {
-			raw, ok = canonicalValue(raw, depth+1)
-			if !ok || len(raw) == 0 {
-				return nil, false
-			}
-			switch raw[0] {
-			case ',':
-				raw = raw[1:]
-			case ']':
-				return raw[1:], true
-			default:
-				return nil, false
-			}
-		}
-	case '{':
-		raw = raw[1:]
-		if len(raw) > 0 && raw[0] == '}' {
-			return raw[1:], true
-		}
-		var prev []byte
-		for i := 0; ; i++ {
-			end := canonicalStringEnd(raw)
-			if end < 0 || end >= len(raw) || raw[end] != ':' {
-				return nil, false
-			}
-			key := raw[1 : end-1]
-			if i > 0 && bytes.Compare(prev, key) >= 0 {
-				return nil, false // unsorted or repeated keys
-			}
-			prev = key
-			raw, ok = canonicalValue(raw[end+1:], depth+1)
-			if !ok || len(raw) == 0 {
-				return nil, false
-			}
-			switch raw[0] {
-			case ',':
-				raw = raw[1:]
-			case '}':
-				return raw[1:], true
-			default:
-				return nil, false
-			}
-		}
-	}
-	// A literal or a number runs to the next delimiter.
-	end := 0
-	for end < len(raw) && raw[end] != ',' && raw[end] != ']' && raw[end] != '}' {
-		end++
-	}
-	lit := raw[:end]
-	switch string(lit) {
-	case "true", "false", "null":
-		return raw[end:], true
-	}
-	if !isJSONNumber(lit) {
-		return nil, false
-	}
-	return raw[end:], true
-}
-
-// canonicalStringEnd returns the index after the closing quote of the string raw starts
-// with, or -1 unless the string is printable ASCII without escapes.
-func canonicalStringEnd(raw []byte) int {
-	if len(raw) == 0 || raw[0] != '"' {
-		return -1
-	}
-	for i := 1; i < len(raw); i++ {
-		switch c := raw[i]; {
-		case c == '"':
-			return i + 1
-		case c < 0x20 || c >= 0x7f || c == '\\':
-			return -1
-		}
-	}
-	return -1
-}
-
-// isJSONNumber reports whether b is a number as the JSON grammar writes it.
-func isJSONNumber(b []byte) bool {
-	i := 0
-	if i < len(b) && b[i] == '-' {
-		i++
-	}
-	switch {
-	case i < len(b) && b[i] == '0':
-		i++
-	case i < len(b) && b[i] >= '1' && b[i] <= '9':
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-	default:
-		return false
-	}
-	if i < len(b) && b[i] == '.' {
-		i++
-		if i == len(b) || b[i] < '0' || b[i] > '9' {
-			return false
-		}
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-	}
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
-		i++
-		if i < len(b) && (b[i] == '+' || b[i] == '-') {
-			i++
-		}
-		if i == len(b) || b[i] < '0' || b[i] > '9' {
-			return false
-		}
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-	}
-	return i == len(b)
 }

@@ -15,7 +15,7 @@ type entityRun struct {
 	desc           *change.Descriptor
 	entity         change.Entity
 	run            *diff.Run
-	norm           change.Normalizer // records of this run, carved from shared blocks
+	norm           change.Normalizer // puts the records of this run into normal form, with the policy
 	res            *EntityResult
 	received       int
 	complete       bool      // every scope so far was listed completely and was valid
