@@ -238,6 +238,15 @@ func Dec(r *big.Rat) **big.Rat {
 // precision, is an error.
 func ParseDecimal(s string, precision, scale int) (*big.Rat, error) {
 	s = strings.TrimSpace(s)
+	if r, ok, err := parsePlainDecimal(s, precision, scale); ok {
+		return r, err
+	}
+	return parseDecimalSlow(s, precision, scale)
+}
+
+// parseDecimalSlow is ParseDecimal for any text: big.Rat reads it, the regular expression
+// having made sure it is decimal notation.
+func parseDecimalSlow(s string, precision, scale int) (*big.Rat, error) {
 	m := decimalRE.FindStringSubmatch(s)
 	if m == nil {
 		return nil, errors.New("not a decimal number")
@@ -261,6 +270,88 @@ func ParseDecimal(s string, precision, scale int) (*big.Rat, error) {
 	}
 	return r, nil
 }
+
+// parsePlainDecimal is ParseDecimal for the common text: an optional sign, at most 18 digits
+// and an optional fraction, no exponent. ok is false for any other text, which the general
+// path handles; for the text it takes, it accepts and rejects exactly as that path does.
+func parsePlainDecimal(s string, precision, scale int) (r *big.Rat, ok bool, err error) {
+	num, den, ok, err := parsePlainDecimalFrac(s, precision, scale)
+	if !ok || err != nil {
+		return nil, ok, err
+	}
+	return new(big.Rat).SetFrac64(num, den), true, nil
+}
+
+// parsePlainDecimalFrac is parsePlainDecimal returning the value as num/den.
+func parsePlainDecimalFrac(s string, precision, scale int) (numer, denom int64, ok bool, err error) {
+	if scale < 0 || scale > 18 || precision < 1 || precision > 19 {
+		return 0, 0, false, nil
+	}
+	i := 0
+	neg := false
+	if i < len(s) && (s[i] == '+' || s[i] == '-') {
+		neg = s[i] == '-'
+		i++
+	}
+	intStart := i
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	intPart := s[intStart:i]
+	frac := ""
+	if i < len(s) && s[i] == '.' {
+		i++
+		fs := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		frac = s[fs:i]
+		if frac == "" {
+			return 0, 0, false, nil
+		}
+	}
+	if i != len(s) || intPart == "" || len(intPart)+len(frac) > 18 {
+		return 0, 0, false, nil // exponent, junk or long: the general path decides
+	}
+	frac = strings.TrimRight(frac, "0") // trailing zeros do not count as places
+	if len(frac) > scale {
+		return 0, 0, true, errors.New("more than " + strconv.Itoa(scale) + " decimal places")
+	}
+	var num uint64
+	for j := 0; j < len(intPart); j++ {
+		num = num*10 + uint64(intPart[j]-'0')
+	}
+	for j := 0; j < len(frac); j++ {
+		num = num*10 + uint64(frac[j]-'0')
+	}
+	// The unscaled value num·10^(scale-len(frac)) must stay below 10^precision.
+	tooMany := func() error { return errors.New("more than " + strconv.Itoa(precision) + " digits") }
+	unscaled := num
+	if unscaled >= pow10Uint64[precision] {
+		return 0, 0, true, tooMany()
+	}
+	for range scale - len(frac) {
+		if unscaled >= pow10Uint64[precision-1] && unscaled > 0 {
+			return 0, 0, true, tooMany() // ten times it reaches 10^precision
+		}
+		unscaled *= 10
+	}
+	n := int64(num) // fewer than 19 digits
+	if neg {
+		n = -n
+	}
+	return n, int64(pow10Uint64[len(frac)]), true, nil
+}
+
+// pow10Uint64[i] is 10^i.
+var pow10Uint64 = func() [20]uint64 {
+	var t [20]uint64
+	t[0] = 1
+	for i := 1; i < len(t); i++ {
+		t[i] = t[i-1] * 10
+	}
+	return t
+}()
 
 // decimalRE is plain decimal text with an optional exponent (group 1).
 var decimalRE = regexp.MustCompile(`^[+-]?[0-9]+(?:\.[0-9]+)?(?:[eE]([+-]?[0-9]+))?$`)
@@ -419,13 +510,22 @@ func ptrDecimal(d *personio.Decimal) personio.Decimal {
 }
 
 // canonicalJSON re-encodes a JSON value compactly with sorted object keys, numbers exactly as
-// sent and no HTML escaping, by decoding and encoding it again. Absent and null values give
-// nil.
+// sent and no HTML escaping, by decoding and encoding it again unless canonicalScalar finds
+// it canonical already. Absent and null values give nil.
 func (n *normalizer) canonicalJSON(field string, raw json.RawMessage) *string {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil
 	}
+	if canonicalScalar(raw) { // already canonical: re-encoding would give the same text
+		s := string(raw)
+		return &s
+	}
+	return n.canonicalJSONSlow(field, raw)
+}
+
+// canonicalJSONSlow is canonicalJSON by decoding and encoding again.
+func (n *normalizer) canonicalJSONSlow(field string, raw json.RawMessage) *string {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var v any
@@ -483,4 +583,166 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// canonicalScalar reports whether raw is a JSON scalar that is already in canonical form, so
+// that decoding and encoding it again would give the same text: true, false, a number (kept as
+// sent), or a string of printable ASCII without escapes.
+func canonicalScalar(raw []byte) bool {
+	switch string(raw) {
+	case "true", "false":
+		return true
+	}
+	if raw[0] == '"' {
+		if len(raw) < 2 || raw[len(raw)-1] != '"' {
+			return false
+		}
+		for _, c := range raw[1 : len(raw)-1] {
+			if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+				return false
+			}
+		}
+		return true
+	}
+	if raw[0] == '[' || raw[0] == '{' {
+		rest, ok := canonicalValue(raw, 0)
+		return ok && len(rest) == 0
+	}
+	return isJSONNumber(raw)
+}
+
+// canonicalValue checks that raw starts with a JSON value already in canonical form (as
+// canonicalScalar, and compact arrays and objects whose keys are strictly increasing) and
+// returns what follows it. depth bounds the nesting; deeper values take the general path.
+func canonicalValue(raw []byte, depth int) (rest []byte, ok bool) {
+	if len(raw) == 0 || depth > 16 {
+		return nil, false
+	}
+	switch raw[0] {
+	case '"':
+		end := canonicalStringEnd(raw)
+		if end < 0 {
+			return nil, false
+		}
+		return raw[end:], true
+	case '[':
+		raw = raw[1:]
+		if len(raw) > 0 && raw[0] == ']' {
+			return raw[1:], true
+		}
+		for {
+			raw, ok = canonicalValue(raw, depth+1)
+			if !ok || len(raw) == 0 {
+				return nil, false
+			}
+			switch raw[0] {
+			case ',':
+				raw = raw[1:]
+			case ']':
+				return raw[1:], true
+			default:
+				return nil, false
+			}
+		}
+	case '{':
+		raw = raw[1:]
+		if len(raw) > 0 && raw[0] == '}' {
+			return raw[1:], true
+		}
+		var prev []byte
+		for i := 0; ; i++ {
+			end := canonicalStringEnd(raw)
+			if end < 0 || end >= len(raw) || raw[end] != ':' {
+				return nil, false
+			}
+			key := raw[1 : end-1]
+			if i > 0 && bytes.Compare(prev, key) >= 0 {
+				return nil, false // unsorted or repeated keys
+			}
+			prev = key
+			raw, ok = canonicalValue(raw[end+1:], depth+1)
+			if !ok || len(raw) == 0 {
+				return nil, false
+			}
+			switch raw[0] {
+			case ',':
+				raw = raw[1:]
+			case '}':
+				return raw[1:], true
+			default:
+				return nil, false
+			}
+		}
+	}
+	// A literal or a number runs to the next delimiter.
+	end := 0
+	for end < len(raw) && raw[end] != ',' && raw[end] != ']' && raw[end] != '}' {
+		end++
+	}
+	lit := raw[:end]
+	switch string(lit) {
+	case "true", "false", "null":
+		return raw[end:], true
+	}
+	if !isJSONNumber(lit) {
+		return nil, false
+	}
+	return raw[end:], true
+}
+
+// canonicalStringEnd returns the index after the closing quote of the string raw starts
+// with, or -1 unless the string is printable ASCII without escapes.
+func canonicalStringEnd(raw []byte) int {
+	if len(raw) == 0 || raw[0] != '"' {
+		return -1
+	}
+	for i := 1; i < len(raw); i++ {
+		switch c := raw[i]; {
+		case c == '"':
+			return i + 1
+		case c < 0x20 || c >= 0x7f || c == '\\':
+			return -1
+		}
+	}
+	return -1
+}
+
+// isJSONNumber reports whether b is a number as the JSON grammar writes it.
+func isJSONNumber(b []byte) bool {
+	i := 0
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && b[i] >= '1' && b[i] <= '9':
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	default:
+		return false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if i == len(b) || b[i] < '0' || b[i] > '9' {
+			return false
+		}
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if i == len(b) || b[i] < '0' || b[i] > '9' {
+			return false
+		}
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	}
+	return i == len(b)
 }
