@@ -16,6 +16,8 @@ type Lifecycle struct {
 	Admin     *admin.Server
 	// ShutdownTimeout bounds how long a sync in flight may run on after the stop signal.
 	ShutdownTimeout time.Duration
+	// Webhooks is the webhook trigger (receiver, catch-up, targeted runs); nil without one.
+	Webhooks *Webhooks
 	// Close releases the clients (Kafka, registry, Personio) once nothing uses them.
 	Close  func() error
 	Logger *slog.Logger
@@ -67,12 +69,21 @@ func (l *Lifecycle) Serve(ctx context.Context) error {
 	stop := make(chan struct{})
 	loopDone := make(chan error, 1)
 	go func() { loopDone <- l.Scheduler.Loop(stop, work) }()
+	// The webhook trigger stops with the schedule: its receiver at step 1, its targeted run in
+	// flight drains with the sync in step 2. Its Run ends early only when it cannot listen.
+	var hooksDone chan error
+	if l.Webhooks != nil {
+		hooksDone = make(chan error, 1)
+		go func() { hooksDone <- l.Webhooks.Run(stop, work) }()
+	}
 
-	var loopErr error
+	var loopErr, hooksErr error
 	select {
 	case <-ctx.Done():
 	case loopErr = <-loopDone: // a fatal error; work itself does not end before step 2
 		loopDone <- loopErr
+	case hooksErr = <-hooksDone: // never ready when nil
+		hooksDone = nil
 	}
 
 	// Step 1.
@@ -82,13 +93,24 @@ func (l *Lifecycle) Serve(ctx context.Context) error {
 
 	// Step 2.
 	drain := time.NewTimer(l.ShutdownTimeout)
+	defer drain.Stop()
 	select {
 	case loopErr = <-loopDone:
-		drain.Stop()
 	case <-drain.C:
 		logger.Warn("shutdown timeout reached: abandoning the sync in flight; unacknowledged events will be re-sent with the same event_id")
 		abandon()
 		loopErr = <-loopDone
+	}
+	if hooksDone != nil {
+		select {
+		case hooksErr = <-hooksDone:
+		case <-drain.C:
+			abandon()
+			hooksErr = <-hooksDone
+		}
+	}
+	if loopErr == nil {
+		loopErr = hooksErr
 	}
 	if errors.Is(loopErr, context.Canceled) {
 		loopErr = nil

@@ -30,6 +30,9 @@ type Stack struct {
 	// Employments reads the employments of given persons for the rolling refresh; nil (the
 	// runner cannot yet) leaves the refresh off whatever EMPLOYMENT_REFRESH_PERIOD says.
 	Employments EmploymentReader
+	// Targets runs the webhook trigger's targeted fetches; nil (the runner cannot yet) leaves
+	// the webhook receiver off whatever WEBHOOK_ADDR says.
+	Targets TargetReader
 }
 
 // Redactor returns the redactor of cfg's secrets: the Personio client secret, the Kafka SASL
@@ -154,6 +157,9 @@ func (s *Stack) Lifecycle(reg *prometheus.Registry, version string) (*Lifecycle,
 		ShutdownTimeout: s.Config.Admin.ShutdownTimeout,
 		Close:           s.Close,
 		Logger:          s.Logger,
+	}
+	if l.Webhooks, err = NewWebhooks(s.Config, s.Targets, s.Personio, reg, s.Logger); err != nil {
+		return nil, err
 	}
 	checks := append([]admin.Check{{Name: "shutdown", Func: l.Stopping}}, s.ReadyChecks()...)
 	srv, err := admin.New(admin.Options{
