@@ -11,6 +11,7 @@ import (
 	"github.com/personio-cdc/personio-cdc/internal/config"
 	"github.com/personio-cdc/personio-cdc/internal/kafka"
 	"github.com/personio-cdc/personio-cdc/internal/refresh"
+	"github.com/personio-cdc/personio-cdc/pipeline/change"
 )
 
 // EmploymentReader reads employments for the rolling refresh.
@@ -36,6 +37,9 @@ type Refresh struct {
 	Planner *refresh.Planner
 	Reader  EmploymentReader
 	Journal VerificationJournal
+	// SyncEntities, when set, are the entities of the scheduled syncs while the refresh runs:
+	// every entity but employments, which the refresh reads instead of every full sync.
+	SyncEntities []change.Entity
 }
 
 // WithRefresh makes the scheduler run the rolling refresh of employments between its syncs

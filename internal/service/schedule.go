@@ -263,7 +263,11 @@ func reasonOf(res syncrun.Result, err error) string {
 func (s *Scheduler) runOnce(ctx context.Context, kind syncrun.Kind) (rep runReport, fatal error) {
 	s.running.Store(true)
 	defer s.running.Store(false)
-	res, err := s.runner.Run(ctx, kind)
+	var opts []syncrun.RunOption
+	if s.refresh != nil && len(s.refresh.SyncEntities) > 0 {
+		opts = append(opts, syncrun.WithEntities(s.refresh.SyncEntities...))
+	}
+	res, err := s.runner.Run(ctx, kind, opts...)
 	rep = runReport{ok: err == nil && res.Outcome == syncrun.Complete, outcome: res.Outcome}
 	if err != nil {
 		rep.outcome = syncrun.Failed
