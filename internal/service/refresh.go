@@ -11,7 +11,7 @@ import (
 	"github.com/personio-cdc/personio-cdc/internal/config"
 	"github.com/personio-cdc/personio-cdc/internal/kafka"
 	"github.com/personio-cdc/personio-cdc/internal/refresh"
-	"github.com/personio-cdc/personio-cdc/pipeline/change"
+	syncrun "github.com/personio-cdc/personio-cdc/pipeline/sync"
 )
 
 // EmploymentReader reads employments for the rolling refresh.
@@ -37,9 +37,11 @@ type Refresh struct {
 	Planner *refresh.Planner
 	Reader  EmploymentReader
 	Journal VerificationJournal
-	// SyncEntities, when set, are the entities of the scheduled syncs while the refresh runs:
-	// every entity but employments, which the refresh reads instead of every full sync.
-	SyncEntities []change.Entity
+	// SyncOptions are the options of the scheduled syncs while the refresh runs: they read no
+	// employments (the refresh does, instead of every full sync listing every person's) and
+	// delete only those of persons gone from a complete persons listing
+	// (syncrun.WithGoneEmploymentsOnly).
+	SyncOptions []syncrun.RunOption
 }
 
 // WithRefresh makes the scheduler run the rolling refresh of employments between its syncs

@@ -264,8 +264,8 @@ func (s *Scheduler) runOnce(ctx context.Context, kind syncrun.Kind) (rep runRepo
 	s.running.Store(true)
 	defer s.running.Store(false)
 	var opts []syncrun.RunOption
-	if s.refresh != nil && len(s.refresh.SyncEntities) > 0 {
-		opts = append(opts, syncrun.WithEntities(s.refresh.SyncEntities...))
+	if s.refresh != nil {
+		opts = s.refresh.SyncOptions
 	}
 	res, err := s.runner.Run(ctx, kind, opts...)
 	rep = runReport{ok: err == nil && res.Outcome == syncrun.Complete, outcome: res.Outcome}
