@@ -35,6 +35,10 @@ type Descriptor struct {
 	// effective in November 2026). nil: the entity has one scope, the whole tenant, named
 	// Entity; a stored record then need not be decoded to know it is inside.
 	Scope func(Record) (string, error)
+	// Moved are the field families (diff.FieldEmpty's names; a name ending in "." stands for
+	// every family it begins) that records of the entity no longer fill because another
+	// entity publishes them: the field-loss guard does not count their going empty.
+	Moved []string
 	// Reserved are the fields no field policy may drop or hash, with the reason: the
 	// service reads them (identity, scopes, high-water marks).
 	Reserved map[string]string
@@ -42,10 +46,6 @@ type Descriptor struct {
 	// the demo), given a reader of its fields as text by Avro name ("" when absent). It
 	// shows personal data, so it is never logged.
 	Summary func(field func(name string) string) []string
-
-	// pending: described, not synced yet. Describe finds it (records, envelopes and policies
-	// of the entity work), Entities leaves it out until every stage handles it.
-	pending bool
 
 	newRecord   func() Record
 	newEnvelope func() Envelope
@@ -97,6 +97,9 @@ func entityList() []*Descriptor {
 	return []*Descriptor{
 		describe[Person](Descriptor{
 			Entity: Persons,
+			// Since the employments topic (2026-12) a person carries its employments as ids;
+			// the details it carried before go empty once per person, and that is no loss.
+			Moved: []string{"employments.*."},
 			Reserved: map[string]string{
 				"updated_at": "incremental syncs read it (and a change of it alone is never published)",
 			},
@@ -131,8 +134,14 @@ func entityList() []*Descriptor {
 			},
 		}),
 		describe[EmploymentRecord](Descriptor{
-			Entity:  Employments,
-			pending: true,
+			Entity: Employments,
+			Scope: func(r Record) (string, error) {
+				m, err := decodedAs[EmploymentRecord](r)
+				if err != nil {
+					return "", err
+				}
+				return ScopeName(Employments, m.PersonID), nil
+			},
 			Reserved: map[string]string{
 				"person_id": "it names the person whose employment listing covers the employment",
 			},
@@ -164,11 +173,9 @@ func nonEmptyWords(ws ...string) []string {
 
 // Entities returns the entities the service publishes, in the order runs list them.
 func Entities() []Entity {
-	out := make([]Entity, 0, len(descriptors))
-	for _, d := range descriptors {
-		if !d.pending {
-			out = append(out, d.Entity)
-		}
+	out := make([]Entity, len(descriptors))
+	for i, d := range descriptors {
+		out[i] = d.Entity
 	}
 	return out
 }
@@ -204,9 +211,22 @@ func NameList() string {
 	return strings.Join(n[:len(n)-1], ", ") + " or " + n[len(n)-1]
 }
 
+// ScopeName names a scope of an entity listed in parts, e.g. "employments:<person id>".
+func ScopeName(e Entity, part string) string { return string(e) + ":" + part }
+
 // MonthScope names the scope of a month of an entity listed by month windows, e.g.
 // "compensations:2026-11" for any instant of November 2026 (UTC).
-func MonthScope(e Entity, t time.Time) string { return string(e) + ":" + t.UTC().Format("2006-01") }
+func MonthScope(e Entity, t time.Time) string { return ScopeName(e, t.UTC().Format("2006-01")) }
+
+// MovedOut reports whether the field family fam is one of Moved.
+func (d *Descriptor) MovedOut(fam string) bool {
+	for _, m := range d.Moved {
+		if fam == m || (strings.HasSuffix(m, ".") && strings.HasPrefix(fam, m)) {
+			return true
+		}
+	}
+	return false
+}
 
 // New returns an empty record of the entity, to decode into.
 func (d *Descriptor) New() Record { return d.newRecord() }

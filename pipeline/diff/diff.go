@@ -201,25 +201,34 @@ func EffectiveIn(windows ...Window) func(change.Record) bool {
 	}
 }
 
-// InScopes returns a Scope.Contains (or Scope.Listed) for an entity listed by scopes
-// (change.Descriptor.Scope): a record is covered when the scope that covers it is one of
-// scopes. A record whose scope cannot be told (it does not decode) is not covered, so it is
-// never deleted. nil when the entity has one scope, the whole tenant, and it is among scopes
-// (every record is covered); for such an entity without it, nothing is covered.
-func InScopes(d *change.Descriptor, scopes ...string) func(change.Record) bool {
-	set := make(map[string]bool, len(scopes))
-	for _, s := range scopes {
-		set[s] = true
+// Covered returns the Scope of a listing of an entity listed in scopes (change.Descriptor.Scope)
+// that listed the scopes listed, of which complete were listed completely. With rest, every
+// scope of the entity that was not listed is known to be empty (employments: the person is
+// gone from a complete persons listing), so it is covered too: its stored records are deleted.
+// A record whose scope cannot be told is never covered.
+func Covered(d *change.Descriptor, complete, listed []string, rest bool) Scope {
+	done := make(map[string]bool, len(complete))
+	for _, s := range complete {
+		done[s] = true
 	}
-	if d.Scope == nil {
-		if set[string(d.Entity)] {
-			return nil
-		}
-		return func(change.Record) bool { return false }
+	seen := make(map[string]bool, len(listed))
+	for _, s := range listed {
+		seen[s] = true
 	}
-	return func(r change.Record) bool {
-		s, err := d.Scope(r)
-		return err == nil && set[s]
+	in := func(r change.Record) (string, bool) {
+		s, err := d.ScopeOf(r)
+		return s, err == nil
+	}
+	return Scope{
+		Complete: len(complete) > 0 || rest,
+		Contains: func(r change.Record) bool {
+			s, ok := in(r)
+			return ok && (done[s] || (rest && !seen[s]))
+		},
+		Listed: func(r change.Record) bool {
+			s, ok := in(r)
+			return ok && seen[s]
+		},
 	}
 }
 
@@ -236,6 +245,7 @@ type Result struct {
 type Run struct {
 	d         *Differ
 	st        Reader
+	desc      *change.Descriptor
 	entity    change.Entity
 	src       change.Source
 	prefix    string
@@ -256,7 +266,8 @@ func (d *Differ) Begin(st Reader, entity change.Entity, src change.Source) (*Run
 	if st == nil {
 		return nil, errors.New("diff: nil state")
 	}
-	if _, err := change.Describe(entity); err != nil {
+	desc, err := change.Describe(entity)
+	if err != nil {
 		return nil, fmt.Errorf("diff: %w", err)
 	}
 	if src.Tenant == "" || strings.Contains(src.Tenant, ":") {
@@ -271,7 +282,7 @@ func (d *Differ) Begin(st Reader, entity change.Entity, src change.Source) (*Run
 	src.ExtractedAt = src.ExtractedAt.UTC().Truncate(time.Millisecond)
 	src.EntityUpdatedAt = nil
 	return &Run{
-		d: d, st: st, entity: entity, src: src, prefix: src.Tenant + ":",
+		d: d, st: st, desc: desc, entity: entity, src: src, prefix: src.Tenant + ":",
 		seen: make(map[string]listed), conflicts: make(map[string]bool),
 	}, nil
 }

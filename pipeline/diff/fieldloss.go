@@ -20,7 +20,7 @@ func (r *Run) noteLoss(key string, before, after change.Record, changed []string
 	var fams []string
 	for _, path := range changed {
 		fam, wasEmpty := FieldEmpty(before, path)
-		if fam == "" || wasEmpty {
+		if fam == "" || wasEmpty || r.desc.MovedOut(fam) {
 			continue
 		}
 		if _, nowEmpty := FieldEmpty(after, path); nowEmpty && !slices.Contains(fams, fam) {

@@ -171,30 +171,48 @@ func TestGuardCountsOnlyTheListedScope(t *testing.T) {
 	})
 }
 
-// TestInScopes: a scope set covers the records its descriptor places inside it; an entity with
-// one scope is covered whole (nil: no record needs decoding) or not at all.
-func TestInScopes(t *testing.T) {
+// TestCovered: a listing in scopes covers the stored records of the scopes it listed
+// completely, and with rest those of every scope it did not list; it looked at those of the
+// scopes it listed.
+func TestCovered(t *testing.T) {
 	comps, _ := change.Describe(change.Compensations)
-	in := diff.InScopes(comps, "compensations:2026-11")
-	if in == nil {
-		t.Fatal("InScopes of compensations is nil")
+	sc := diff.Covered(comps, []string{"compensations:2026-11"}, []string{"compensations:2026-10", "compensations:2026-11"}, false)
+	if !sc.Complete {
+		t.Error("a listing with a complete scope is not complete")
 	}
 	for _, tt := range []struct {
-		from string
-		want bool
-	}{{"2026-10-31", false}, {"2026-11-01", true}, {"2026-11-30", true}, {"2026-12-01", false}} {
-		if got := in(&change.Compensation{EffectiveFrom: date(t, tt.from)}); got != tt.want {
-			t.Errorf("effective %s: covered %v, want %v", tt.from, got, tt.want)
+		from            string
+		covered, looked bool
+	}{{"2026-09-30", false, false}, {"2026-10-31", false, true}, {"2026-11-01", true, true}, {"2026-11-30", true, true}, {"2026-12-01", false, false}} {
+		c := &change.Compensation{EffectiveFrom: date(t, tt.from)}
+		if got, looked := sc.Contains(c), sc.Listed(c); got != tt.covered || looked != tt.looked {
+			t.Errorf("effective %s: covered %v, listed %v; want %v, %v", tt.from, got, looked, tt.covered, tt.looked)
 		}
 	}
-	if in(&change.Person{ID: "1"}) {
+	if sc.Contains(&change.Person{ID: "1"}) || sc.Listed(&change.Person{ID: "1"}) {
 		t.Error("a person is inside a compensation scope")
 	}
-	persons, _ := change.Describe(change.Persons)
-	if diff.InScopes(persons, "persons") != nil {
-		t.Error("the whole persons scope is not nil")
+	if diff.Covered(comps, nil, []string{"compensations:2026-11"}, false).Complete {
+		t.Error("a listing without a complete scope is complete")
 	}
-	if none := diff.InScopes(persons); none == nil || none(&change.Person{ID: "1"}) {
-		t.Error("no persons scope covers a person")
+
+	emps, _ := change.Describe(change.Employments)
+	emp := func(person string) *change.EmploymentRecord {
+		return &change.EmploymentRecord{ID: "e", PersonID: person}
+	}
+	// Person 1 listed completely, person 2's listing failed, person 3 not listed.
+	complete, listed := []string{"employments:1"}, []string{"employments:1", "employments:2"}
+	for _, rest := range []bool{false, true} {
+		sc := diff.Covered(emps, complete, listed, rest)
+		if !sc.Contains(emp("1")) || sc.Contains(emp("2")) || sc.Contains(emp("3")) != rest {
+			t.Errorf("rest %v: covers person 1 %v, 2 %v, 3 %v; want true, false, %v", rest,
+				sc.Contains(emp("1")), sc.Contains(emp("2")), sc.Contains(emp("3")), rest)
+		}
+		if !sc.Listed(emp("2")) || sc.Listed(emp("3")) {
+			t.Errorf("rest %v: looked at person 2 %v, 3 %v; want true, false", rest, sc.Listed(emp("2")), sc.Listed(emp("3")))
+		}
+	}
+	if !diff.Covered(emps, nil, nil, true).Complete {
+		t.Error("a listing that knows every scope empty is not complete")
 	}
 }

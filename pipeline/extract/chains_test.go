@@ -219,9 +219,11 @@ func TestExtractLearnsBoundaries(t *testing.T) {
 	}
 }
 
-func TestExtractWithoutEmploymentDetails(t *testing.T) {
+// TestExtractPersonsCarryEmploymentIDs: a persons listing reads no employments: persons carry
+// their employments as ids, the employments stream lists them (when asked).
+func TestExtractPersonsCarryEmploymentIDs(t *testing.T) {
 	src := company()
-	e, err := New(src, WithClock(func() time.Time { return now }), WithEmploymentDetails(false))
+	e, err := New(src, WithClock(func() time.Time { return now }))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,8 +42,16 @@ type Snapshot struct {
 	// pass for an item that is gone. Identical compensations without id are kept as often
 	// as one request listed them.
 	Items change.Items
-	// Complete is true when the listing finished without any error. Items of an incomplete
-	// snapshot are still valid (a person whose employments could not be read is left out).
+	// Parts are the scopes a snapshot of an entity listed in parts covers (employments: one
+	// per person, change.ScopeName), each with whether its listing completed; empty for a
+	// snapshot of one scope (Scope).
+	Parts []Part
+	// Rest is true when every scope of the entity that Parts does not name is known to be
+	// empty (employments: the persons listing was exhaustive, so a person it did not list is
+	// gone and has no employments): a stored record in such a scope is deleted.
+	Rest bool
+	// Complete is true when the listing finished without any error (for a snapshot with
+	// Parts: every part's). Items of an incomplete snapshot are still valid.
 	Complete bool
 	// Filtered is true when the listing asked only for items changed since a point in time
 	// (incremental sync): an item missing from it says nothing about its existence.
@@ -53,6 +61,12 @@ type Snapshot struct {
 	// StartedAt is when the listing began, Duration how long it took.
 	StartedAt time.Time
 	Duration  time.Duration
+}
+
+// Part is one scope of a snapshot with parts.
+type Part struct {
+	Scope    string
+	Complete bool
 }
 
 // Exhaustive reports whether the snapshot lists every existing item of its scope, so that an
@@ -66,6 +80,12 @@ type Request struct {
 	PersonsUpdatedSince time.Time
 	// Entities are the entities to list; none lists every entity (change.Entities).
 	Entities []change.Entity
+	// EmploymentsOf names persons whose employments are listed, besides those of every
+	// person the request's persons listing returns. When it is not nil and persons are not
+	// requested, only these persons' employments are listed (no persons listing): the seam
+	// for a rolling refresh. When it is nil and persons are not requested, the persons are
+	// listed (not delivered) to learn whose employments to list.
+	EmploymentsOf []string
 	// CurrentMonthOnly lists only the compensation window of the current month, not the
 	// look-back (an incremental sync: Personio has no updated_at filter for compensations, so
 	// the earlier months wait for the next full sync instead of costing every incremental sync
@@ -98,7 +118,6 @@ type Extractor struct {
 	src               Source
 	lookbackMonths    int
 	employmentWorkers int
-	employmentDetails bool
 	personChains      int
 	compWindows       int
 	skew              time.Duration
@@ -119,14 +138,8 @@ type Option func(*Extractor)
 // (default 2).
 func WithLookbackMonths(n int) Option { return func(e *Extractor) { e.lookbackMonths = n } }
 
-// WithEmploymentWorkers bounds how many persons' employments are fetched at once (default 4).
+// WithEmploymentWorkers bounds how many persons' employment listings run at once (default 4).
 func WithEmploymentWorkers(n int) Option { return func(e *Extractor) { e.employmentWorkers = n } }
-
-// WithEmploymentDetails sets whether each person's employments are fetched (default true, the
-// setting SYNC_EMPLOYMENT_DETAILS). Details cost one request per person listed; without them a
-// person carries its employments as ids only, so a full sync of 10,000 persons needs about 200
-// requests instead of 10,200.
-func WithEmploymentDetails(on bool) Option { return func(e *Extractor) { e.employmentDetails = on } }
 
 // WithPersonChains sets into how many created_at ranges a full persons listing is split, each
 // listed by its own cursor chain at the same time (default 6; 1 lists with one chain). Every
@@ -152,7 +165,6 @@ func New(src Source, opts ...Option) (*Extractor, error) {
 		src:               src,
 		lookbackMonths:    2,
 		employmentWorkers: DefaultEmploymentWorkers,
-		employmentDetails: true,
 		personChains:      DefaultPersonChains,
 		compWindows:       DefaultCompensationWindows,
 		skew:              2 * time.Minute,
@@ -189,21 +201,28 @@ func New(src Source, opts ...Option) (*Extractor, error) {
 	return e, nil
 }
 
-// lister lists one entity: the scopes a request makes it list, in a stable order, and one
-// stream per scope, each returning that scope's Snapshot. Every entity of change.Entities has
+// lister lists one entity: the scopes a request makes it list, in a stable order, and the
+// streams that list them. Every entity of change.Entities has
 // one (TestEveryEntityHasALister).
 type lister struct {
 	scopes func(e *Extractor, req Request) []string
-	// streams returns one function per scope, in the order of scopes.
-	streams func(e *Extractor, req Request) []func(ctx context.Context) Snapshot
+	// streams returns the streams that list the scopes; together they send one Snapshot
+	// per scope.
+	streams func(e *Extractor, req Request) []stream
 }
 
 // listers are the listings of the entities.
 var listers = map[change.Entity]lister{
 	change.Persons: {
 		scopes: func(*Extractor, Request) []string { return []string{string(change.Persons)} },
-		streams: func(e *Extractor, req Request) []func(context.Context) Snapshot {
-			return []func(context.Context) Snapshot{func(ctx context.Context) Snapshot { return e.persons(ctx, req) }}
+		streams: func(e *Extractor, req Request) []stream {
+			return []stream{func(ctx context.Context, send func(Snapshot)) {
+				ps := e.persons(ctx, req)
+				send(ps)
+				if req.wants(change.Employments) {
+					send(e.employments(ctx, req, &ps)) // of the persons just listed
+				}
+			}}
 		},
 	},
 	change.Compensations: {
@@ -214,21 +233,47 @@ var listers = map[change.Entity]lister{
 			}
 			return out
 		},
-		streams: func(e *Extractor, req Request) []func(context.Context) Snapshot {
-			var out []func(context.Context) Snapshot
+		streams: func(e *Extractor, req Request) []stream {
+			var out []stream
 			for _, w := range e.windows(req) {
-				out = append(out, func(ctx context.Context) Snapshot { return e.compensations(ctx, w) })
+				out = append(out, func(ctx context.Context, send func(Snapshot)) { send(e.compensations(ctx, w)) })
 			}
 			return out
 		},
 	},
+	// Employments are listed per person (Personio has no other listing), after the persons
+	// listing that says whose: by the persons stream when persons are requested too.
+	change.Employments: {
+		scopes: func(*Extractor, Request) []string { return []string{string(change.Employments)} },
+		streams: func(e *Extractor, req Request) []stream {
+			if req.wants(change.Persons) {
+				return nil // the persons stream lists them
+			}
+			return []stream{func(ctx context.Context, send func(Snapshot)) {
+				if req.EmploymentsOf != nil {
+					send(e.employments(ctx, req, nil))
+					return
+				}
+				ps := e.persons(ctx, req) // whose employments; not delivered
+				send(e.employments(ctx, req, &ps))
+			}}
+		},
+	},
+}
+
+// stream lists what it lists and sends one Snapshot per scope.
+type stream func(ctx context.Context, send func(Snapshot))
+
+// wants reports whether req lists entity ent.
+func (req Request) wants(ent change.Entity) bool {
+	return len(req.Entities) == 0 || slices.Contains(req.Entities, ent)
 }
 
 // listed returns the listers of the entities req asks for, in the order of change.Entities.
 func (req Request) listed() []lister {
 	var out []lister
 	for _, ent := range change.Entities() {
-		if len(req.Entities) == 0 || slices.Contains(req.Entities, ent) {
+		if req.wants(ent) {
 			out = append(out, listers[ent])
 		}
 	}
@@ -262,7 +307,7 @@ func (e *Extractor) Extract(ctx context.Context, req Request) <-chan Snapshot {
 	for _, l := range req.listed() {
 		for _, stream := range l.streams(e, req) {
 			g.Go(func() error {
-				send(stream(ctx))
+				stream(ctx, send)
 				return nil
 			})
 		}
@@ -404,12 +449,6 @@ func (e *Extractor) personBoundaries(req Request) []time.Time {
 	return evenBoundaries(EarliestCreatedAt, e.now(), e.personChains)
 }
 
-// personItem is one listed person and whether its employments could be read.
-type personItem struct {
-	Person
-	failed bool
-}
-
 func (e *Extractor) persons(ctx context.Context, req Request) Snapshot {
 	snap := Snapshot{Entity: change.Persons, Scope: string(change.Persons), StartedAt: e.now()}
 	filters := []personio.PersonFilter{{}}
@@ -423,19 +462,16 @@ func (e *Extractor) persons(ctx context.Context, req Request) Snapshot {
 
 	var (
 		mu       sync.Mutex
-		seen     = make(map[string][]*personItem) // id → the different items listed with it
-		perChain = make([][]*personItem, len(filters))
-		empErrs  []error
-		workers  errgroup.Group
+		seen     = make(map[string][]*personio.Person) // id → the different items listed with it
+		perChain = make([][]*personio.Person, len(filters))
 		chains   errgroup.Group
 		listErrs = make([]error, len(filters))
 	)
-	workers.SetLimit(e.employmentWorkers)
 	for ci, f := range filters {
 		chains.Go(func() error {
 			listErrs[ci] = e.src.ListPersons(ctx, f, func(page []personio.Person) error {
-				var fresh []*personItem
 				mu.Lock()
+				defer mu.Unlock()
 				for _, p := range page {
 					// Chains overlap at their boundaries: an item listed again exactly as
 					// before is dropped. Two different items with one id are both kept, for
@@ -443,27 +479,15 @@ func (e *Extractor) persons(ctx context.Context, req Request) Snapshot {
 					// the normalizer to reject (it makes the listing incomplete). Neither is
 					// dropped in silence, which would turn an existing person into a delete.
 					id := strings.TrimSpace(p.ID)
-					if id != "" && slices.ContainsFunc(seen[id], func(it *personItem) bool {
-						return reflect.DeepEqual(it.Person.Person, p)
+					if id != "" && slices.ContainsFunc(seen[id], func(it *personio.Person) bool {
+						return reflect.DeepEqual(*it, p)
 					}) {
 						continue
 					}
-					item := &personItem{Person: Person{Person: p}}
+					item := &p
 					perChain[ci] = append(perChain[ci], item)
-					if id == "" {
-						continue // nothing to fetch employments for
-					}
-					seen[id] = append(seen[id], item)
-					fresh = append(fresh, item)
-				}
-				mu.Unlock()
-				if e.employmentDetails {
-					for _, item := range fresh {
-						// Blocks while every worker is busy, which paces this chain.
-						workers.Go(func() error {
-							e.employments(ctx, item, &mu, &empErrs)
-							return nil
-						})
+					if id != "" {
+						seen[id] = append(seen[id], item)
 					}
 				}
 				return ctx.Err()
@@ -471,8 +495,7 @@ func (e *Extractor) persons(ctx context.Context, req Request) Snapshot {
 			return nil
 		})
 	}
-	_ = chains.Wait()  // chains report through listErrs
-	_ = workers.Wait() // workers report through empErrs
+	_ = chains.Wait() // chains report through listErrs
 
 	var errs []error
 	failedChains := 0
@@ -495,19 +518,15 @@ func (e *Extractor) persons(ctx context.Context, req Request) Snapshot {
 	created := make([]time.Time, 0, kept)
 	for _, items := range perChain {
 		for _, it := range items {
-			if it.failed {
-				continue // its employments could not be read: leave the person out
-			}
-			persons = append(persons, it.Person)
+			// Persons carry their employments as ids (Person.Employments); the
+			// employments stream lists their details.
+			persons = append(persons, Person{Person: *it})
 			if t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(it.CreatedAt)); err == nil {
 				created = append(created, t)
 			}
 		}
 	}
 	snap.Items = persons
-	if len(empErrs) > 0 {
-		errs = append(errs, fmt.Errorf("list employments of %d persons: %w", len(empErrs), empErrs[0]))
-	}
 	if len(errs) == 0 && !snap.Filtered && e.personChains > 1 {
 		// The next full listing splits where this one's persons are.
 		if b := Boundaries(created, e.personChains); len(b) > 0 {
@@ -519,24 +538,70 @@ func (e *Extractor) persons(ctx context.Context, req Request) Snapshot {
 	return e.finish(snap, errs)
 }
 
-// employments fetches the employments of one listed person into item.
-func (e *Extractor) employments(ctx context.Context, item *personItem, mu *sync.Mutex, errs *[]error) {
-	var emps []personio.Employment
-	err := e.src.ListEmployments(ctx, item.ID, personio.EmploymentFilter{}, func(page []personio.Employment) error {
-		emps = append(emps, page...)
-		return nil
-	})
-	mu.Lock()
-	defer mu.Unlock()
-	if err != nil {
-		item.failed = true
-		*errs = append(*errs, err)
-		return
+// employments lists the employments of the persons of ps (a persons snapshot; nil: none) and
+// of req.EmploymentsOf, each person's listing its own scope, at most employmentWorkers at
+// once. The snapshot's Rest is true when ps is exhaustive and every item of it has an id: a
+// person it did not list is gone, with their employments.
+func (e *Extractor) employments(ctx context.Context, req Request, ps *Snapshot) Snapshot {
+	snap := Snapshot{Entity: change.Employments, Scope: string(change.Employments), StartedAt: e.now()}
+	var ids []string
+	known := map[string]bool{}
+	addID := func(id string) {
+		if id = strings.TrimSpace(id); id != "" && !known[id] {
+			known[id] = true
+			ids = append(ids, id)
+		}
 	}
-	if emps == nil {
-		emps = []personio.Employment{}
+	if ps != nil {
+		items, _ := ps.Items.(change.PersonItems)
+		snap.Rest = ps.Exhaustive()
+		for _, p := range items {
+			if strings.TrimSpace(p.ID) == "" {
+				snap.Rest = false // someone without id: their employments cannot be told gone
+			}
+			addID(p.ID)
+		}
 	}
-	item.EmploymentList = emps
+	for _, id := range req.EmploymentsOf {
+		addID(id)
+	}
+
+	lists := make(change.EmploymentItems, len(ids))
+	listErrs := make([]error, len(ids))
+	var workers errgroup.Group
+	workers.SetLimit(e.employmentWorkers)
+	for i, id := range ids {
+		workers.Go(func() error {
+			lists[i].PersonID = id
+			lists[i].Employments = []personio.Employment{}
+			listErrs[i] = e.src.ListEmployments(ctx, id, personio.EmploymentFilter{}, func(page []personio.Employment) error {
+				lists[i].Employments = append(lists[i].Employments, page...)
+				return ctx.Err()
+			})
+			return nil
+		})
+	}
+	_ = workers.Wait() // listings report through listErrs
+	snap.Items = lists
+	snap.Parts = make([]Part, len(ids))
+	var (
+		failed int
+		first  error
+	)
+	for i, id := range ids {
+		snap.Parts[i] = Part{Scope: change.ScopeName(change.Employments, id), Complete: listErrs[i] == nil}
+		if listErrs[i] != nil {
+			failed++
+			if first == nil {
+				first = listErrs[i]
+			}
+		}
+	}
+	var errs []error
+	if failed > 0 {
+		errs = append(errs, fmt.Errorf("list employments of %d of %d persons: %w", failed, len(ids), first))
+	}
+	return e.finish(snap, errs)
 }
 
 func (e *Extractor) compensations(ctx context.Context, w personio.Window) Snapshot {

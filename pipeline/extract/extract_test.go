@@ -184,8 +184,17 @@ func TestExtract(t *testing.T) {
 					t.Errorf("persons = %s", g)
 				}
 				for _, q := range listedPersons(p) {
-					if len(q.EmploymentList) != 1 || q.EmploymentList[0].ID != "e"+q.ID {
-						t.Errorf("person %s employments = %+v", q.ID, q.EmploymentList)
+					if q.EmploymentList != nil || len(q.Employments) != 1 {
+						t.Errorf("person %s: employment list %v, refs %v; want the refs only", q.ID, q.EmploymentList, q.Employments)
+					}
+				}
+				m := got["employments"]
+				if !m.Exhaustive() || !m.Rest || fmt.Sprint(employmentParts(m)) != "[employments:1+ employments:2+ employments:3+ employments:4+ employments:5+]" {
+					t.Errorf("employments: exhaustive=%v rest=%v parts=%v err=%v", m.Exhaustive(), m.Rest, employmentParts(m), m.Err)
+				}
+				for _, pe := range listedEmployments(m) {
+					if len(pe.Employments) != 1 || pe.Employments[0].ID != "e"+pe.PersonID {
+						t.Errorf("employments of %s = %+v", pe.PersonID, pe.Employments)
 					}
 				}
 				want := map[string]string{
@@ -206,11 +215,15 @@ func TestExtract(t *testing.T) {
 			tweak: func(f *fakeSource) { f.failEmployments = map[string]bool{"2": true} },
 			check: func(t *testing.T, got map[string]Snapshot) {
 				p := got["persons"]
-				if p.Complete || p.Exhaustive() || !errors.Is(p.Err, ErrIncomplete) || !errors.Is(p.Err, errBoom) {
-					t.Fatalf("persons: complete=%v err=%v", p.Complete, p.Err)
+				if !p.Exhaustive() || fmt.Sprint(personIDs(p)) != "[1 2 3 4 5]" {
+					t.Errorf("persons: exhaustive=%v ids=%v; a failed employment listing is not the persons'", p.Exhaustive(), personIDs(p))
 				}
-				if g := fmt.Sprint(personIDs(p)); g != "[1 3 4 5]" {
-					t.Errorf("persons = %s, want the one without employments left out", g)
+				m := got["employments"]
+				if m.Complete || !errors.Is(m.Err, ErrIncomplete) || !errors.Is(m.Err, errBoom) {
+					t.Fatalf("employments: complete=%v err=%v", m.Complete, m.Err)
+				}
+				if g := fmt.Sprint(employmentParts(m)); g != "[employments:1+ employments:2- employments:3+ employments:4+ employments:5+]" || !m.Rest {
+					t.Errorf("employments: parts %s rest %v; want person 2's scope incomplete, the others complete", g, m.Rest)
 				}
 				if !got["compensations:2026-11"].Complete {
 					t.Error("compensations must not suffer from a persons failure")
@@ -228,8 +241,12 @@ func TestExtract(t *testing.T) {
 				if g := fmt.Sprint(personIDs(p)); g != "[1 2]" {
 					t.Errorf("persons = %s, want the first page kept", g)
 				}
-				if len(got) != 4 {
-					t.Errorf("got %d snapshots, want 4", len(got))
+				m := got["employments"]
+				if g := fmt.Sprint(employmentParts(m)); g != "[employments:1+ employments:2+]" || m.Rest {
+					t.Errorf("employments: parts %s rest %v; want the listed persons' only, and no rest", g, m.Rest)
+				}
+				if len(got) != 5 {
+					t.Errorf("got %d snapshots, want 5", len(got))
 				}
 			},
 		},
@@ -263,12 +280,44 @@ func TestExtract(t *testing.T) {
 			},
 		},
 		{
+			name: "incremental lists the employments of the persons listed",
+			req:  Request{PersonsUpdatedSince: now.Add(-time.Hour), Entities: []change.Entity{change.Persons, change.Employments}},
+			check: func(t *testing.T, got map[string]Snapshot) {
+				// The fake source does not filter: what matters is that the listed persons'
+				// employments are read, and that a filtered listing deletes nobody's.
+				m := got["employments"]
+				if !m.Complete || m.Rest || len(m.Parts) != len(personIDs(got["persons"])) {
+					t.Errorf("employments: complete=%v rest=%v parts=%v", m.Complete, m.Rest, employmentParts(m))
+				}
+			},
+		},
+		{
+			name: "employments of given persons only",
+			req:  Request{Entities: []change.Entity{change.Employments}, EmploymentsOf: []string{"4", " 2", "4"}},
+			check: func(t *testing.T, got map[string]Snapshot) {
+				m := got["employments"]
+				if len(got) != 1 || !m.Complete || m.Rest || fmt.Sprint(employmentParts(m)) != "[employments:2+ employments:4+]" {
+					t.Errorf("%d snapshots; employments: complete=%v rest=%v parts=%v", len(got), m.Complete, m.Rest, employmentParts(m))
+				}
+			},
+		},
+		{
+			name: "employments alone list the persons to know whose",
+			req:  Request{Entities: []change.Entity{change.Employments}},
+			check: func(t *testing.T, got map[string]Snapshot) {
+				m := got["employments"]
+				if len(got) != 1 || !m.Exhaustive() || !m.Rest || len(m.Parts) != 5 {
+					t.Errorf("%d snapshots; employments: exhaustive=%v rest=%v parts=%v", len(got), m.Exhaustive(), m.Rest, employmentParts(m))
+				}
+			},
+		},
+		{
 			name: "incremental lists the current month of compensations only",
 			req:  Request{PersonsUpdatedSince: now.Add(-time.Hour), CurrentMonthOnly: true},
 			check: func(t *testing.T, got map[string]Snapshot) {
 				current := WindowScope(Windows(now, 0)[0])
 				for scope := range got {
-					if scope != "persons" && scope != current {
+					if scope != "persons" && scope != "employments" && scope != current {
 						t.Errorf("an incremental listing listed %s; want persons and %s only", scope, current)
 					}
 				}
@@ -380,6 +429,22 @@ func TestNewValidates(t *testing.T) {
 func listedPersons(s Snapshot) change.PersonItems {
 	p, _ := s.Items.(change.PersonItems)
 	return p
+}
+
+// listedEmployments returns the employment listings of an employments snapshot.
+func listedEmployments(s Snapshot) change.EmploymentItems {
+	m, _ := s.Items.(change.EmploymentItems)
+	return m
+}
+
+// employmentParts returns the parts of a snapshot, sorted, each "+" when complete, "-" when not.
+func employmentParts(s Snapshot) []string {
+	out := make([]string, 0, len(s.Parts))
+	for _, p := range s.Parts {
+		out = append(out, p.Scope+map[bool]string{true: "+", false: "-"}[p.Complete])
+	}
+	sort.Strings(out)
+	return out
 }
 
 // listedCompensations returns the compensations of a compensation snapshot.

@@ -38,7 +38,7 @@ func TestExtractKeepsItemsWithoutIdentity(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := collect(t, e.Extract(t.Context(), Request{Entities: []change.Entity{change.Persons}}))
+			got := collect(t, e.Extract(t.Context(), Request{Entities: []change.Entity{change.Persons, change.Employments}}))
 			p := got["persons"]
 			if g := fmt.Sprint(personIDs(p)); g != "[  1 2 3 4 4 5]" {
 				t.Errorf("persons = %q; want both without id, both 4s, the repeated 2 and 3 once", g)
@@ -48,8 +48,11 @@ func TestExtractKeepsItemsWithoutIdentity(t *testing.T) {
 					t.Errorf("a person without id got employments %v", q.EmploymentList)
 				}
 			}
-			if src.employmentCalls != 6 {
-				t.Errorf("%d employment listings; want 6 (one per item with an id)", src.employmentCalls)
+			if src.employmentCalls != 5 {
+				t.Errorf("%d employment listings; want 5 (one per id listed)", src.employmentCalls)
+			}
+			if m := got["employments"]; m.Rest {
+				t.Error("persons without id were listed, yet the employments of every person not listed count as gone")
 			}
 		})
 	}

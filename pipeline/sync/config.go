@@ -58,7 +58,7 @@ const (
 type Config struct {
 	// Tenant is the stable name of the Personio account; it prefixes every key. Required.
 	Tenant string
-	// TopicPrefix names the topics <prefix>.persons and <prefix>.compensations.
+	// TopicPrefix names the topics <prefix>.<entity>.
 	TopicPrefix string
 	// LookbackMonths is how many months before the current one compensations are listed (≥ 0).
 	LookbackMonths int
@@ -66,9 +66,11 @@ type Config struct {
 	SkewMargin time.Duration
 	// EmploymentWorkers bounds the concurrent employment listings (≥ 1).
 	EmploymentWorkers int
-	// EmploymentDetails fetches each listed person's employments (one request per person);
-	// false keeps only the employment ids the persons listing carries. It must stay the same
-	// from sync to sync, or every person looks changed. See extract.WithEmploymentDetails.
+	// EmploymentDetails syncs the employments entity (the setting SYNC_EMPLOYMENT_DETAILS):
+	// each person's employments listed (one request per person and full sync, and per person
+	// an incremental sync lists) and published on <prefix>.employments. False leaves the
+	// entity out: no employment is requested, published or deleted. Persons carry their
+	// employments as ids either way.
 	EmploymentDetails bool
 	// PersonChains is into how many created_at ranges a full persons listing is split, each
 	// listed at the same time, in [1, MaxPersonChains]. See extract.WithPersonChains.

@@ -2,6 +2,7 @@ package sync
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/personio-cdc/personio-cdc/internal/erasure"
@@ -25,6 +26,7 @@ type entityRun struct {
 	maxUpdated     time.Time // largest updated_at listed (persons: the high-water mark)
 	listed         time.Time // the run's start, before the listing started
 	filtered       bool      // an incremental (updated_at) listing
+	rest           bool      // every scope not listed is known empty (extract.Snapshot.Rest)
 	tenant         string
 	erased         *erasure.List // persons erased when the run began: their records are left out
 }
@@ -34,15 +36,14 @@ type entityRun struct {
 func (er *entityRun) add(snap extract.Snapshot, m *Metrics) {
 	er.received++
 	er.filtered = er.filtered || snap.Filtered
-	ok := snap.Complete
+	er.rest = er.rest || snap.Rest
 	if snap.Err != nil {
 		er.partial(&locatedError{entity: string(snap.Entity), scope: snap.Scope, err: snap.Err})
 	}
 	erased := 0
-	var invalid int
-	var firstInvalid error
+	var skipped change.Skipped
 	if snap.Items != nil {
-		invalid, firstInvalid = snap.Items.Normalize(&er.norm, snap.Complete, func(rec change.Record) error {
+		skipped = snap.Items.Normalize(&er.norm, snap.Complete, func(rec change.Record) error {
 			if er.erased.Erased(er.tenant, rec.SubjectID()) {
 				erased++
 				return nil
@@ -58,33 +59,43 @@ func (er *entityRun) add(snap extract.Snapshot, m *Metrics) {
 		er.res.Extracted += snap.Items.Len()
 		m.EntitiesExtracted.WithLabelValues(string(snap.Entity)).Add(float64(snap.Items.Len()))
 	}
-	er.listedScopes = append(er.listedScopes, snap.Scope)
 	if erased > 0 {
 		m.ItemsSkipped.WithLabelValues(string(snap.Entity), "erased").Add(float64(erased))
 	}
-	if invalid > 0 {
-		m.ItemsSkipped.WithLabelValues(string(snap.Entity), "invalid").Add(float64(invalid))
-		er.partial(&locatedError{entity: string(snap.Entity), scope: snap.Scope, count: invalid,
-			err: fmt.Errorf("%s: %d items skipped: %w", snap.Scope, invalid, firstInvalid)})
-		ok = false
+	if skipped.N > 0 {
+		m.ItemsSkipped.WithLabelValues(string(snap.Entity), "invalid").Add(float64(skipped.N))
+		er.partial(&locatedError{entity: string(snap.Entity), scope: snap.Scope, count: skipped.N,
+			err: fmt.Errorf("%s: %d items skipped: %w", snap.Scope, skipped.N, skipped.First)})
 	}
-	if ok {
-		er.completeScopes = append(er.completeScopes, snap.Scope)
-	} else {
+	// A snapshot of one scope is one part; a skipped item makes its own scope incomplete when
+	// the items tell which, else every part of the snapshot.
+	parts := snap.Parts
+	if len(parts) == 0 {
+		parts = []extract.Part{{Scope: snap.Scope, Complete: snap.Complete}}
+	}
+	for _, p := range parts {
+		er.listedScopes = append(er.listedScopes, p.Scope)
+		bad := skipped.N > 0 && (len(skipped.Scopes) == 0 || slices.Contains(skipped.Scopes, p.Scope))
+		if p.Complete && !bad {
+			er.completeScopes = append(er.completeScopes, p.Scope)
+		}
+	}
+	if !snap.Complete || skipped.N > 0 {
 		er.complete = false
 		er.res.IncompleteScopes = append(er.res.IncompleteScopes, snap.Scope)
 	}
 }
 
 // scope is what the entity's listing covered, for the differ's deletes and guards: the whole
-// tenant for an entity with one scope, else the scopes that were listed completely (Contains)
-// and those listed at all (Listed).
+// tenant for an entity with one scope, else the scopes that were listed completely (and with
+// rest those not listed, known empty) and those listed at all (diff.Covered).
 func (er *entityRun) scope() diff.Scope {
 	if er.desc.Scope == nil {
 		return diff.Scope{Complete: er.complete, Filtered: er.filtered}
 	}
-	return diff.Scope{Complete: len(er.completeScopes) > 0, Filtered: er.filtered,
-		Contains: diff.InScopes(er.desc, er.completeScopes...), Listed: diff.InScopes(er.desc, er.listedScopes...)}
+	sc := diff.Covered(er.desc, er.completeScopes, er.listedScopes, er.rest)
+	sc.Filtered = er.filtered
+	return sc
 }
 
 // highWaterMark is the mark a complete persons listing leaves: its largest updated_at, but

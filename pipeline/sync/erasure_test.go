@@ -75,7 +75,11 @@ func ofPerson(rps map[change.Entity]oracle.Replay, person string) (keys, live ma
 }
 
 func (h *harness) replays() map[change.Entity]oracle.Replay {
-	return map[change.Entity]oracle.Replay{change.Persons: h.replay(change.Persons), change.Compensations: h.replay(change.Compensations)}
+	out := map[change.Entity]oracle.Replay{}
+	for _, e := range change.Entities() {
+		out[e] = h.replay(e)
+	}
+	return out
 }
 
 // withoutPerson is want less every key of keys.

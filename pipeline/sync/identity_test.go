@@ -108,8 +108,8 @@ func TestRunItemWithoutID(t *testing.T) {
 	if n := testutil.ToFloat64(r.metrics.ItemsSkipped.WithLabelValues("persons", "invalid")); n != 2 {
 		t.Errorf("personio_cdc_items_skipped_total{persons,invalid} = %v; want 2", n)
 	}
-	if st := r.Status(); st.Entities[1].Phase != PhasePartial || !strings.Contains(st.Entities[1].LastError, "field id") {
-		t.Errorf("status %+v; want PARTIAL with the reason", st.Entities[1])
+	if st := statusOf(r.Status(), "persons"); st.Phase != PhasePartial || !strings.Contains(st.LastError, "field id") {
+		t.Errorf("status %+v; want PARTIAL with the reason", st)
 	}
 	if pr.Changes["u"] != 1 || pr.Changes["c"] != 0 {
 		t.Errorf("persons changes %v; want the rename only (the hire has no id)", pr.Changes)

@@ -81,7 +81,10 @@ func TestRunIncrementalListsEveryMonthUntilPublishedWhole(t *testing.T) {
 			if got := rec.take(); !slices.Equal(got, full) {
 				t.Errorf("the incremental sync after the partial publish listed months %v, want every month %v", got, full)
 			}
-			h.checkTopics(h.expected())
+			// The failed publish stopped the run before its employments: an incremental sync
+			// lists those of the persons whose updated_at moved only, the rest waits for the
+			// next full sync (or the rolling refresh).
+			h.checkTopicsOf(h.expected(), change.Persons, change.Compensations)
 			run(t, r, Incremental)
 			if got, want := rec.take(), full[len(full)-1:]; !slices.Equal(got, want) {
 				t.Errorf("the next incremental sync listed months %v, want the current month %v only", got, want)

@@ -26,19 +26,18 @@ import (
 	"github.com/personio-cdc/personio-cdc/schemas"
 )
 
-// entities are the entities a Runner syncs, in the order results list them: every entity
-// with a descriptor (change.Entities).
-var entities = change.Entities()
-
-// Entities returns the entities a Runner syncs, in the order results list them.
-func Entities() []change.Entity { return slices.Clone(entities) }
+// Entities returns the entities a Runner may sync, in the order results list them: every
+// entity with a descriptor (change.Entities). Config.EmploymentDetails false leaves
+// employments out of a Runner's.
+func Entities() []change.Entity { return change.Entities() }
 
 // Runner runs syncs of one tenant: it keeps the state (rebuilt from the output topics when it
 // is unknown), extracts, diffs, publishes and records what happened. Runs do not overlap: a
 // Run while another is in progress returns ErrRunning.
 type Runner struct {
-	cfg     Config
-	guard   *authGuard
+	cfg      Config
+	entities []change.Entity // the entities this runner syncs, in the order results list them
+	guard    *authGuard
 	ext     *extract.Extractor
 	differ  *diff.Differ
 	pub     *publish.Publisher
@@ -83,7 +82,6 @@ func New(cfg Config) (*Runner, error) {
 	ext, err := extract.New(guard,
 		extract.WithLookbackMonths(cfg.LookbackMonths),
 		extract.WithEmploymentWorkers(cfg.EmploymentWorkers),
-		extract.WithEmploymentDetails(cfg.EmploymentDetails),
 		extract.WithPersonChains(cfg.PersonChains),
 		extract.WithCompensationWindows(cfg.CompensationSubWindows),
 		extract.WithSkewMargin(cfg.SkewMargin),
@@ -99,6 +97,10 @@ func New(cfg Config) (*Runner, error) {
 	differ, err := diff.New(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("sync: %w", err)
+	}
+	entities := change.Entities()
+	if !cfg.EmploymentDetails {
+		entities = slices.DeleteFunc(entities, func(e change.Entity) bool { return e == change.Employments })
 	}
 	pub, err := publish.New(publish.Config{TopicPrefix: cfg.TopicPrefix, Entities: entities,
 		Encoder: cfg.Codec, Registry: cfg.Registry, Producer: cfg.Producer, BatchSize: cfg.PublishBatchSize})
@@ -116,7 +118,7 @@ func New(cfg Config) (*Runner, error) {
 		names = append(names, string(e))
 	}
 	return &Runner{
-		cfg: cfg, guard: guard, ext: ext, differ: differ, pub: pub,
+		cfg: cfg, entities: entities, guard: guard, ext: ext, differ: differ, pub: pub,
 		metrics: NewMetrics(cfg.Registerer),
 		board:   newStatusBoard(cfg.Tenant, names),
 		log:     cfg.Logger.With("component", "sync", "tenant", cfg.Tenant),
@@ -152,7 +154,17 @@ func (r *Runner) MarkDirty() {
 type RunOption func(*runOptions)
 
 type runOptions struct {
-	entities []change.Entity
+	entities      []change.Entity
+	employmentsOf []string
+}
+
+// WithEmploymentsOf makes a run list the employments of the given persons besides those of the
+// persons it lists; with WithEntities(change.Employments) alone it lists only theirs, without a
+// persons listing. Each person's employment listing is its own scope: a run of kind Full
+// deletes an employment of one of them that their completed listing no longer returns, and
+// nothing of anyone else. This is the seam for a rolling refresh of employments.
+func WithEmploymentsOf(personIDs ...string) RunOption {
+	return func(o *runOptions) { o.employmentsOf = append(o.employmentsOf, personIDs...) }
 }
 
 // WithEntities restricts a run to the given entities (persons, compensations): only they are
@@ -163,15 +175,18 @@ func WithEntities(es ...change.Entity) RunOption {
 	return func(o *runOptions) { o.entities = append(o.entities, es...) }
 }
 
-// selected returns the entities a run covers, in the canonical order, or an error naming an
-// unknown one.
-func (o runOptions) selected() ([]change.Entity, error) {
+// selected returns the entities of entities a run covers, in their order, or an error naming
+// an unknown one.
+func (o runOptions) selected(entities []change.Entity) ([]change.Entity, error) {
 	if len(o.entities) == 0 {
 		return entities, nil
 	}
 	for _, e := range o.entities {
 		if _, err := change.Describe(e); err != nil {
 			return nil, err
+		}
+		if !slices.Contains(entities, e) {
+			return nil, fmt.Errorf("%w %q: the runner does not sync it (SYNC_EMPLOYMENT_DETAILS)", ErrUnknownEntity, e)
 		}
 	}
 	var out []change.Entity
@@ -197,7 +212,7 @@ func (r *Runner) Run(ctx context.Context, kind Kind, opts ...RunOption) (Result,
 	for _, opt := range opts {
 		opt(&o)
 	}
-	only, err := o.selected()
+	only, err := o.selected(r.entities)
 	if err != nil {
 		return Result{}, fmt.Errorf("sync: %w", err)
 	}
@@ -214,7 +229,7 @@ func (r *Runner) Run(ctx context.Context, kind Kind, opts ...RunOption) (Result,
 	r.board.begin(res)
 
 	r.published = false
-	err = r.run(ctx, &res, only)
+	err = r.run(ctx, &res, only, o.employmentsOf)
 	if eerr := r.enforceAfterRun(ctx); eerr != nil && err == nil {
 		err = eerr
 	}
@@ -251,12 +266,12 @@ func (r *Runner) Run(ctx context.Context, kind Kind, opts ...RunOption) (Result,
 }
 
 // run does the work of Run; res is filled in as entities finish.
-func (r *Runner) run(ctx context.Context, res *Result, only []change.Entity) error {
+func (r *Runner) run(ctx context.Context, res *Result, only []change.Entity, employmentsOf []string) error {
 	if err := r.prepare(ctx, res); err != nil {
 		return err
 	}
 
-	req := extract.Request{Entities: only}
+	req := extract.Request{Entities: only, EmploymentsOf: employmentsOf}
 	if res.Kind == Incremental {
 		// The look-back months wait for the next full sync, once they were published whole.
 		req.CurrentMonthOnly = r.compsWhole
@@ -382,8 +397,8 @@ func (r *Runner) prepare(ctx context.Context, res *Result) error {
 		return err
 	}
 	if !r.topicsReady && r.cfg.Admin != nil {
-		specs := make([]kafka.TopicSpec, 0, len(entities)+1)
-		for _, e := range entities {
+		specs := make([]kafka.TopicSpec, 0, len(r.entities)+1)
+		for _, e := range r.entities {
 			s := r.cfg.TopicSpec
 			s.Name = r.Topic(e)
 			specs = append(specs, s)
@@ -433,7 +448,7 @@ func (r *Runner) refreshErasures(ctx context.Context) error {
 	if r.cfg.SegmentRoll > 0 {
 		target.Rolls = &r.rolls
 	}
-	n, err := erasure.Enforce(ctx, target, r.store, entities, list.Since(r.enforced))
+	n, err := erasure.Enforce(ctx, target, r.store, r.entities, list.Since(r.enforced))
 	if err != nil {
 		return atStage(CodeErasure, "the keys of erased persons could not be tombstoned", fmt.Errorf("sync: %w", err))
 	}
@@ -515,7 +530,7 @@ func (r *Runner) rebuild(ctx context.Context) (state.Store, []time.Time, error) 
 	store := r.cfg.NewStore()
 	created := &createdAtIndex{byKey: map[string]int64{}}
 	g, gctx := errgroup.WithContext(ctx)
-	for _, e := range entities {
+	for _, e := range r.entities {
 		g.Go(func() error {
 			src := kafka.TopicReplay{Reader: r.cfg.Reader, Topic: r.Topic(e)}
 			if r.cfg.SegmentRoll > 0 {
@@ -728,7 +743,7 @@ func (r *Runner) record(res Result, runErr error) {
 	res.HighWaterMark = r.hwm
 	live := map[string]int{}
 	if r.store != nil {
-		for _, e := range entities {
+		for _, e := range r.entities {
 			live[string(e)] = r.store.Len(e)
 			r.metrics.StateEntities.WithLabelValues(string(e)).Set(float64(live[string(e)]))
 		}

@@ -126,6 +126,16 @@ func (h *harness) expected() oracle.State {
 	return st
 }
 
+// statusOf returns the status of one entity.
+func statusOf(st Status, entity string) EntityStatus {
+	for _, e := range st.Entities {
+		if e.Entity == entity {
+			return e
+		}
+	}
+	return EntityStatus{}
+}
+
 func (h *harness) replay(e change.Entity) oracle.Replay {
 	h.t.Helper()
 	rp, err := oracle.ReplayTopic(h.t.Context(), h.kafka, h.codec, publish.Topic(DefaultTopicPrefix, e), e)
@@ -139,8 +149,14 @@ func (h *harness) replay(e change.Entity) oracle.Replay {
 // checks the per-key version sequence and the tombstone after every delete.
 func (h *harness) checkTopics(want oracle.State) map[change.Entity]oracle.Replay {
 	h.t.Helper()
+	return h.checkTopicsOf(want, change.Entities()...)
+}
+
+// checkTopicsOf is checkTopics for some entities only.
+func (h *harness) checkTopicsOf(want oracle.State, entities ...change.Entity) map[change.Entity]oracle.Replay {
+	h.t.Helper()
 	out := map[change.Entity]oracle.Replay{}
-	for _, e := range []change.Entity{change.Persons, change.Compensations} {
+	for _, e := range entities {
 		rp := h.replay(e)
 		if d := oracle.Diff(rp.State[e], want[e]); d != "" {
 			h.t.Errorf("%s topic state differs from the truth: %s", e, d)
@@ -247,7 +263,7 @@ func TestRunLifecycle(t *testing.T) {
 			t.Errorf("%s topic has %d messages after the initial sync, want %d", e, n, want)
 		}
 	}
-	if got := r.Status(); got.Entities[1].Phase != PhaseDone || got.Entities[1].Entity != "persons" || got.Running {
+	if got := r.Status(); statusOf(got, "persons").Phase != PhaseDone || got.Running {
 		t.Errorf("status after the initial sync = %+v", got)
 	}
 	hwm := r.HighWaterMark()
@@ -400,8 +416,8 @@ func TestRunIncompleteListingEmitsNoDelete(t *testing.T) {
 		t.Errorf("extracted %d persons, want the 2 pages read before the failure", n)
 	}
 	st := r.Status()
-	if st.Entities[1].Phase != PhasePartial || (st.Entities[1].LastErrorDetail == nil || st.Entities[1].LastErrorDetail.Code != CodeListingBroken) {
-		t.Errorf("status %+v, want PARTIAL with the reason", st.Entities[1])
+	if ps := statusOf(st, "persons"); ps.Phase != PhasePartial || (ps.LastErrorDetail == nil || ps.LastErrorDetail.Code != CodeListingBroken) {
+		t.Errorf("status %+v, want PARTIAL with the reason", ps)
 	}
 	// No person was deleted; compensations were deleted only in the windows listed completely.
 	truth1 := h.expected()
@@ -518,7 +534,7 @@ func TestRunDeleteGuard(t *testing.T) {
 	if v := testutil.ToFloat64(r.metrics.SyncRuns.WithLabelValues("full", "failed")); v != 1 {
 		t.Errorf("failed runs metric = %v", v)
 	}
-	if st := r.Status().Entities[1]; st.Phase != PhaseFailed || !st.DeleteGuardTrip || !strings.Contains(st.LastError, CodeMassDelete) {
+	if st := statusOf(r.Status(), "persons"); st.Phase != PhaseFailed || !st.DeleteGuardTrip || !strings.Contains(st.LastError, CodeMassDelete) {
 		t.Errorf("status %+v", st)
 	}
 
@@ -801,10 +817,10 @@ func TestRunResnapshotOneEntity(t *testing.T) {
 	r := h.runner()
 	run(t, r, Full)
 	want := h.expected()
-	for _, only := range []change.Entity{change.Persons, change.Compensations} {
+	for _, only := range change.Entities() {
 		t.Run(string(only), func(t *testing.T) {
 			before := map[change.Entity]oracle.Replay{}
-			for _, e := range []change.Entity{change.Persons, change.Compensations} {
+			for _, e := range change.Entities() {
 				before[e] = h.replay(e)
 			}
 			statusBefore := r.Status()
@@ -819,7 +835,7 @@ func TestRunResnapshotOneEntity(t *testing.T) {
 			if got := changes(res, only); fmt.Sprint(got) != fmt.Sprint(map[string]int{"r": want.Len(only)}) {
 				t.Errorf("%s changes %v, want one r per entity (%d)", only, got, want.Len(only))
 			}
-			for _, e := range []change.Entity{change.Persons, change.Compensations} {
+			for _, e := range change.Entities() {
 				seen := map[string]bool{}
 				for _, m := range before[e].Messages {
 					seen[m.Event.EventID] = true
@@ -845,10 +861,14 @@ func TestRunResnapshotOneEntity(t *testing.T) {
 					}
 				}
 			}
-			// Only the chosen entity was listed.
-			other := map[change.Entity]string{change.Persons: "GET /v2/compensations", change.Compensations: "GET /v2/persons"}[only]
-			if n, n0 := h.sim.Stats().Endpoint(other), statsBefore.Endpoint(other); n != n0 {
-				t.Errorf("resnapshot of %s sent %d %s requests", only, n-n0, other)
+			// Only the chosen entity was listed (employments: and the persons whose).
+			const persons, emps, comps = "GET /v2/persons", "GET /v2/persons/{person_id}/employments", "GET /v2/compensations"
+			others := map[change.Entity][]string{change.Persons: {comps, emps}, change.Compensations: {persons, emps},
+				change.Employments: {comps}}[only]
+			for _, other := range others {
+				if n, n0 := h.sim.Stats().Endpoint(other), statsBefore.Endpoint(other); n != n0 {
+					t.Errorf("resnapshot of %s sent %d %s requests", only, n-n0, other)
+				}
 			}
 			// The other entity's status is the one it had.
 			st := r.Status()
@@ -860,7 +880,7 @@ func TestRunResnapshotOneEntity(t *testing.T) {
 		})
 	}
 	if _, err := r.Run(t.Context(), Resnapshot, WithEntities("absences")); !errors.Is(err, ErrUnknownEntity) ||
-		!strings.Contains(err.Error(), "persons or compensations") {
+		!strings.Contains(err.Error(), "persons, compensations or employments") {
 		t.Errorf("unknown entity: err %v", err)
 	}
 	h.checkTopics(want)

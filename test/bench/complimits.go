@@ -129,7 +129,7 @@ func compLimitFigures(ctx context.Context, sc apiScale, logf func(string, ...any
 	if err != nil {
 		return nil, err
 	}
-	ex, err := extract.New(c, extract.WithEmploymentDetails(false))
+	ex, err := extract.New(c)
 	if err != nil {
 		return nil, err
 	}
@@ -137,7 +137,8 @@ func compLimitFigures(ctx context.Context, sc apiScale, logf func(string, ...any
 	before := sim.Stats()
 	start := time.Now()
 	complete, items := true, 0
-	for s := range ex.Extract(ctx, extract.Request{}) {
+	// Employments left out, as the API figures run with SYNC_EMPLOYMENT_DETAILS=false.
+	for s := range ex.Extract(ctx, extract.Request{Entities: []change.Entity{change.Persons, change.Compensations}}) {
 		complete = complete && s.Exhaustive()
 		if s.Items != nil {
 			items += s.Items.Len()

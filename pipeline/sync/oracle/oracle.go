@@ -25,19 +25,15 @@ type State map[change.Entity]map[string]change.Hash
 func (s State) Len(e change.Entity) int { return len(s[e]) }
 
 // Expected returns the state the topics must hold after a complete full sync of truth: every
-// person (with its employments) and every compensation effective inside one of windows, in
-// normal form, keyed "<tenant>:<id>". The employments topic's state is Employments.
+// person (its employments as ids), every employment of every person (Employments) and every
+// compensation effective inside one of windows, in normal form, keyed "<tenant>:<id>".
 func Expected(truth personiotest.Truth, tenant string, windows []personio.Window) (State, error) {
 	st := State{}
 	for _, e := range change.Entities() {
 		st[e] = map[string]change.Hash{}
 	}
 	for _, p := range truth.Persons {
-		emps := truth.Employments[p.ID]
-		if emps == nil {
-			emps = []personio.Employment{}
-		}
-		rec, err := change.NewPerson(p, emps)
+		rec, err := change.NewPerson(p, nil) // employments as ids: the employments topic has them
 		if err != nil {
 			return nil, err
 		}
@@ -45,6 +41,11 @@ func Expected(truth personiotest.Truth, tenant string, windows []personio.Window
 			return nil, err
 		}
 	}
+	emps, err := Employments(truth, tenant)
+	if err != nil {
+		return nil, err
+	}
+	st[change.Employments] = emps
 	var comps []*change.Compensation
 	for _, c := range truth.Compensations {
 		rec, err := change.NewCompensation(c)
@@ -67,8 +68,7 @@ func Expected(truth personiotest.Truth, tenant string, windows []personio.Window
 
 // Employments returns the keys and content hashes the employments topic must hold after every
 // person's employments were listed completely: every employment of every person in truth, in
-// normal form (change.NewEmployment), keyed "<tenant>:<employment id>". Put it into a State
-// as st[change.Employments].
+// normal form (change.NewEmployment), keyed "<tenant>:<employment id>".
 func Employments(truth personiotest.Truth, tenant string) (map[string]change.Hash, error) {
 	st := State{change.Employments: {}}
 	for _, p := range truth.Persons {
