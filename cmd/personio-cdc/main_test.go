@@ -368,7 +368,7 @@ func TestRunServesMetricsStatusAndStopsOnSignal(t *testing.T) {
 	done := make(chan int, 1)
 	go func() { done <- runMain(ctx, a, []string{"run"}) }()
 
-	// Wait for the first full sync to finish (the status says DONE for both entities).
+	// Wait for the first full sync to finish (the status says DONE for every entity).
 	base := "http://" + addr
 	var status string
 	for i := 0; ; i++ {
@@ -379,7 +379,7 @@ func TestRunServesMetricsStatusAndStopsOnSignal(t *testing.T) {
 		}
 		var code int
 		code, status = get(t, base+"/status")
-		if code == http.StatusOK && strings.Count(status, `"phase": "DONE"`) == 2 {
+		if code == http.StatusOK && strings.Count(status, `"phase": "DONE"`) == 3 {
 			break
 		}
 		if i > 3000 {

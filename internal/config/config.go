@@ -92,9 +92,10 @@ type Sync struct {
 	// mass-delete guard stops it; DeleteGuardOverride disables the guard.
 	DeleteGuardRatio    float64
 	DeleteGuardOverride bool
-	// EmploymentDetails fetches each person's employments, one request per person and sync;
-	// false leaves persons with their employment ids only. Changing it makes every person
-	// look changed once.
+	// EmploymentDetails syncs employments as their own entity (<prefix>.employments): each
+	// listed person's employments read, one request per person (every person in a full sync,
+	// the persons whose updated_at moved in an incremental one). False leaves the entity out.
+	// Persons carry their employment ids either way.
 	EmploymentDetails bool
 	// EmploymentRefreshPeriod is the longest a person's employments go without being read
 	// again by the rolling refresh (0 disables it); EmploymentRefreshBudgetShare is the

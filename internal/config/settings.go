@@ -282,7 +282,7 @@ var settings = func() []setting {
 	}
 	{
 		set, get := boolean(func(c *Config) *bool { return &c.Sync.EmploymentDetails })
-		add(boolDef("SYNC_EMPLOYMENT_DETAILS", "sync-employment-details", "true", "fetch each person's employments (one request per person); false keeps employment ids only", GroupSync, set, get))
+		add(boolDef("SYNC_EMPLOYMENT_DETAILS", "sync-employment-details", "true", "list employments as their own stream, topic <prefix>.employments (one request per person listed); false leaves employments out", GroupSync, set, get))
 	}
 	{
 		set, get := dur(func(c *Config) *time.Duration { return &c.Sync.EmploymentRefreshPeriod })

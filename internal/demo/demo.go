@@ -200,6 +200,11 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	truth := sim.Truth()
 	sum.Truth[cfg.Kafka.Topic("persons")] = len(truth.Persons)
 	sum.Truth[cfg.Kafka.Topic("compensations")] = len(truth.Compensations)
+	emps := 0
+	for _, p := range truth.Persons {
+		emps += len(truth.Employments[p.ID])
+	}
+	sum.Truth[cfg.Kafka.Topic("employments")] = emps
 	if !o.JSON {
 		fmt.Fprintln(o.Out, "\n── replay from offset 0 (what a new consumer sees) ──")
 		for _, t := range p.topics {

@@ -225,7 +225,7 @@ func TestTopicTemplate(t *testing.T) {
 			t.Errorf("%s = %q, want %q", k, spec.Configs[k], want)
 		}
 	}
-	if got := Topics(cfg); len(got) != 2 || got[0] != "personio.persons" || got[1] != "personio.compensations" {
+	if got := Topics(cfg); len(got) != 3 || got[0] != "personio.persons" || got[1] != "personio.compensations" || got[2] != "personio.employments" {
 		t.Errorf("topics %v", got)
 	}
 }

@@ -18,14 +18,23 @@ import (
 var samples = map[change.Entity]func() change.Record{
 	change.Persons:       func() change.Record { return fullPerson() },
 	change.Compensations: func() change.Record { return fullCompensation() },
+	change.Employments: func() change.Record {
+		p := fullPerson()
+		m := p.Employments[0]
+		return &change.EmploymentRecord{ID: m.ID, PersonID: p.ID, Status: m.Status, Type: m.Type,
+			PositionTitle: m.PositionTitle, StartDate: m.StartDate, WeeklyWorkingHours: m.WeeklyWorkingHours,
+			FullTimeWeeklyWorkingHours: m.FullTimeWeeklyWorkingHours, SupervisorID: m.SupervisorID,
+			LegalEntityID: m.LegalEntityID, OrgUnits: m.OrgUnits, CostCenters: m.CostCenters,
+			TerminationDate: ptr(date("2027-03-31")), TerminationType: ptr("RESIGNATION"), UpdatedAt: m.UpdatedAt}
+	},
 }
 
 // TestDescriptorsDriveTheWholeEntity: each descriptor alone takes a record of its entity
 // through everything the stages do with it: record schema, record round trip, envelope round
 // trip through the topic schema, back to an event with the same key and hash, and a scope.
 func TestDescriptorsDriveTheWholeEntity(t *testing.T) {
-	if got := change.Entities(); len(got) < 2 || got[0] != change.Persons || got[1] != change.Compensations {
-		t.Fatalf("Entities() = %v; persons and compensations first, in that order", got)
+	if got := change.Entities(); len(got) < 3 || got[0] != change.Persons || got[1] != change.Compensations || got[2] != change.Employments {
+		t.Fatalf("Entities() = %v; persons, compensations and employments first, in that order", got)
 	}
 	for _, e := range change.Entities() {
 		t.Run(string(e), func(t *testing.T) {
@@ -133,6 +142,10 @@ func TestScopes(t *testing.T) {
 	}
 	if _, err := comps.ScopeOf(fullPerson()); err == nil {
 		t.Error("a person got a compensation scope")
+	}
+	emps, _ := change.Describe(change.Employments)
+	if s, err := emps.ScopeOf(&change.EmploymentRecord{ID: "e1", PersonID: "42"}); s != "employments:42" || err != nil {
+		t.Errorf("employment scope %q, %v; want its person's", s, err)
 	}
 	if got := change.MonthScope(change.Compensations, time.Date(2026, 11, 30, 23, 0, 0, 0, time.FixedZone("", -3600))); got != "compensations:2026-12" {
 		t.Errorf("MonthScope = %q; months are UTC", got)

@@ -136,9 +136,6 @@ func NewPolicy(spec map[Entity]map[string]Action, key []byte) (*Policy, error) {
 	for _, ent := range slices.Sorted(maps.Keys(spec)) {
 		if !slices.Contains(Entities(), ent) {
 			reason := "no such entity (" + strings.Join(Names(), ", ") + ")"
-			if ent == "employments" {
-				reason = "not published yet: its fields are under persons as employments.*.<field>"
-			}
 			return nil, &PolicyError{Entity: string(ent), Reason: reason}
 		}
 		for _, path := range slices.Sorted(maps.Keys(spec[ent])) {

@@ -58,7 +58,7 @@ func TestParsePolicyErrors(t *testing.T) {
 		{"field below text", "persons:\n  email.domain: drop\n", nil, `persons.email.domain: no such field`},
 		{"unknown keep field", "compensations:\n  amount_eur: keep\n", nil, `compensations.amount_eur: no such field`},
 		{"unknown entity", "people:\n  email: drop\n", nil, `people: no such entity`},
-		{"employments entity", "employments:\n  status: drop\n", nil, `employments: not published yet`},
+		{"employment's person", "employments:\n  person_id: drop\n", nil, `employments.person_id: cannot be dropped or hashed`},
 		{"unknown action", "persons:\n  email: remove\n", nil, `persons.email: unknown action "remove"`},
 		{"hash a date", "persons:\n  employments.*.start_date: hash\n", testPolicyKey, `is a date in the schema`},
 		{"hash an instant", "persons:\n  created_at: hash\n", testPolicyKey, `is a timestamp in the schema`},

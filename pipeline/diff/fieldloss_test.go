@@ -67,10 +67,14 @@ func TestFieldLossGuard(t *testing.T) {
 			field: "custom_attributes.dynamic_2", fields: []string{"custom_attributes.dynamic_2"}},
 		{name: "custom attribute value nulled", state: 10, changed: 6, edit: func(p *change.Person) { p.CustomAttributes[0].ValueJSON = nil },
 			field: "custom_attributes.dynamic_1", fields: []string{"custom_attributes.dynamic_1"}},
-		{name: "employment hours vanish", state: 10, changed: 5, edit: func(p *change.Person) { p.Employments[0].WeeklyWorkingHours = nil },
-			field: "employments.*.weekly_working_hours", fields: []string{"employments.*.weekly_working_hours"}},
-		{name: "cost center weights vanish", state: 10, changed: 5, edit: func(p *change.Person) { p.Employments[0].CostCenters[0].Weight = nil },
-			field: "employments.*.cost_centers.*.weight", fields: []string{"employments.*.cost_centers.*.weight"}},
+		// A person's employment details moved to the employments topic (change.Descriptor
+		// Moved): their going empty is the move, not a lost scope; the employments topic's
+		// own guards watch them now. Losing the employment ids is still refused.
+		{name: "employment hours vanish", state: 10, changed: 5, edit: func(p *change.Person) { p.Employments[0].WeeklyWorkingHours = nil }},
+		{name: "cost center weights vanish", state: 10, changed: 5, edit: func(p *change.Person) { p.Employments[0].CostCenters[0].Weight = nil }},
+		{name: "employment details move to their topic", state: 10, changed: 10, edit: func(p *change.Person) {
+			p.Employments = []change.Employment{{ID: p.Employments[0].ID, OrgUnits: []change.OrgUnit{}, CostCenters: []change.CostCenter{}}}
+		}},
 		{name: "employments vanish", state: 10, changed: 10, edit: func(p *change.Person) { p.Employments = nil },
 			field: "employments.*", fields: []string{"employments.*"}},
 		{name: "a few different fields each", state: 10, changed: 6, edit: nil}, // see below: 2 persons per field

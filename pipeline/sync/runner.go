@@ -38,13 +38,13 @@ type Runner struct {
 	cfg      Config
 	entities []change.Entity // the entities this runner syncs, in the order results list them
 	guard    *authGuard
-	ext     *extract.Extractor
-	differ  *diff.Differ
-	pub     *publish.Publisher
-	metrics *Metrics
-	board   *statusBoard
-	log     *slog.Logger
-	readers map[change.Entity]codec.Schema
+	ext      *extract.Extractor
+	differ   *diff.Differ
+	pub      *publish.Publisher
+	metrics  *Metrics
+	board    *statusBoard
+	log      *slog.Logger
+	readers  map[change.Entity]codec.Schema
 
 	running gosync.Mutex
 	// Guarded by running.

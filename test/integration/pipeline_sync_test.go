@@ -112,7 +112,7 @@ func (p *pipelineEnv) expected() oracle.State {
 
 func wantCounts(t *testing.T, res sync.Result, want map[change.Entity]map[string]change.Op) {
 	t.Helper()
-	for _, e := range []change.Entity{change.Persons, change.Compensations} {
+	for _, e := range change.Entities() {
 		got := map[string]int{}
 		for op, n := range res.Entity(string(e)).Changes {
 			if n > 0 {
@@ -137,7 +137,62 @@ func (p *pipelineEnv) verify() {
 	ComparePersons(p.t, pipelineTenant, persons, truth)
 	comps := verifiedState(p.t, RunVerifier(p.t, p.prefix+".compensations"))
 	CompareCompensations(p.t, pipelineTenant, comps, truth, windows)
-	p.t.Logf("verifier: %d persons and %d compensations match the truth", len(persons), len(comps))
+	emps := verifiedState(p.t, RunVerifier(p.t, p.prefix+".employments"))
+	CompareEmployments(p.t, pipelineTenant, emps, truth)
+	p.t.Logf("verifier: %d persons, %d compensations and %d employments match the truth", len(persons), len(comps), len(emps))
+}
+
+// checkHashes replays every entity's topic with the service's own decoder and compares each
+// live key's content hash with the oracle's: every field, not only those verify looks at.
+func (p *pipelineEnv) checkHashes() {
+	p.t.Helper()
+	want := p.expected()
+	for _, e := range change.Entities() {
+		rp, err := oracle.ReplayTopic(p.t.Context(), p.kafka, p.codec, p.prefix+"."+string(e), e)
+		if err != nil {
+			p.t.Fatal(err)
+		}
+		if d := oracle.Diff(rp.State[e], want[e]); d != "" {
+			p.t.Errorf("%s topic differs from the truth: %s", e, d)
+		}
+	}
+}
+
+// TestIntegrationPipelineEmployments: against the real Kafka and Apicurio, a full sync
+// publishes every employment on <prefix>.employments and persons with their employment ids;
+// employments that change without their person's updated_at moving (hours, titles, cost
+// centers) and a person deleted are found by the next full sync; the three topics then hold
+// exactly the truth, for the independent consumer and for the service's own replay.
+func TestIntegrationPipelineEmployments(t *testing.T) {
+	p := newPipelineEnv(t, 60)
+	r := p.runner()
+	truth0 := p.expected()
+	if truth0.Len(change.Employments) == 0 {
+		t.Fatal("the truth has no employments")
+	}
+	res := p.sync(r, sync.Full)
+	wantCounts(t, res, oracle.Changes(oracle.State{}, truth0))
+	p.verify()
+	p.checkHashes()
+
+	churn := p.sim.Churn(personiotest.Churn{EmploymentChanges: 4, CostCenterChanges: 3, Deletions: 1})
+	if len(churn.EmploymentChanges)+len(churn.CostCenterChanges) == 0 {
+		t.Fatalf("churn changed no employment: %+v", churn)
+	}
+	truth1 := p.expected()
+	res = p.sync(r, sync.Full)
+	wantCounts(t, res, oracle.Changes(truth0, truth1))
+	if n := res.Entity(string(change.Employments)).Changes["u"]; n == 0 {
+		t.Error("the full sync after the churn published no employment update")
+	}
+	p.verify()
+	p.checkHashes()
+
+	// A restarted runner rebuilds all three topics and finds nothing to publish.
+	res = p.sync(p.runner(), sync.Full)
+	if !res.Rebuilt || res.Published() != 0 {
+		t.Errorf("restarted runner: rebuilt %v, published %d", res.Rebuilt, res.Published())
+	}
 }
 
 // verifiedState folds the verifier's records: last event per key wins, a "d" event or a
