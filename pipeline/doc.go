@@ -7,8 +7,8 @@
 //
 //   - pipeline/change: the shared leaf types (records in normal form, Event, Op, Key) and the
 //     entity descriptors (change.Descriptor) that drive every stage.
-//   - pipeline/extract: lists persons and compensation month windows, one stream per scope,
-//     one Snapshot per scope on its output channel.
+//   - pipeline/extract: lists persons, their employments (each person's listing a scope of
+//     its own) and compensation month windows, one Snapshot per listing on its output channel.
 //   - pipeline/diff: compares a listing with the state and produces c/u/d/r events.
 //   - pipeline/publish: encodes events, writes them to Kafka, and applies them to the state
 //     once Kafka acknowledged them.

@@ -88,7 +88,7 @@ func TestBinaryExitCodesAndSIGTERM(t *testing.T) {
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
 	for i := 0; ; i++ {
 		code, body := get(t, "http://"+addr+"/status")
-		if code == http.StatusOK && strings.Count(body, `"phase": "DONE"`) == 2 {
+		if code == http.StatusOK && strings.Count(body, `"phase": "DONE"`) == 3 {
 			break
 		}
 		if i > 3000 {

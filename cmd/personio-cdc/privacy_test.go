@@ -289,7 +289,7 @@ func TestNothingPersonalInLogsMetricsStatusAndErrors(t *testing.T) {
 	done := make(chan int, 1)
 	go func() { done <- runMain(ctx, a, []string{"run"}) }()
 	base := "http://" + w.addr
-	waitStatus(t, base, func(s string) bool { return strings.Count(s, `"phase": "DONE"`) == 2 }, stderr.String)
+	waitStatus(t, base, func(s string) bool { return strings.Count(s, `"phase": "DONE"`) == 3 }, stderr.String)
 	checkAdmin(t, base, "after a complete sync")
 	proxy.mode.Store(markUnprocessable)
 	waitStatus(t, base, func(s string) bool { return strings.Contains(s, "personio.http_422") }, stderr.String)
@@ -401,7 +401,7 @@ func TestBinaryNothingPersonal(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
 	base := "http://" + w.addr
-	waitStatus(t, base, func(s string) bool { return strings.Count(s, `"phase": "DONE"`) == 2 }, stderr.String)
+	waitStatus(t, base, func(s string) bool { return strings.Count(s, `"phase": "DONE"`) == 3 }, stderr.String)
 	checkAdmin(t, base, "after a complete sync")
 	w.proxy.mode.Store(markUnprocessable)
 	waitStatus(t, base, func(s string) bool { return strings.Contains(s, "personio.http_422") }, stderr.String)

@@ -172,6 +172,11 @@ type Scope struct {
 	// compensations: every month window listed, including those that failed): those the
 	// field-loss guard counts. nil means Contains.
 	Listed func(change.Record) bool
+	// GuardAll makes the mass-delete guard count every stored record of the tenant, not
+	// only those inside Contains: for a listing that knows every scope, some of them known
+	// empty (employments after an exhaustive persons listing, see Covered), whose deletes
+	// are to be weighed against everything it knows of, not against the gone scopes alone.
+	GuardAll bool
 	// Filtered is true when the listing asked only for records changed since a point in
 	// time (an incremental persons listing). Its scope is then the records it returned —
 	// a stored record cannot tell whether it would have matched — so the field-loss guard
@@ -204,7 +209,8 @@ func EffectiveIn(windows ...Window) func(change.Record) bool {
 // Covered returns the Scope of a listing of an entity listed in scopes (change.Descriptor.Scope)
 // that listed the scopes listed, of which complete were listed completely. With rest, every
 // scope of the entity that was not listed is known to be empty (employments: the person is
-// gone from a complete persons listing), so it is covered too: its stored records are deleted.
+// gone from a complete persons listing), so it is covered too: its stored records are deleted,
+// and the mass-delete guard weighs the deletes against every stored record (GuardAll).
 // A record whose scope cannot be told is never covered.
 func Covered(d *change.Descriptor, complete, listed []string, rest bool) Scope {
 	done := make(map[string]bool, len(complete))
@@ -221,6 +227,7 @@ func Covered(d *change.Descriptor, complete, listed []string, rest bool) Scope {
 	}
 	return Scope{
 		Complete: len(complete) > 0 || rest,
+		GuardAll: rest,
 		Contains: func(r change.Record) bool {
 			s, ok := in(r)
 			return ok && (done[s] || (rest && !seen[s]))
@@ -508,7 +515,7 @@ func (r *Run) deletesAndGuards(scope Scope) ([]change.Event, error) {
 	}
 	var (
 		deletes []change.Event
-		inScope int // stored entries inside Contains: the mass-delete guard's denominator
+		inScope int // stored entries inside Contains (GuardAll: all): the mass-delete guard's denominator
 		inListd int // stored entries inside Listed: the field-loss guard's denominator
 		err     error
 	)
@@ -542,10 +549,15 @@ func (r *Run) deletesAndGuards(scope Scope) ([]change.Event, error) {
 		if !deleting {
 			return true
 		}
+		if scope.GuardAll {
+			inScope++ // the listing knew every scope: all of them are the denominator
+		}
 		if scope.Contains != nil && (before == nil || !scope.Contains(before)) {
 			return true // outside the scope, or (guard off) listed and not decoded
 		}
-		inScope++
+		if !scope.GuardAll {
+			inScope++
+		}
 		if !seen {
 			if r.d.policy.Scrub(before) {
 				data = nil // the publisher encodes the scrubbed before image

@@ -5,9 +5,10 @@
 // a Snapshot carries its items as the entity's change.Items, which the sync runner puts into
 // normal form.
 //
-// An Extractor runs independent streams under one errgroup: the persons listing (each person's
-// employments fetched by a bounded pool of workers) and one compensation listing per month
-// window. Every stream ends with exactly one Snapshot on the output channel. A stream that fails
+// An Extractor runs independent streams under one errgroup: the persons listing (then the
+// employments of the persons it listed, by a bounded pool of workers) and one compensation
+// listing per month window. Every scope requested ends with exactly one Snapshot on the output
+// channel (the persons stream sends the persons', then the employments'). A stream that fails
 // still delivers what it read, marked incomplete, so its creates and updates are not lost while
 // its deletes are withheld; the other streams carry on. Only cancellation of the context stops
 // everything. The Extractor closes the channel when every stream has finished.
@@ -56,14 +57,19 @@
 // and stops the rest of that month's listing (no deletes follow); the other months and the
 // persons go on.
 //
-// # Employment details
+// # Employments
 //
-// Employment details cost one request per person (10,000 persons: 10,000 requests, 33 minutes
-// at 300/min), and an incremental sync pays them for every changed person.
-// WithEmploymentDetails(false) (setting SYNC_EMPLOYMENT_DETAILS=false) skips them: each person
-// then carries its employments as ids only (the persons response's employments[].id), which
-// change.NewPerson turns into employments with only an id. The choice must stay the same from
-// sync to sync, or every person looks changed. See docs/BENCHMARKS.md for the figures.
+// Personio lists employments per person only (GET /v2/persons/{id}/employments), so the
+// employments stream lists them after the persons listing that says whose: every person a
+// full listing returned, the persons an incremental listing returned, and Request.EmploymentsOf
+// (without a persons listing when persons are not requested: the seam for a rolling refresh).
+// At most WithEmploymentWorkers listings run at once. Each person's listing is its own scope
+// (Snapshot.Parts, "employments:<person id>"): one that fails withholds that person's deletes
+// only. Snapshot.Rest says that the persons listing was exhaustive and every item had an id,
+// so that a person it no longer returns is gone, and their employments with them. Persons
+// carry their employments as ids only (the persons response's employments[].id): one request
+// per person, 10,000 requests (33 minutes at 300/min) per full sync, is the employments
+// stream's cost alone, and the persons topic never waits for it.
 //
 // Rate limiting is the Source's job: every chain and worker calls the same client, which owns
 // the per-tenant limiter.

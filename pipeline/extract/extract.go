@@ -86,6 +86,13 @@ type Request struct {
 	// for a rolling refresh. When it is nil and persons are not requested, the persons are
 	// listed (not delivered) to learn whose employments to list.
 	EmploymentsOf []string
+	// GoneEmploymentsOnly reads no employment listing of the persons the persons listing
+	// returns (only those of EmploymentsOf): the employments snapshot then names their scopes
+	// as not listed this time (kept as they are) and, after an exhaustive persons listing,
+	// says every other person gone (Rest), so that the employments of persons gone are
+	// deleted without a request. For a trigger that reads the listed persons' employments
+	// on its own schedule (the rolling refresh).
+	GoneEmploymentsOnly bool
 	// CurrentMonthOnly lists only the compensation window of the current month, not the
 	// look-back (an incremental sync: Personio has no updated_at filter for compensations, so
 	// the earlier months wait for the next full sync instead of costing every incremental sync
@@ -552,18 +559,25 @@ func (e *Extractor) employments(ctx context.Context, req Request, ps *Snapshot) 
 			ids = append(ids, id)
 		}
 	}
+	var unread []string // persons listed whose employments are not read (GoneEmploymentsOnly)
+	for _, id := range req.EmploymentsOf {
+		addID(id)
+	}
 	if ps != nil {
 		items, _ := ps.Items.(change.PersonItems)
 		snap.Rest = ps.Exhaustive()
 		for _, p := range items {
-			if strings.TrimSpace(p.ID) == "" {
+			id := strings.TrimSpace(p.ID)
+			switch {
+			case id == "":
 				snap.Rest = false // someone without id: their employments cannot be told gone
+			case req.GoneEmploymentsOnly && !known[id]:
+				known[id] = true
+				unread = append(unread, id)
+			default:
+				addID(id)
 			}
-			addID(p.ID)
 		}
-	}
-	for _, id := range req.EmploymentsOf {
-		addID(id)
 	}
 
 	lists := make(change.EmploymentItems, len(ids))
@@ -583,7 +597,7 @@ func (e *Extractor) employments(ctx context.Context, req Request, ps *Snapshot) 
 	}
 	_ = workers.Wait() // listings report through listErrs
 	snap.Items = lists
-	snap.Parts = make([]Part, len(ids))
+	snap.Parts = make([]Part, len(ids), len(ids)+len(unread))
 	var (
 		failed int
 		first  error
@@ -596,6 +610,9 @@ func (e *Extractor) employments(ctx context.Context, req Request, ps *Snapshot) 
 				first = listErrs[i]
 			}
 		}
+	}
+	for _, id := range unread {
+		snap.Parts = append(snap.Parts, Part{Scope: change.ScopeName(change.Employments, id)}) // not listed: kept
 	}
 	var errs []error
 	if failed > 0 {

@@ -270,3 +270,43 @@ func TestRunEmploymentGuardsWithinScope(t *testing.T) {
 		t.Errorf("3 persons empty in a full sync: employments %+v, err %v; want 3 deletes", er, err)
 	}
 }
+
+// TestRunGoneEmploymentsOnly: a run WithGoneEmploymentsOnly (the scheduled syncs while a
+// rolling refresh reads the employments) sends no employment request, deletes the employments
+// of the person gone from its complete persons listing, and leaves everyone else's as they
+// are; the guard weighs those deletes against every stored employment.
+func TestRunGoneEmploymentsOnly(t *testing.T) {
+	h := newHarness(t, 40)
+	r := h.runner()
+	run(t, r, Full)
+	stored := h.replay(change.Employments)
+	churn := h.sim.Churn(personiotest.Churn{Deletions: 1, EmploymentChanges: 3})
+	gone := churn.Deletions[0]
+	const emps = "GET /v2/persons/{person_id}/employments"
+	before := h.sim.Stats().Endpoint(emps)
+
+	res, err := r.Run(t.Context(), Full, WithGoneEmploymentsOnly())
+	if err != nil {
+		t.Fatalf("full sync: %v (%+v)", err, res)
+	}
+	if n := h.sim.Stats().Endpoint(emps) - before; n != 0 {
+		t.Errorf("%d employment requests; want none", n)
+	}
+	var wantGone []string
+	for _, m := range stored.Messages {
+		if m.Event.After != nil && m.Event.After.SubjectID() == gone && !slices.Contains(wantGone, m.Key) {
+			wantGone = append(wantGone, m.Key)
+		}
+	}
+	slices.Sort(wantGone)
+	rp := h.replay(change.Employments)
+	if got := deletes(rp, stored); len(wantGone) == 0 || !slices.Equal(got, wantGone) {
+		t.Errorf("deletes %v, want the employments of the person gone %v", got, wantGone)
+	}
+	if er := res.Entity(string(change.Employments)); er.Outcome != Complete || er.Changes["u"] != 0 {
+		t.Errorf("employments %+v; want complete, nobody's employment read", er)
+	}
+	// The next normal full sync reads everyone's and publishes the truth.
+	run(t, r, Full)
+	h.checkTopics(h.expected())
+}

@@ -156,6 +156,15 @@ type RunOption func(*runOptions)
 type runOptions struct {
 	entities      []change.Entity
 	employmentsOf []string
+	goneOnly      bool
+}
+
+// WithGoneEmploymentsOnly makes a run read no employment listing of the persons it lists
+// (only those WithEmploymentsOf names): the employments of a person gone from its complete,
+// unfiltered persons listing are still deleted, without a request, and everyone else's are
+// left as they are. For scheduled syncs while a rolling refresh reads the employments.
+func WithGoneEmploymentsOnly() RunOption {
+	return func(o *runOptions) { o.goneOnly = true }
 }
 
 // WithEmploymentsOf makes a run list the employments of the given persons besides those of the
@@ -229,7 +238,7 @@ func (r *Runner) Run(ctx context.Context, kind Kind, opts ...RunOption) (Result,
 	r.board.begin(res)
 
 	r.published = false
-	err = r.run(ctx, &res, only, o.employmentsOf)
+	err = r.run(ctx, &res, only, o)
 	if eerr := r.enforceAfterRun(ctx); eerr != nil && err == nil {
 		err = eerr
 	}
@@ -266,12 +275,12 @@ func (r *Runner) Run(ctx context.Context, kind Kind, opts ...RunOption) (Result,
 }
 
 // run does the work of Run; res is filled in as entities finish.
-func (r *Runner) run(ctx context.Context, res *Result, only []change.Entity, employmentsOf []string) error {
+func (r *Runner) run(ctx context.Context, res *Result, only []change.Entity, o runOptions) error {
 	if err := r.prepare(ctx, res); err != nil {
 		return err
 	}
 
-	req := extract.Request{Entities: only, EmploymentsOf: employmentsOf}
+	req := extract.Request{Entities: only, EmploymentsOf: o.employmentsOf, GoneEmploymentsOnly: o.goneOnly}
 	if res.Kind == Incremental {
 		// The look-back months wait for the next full sync, once they were published whole.
 		req.CurrentMonthOnly = r.compsWhole
