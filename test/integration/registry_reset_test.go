@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,7 +44,7 @@ func TestIntegrationRegistryResetStaleIDs(t *testing.T) {
 	p := newPipelineEnv(t, 25)
 	r := p.runner()
 	p.sync(r, sync.Full)
-	topics := []string{p.prefix + ".persons", p.prefix + ".compensations"}
+	topics := []string{p.prefix + ".persons", p.prefix + ".compensations", p.prefix + ".employments"}
 	before := map[string]bool{}
 	oldIDs := map[int]bool{}
 	for _, rec := range readTopics(t, p.kafka, topics) {
@@ -52,7 +53,7 @@ func TestIntegrationRegistryResetStaleIDs(t *testing.T) {
 			oldIDs[id] = true
 		}
 	}
-	if len(oldIDs) != 2 {
+	if len(oldIDs) != len(topics) {
 		t.Fatalf("the first sync used schema ids %v, want one per entity", oldIDs)
 	}
 
@@ -100,8 +101,10 @@ func TestIntegrationRegistryResetStaleIDs(t *testing.T) {
 	ComparePersons(t, pipelineTenant, persons, p.sim.Truth())
 	comps := verifiedState(t, RunVerifier(t, scratch[topics[1]]))
 	CompareCompensations(t, pipelineTenant, comps, p.sim.Truth(), extract.Windows(time.Now(), sync.DefaultLookbackMonths))
-	t.Logf("verifier: %d records published after the restart decode into %d persons and %d compensations matching the truth",
-		len(after), len(persons), len(comps))
+	emps := verifiedState(t, RunVerifier(t, scratch[topics[2]]))
+	CompareEmployments(t, pipelineTenant, emps, p.sim.Truth())
+	t.Logf("verifier: %d records published after the restart decode into %d persons, %d compensations and %d employments matching the truth",
+		len(after), len(persons), len(comps), len(emps))
 
 	// Once more, and this time the registry refuses the schema: another one is in the persons
 	// subject already, under BACKWARD compatibility, and unrelated schemas hold the ids. The
@@ -210,28 +213,23 @@ func readTopics(t *testing.T, kc *kafka.Client, topics []string) []wireRecord {
 // entity's envelope and checks that it is an event of the given sync.
 func decodeEvent(t *testing.T, dec *codec.Codec, rec wireRecord, syncID string) error {
 	t.Helper()
-	entity := change.Persons
-	if bytes.HasSuffix([]byte(rec.topic), []byte(".compensations")) {
-		entity = change.Compensations
-	}
+	entity := change.Entity(rec.topic[strings.LastIndexByte(rec.topic, '.')+1:])
 	reader, err := schemas.Parse(string(entity))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var eventID, tenant, sid string
-	if entity == change.Persons {
-		var env change.PersonChange
-		if err := dec.Decode(t.Context(), rec.value, reader, &env); err != nil {
-			return err
-		}
-		eventID, tenant, sid = env.EventID, env.Source.Tenant, env.Source.SyncID
-	} else {
-		var env change.CompensationChange
-		if err := dec.Decode(t.Context(), rec.value, reader, &env); err != nil {
-			return err
-		}
-		eventID, tenant, sid = env.EventID, env.Source.Tenant, env.Source.SyncID
+	env, err := change.NewEnvelope(entity)
+	if err != nil {
+		t.Fatal(err)
 	}
+	if err := dec.Decode(t.Context(), rec.value, reader, env); err != nil {
+		return err
+	}
+	ev, err := env.Event()
+	if err != nil {
+		return err
+	}
+	eventID, tenant, sid := ev.EventID, ev.Source.Tenant, ev.Source.SyncID
 	if eventID == "" || tenant != pipelineTenant || sid != syncID {
 		return fmt.Errorf("decoded into event %q of tenant %q, sync %q; want an event of sync %s", eventID, tenant, sid, syncID)
 	}
