@@ -60,10 +60,10 @@ func describe[R any, P interface {
 	d.newRecord = func() Record { return P(new(R)) }
 	d.newEnvelope = func() Envelope { return new(Change[R]) }
 	d.envelope = func(ev Event) (Envelope, error) {
-		before, ok1 := asRecord[R, P](ev.Before, d.Entity)
-		after, ok2 := asRecord[R, P](ev.After, d.Entity)
+		before, ok1 := asRecord[R, P](ev.Before)
+		after, ok2 := asRecord[R, P](ev.After)
 		if !ok1 || !ok2 {
-			return nil, fmt.Errorf("change: %s event %s: a record does not decode", d.Entity, ev.EventID)
+			return nil, fmt.Errorf("change: %s event %s carries a record of another type", d.Entity, ev.EventID)
 		}
 		changed := ev.ChangedFields
 		if changed == nil {
@@ -79,7 +79,7 @@ func describe[R any, P interface {
 func asRecord[R any, P interface {
 	*R
 	Record
-}](r Record, entity Entity) (P, bool) {
+}](r Record) (P, bool) {
 	if r == nil {
 		return nil, true
 	}
