@@ -83,6 +83,7 @@ func NewRefresh(cfg config.Config, reader EmploymentReader, kc *kafka.Client, re
 type refreshState struct {
 	Refresh
 	restored bool
+	failing  bool // the last batch failed (its warning was logged)
 	logger   *slog.Logger
 }
 
@@ -150,8 +151,18 @@ func (s *Scheduler) refreshUntil(stop <-chan struct{}, work context.Context, due
 		cancel()
 		recs := r.Planner.Done(time.Now(), plan, verified)
 		s.running.Store(false)
-		if err != nil {
-			r.logger.Warn("employment refresh batch incomplete", "persons", len(plan.Persons), "verified", len(verified), "err", err)
+		switch {
+		case err != nil && !r.failing:
+			// Once per stretch of failures; personio_cdc_employment_refresh_batches_total
+			// counts every one.
+			r.logger.Warn("employment refresh batch incomplete; its persons are read again later",
+				"persons", len(plan.Persons), "verified", len(verified), "err", err)
+			r.failing = true
+		case err != nil:
+			r.logger.Debug("employment refresh batch incomplete", "persons", len(plan.Persons), "err", err)
+		case r.failing:
+			r.logger.Info("employment refresh batches complete again")
+			r.failing = false
 		}
 		if err := r.Journal.Write(work, recs); err != nil {
 			// The persons were verified; only a restart before their next verification reads
