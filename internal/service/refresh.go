@@ -60,10 +60,11 @@ func (s *Scheduler) RefreshStatus() *refresh.Status {
 }
 
 // NewRefresh builds the rolling refresh of employments from cfg: the planner (its metrics on
-// reg) and the journal on the Kafka client kc. It returns nil when EMPLOYMENT_REFRESH_PERIOD
-// is 0 or reader is nil.
+// reg), the journal on the Kafka client kc, and the options of the scheduled syncs while it
+// runs. It returns nil when EMPLOYMENT_REFRESH_PERIOD is 0, when the runner does not sync
+// employments (SYNC_EMPLOYMENT_DETAILS=false), or when reader is nil.
 func NewRefresh(cfg config.Config, reader EmploymentReader, kc *kafka.Client, reg prometheus.Registerer) (*Refresh, error) {
-	if cfg.Sync.EmploymentRefreshPeriod == 0 || reader == nil {
+	if cfg.Sync.EmploymentRefreshPeriod == 0 || !cfg.Sync.EmploymentDetails || reader == nil {
 		return nil, nil
 	}
 	pc := refresh.DefaultConfig()
@@ -75,8 +76,10 @@ func NewRefresh(cfg config.Config, reader EmploymentReader, kc *kafka.Client, re
 	if err != nil {
 		return nil, fmt.Errorf("employment refresh: %w", err)
 	}
-	return &Refresh{Planner: p, Reader: reader, Journal: &refresh.Journal{Tenant: cfg.Personio.Tenant,
-		Prefix: cfg.Kafka.TopicPrefix, Spec: TopicTemplate(cfg), Producer: kc, Reader: kc, Admin: kc}}, nil
+	return &Refresh{Planner: p, Reader: reader,
+		Journal: &refresh.Journal{Tenant: cfg.Personio.Tenant, Prefix: cfg.Kafka.TopicPrefix, Spec: TopicTemplate(cfg),
+			Producer: kc, Reader: kc, Admin: kc},
+		SyncOptions: []syncrun.RunOption{syncrun.WithGoneEmploymentsOnly()}}, nil
 }
 
 // refreshState is the scheduler's side of the refresh; Loop's goroutine only.

@@ -27,8 +27,8 @@ type Stack struct {
 	Logger   *slog.Logger
 	// Redact removes the configured secrets from log records and /status.
 	Redact *redact.Redactor
-	// Employments reads the employments of given persons for the rolling refresh; nil (the
-	// runner cannot yet) leaves the refresh off whatever EMPLOYMENT_REFRESH_PERIOD says.
+	// Employments reads the employments of given persons for the rolling refresh (Build sets
+	// the runner's, RunnerEmployments); nil leaves the refresh off.
 	Employments EmploymentReader
 	// Targets runs the webhook trigger's targeted fetches; nil (the runner cannot yet) leaves
 	// the webhook receiver off whatever WEBHOOK_ADDR says.
@@ -83,6 +83,7 @@ func Build(cfg config.Config, reg prometheus.Registerer, logger *slog.Logger) (*
 		_ = s.Kafka.Close()
 		return nil, fmt.Errorf("sync runner: %w", err)
 	}
+	s.Employments = RunnerEmployments{Runner: s.Runner, Stamps: s.Runner.PersonStamps}
 	return s, nil
 }
 
@@ -141,8 +142,14 @@ type Status struct {
 func (s *Stack) Lifecycle(reg *prometheus.Registry, version string) (*Lifecycle, error) {
 	started := time.Now().UTC()
 	events := &recentEvents{}
+	runner := recordingRunner{Runner: s.Runner, events: events}
 	opts := []SchedulerOption{WithRegisterer(reg)}
-	r, err := NewRefresh(s.Config, s.Employments, s.Kafka, reg)
+	reader := s.Employments
+	if re, ok := reader.(RunnerEmployments); ok {
+		re.Runner = runner // the refresh's events count in /status like the syncs'
+		reader = re
+	}
+	r, err := NewRefresh(s.Config, reader, s.Kafka, reg)
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +157,7 @@ func (s *Stack) Lifecycle(reg *prometheus.Registry, version string) (*Lifecycle,
 		opts = append(opts, WithRefresh(*r))
 	}
 	l := &Lifecycle{
-		Scheduler: NewScheduler(recordingRunner{Runner: s.Runner, events: events}, Schedule{
+		Scheduler: NewScheduler(runner, Schedule{
 			Full:        s.Config.Sync.FullInterval,
 			Incremental: s.Config.Sync.IncrementalInterval,
 		}, s.Logger.With("component", "scheduler"), opts...),
