@@ -400,7 +400,9 @@ func TestRunServesMetricsStatusAndStopsOnSignal(t *testing.T) {
 	}
 	for _, series := range []string{
 		`personio_cdc_build_info{`,
-		`personio_cdc_sync_runs_total{kind="full",result="complete"} 1`,
+		// The full sync, and the employment refresh's batches (runs of kind full) after it.
+		`personio_cdc_sync_runs_total{kind="full",result="complete"} `,
+		`personio_cdc_employment_refresh_persons ` + fmt.Sprint(testPersons),
 		`personio_cdc_changes_total{entity="persons",op="c"} ` + fmt.Sprint(testPersons),
 		`personio_cdc_last_successful_sync_timestamp_seconds{entity="persons"}`,
 		`personio_cdc_last_successful_sync_timestamp_seconds{entity="compensations"}`,
