@@ -15,6 +15,7 @@ import (
 // fields left out, and the block sizes, which depend on them. It is safe for concurrent use.
 type Stripper struct {
 	root *stripNode
+	same bool // nothing to leave out: the encoding is what is left
 }
 
 // stripNode is the plan of one schema: for a record its fields (nil for one left out), for
@@ -43,7 +44,28 @@ func NewStripper(schema avro.Schema, drop ...string) (*Stripper, error) {
 	for d := range want {
 		return nil, fmt.Errorf("codec: strip: the schema has no field %q", d)
 	}
-	return &Stripper{root: root}, nil
+	return &Stripper{root: root, same: len(drop) == 0 && !root.blocks(map[*stripNode]bool{})}, nil
+}
+
+// Same reports whether the Stripper leaves everything: its schema has no field to leave out
+// and no array or map. Append then copies the encoding as it is.
+func (s *Stripper) Same() bool { return s.same }
+
+// blocks reports whether values of n can hold an array or a map (block sizes).
+func (n *stripNode) blocks(seen map[*stripNode]bool) bool {
+	if seen[n] {
+		return false
+	}
+	seen[n] = true
+	if n.typ == avro.Array || n.typ == avro.Map {
+		return true
+	}
+	for _, c := range append(n.fields, n.elems...) {
+		if c.blocks(seen) {
+			return true
+		}
+	}
+	return false
 }
 
 func planStrip(schema avro.Schema, path string, drop map[string]bool, named map[string]*stripNode) (*stripNode, error) {
@@ -109,6 +131,9 @@ var errTruncated = errors.New("codec: strip: encoding ends early")
 // Append appends data, an encoding of the Stripper's schema, to dst without the fields left
 // out and the block sizes. On error dst is returned unchanged.
 func (s *Stripper) Append(dst, data []byte) ([]byte, error) {
+	if s.same {
+		return append(dst, data...), nil
+	}
 	out, rest, err := s.root.copy(dst, data, true)
 	if err != nil {
 		return dst, err

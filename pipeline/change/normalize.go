@@ -279,7 +279,32 @@ func parsePlainDecimal(s string, precision, scale int) (r *big.Rat, ok bool, err
 	if !ok || err != nil {
 		return nil, ok, err
 	}
-	return new(big.Rat).SetFrac64(num, den), true, nil
+	return setFrac(new(big.Rat), num, uint64(den)), true, nil
+}
+
+// setFrac sets r to num/den in lowest terms, as SetFrac64 does, but reduces with machine
+// words instead of big.Int arithmetic (which allocated most of a compensation's normal form).
+// den must be positive.
+func setFrac(r *big.Rat, num int64, den uint64) *big.Rat {
+	a := uint64(num)
+	if num < 0 {
+		a = uint64(-num)
+	}
+	if a == 0 {
+		den = 1
+	} else {
+		x, y := a, den
+		for y != 0 {
+			x, y = y, x%y
+		}
+		num /= int64(x)
+		den /= x
+	}
+	r.SetInt64(num) // denominator 1
+	if den != 1 {
+		r.Denom().SetUint64(den) // a reference to r's denominator once it is set
+	}
+	return r
 }
 
 // parsePlainDecimalFrac is parsePlainDecimal returning the value as num/den.
