@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/personio-cdc/personio-cdc/internal/personio"
 )
 
 // Webhooks v2 as the simulator serves them (see doc.go, "Webhooks"): management under
@@ -32,30 +34,14 @@ const (
 	WebhookEventRetention = 30 * 24 * time.Hour
 )
 
-// The person and employment events Personio sends, the ones the simulator fires.
-const (
-	EventPersonCreated                = "person.created"
-	EventPersonUpdated                = "person.updated"
-	EventPersonDeleted                = "person.deleted"
-	EventEmploymentCreated            = "employment.created"
-	EventEmploymentUpdated            = "employment.updated"
-	EventEmploymentUpdatedCostCenters = "employment.updated.cost-centers"
-	EventEmploymentDeleted            = "employment.deleted"
-	EventEmploymentStarted            = "employment.started"
-	EventEmploymentTerminated         = "employment.terminated"
-)
-
 // webhookEventNames are the names a webhook may enable: the person and employment events and
 // the absence, attendance and document events Personio also has (never fired here).
-var webhookEventNames = []string{
-	EventPersonCreated, EventPersonUpdated, EventPersonDeleted,
-	EventEmploymentCreated, EventEmploymentUpdated, EventEmploymentUpdatedCostCenters,
-	EventEmploymentDeleted, EventEmploymentStarted, EventEmploymentTerminated,
+var webhookEventNames = append(slices.Clone(personio.PersonEvents),
 	"absence-period.created", "absence-period.updated.status", "absence-period.updated.timerange",
 	"absence-period.deleted", "attendance-period.created", "attendance-period.updated",
 	"attendance-period.deleted", "document.created", "document.updated", "document.deleted",
 	"document.signed",
-}
+)
 
 // WebhookOptions configure webhook delivery. The zero value is usable.
 type WebhookOptions struct {
@@ -429,36 +415,36 @@ func webhookEvents(res ChurnResult, d *dataset, removed []*personRec, companyID 
 		evs = append(evs, WebhookEvent{CompanyID: companyID, OccurredAt: ts, EventName: name, Payload: payload})
 	}
 	for _, id := range res.Hires {
-		add(EventPersonCreated, personPayload(id))
+		add(personio.EventPersonCreated, personPayload(id))
 		if p := d.byID[id]; p != nil {
 			for _, e := range p.emps {
-				add(EventEmploymentCreated, employmentPayload(e.e.ID, id))
+				add(personio.EventEmploymentCreated, employmentPayload(e.e.ID, id))
 			}
 		}
 	}
 	for _, id := range res.Terminations {
 		if p := d.byID[id]; p != nil && len(p.emps) > 0 {
 			e := p.currentEmployment()
-			add(EventEmploymentUpdated, employmentPayload(e.e.ID, id))
-			add(EventEmploymentTerminated, employmentPayload(e.e.ID, id))
+			add(personio.EventEmploymentUpdated, employmentPayload(e.e.ID, id))
+			add(personio.EventEmploymentTerminated, employmentPayload(e.e.ID, id))
 		}
 	}
 	for _, p := range removed {
 		for _, e := range p.emps {
-			add(EventEmploymentDeleted, employmentPayload(e.e.ID, p.p.ID))
+			add(personio.EventEmploymentDeleted, employmentPayload(e.e.ID, p.p.ID))
 		}
-		add(EventPersonDeleted, personPayload(p.p.ID))
+		add(personio.EventPersonDeleted, personPayload(p.p.ID))
 	}
 	for _, ids := range [][]string{res.Renames, res.EmailChanges, res.AttributeChanges} {
 		for _, id := range ids {
-			add(EventPersonUpdated, personPayload(id))
+			add(personio.EventPersonUpdated, personPayload(id))
 		}
 	}
 	// Employment-only changes: an employment event, no person event.
 	for _, k := range []struct {
 		name string
 		ids  []string
-	}{{EventEmploymentUpdated, res.EmploymentChanges}, {EventEmploymentUpdatedCostCenters, res.CostCenterChanges}} {
+	}{{personio.EventEmploymentUpdated, res.EmploymentChanges}, {personio.EventEmploymentUpdatedCostCenters, res.CostCenterChanges}} {
 		for _, id := range k.ids {
 			if p := d.byID[id]; p != nil && len(p.emps) > 0 {
 				add(k.name, employmentPayload(p.currentEmployment().e.ID, id))

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/personio-cdc/personio-cdc/internal/personio"
 )
 
 // send makes an authenticated request with a JSON body.
@@ -120,7 +122,7 @@ func TestWebhookManagement(t *testing.T) {
 	c := newAPIClient(t, s)
 	w := createHook(t, c, map[string]any{
 		"url": "https://hooks.example.com/personio", "description": "cdc", "auth_type": "TOKEN",
-		"token": "Bearer s3cret", "enabled_events": []string{EventPersonUpdated},
+		"token": "Bearer s3cret", "enabled_events": []string{personio.EventPersonUpdated},
 	})
 	if w["status"] != "DISABLED" {
 		t.Errorf("status defaults to DISABLED, got %v", w["status"])
@@ -142,7 +144,7 @@ func TestWebhookManagement(t *testing.T) {
 		t.Fatalf("get: %d %s", resp.StatusCode, b)
 	}
 	if resp, b := c.send(http.MethodPost, "/v2/webhooks", map[string]any{
-		"url": "https://hooks.example.com/personio", "description": "again", "token": "x", "enabled_events": []string{EventPersonUpdated},
+		"url": "https://hooks.example.com/personio", "description": "again", "token": "x", "enabled_events": []string{personio.EventPersonUpdated},
 	}); resp.StatusCode != http.StatusConflict {
 		t.Errorf("same url again: %d %s", resp.StatusCode, b)
 	}
@@ -157,7 +159,7 @@ func TestWebhookManagement(t *testing.T) {
 func TestWebhookCreateRefusals(t *testing.T) {
 	s := NewTestServer(t, hookOptions())
 	c := newAPIClient(t, s)
-	ok := map[string]any{"url": "https://h.example.com/x", "description": "d", "token": "t", "enabled_events": []string{EventPersonCreated}}
+	ok := map[string]any{"url": "https://h.example.com/x", "description": "d", "token": "t", "enabled_events": []string{personio.EventPersonCreated}}
 	with := func(k string, v any) map[string]any {
 		m := map[string]any{}
 		for kk, vv := range ok {
@@ -182,7 +184,7 @@ func TestWebhookCreateRefusals(t *testing.T) {
 		"bad status":         {with("status", "ON"), 422},
 		"custom, 4 headers":  {with("auth_type", "CUSTOM"), 422},
 		"unknown field":      {with("secret", "x"), 400},
-		"custom host header": {map[string]any{"url": "https://h.example.com/y", "description": "d", "auth_type": "CUSTOM", "custom_headers": map[string]string{"Host": "x"}, "enabled_events": []string{EventPersonCreated}}, 422},
+		"custom host header": {map[string]any{"url": "https://h.example.com/y", "description": "d", "auth_type": "CUSTOM", "custom_headers": map[string]string{"Host": "x"}, "enabled_events": []string{personio.EventPersonCreated}}, 422},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if resp, b := c.send(http.MethodPost, "/v2/webhooks", tc.body); resp.StatusCode != tc.status {
@@ -240,20 +242,20 @@ func TestWebhookChurnDelivers(t *testing.T) {
 		got[ev.EventName] = append(got[ev.EventName], pid)
 	}
 	want := map[string][]string{
-		EventPersonCreated:        res.Hires,
-		EventEmploymentCreated:    res.Hires,
-		EventEmploymentUpdated:    append(slices.Clone(res.Terminations), res.EmploymentChanges...),
-		EventEmploymentTerminated: res.Terminations,
-		EventPersonDeleted:        res.Deletions,
-		EventPersonUpdated:        res.Renames, // not for employment-only changes
+		personio.EventPersonCreated:        res.Hires,
+		personio.EventEmploymentCreated:    res.Hires,
+		personio.EventEmploymentUpdated:    append(slices.Clone(res.Terminations), res.EmploymentChanges...),
+		personio.EventEmploymentTerminated: res.Terminations,
+		personio.EventPersonDeleted:        res.Deletions,
+		personio.EventPersonUpdated:        res.Renames, // not for employment-only changes
 		// Cost center changes have their own event.
-		EventEmploymentUpdatedCostCenters: res.CostCenterChanges,
+		personio.EventEmploymentUpdatedCostCenters: res.CostCenterChanges,
 	}
 	if len(res.EmploymentChanges) != 1 || len(res.CostCenterChanges) != 1 {
 		t.Fatalf("churn made %d employment and %d cost center changes, want 1 and 1", len(res.EmploymentChanges), len(res.CostCenterChanges))
 	}
 	delEmps := len(before.Employments[res.Deletions[0]])
-	if n := len(got[EventEmploymentDeleted]); n != delEmps || n == 0 {
+	if n := len(got[personio.EventEmploymentDeleted]); n != delEmps || n == 0 {
 		t.Errorf("employment.deleted for %d employments, want %d (all of the deleted person's)", n, delEmps)
 	}
 	// Deliveries run concurrently, so their order is not the churn's: compare the sets.
@@ -276,8 +278,8 @@ func TestWebhookRetries(t *testing.T) {
 	rc := newReceiver(t)
 	rc.fail.Store(2)
 	createHook(t, c, map[string]any{"url": rc.srv.URL, "description": "cdc", "status": "ENABLED",
-		"auth_type": "NONE", "enabled_events": []string{EventPersonUpdated}})
-	s.FireWebhookEvent(EventPersonUpdated, "1000017", "")
+		"auth_type": "NONE", "enabled_events": []string{personio.EventPersonUpdated}})
+	s.FireWebhookEvent(personio.EventPersonUpdated, "1000017", "")
 	st := waitIdle(t, s)
 	if len(rc.events()) != 1 || st.Attempts != 3 || st.Retried != 2 || st.Delivered != 1 {
 		t.Fatalf("after two 503s: %d deliveries, stats %+v", len(rc.events()), st)
@@ -289,14 +291,14 @@ func TestWebhookRetries(t *testing.T) {
 	rc.mu.Lock()
 	rc.status = http.StatusBadRequest
 	rc.mu.Unlock()
-	s.FireWebhookEvent(EventPersonUpdated, "1000018", "")
+	s.FireWebhookEvent(personio.EventPersonUpdated, "1000018", "")
 	st = waitIdle(t, s)
 	if st.Attempts != 4 || st.GivenUp != 1 {
 		t.Errorf("a 400 was retried: %+v", st)
 	}
 
 	rc.fail.Store(100)
-	s.FireWebhookEvent(EventPersonUpdated, "1000019", "")
+	s.FireWebhookEvent(personio.EventPersonUpdated, "1000019", "")
 	st = waitIdle(t, s)
 	if st.Attempts != 7 || st.GivenUp != 2 {
 		t.Errorf("attempts are bounded by Attempts (3): %+v", st)
@@ -314,15 +316,15 @@ func TestWebhookEventsEndpoint(t *testing.T) {
 	c := newAPIClient(t, s)
 	rc := newReceiver(t)
 	w := createHook(t, c, map[string]any{"url": rc.srv.URL, "description": "cdc", "status": "ENABLED",
-		"token": "t", "enabled_events": []string{EventPersonUpdated, EventEmploymentUpdated}})
+		"token": "t", "enabled_events": []string{personio.EventPersonUpdated, personio.EventEmploymentUpdated}})
 	id := w["id"].(string)
 
-	s.FireWebhookEvent(EventPersonUpdated, "1", "")
+	s.FireWebhookEvent(personio.EventPersonUpdated, "1", "")
 	clk.Advance(10 * 24 * time.Hour)
 	for i := range 5 {
-		s.FireWebhookEvent(EventEmploymentUpdated, "2", "e"+string(rune('a'+i)))
+		s.FireWebhookEvent(personio.EventEmploymentUpdated, "2", "e"+string(rune('a'+i)))
 	}
-	s.FireWebhookEvent(EventPersonCreated, "3", "") // not enabled: not recorded
+	s.FireWebhookEvent(personio.EventPersonCreated, "3", "") // not enabled: not recorded
 	waitIdle(t, s)
 
 	var all []map[string]any
@@ -339,7 +341,7 @@ func TestWebhookEventsEndpoint(t *testing.T) {
 		all = append(all, p.Data...)
 		next = p.Meta.Links["next"].Href
 	}
-	if len(all) != 6 || all[0]["event_name"] != EventPersonUpdated || all[0]["id"] == "" {
+	if len(all) != 6 || all[0]["event_name"] != personio.EventPersonUpdated || all[0]["id"] == "" {
 		t.Fatalf("events: %v", all)
 	}
 
@@ -351,7 +353,7 @@ func TestWebhookEventsEndpoint(t *testing.T) {
 		}
 		return len(p.Data)
 	}
-	if n := count(url.Values{"event_name": {EventPersonUpdated}}); n != 1 {
+	if n := count(url.Values{"event_name": {personio.EventPersonUpdated}}); n != 1 {
 		t.Errorf("event_name filter: %d", n)
 	}
 	if n := count(url.Values{"occurred_at.gt": {testNow.Add(time.Hour).Format(time.RFC3339)}}); n != 5 {
