@@ -24,6 +24,16 @@ type Source interface {
 	ListCompensations(ctx context.Context, f personio.CompensationFilter, fn func([]personio.Compensation) error) error
 }
 
+// PersonGetter reads one person; *personio.Client satisfies it. A targeted listing
+// (Request.PersonIDs) confirms with it that a person its id filter did not return is gone (a
+// 404). A Source without it confirms nothing: such a person is then neither kept nor deleted.
+type PersonGetter interface {
+	GetPerson(ctx context.Context, id string) (personio.Person, error)
+}
+
+// IDChunk is how many ids one targeted persons request names (the id filter, one page).
+const IDChunk = 50
+
 // Person is a person together with the employments listed for it (change.ListedPerson).
 type Person = change.ListedPerson
 
@@ -50,6 +60,11 @@ type Snapshot struct {
 	// empty (employments: the persons listing was exhaustive, so a person it did not list is
 	// gone and has no employments): a stored record in such a scope is deleted.
 	Rest bool
+	// IDs, for a listing by id (Request.PersonIDs), are the ids it covers: listed by a
+	// request that completed, or confirmed gone by a 404 on the person. A stored record of
+	// another id is outside the listing, whatever Complete says. Gone are those confirmed
+	// gone. Both are nil for every other listing.
+	IDs, Gone []string
 	// Complete is true when the listing finished without any error (for a snapshot with
 	// Parts: every part's). Items of an incomplete snapshot are still valid.
 	Complete bool
@@ -71,13 +86,22 @@ type Part struct {
 
 // Exhaustive reports whether the snapshot lists every existing item of its scope, so that an
 // item missing from it has been deleted in Personio.
-func (s Snapshot) Exhaustive() bool { return s.Complete && !s.Filtered && s.Err == nil }
+// A listing by id is never exhaustive.
+func (s Snapshot) Exhaustive() bool {
+	return s.Complete && !s.Filtered && s.Err == nil && s.IDs == nil
+}
 
 // Request says what to extract.
 type Request struct {
 	// PersonsUpdatedSince, when set, lists only persons updated after it (minus the skew
 	// margin): an incremental listing. Zero lists every person.
 	PersonsUpdatedSince time.Time
+	// PersonIDs, when not nil, lists only these persons (by the id filter, IDChunk at a time;
+	// one the filter does not return is asked for alone, and a 404 confirms it gone): a
+	// targeted listing, whose Snapshot names the ids it covers (Snapshot.IDs). Its employments
+	// snapshot lists only those of EmploymentsOf, and says the employments of a person
+	// confirmed gone listed and empty. It excludes PersonsUpdatedSince.
+	PersonIDs []string
 	// Entities are the entities to list; none lists every entity (change.Entities).
 	Entities []change.Entity
 	// EmploymentsOf names persons whose employments are listed, besides those of every
@@ -457,6 +481,9 @@ func (e *Extractor) personBoundaries(req Request) []time.Time {
 }
 
 func (e *Extractor) persons(ctx context.Context, req Request) Snapshot {
+	if req.PersonIDs != nil {
+		return e.personsByID(ctx, req.PersonIDs)
+	}
 	snap := Snapshot{Entity: change.Persons, Scope: string(change.Persons), StartedAt: e.now()}
 	filters := []personio.PersonFilter{{}}
 	if !req.PersonsUpdatedSince.IsZero() {
@@ -545,6 +572,73 @@ func (e *Extractor) persons(ctx context.Context, req Request) Snapshot {
 	return e.finish(snap, errs)
 }
 
+// personsByID lists the persons ids by the id filter, IDChunk at a time. An id a completed
+// request did not return is asked for alone: a 404 confirms it gone (Snapshot.Gone), a person
+// is listed. Only ids so settled are covered (Snapshot.IDs); the others make the snapshot
+// incomplete and stay outside it, so nothing is inferred from their absence.
+func (e *Extractor) personsByID(ctx context.Context, want []string) Snapshot {
+	snap := Snapshot{Entity: change.Persons, Scope: string(change.Persons), StartedAt: e.now(),
+		IDs: []string{}, Gone: []string{}}
+	var ids []string
+	seenID := map[string]bool{}
+	for _, id := range want {
+		if id = strings.TrimSpace(id); id != "" && !strings.Contains(id, ",") && !seenID[id] {
+			seenID[id] = true
+			ids = append(ids, id)
+		}
+	}
+	getter, _ := e.src.(PersonGetter)
+	var (
+		persons change.PersonItems
+		errs    []error
+	)
+	for chunk := range slices.Chunk(ids, IDChunk) {
+		var listed []personio.Person
+		err := e.src.ListPersons(ctx, personio.PersonFilter{IDs: chunk}, func(page []personio.Person) error {
+			listed = append(listed, page...)
+			return ctx.Err()
+		})
+		for _, p := range listed {
+			persons = append(persons, Person{Person: p})
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("list persons by id: %w", err))
+			continue // none of the chunk is covered: a failed request says nothing
+		}
+		returned := map[string]bool{}
+		for _, p := range listed {
+			returned[strings.TrimSpace(p.ID)] = true
+		}
+		for _, id := range chunk {
+			if returned[id] {
+				snap.IDs = append(snap.IDs, id)
+				continue
+			}
+			if getter == nil {
+				errs = append(errs, fmt.Errorf("person %d of the id filter not returned and cannot be asked for alone", len(snap.IDs)+1))
+				continue
+			}
+			p, err := getter.GetPerson(ctx, id)
+			switch {
+			case err == nil:
+				persons = append(persons, Person{Person: p})
+				if strings.TrimSpace(p.ID) == id {
+					snap.IDs = append(snap.IDs, id)
+				} else {
+					errs = append(errs, errors.New("get person: the answer names another person"))
+				}
+			case errors.Is(err, personio.ErrNotFound):
+				snap.IDs = append(snap.IDs, id)
+				snap.Gone = append(snap.Gone, id)
+			default:
+				errs = append(errs, fmt.Errorf("get person not listed by id: %w", err))
+			}
+		}
+	}
+	snap.Items = persons
+	return e.finish(snap, errs)
+}
+
 // employments lists the employments of the persons of ps (a persons snapshot; nil: none) and
 // of req.EmploymentsOf, each person's listing its own scope, at most employmentWorkers at
 // once. The snapshot's Rest is true when ps is exhaustive and every item of it has an id: a
@@ -562,6 +656,18 @@ func (e *Extractor) employments(ctx context.Context, req Request, ps *Snapshot) 
 	var unread []string // persons listed whose employments are not read (GoneEmploymentsOnly)
 	for _, id := range req.EmploymentsOf {
 		addID(id)
+	}
+	var gone []string // persons confirmed gone by a listing by id: their employments with them
+	if ps != nil && ps.IDs != nil {
+		for _, id := range ps.Gone {
+			if !slices.Contains(gone, id) {
+				gone = append(gone, id)
+			}
+		}
+		// Only EmploymentsOf are read (not every person listed); one of them confirmed gone
+		// is not asked for.
+		ids = slices.DeleteFunc(ids, func(id string) bool { return slices.Contains(ps.Gone, id) })
+		ps = nil
 	}
 	if ps != nil {
 		items, _ := ps.Items.(change.PersonItems)
@@ -597,7 +703,7 @@ func (e *Extractor) employments(ctx context.Context, req Request, ps *Snapshot) 
 	}
 	_ = workers.Wait() // listings report through listErrs
 	snap.Items = lists
-	snap.Parts = make([]Part, len(ids), len(ids)+len(unread))
+	snap.Parts = make([]Part, len(ids), len(ids)+len(unread)+len(gone))
 	var (
 		failed int
 		first  error
@@ -613,6 +719,10 @@ func (e *Extractor) employments(ctx context.Context, req Request, ps *Snapshot) 
 	}
 	for _, id := range unread {
 		snap.Parts = append(snap.Parts, Part{Scope: change.ScopeName(change.Employments, id)}) // not listed: kept
+	}
+	for _, id := range gone {
+		// Personio said 404 on the person: their employments are gone with them.
+		snap.Parts = append(snap.Parts, Part{Scope: change.ScopeName(change.Employments, id), Complete: true})
 	}
 	var errs []error
 	if failed > 0 {
