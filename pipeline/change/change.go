@@ -39,6 +39,8 @@ const (
 	Full        SyncKind = "full"
 	Incremental SyncKind = "incremental"
 	Resnapshot  SyncKind = "resnapshot"
+	// Webhook is a targeted run of the persons a webhook named (sync.Webhook).
+	Webhook SyncKind = "webhook"
 )
 
 // System is the value of Source.System.

@@ -281,7 +281,7 @@ func (d *Differ) Begin(st Reader, entity change.Entity, src change.Source) (*Run
 		return nil, fmt.Errorf("diff: tenant %q is empty or contains ':'", src.Tenant)
 	}
 	switch change.SyncKind(src.SyncKind) {
-	case change.Full, change.Incremental, change.Resnapshot:
+	case change.Full, change.Incremental, change.Resnapshot, change.Webhook:
 	default:
 		return nil, fmt.Errorf("diff: unknown sync kind %q", src.SyncKind)
 	}

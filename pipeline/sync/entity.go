@@ -29,6 +29,11 @@ type entityRun struct {
 	rest           bool      // every scope not listed is known empty (extract.Snapshot.Rest)
 	tenant         string
 	erased         *erasure.List // persons erased when the run began: their records are left out
+	// targeted is true for a targeted run (kind Webhook): its persons listing covers only the
+	// ids it settled (ids), and its deletes are weighed against every stored record.
+	targeted bool
+	ids      []string // the ids a targeted persons listing covers (extract.Snapshot.IDs)
+	invalid  bool     // an item was skipped as invalid
 }
 
 // add normalises a snapshot's items and feeds them to the diff run. An item that cannot be put
@@ -37,6 +42,7 @@ func (er *entityRun) add(snap extract.Snapshot, m *Metrics) {
 	er.received++
 	er.filtered = er.filtered || snap.Filtered
 	er.rest = er.rest || snap.Rest
+	er.ids = append(er.ids, snap.IDs...)
 	if snap.Err != nil {
 		er.partial(&locatedError{entity: string(snap.Entity), scope: snap.Scope, err: snap.Err})
 	}
@@ -80,6 +86,7 @@ func (er *entityRun) add(snap extract.Snapshot, m *Metrics) {
 			er.completeScopes = append(er.completeScopes, p.Scope)
 		}
 	}
+	er.invalid = er.invalid || skipped.N > 0
 	if !snap.Complete || skipped.N > 0 {
 		er.complete = false
 		er.res.IncompleteScopes = append(er.res.IncompleteScopes, snap.Scope)
@@ -90,12 +97,39 @@ func (er *entityRun) add(snap extract.Snapshot, m *Metrics) {
 // tenant for an entity with one scope, else the scopes that were listed completely (and with
 // rest those not listed, known empty) and those listed at all (diff.Covered).
 func (er *entityRun) scope() diff.Scope {
+	if er.targeted {
+		return er.targetedScope()
+	}
 	if er.desc.Scope == nil {
 		return diff.Scope{Complete: er.complete, Filtered: er.filtered}
 	}
 	sc := diff.Covered(er.desc, er.completeScopes, er.listedScopes, er.rest)
 	sc.Filtered = er.filtered
 	return sc
+}
+
+// targetedScope is the scope of a targeted run (kind Webhook). Persons: only the ids the
+// listing by id settled (listed by a completed request, or confirmed gone by a 404), never the
+// tenant, and none at all when an item was invalid (it may be one of them). Employments: the
+// persons whose listing completed, and those confirmed gone (extract lists them as complete
+// and empty). Either way the mass-delete guard weighs the deletes against every stored record
+// of the tenant (GuardAll): one person deleted is a small share of them, a burst of deletes
+// is not.
+func (er *entityRun) targetedScope() diff.Scope {
+	if er.desc.Scope != nil {
+		sc := diff.Covered(er.desc, er.completeScopes, er.listedScopes, false)
+		sc.GuardAll = true
+		return sc
+	}
+	covered := make(map[string]bool, len(er.ids))
+	for _, id := range er.ids {
+		covered[id] = true
+	}
+	return diff.Scope{
+		Complete: len(covered) > 0 && !er.invalid,
+		GuardAll: true,
+		Contains: func(rec change.Record) bool { return covered[rec.RecordID()] },
+	}
 }
 
 // highWaterMark is the mark a complete persons listing leaves: its largest updated_at, but

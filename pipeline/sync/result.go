@@ -24,6 +24,11 @@ const (
 	// Resnapshot runs a full sync and then emits an "r" event for every entity in the state, so
 	// a new consumer can bootstrap from the topic's tail.
 	Resnapshot Kind = "resnapshot"
+	// Webhook is a targeted run (Runner.FetchTargets): the persons a webhook named, by id, and
+	// the employments of those an employment event named. It deletes only what Personio
+	// confirmed gone (404), never moves the high-water mark and never lists compensations.
+	// ParseKind does not accept it: only FetchTargets runs it.
+	Webhook Kind = "webhook"
 )
 
 // ParseKind parses "full", "incremental" or "resnapshot".

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	gosync "sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -67,9 +68,15 @@ type Runner struct {
 	// persons listings split their chains at its quantiles until one of them completes; from
 	// then on the extractor splits where that listing's persons were.
 	createdAt []time.Time
+	// targets counts the targeted runs (FetchTargets) waiting for running or holding it: a
+	// Run then waits for the runner instead of returning ErrRunning.
+	targets atomic.Int32
 
-	mu      gosync.Mutex // guards hwmView for readers outside a run
+	mu      gosync.Mutex // guards hwmView and webhookMark for readers outside a run
 	hwmView time.Time
+	// webhookMark is the latest extracted_at of a targeted run's event on the topics (read by
+	// the last rebuild) or published since: WebhookWatermark.
+	webhookMark time.Time
 }
 
 // New validates cfg and builds a Runner. It does no I/O: schemas are registered, topics
@@ -154,6 +161,7 @@ func (r *Runner) MarkDirty() {
 type RunOption func(*runOptions)
 
 type runOptions struct {
+	personIDs     []string // a targeted run: extract.Request.PersonIDs
 	entities      []change.Entity
 	employmentsOf []string
 	goneOnly      bool
@@ -226,19 +234,31 @@ func (r *Runner) Run(ctx context.Context, kind Kind, opts ...RunOption) (Result,
 		return Result{}, fmt.Errorf("sync: %w", err)
 	}
 	if !r.running.TryLock() {
-		return Result{}, ErrRunning
+		// A targeted run takes a moment: wait for it rather than fail a scheduled sync.
+		if r.targets.Load() == 0 {
+			return Result{}, ErrRunning
+		}
+		if err := r.lock(ctx); err != nil {
+			return Result{}, err
+		}
 	}
 	defer r.running.Unlock()
+	return r.runLocked(ctx, kind, only, o)
+}
 
+// runLocked is Run once the runner is held.
+func (r *Runner) runLocked(ctx context.Context, kind Kind, only []change.Entity, o runOptions) (Result, error) {
 	start := r.cfg.Now()
 	res := Result{SyncID: newSyncID(start), Kind: kind, Started: start}
 	for _, e := range only {
 		res.Entities = append(res.Entities, EntityResult{Entity: string(e), Changes: map[string]int{}})
 	}
-	r.board.begin(res)
+	if kind != Webhook { // /status shows the syncs; targeted runs are in the metrics
+		r.board.begin(res)
+	}
 
 	r.published = false
-	err = r.run(ctx, &res, only, o)
+	err := r.run(ctx, &res, only, o)
 	if eerr := r.enforceAfterRun(ctx); eerr != nil && err == nil {
 		err = eerr
 	}
@@ -280,7 +300,8 @@ func (r *Runner) run(ctx context.Context, res *Result, only []change.Entity, o r
 		return err
 	}
 
-	req := extract.Request{Entities: only, EmploymentsOf: o.employmentsOf, GoneEmploymentsOnly: o.goneOnly}
+	req := extract.Request{Entities: only, EmploymentsOf: o.employmentsOf, GoneEmploymentsOnly: o.goneOnly,
+		PersonIDs: o.personIDs}
 	if res.Kind == Incremental {
 		// The look-back months wait for the next full sync, once they were published whole.
 		req.CurrentMonthOnly = r.compsWhole
@@ -288,7 +309,7 @@ func (r *Runner) run(ctx context.Context, res *Result, only []change.Entity, o r
 			req.PersonsUpdatedSince = r.hwm
 		}
 	}
-	if req.PersonsUpdatedSince.IsZero() {
+	if req.PersonsUpdatedSince.IsZero() && req.PersonIDs == nil {
 		req.PersonsCreatedAt = r.createdAt
 	}
 	if slices.Contains(only, change.Compensations) && !req.CurrentMonthOnly {
@@ -325,7 +346,7 @@ func (r *Runner) run(ctx context.Context, res *Result, only []change.Entity, o r
 				return fmt.Errorf("sync: %w", err)
 			}
 			er = &entityRun{desc: desc, entity: snap.Entity, run: dr, res: res.entity(snap.Entity), complete: true, listed: res.Started,
-				tenant: r.cfg.Tenant, erased: r.erased, everyWindow: !req.CurrentMonthOnly}
+				tenant: r.cfg.Tenant, erased: r.erased, everyWindow: !req.CurrentMonthOnly, targeted: res.Kind == Webhook}
 			er.norm.UsePolicy(r.cfg.FieldPolicy)
 			runs[snap.Entity] = er
 		}
@@ -393,6 +414,17 @@ func (g *authGuard) ListPersons(ctx context.Context, f personio.PersonFilter, fn
 
 func (g *authGuard) ListEmployments(ctx context.Context, personID string, f personio.EmploymentFilter, fn func([]personio.Employment) error) error {
 	return g.check(g.Source.ListEmployments(ctx, personID, f, fn))
+}
+
+// GetPerson reads one person through the source's extract.PersonGetter; a source without
+// one confirms nothing (an error that is not a 404).
+func (g *authGuard) GetPerson(ctx context.Context, id string) (personio.Person, error) {
+	getter, ok := g.Source.(extract.PersonGetter)
+	if !ok {
+		return personio.Person{}, errNoGetter
+	}
+	p, err := getter.GetPerson(ctx, id)
+	return p, g.check(err)
 }
 
 func (g *authGuard) ListCompensations(ctx context.Context, f personio.CompensationFilter, fn func([]personio.Compensation) error) error {
@@ -574,6 +606,9 @@ func (r *Runner) decoder(ctx context.Context, e change.Entity, created *createdA
 		if err := r.cfg.Codec.Decode(ctx, value, reader, env); err != nil {
 			return nil, err
 		}
+		if src, ok := sourceOf(env); ok && src.SyncKind == string(Webhook) {
+			r.noteWebhookMark(src.ExtractedAt)
+		}
 		last = env
 		return env, nil
 	})
@@ -701,7 +736,11 @@ func (r *Runner) finish(ctx context.Context, er *entityRun, kind Kind) error {
 	if er.entity == change.Compensations && er.res.Outcome == Complete && er.everyWindow {
 		r.compsWhole = true
 	}
-	if er.entity == change.Persons && er.res.Outcome == Complete {
+	if len(result.Events) > 0 && kind == Webhook {
+		r.noteWebhookMark(result.Events[0].Source.ExtractedAt)
+	}
+	// A targeted run lists a few persons by id: it says nothing of the others' changes.
+	if er.entity == change.Persons && er.res.Outcome == Complete && kind != Webhook {
 		hwm := er.highWaterMark()
 		if er.maxUpdated.After(er.listed.Add(r.cfg.SkewMargin)) {
 			r.log.Warn("a person's updated_at lies in the future; the high-water mark stays at the start of the listing",
@@ -758,11 +797,13 @@ func (r *Runner) record(res Result, runErr error) {
 		}
 	}
 	for _, er := range res.Entities {
-		if er.Outcome == Complete {
+		if er.Outcome == Complete && res.Kind != Webhook { // a targeted run syncs a few persons
 			r.metrics.LastSuccessfulSync.WithLabelValues(er.Entity).Set(float64(res.Ended.UnixMilli()) / 1000)
 		}
 	}
-	r.board.end(res, live, runErr)
+	if res.Kind != Webhook {
+		r.board.end(res, live, runErr)
+	}
 	attrs := []any{"sync_id", res.SyncID, "kind", kind, "outcome", res.Outcome,
 		"published", res.Published(), "duration", res.Duration.Round(time.Millisecond), "state_rebuilt", res.Rebuilt}
 	for _, er := range res.Entities {

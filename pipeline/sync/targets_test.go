@@ -1,0 +1,305 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	gosync "sync"
+	"testing"
+	"time"
+
+	"github.com/personio-cdc/personio-cdc/internal/personio"
+	"github.com/personio-cdc/personio-cdc/internal/personio/personiotest"
+	"github.com/personio-cdc/personio-cdc/pipeline/change"
+	"github.com/personio-cdc/personio-cdc/pipeline/diff"
+	"github.com/personio-cdc/personio-cdc/pipeline/extract"
+	"github.com/personio-cdc/personio-cdc/pipeline/sync/oracle"
+)
+
+// targetSource is the client with chosen persons gone (left out of every persons listing, 404
+// on GET /v2/persons/{id}), others hidden from the id filter only, and GET failing for some.
+type targetSource struct {
+	*personio.Client
+	mu        gosync.Mutex
+	gone      map[string]bool // person id → gone from Personio
+	hidden    map[string]bool // person id → the id filter leaves it out (the person exists)
+	getFails  map[string]bool // person id → GET /v2/persons/{id} answers 500
+	byIDCalls [][]string      // the ids of each persons request with an id filter
+	gets      []string        // the ids asked for alone
+	block     chan struct{}   // when set, listings by id wait for it to close
+	blocked   chan struct{}   // closed when a listing by id waits on block
+}
+
+func (s *targetSource) ListPersons(ctx context.Context, f personio.PersonFilter, fn func([]personio.Person) error) error {
+	s.mu.Lock()
+	if len(f.IDs) > 0 {
+		s.byIDCalls = append(s.byIDCalls, slices.Clone(f.IDs))
+	}
+	block, blocked := s.block, s.blocked
+	s.mu.Unlock()
+	if block != nil && len(f.IDs) > 0 {
+		close(blocked)
+		<-block
+	}
+	return s.Client.ListPersons(ctx, f, func(page []personio.Person) error {
+		s.mu.Lock()
+		kept := slices.DeleteFunc(slices.Clone(page), func(p personio.Person) bool {
+			return s.gone[p.ID] || (len(f.IDs) > 0 && s.hidden[p.ID])
+		})
+		s.mu.Unlock()
+		return fn(kept)
+	})
+}
+
+func (s *targetSource) GetPerson(ctx context.Context, id string) (personio.Person, error) {
+	s.mu.Lock()
+	s.gets = append(s.gets, id)
+	gone, fails := s.gone[id], s.getFails[id]
+	s.mu.Unlock()
+	switch {
+	case gone:
+		return personio.Person{}, fmt.Errorf("get person: %w", &personio.APIError{Status: http.StatusNotFound})
+	case fails:
+		return personio.Person{}, fmt.Errorf("get person: %w", &personio.APIError{Status: http.StatusInternalServerError})
+	}
+	return s.Client.GetPerson(ctx, id)
+}
+
+// persons returns the ids of the first n persons of the truth with at least minEmp employments.
+func personsWith(t *testing.T, truth personiotest.Truth, n, minEmp int) []string {
+	t.Helper()
+	var out []string
+	for _, p := range truth.Persons {
+		if len(out) < n && len(truth.Employments[p.ID]) >= minEmp {
+			out = append(out, p.ID)
+		}
+	}
+	if len(out) < n {
+		t.Fatalf("fewer than %d persons with %d employments", n, minEmp)
+	}
+	return out
+}
+
+func personKeys(ids ...string) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = change.Key(tenant, id)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func employmentKeys(truth personiotest.Truth, ids ...string) []string {
+	var out []string
+	for _, id := range ids {
+		for _, e := range truth.Employments[id] {
+			out = append(out, change.Key(tenant, e.ID))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestFetchTargetsOnePersonDeletesNobodyElse: a targeted run of one person lists that person
+// by id; every other stored person and employment stays (the listing by id covers only the
+// id it asked for). With the persons entity's single scope it would have counted as a listing
+// of every person and deleted the rest (or tripped the guard).
+func TestFetchTargetsOnePersonDeletesNobodyElse(t *testing.T) {
+	h := newHarness(t, 30)
+	src := &targetSource{Client: h.client}
+	r := h.runner(func(c *Config) { c.Source = src })
+	run(t, r, Full)
+	before := map[change.Entity]oracle.Replay{change.Persons: h.replay(change.Persons), change.Employments: h.replay(change.Employments)}
+	churn := h.sim.Churn(personiotest.Churn{Renames: 1})
+	if err := r.FetchTargets(t.Context(), churn.Renames, nil); err != nil {
+		t.Fatalf("FetchTargets: %v", err)
+	}
+	for e, b := range before {
+		if d := deletes(h.replay(e), b); len(d) != 0 {
+			t.Errorf("%s deletes %v after a targeted run of one existing person", e, d)
+		}
+	}
+	rp := h.checkTopicsOf(h.expected(), change.Persons, change.Employments)
+	var got []string
+	for _, m := range rp[change.Persons].Messages {
+		if m.Event.Source.SyncKind == string(Webhook) {
+			got = append(got, m.Key)
+			if m.Event.Op != change.Update {
+				t.Errorf("%s: op %s, want u", m.Key, m.Event.Op)
+			}
+		}
+	}
+	if !slices.Equal(got, personKeys(churn.Renames...)) {
+		t.Errorf("webhook events for %v, want the renamed person %v", got, churn.Renames)
+	}
+}
+
+// TestFetchTargetsDeletesOnlyWhatPersonioConfirms: a targeted person the id filter does not
+// return is asked for alone: a 404 deletes them and their employments (listed by nobody: a
+// person.deleted names no employment); a person the filter left out who exists is updated, not
+// deleted; a person whose GET fails is kept and makes the run partial, not failed. Persons gone
+// from Personio but not targeted stay on the topics.
+func TestFetchTargetsDeletesOnlyWhatPersonioConfirms(t *testing.T) {
+	h := newHarness(t, 30)
+	src := &targetSource{Client: h.client}
+	r := h.runner(func(c *Config) { c.Source = src })
+	run(t, r, Full)
+	truth := h.sim.Truth()
+	ids := personsWith(t, truth, 4, 1)
+	gone, hidden, failing, untargeted := ids[0], ids[1], ids[2], ids[3]
+	src.gone = map[string]bool{gone: true, untargeted: true}
+	src.hidden = map[string]bool{hidden: true, failing: true}
+	src.getFails = map[string]bool{failing: true}
+	before := map[change.Entity]oracle.Replay{change.Persons: h.replay(change.Persons), change.Employments: h.replay(change.Employments)}
+
+	if err := r.FetchTargets(t.Context(), []string{gone, hidden, failing}, nil); err != nil {
+		t.Fatalf("FetchTargets: %v", err)
+	}
+	if got, want := deletes(h.replay(change.Persons), before[change.Persons]), personKeys(gone); !slices.Equal(got, want) {
+		t.Errorf("person deletes %v, want only the person Personio answered 404 for %v", got, want)
+	}
+	if got, want := deletes(h.replay(change.Employments), before[change.Employments]), employmentKeys(truth, gone); !slices.Equal(got, want) {
+		t.Errorf("employment deletes %v, want those of the person gone %v", got, want)
+	}
+	slices.Sort(src.gets)
+	if want := []string{failing, gone, hidden}; !slices.Equal(src.gets, slices.Sorted(slices.Values(want))) {
+		t.Errorf("persons asked for alone %v, want those the id filter did not return %v", src.gets, want)
+	}
+}
+
+// TestFetchTargetsWithoutGetterDeletesNothing: a source that cannot read one person confirms
+// nothing: a targeted person missing from the listing by id is kept.
+func TestFetchTargetsWithoutGetterDeletesNothing(t *testing.T) {
+	h := newHarness(t, 30)
+	src := &employmentSource{Source: &targetSource{Client: h.client}} // hides GetPerson
+	r := h.runner(func(c *Config) { c.Source = src })
+	run(t, r, Full)
+	victim := h.sim.Churn(personiotest.Churn{Deletions: 1}).Deletions
+	before := h.replay(change.Persons)
+	if err := r.FetchTargets(t.Context(), victim, nil); err != nil {
+		t.Fatalf("FetchTargets: %v", err)
+	}
+	if d := deletes(h.replay(change.Persons), before); len(d) != 0 {
+		t.Errorf("deletes %v without a 404 from Personio", d)
+	}
+}
+
+// TestFetchTargetsGuardWeighsEveryStoredRecord: the mass-delete guard of a targeted run counts
+// every stored person and employment. Two persons deleted (with their employments) out of 30
+// pass; counted against the targeted scope alone they would be every record of it and trip.
+// A burst deleting a third of the persons trips it and publishes nothing.
+func TestFetchTargetsGuardWeighsEveryStoredRecord(t *testing.T) {
+	h := newHarness(t, 30)
+	src := &targetSource{Client: h.client}
+	r := h.runner(func(c *Config) { c.Source = src })
+	run(t, r, Full)
+	truth := h.sim.Truth()
+	two := personsWith(t, truth, 2, 2)
+	src.gone = map[string]bool{two[0]: true, two[1]: true}
+	before := map[change.Entity]oracle.Replay{change.Persons: h.replay(change.Persons), change.Employments: h.replay(change.Employments)}
+	if err := r.FetchTargets(t.Context(), two, nil); err != nil {
+		t.Fatalf("FetchTargets of two deleted persons: %v", err)
+	}
+	if got := deletes(h.replay(change.Persons), before[change.Persons]); !slices.Equal(got, personKeys(two...)) {
+		t.Errorf("person deletes %v, want %v", got, personKeys(two...))
+	}
+	if got, want := deletes(h.replay(change.Employments), before[change.Employments]), employmentKeys(truth, two...); !slices.Equal(got, want) {
+		t.Errorf("employment deletes %v, want %v", got, want)
+	}
+
+	var burst []string
+	for _, p := range truth.Persons {
+		if len(burst) < 10 && !slices.Contains(two, p.ID) {
+			burst = append(burst, p.ID)
+			src.gone[p.ID] = true
+		}
+	}
+	before[change.Persons] = h.replay(change.Persons)
+	err := r.FetchTargets(t.Context(), burst, nil)
+	if mde := (*diff.MassDeleteError)(nil); !errors.As(err, &mde) {
+		t.Fatalf("FetchTargets of a burst deleting 10 of 28 persons: %v, want a *diff.MassDeleteError", err)
+	}
+	if d := deletes(h.replay(change.Persons), before[change.Persons]); len(d) != 0 {
+		t.Errorf("deletes %v published past the guard", d)
+	}
+}
+
+// TestFetchTargetsChurnMatchesTruth: after churn of persons and employments, one targeted run
+// of the persons changed (employments of those whose employment changed) makes the persons and
+// employments topics equal Personio's truth, with sync_kind "webhook". It lists persons by id
+// in requests of 50, lists no compensation, and leaves the high-water mark alone; the watermark
+// a new runner reads from the topics is the run's extracted_at.
+func TestFetchTargetsChurnMatchesTruth(t *testing.T) {
+	h := newHarness(t, 120)
+	src := &targetSource{Client: h.client}
+	r := h.runner(func(c *Config) { c.Source = src })
+	run(t, r, Full)
+	hwm := r.HighWaterMark()
+	if _, ok, err := h.runner().WebhookWatermark(t.Context()); ok || err != nil {
+		t.Fatalf("watermark before any targeted run: ok %v, err %v", ok, err)
+	}
+	churn := h.sim.Churn(personiotest.Churn{Hires: 2, Terminations: 2, Renames: 3, EmploymentChanges: 3, CostCenterChanges: 2, Deletions: 1})
+	persons := slices.Concat(churn.Hires, churn.Terminations, churn.Renames, churn.Deletions)
+	emps := slices.Concat(churn.EmploymentChanges, churn.CostCenterChanges, churn.Terminations, churn.Hires)
+	// Pad to more than one request of 50 with persons that did not change.
+	for _, p := range h.sim.Truth().Persons {
+		if len(persons) < 60 && !slices.Contains(persons, p.ID) && !slices.Contains(emps, p.ID) {
+			persons = append(persons, p.ID)
+		}
+	}
+	compsBefore := h.replay(change.Compensations)
+	start := time.Now()
+	if err := r.FetchTargets(t.Context(), persons, emps); err != nil {
+		t.Fatalf("FetchTargets: %v", err)
+	}
+	h.checkTopicsOf(h.expected(), change.Persons, change.Employments)
+	if n := len(h.replay(change.Compensations).Messages); n != len(compsBefore.Messages) {
+		t.Errorf("compensations topic went from %d to %d messages; a targeted run lists none", len(compsBefore.Messages), n)
+	}
+	if got := r.HighWaterMark(); !got.Equal(hwm) {
+		t.Errorf("high-water mark moved from %s to %s", hwm, got)
+	}
+	for _, ids := range src.byIDCalls {
+		if len(ids) > extract.IDChunk {
+			t.Errorf("a request named %d ids, more than %d", len(ids), extract.IDChunk)
+		}
+	}
+	if len(src.byIDCalls) != 2 {
+		t.Errorf("%d requests by id for %d persons, want 2", len(src.byIDCalls), len(persons)+len(emps))
+	}
+	mark, ok, err := h.runner().WebhookWatermark(t.Context())
+	if err != nil || !ok || mark.Before(start.Add(-time.Second)) {
+		t.Errorf("watermark read from the topics %s (ok %v, err %v), want the targeted run's start (after %s)", mark, ok, err, start)
+	}
+}
+
+// TestRunWaitsForATargetedRun: a scheduled sync that starts while a targeted run holds the
+// runner waits for it instead of failing with ErrRunning.
+func TestRunWaitsForATargetedRun(t *testing.T) {
+	h := newHarness(t, 30)
+	src := &targetSource{Client: h.client}
+	r := h.runner(func(c *Config) { c.Source = src })
+	run(t, r, Full)
+	src.mu.Lock()
+	src.block, src.blocked = make(chan struct{}), make(chan struct{})
+	blocked := src.blocked
+	src.mu.Unlock()
+	done := make(chan error, 1)
+	go func() { done <- r.FetchTargets(t.Context(), []string{h.sim.Truth().Persons[0].ID}, nil) }()
+	<-blocked
+	synced := make(chan error, 1)
+	go func() { _, err := r.Run(t.Context(), Incremental); synced <- err }()
+	time.Sleep(50 * time.Millisecond) // let the sync find the runner held
+	src.mu.Lock()
+	close(src.block)
+	src.block = nil
+	src.mu.Unlock()
+	if err := <-done; err != nil {
+		t.Errorf("FetchTargets: %v", err)
+	}
+	if err := <-synced; err != nil {
+		t.Errorf("a sync during a targeted run: %v, want it to wait and succeed", err)
+	}
+}
