@@ -30,8 +30,8 @@ type Stack struct {
 	// Employments reads the employments of given persons for the rolling refresh (Build sets
 	// the runner's, RunnerEmployments); nil leaves the refresh off.
 	Employments EmploymentReader
-	// Targets runs the webhook trigger's targeted fetches; nil (the runner cannot yet) leaves
-	// the webhook receiver off whatever WEBHOOK_ADDR says.
+	// Targets runs the webhook trigger's targeted fetches (the runner); nil leaves the webhook
+	// receiver off whatever WEBHOOK_ADDR says.
 	Targets TargetReader
 }
 
@@ -84,6 +84,7 @@ func Build(cfg config.Config, reg prometheus.Registerer, logger *slog.Logger) (*
 		return nil, fmt.Errorf("sync runner: %w", err)
 	}
 	s.Employments = RunnerEmployments{Runner: s.Runner, Stamps: s.Runner.PersonStamps}
+	s.Targets = s.Runner // WEBHOOK_ADDR turns the webhook trigger on
 	return s, nil
 }
 

@@ -24,8 +24,9 @@ type TargetReader interface {
 	// high-water mark untouched.
 	FetchTargets(ctx context.Context, persons, employmentsOf []string) error
 	// WebhookWatermark returns the latest point the topics show deliveries processed up to
-	// (ok false when they show none): where the catch-up starts, less CatchUpMargin.
-	WebhookWatermark() (t time.Time, ok bool)
+	// (ok false when they show none): where the catch-up starts, less CatchUpMargin. It may
+	// read the topics first (the state rebuild), waiting for a run in progress.
+	WebhookWatermark(ctx context.Context) (t time.Time, ok bool, err error)
 }
 
 // Webhook trigger defaults.
@@ -141,7 +142,14 @@ func (w *Webhooks) catchUp(ctx context.Context) {
 		return
 	}
 	since := time.Now().Add(-webhook.EventRetention)
-	if t, ok := w.Reader.WebhookWatermark(); ok {
+	t, ok, err := w.Reader.WebhookWatermark(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			w.Logger.Warn("webhook catch-up skipped: the topics could not be read", "err", err)
+		}
+		return
+	}
+	if ok {
 		since = t.Add(-CatchUpMargin)
 	}
 	id, err := webhook.FindWebhook(ctx, w.Events, w.URL)

@@ -31,7 +31,9 @@ func (f *fakeTargets) FetchTargets(_ context.Context, persons, emps []string) er
 	return nil
 }
 
-func (f *fakeTargets) WebhookWatermark() (time.Time, bool) { return time.Time{}, false }
+func (f *fakeTargets) WebhookWatermark(context.Context) (time.Time, bool, error) {
+	return time.Time{}, false, nil
+}
 
 func (f *fakeTargets) fetched() (persons, emps map[string]bool) {
 	f.mu.Lock()
