@@ -26,6 +26,7 @@ type targetSource struct {
 	gone      map[string]bool // person id → gone from Personio
 	hidden    map[string]bool // person id → the id filter leaves it out (the person exists)
 	getFails  map[string]bool // person id → GET /v2/persons/{id} answers 500
+	invalid   map[string]bool // person id → listed with a custom attribute without id
 	byIDCalls [][]string      // the ids of each persons request with an id filter
 	gets      []string        // the ids asked for alone
 	block     chan struct{}   // when set, listings by id wait for it to close
@@ -48,6 +49,11 @@ func (s *targetSource) ListPersons(ctx context.Context, f personio.PersonFilter,
 		kept := slices.DeleteFunc(slices.Clone(page), func(p personio.Person) bool {
 			return s.gone[p.ID] || (len(f.IDs) > 0 && s.hidden[p.ID])
 		})
+		for i := range kept {
+			if s.invalid[kept[i].ID] {
+				kept[i].CustomAttributes = append(slices.Clone(kept[i].CustomAttributes), personio.CustomAttribute{})
+			}
+		}
 		s.mu.Unlock()
 		return fn(kept)
 	})
@@ -166,6 +172,26 @@ func TestFetchTargetsDeletesOnlyWhatPersonioConfirms(t *testing.T) {
 	slices.Sort(src.gets)
 	if want := []string{failing, gone, hidden}; !slices.Equal(src.gets, slices.Sorted(slices.Values(want))) {
 		t.Errorf("persons asked for alone %v, want those the id filter did not return %v", src.gets, want)
+	}
+}
+
+// TestFetchTargetsInvalidItemDeletesNothing: a targeted person listed with an item the
+// normalizer rejects is neither published nor deleted, and the run deletes nothing at all (not
+// even a person Personio answered 404 for): it is partial, and a later run or sync settles it.
+func TestFetchTargetsInvalidItemDeletesNothing(t *testing.T) {
+	h := newHarness(t, 30)
+	src := &targetSource{Client: h.client}
+	r := h.runner(func(c *Config) { c.Source = src })
+	run(t, r, Full)
+	ids := personsWith(t, h.sim.Truth(), 2, 1)
+	src.gone = map[string]bool{ids[0]: true}
+	src.invalid = map[string]bool{ids[1]: true}
+	before := h.replay(change.Persons)
+	if err := r.FetchTargets(t.Context(), ids, nil); err != nil {
+		t.Fatalf("FetchTargets: %v", err)
+	}
+	if d := deletes(h.replay(change.Persons), before); len(d) != 0 {
+		t.Errorf("deletes %v by a targeted run with an invalid item", d)
 	}
 }
 
