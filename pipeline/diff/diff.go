@@ -172,6 +172,11 @@ type Scope struct {
 	// compensations: every month window listed, including those that failed): those the
 	// field-loss guard counts. nil means Contains.
 	Listed func(change.Record) bool
+	// KeyIn, when not nil, selects the stored keys inside the scope before any record is
+	// decoded: a key it rejects is outside Contains and Listed, and is not decoded (a
+	// targeted run covers a few persons of many). Contains and Listed still apply to the keys
+	// it accepts.
+	KeyIn func(key string) bool
 	// GuardAll makes the mass-delete guard count every stored record of the tenant, not
 	// only those inside Contains: for a listing that knows every scope, some of them known
 	// empty (employments after an exhaustive persons listing, see Covered), whose deletes
@@ -521,6 +526,12 @@ func (r *Run) deletesAndGuards(scope Scope) ([]change.Event, error) {
 	)
 	r.st.Range(r.entity, func(key string, e state.Entry) bool {
 		if !strings.HasPrefix(key, r.prefix) {
+			return true
+		}
+		if scope.KeyIn != nil && !scope.KeyIn(key) {
+			if deleting && scope.GuardAll {
+				inScope++ // outside the scope, but the guard weighs against every record
+			}
 			return true
 		}
 		_, seen := r.seen[key]

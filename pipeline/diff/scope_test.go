@@ -216,3 +216,59 @@ func TestCovered(t *testing.T) {
 		t.Error("a listing that knows every scope empty is not complete")
 	}
 }
+
+// TestKeyInDecodesOnlyItsKeys: a scope limited by KeyIn (a targeted run's ids) deletes only an
+// unlisted key it accepts, never decodes a stored record of another key (one that cannot be
+// decoded does not fail the run), and with GuardAll still weighs the deletes against every
+// stored record: 1 delete of 20 passes, 5 of 20 trip the guard.
+func TestKeyInDecodesOnlyItsKeys(t *testing.T) {
+	src := change.Source{Tenant: "acme", SyncID: "s1", SyncKind: string(change.Webhook), ExtractedAt: clock()}
+	d, err := diff.New(diff.WithClock(clock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := state.NewMemory()
+	for i := range 20 {
+		p := lossPerson(i)
+		e, err := state.NewEntry(1, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.Put(change.Persons, change.Key("acme", p.ID), e)
+	}
+	whole, err := state.NewEntry(1, lossPerson(99))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := whole.RecordData(change.Persons)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Put(change.Persons, change.Key("acme", "broken"), state.Entry{Version: 1, Data: data[:len(data)/2]}) // cut short
+	scope := func(ids ...string) diff.Scope {
+		in := map[string]bool{}
+		for _, id := range ids {
+			in[change.Key("acme", id)] = true
+		}
+		return diff.Scope{Complete: true, GuardAll: true,
+			KeyIn:    func(key string) bool { return in[key] },
+			Contains: func(r change.Record) bool { return in[change.Key("acme", r.RecordID())] }}
+	}
+	listed := lossPerson(1)
+	res, err := d.Diff(st, change.Persons, src, []change.Record{listed}, scope(lossPerson(0).ID, listed.ID))
+	if err != nil {
+		t.Fatalf("a targeted diff of two persons: %v", err)
+	}
+	if len(res.Events) != 1 || res.Events[0].Op != change.Delete || res.Events[0].ID != lossPerson(0).ID {
+		t.Errorf("events %+v, want one delete of %s", res.Events, lossPerson(0).ID)
+	}
+	var ids []string
+	for i := range 5 {
+		ids = append(ids, lossPerson(i).ID)
+	}
+	_, err = d.Diff(st, change.Persons, src, nil, scope(ids...))
+	var mde *diff.MassDeleteError
+	if !errors.As(err, &mde) || mde.Deletes != 5 || mde.Count != 21 {
+		t.Errorf("5 deletes of 21 stored: err %v, want a *MassDeleteError counting 5 of 21", err)
+	}
+}

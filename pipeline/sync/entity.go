@@ -122,12 +122,15 @@ func (er *entityRun) targetedScope() diff.Scope {
 		return sc
 	}
 	covered := make(map[string]bool, len(er.ids))
+	keys := make(map[string]bool, len(er.ids))
 	for _, id := range er.ids {
 		covered[id] = true
+		keys[change.Key(er.tenant, id)] = true
 	}
 	return diff.Scope{
 		Complete: len(covered) > 0 && !er.invalid,
 		GuardAll: true,
+		KeyIn:    func(key string) bool { return keys[key] }, // the others are not decoded
 		Contains: func(rec change.Record) bool { return covered[rec.RecordID()] },
 	}
 }
