@@ -1,7 +1,8 @@
 // Package demo runs personio-cdc end to end inside one process, with nothing set up: a
 // simulated Personio (personiotest, real HTTP on 127.0.0.1), an in-process Kafka (kfake) and an
 // in-process schema registry (srfake). It runs sync cycles while the simulated company hires,
-// fires, renames and changes salaries, and prints every event as a consumer decodes it: read
+// fires, renames, changes salaries and changes employments (hours, positions, cost centers;
+// their person's updated_at stays), and prints every event as a consumer decodes it: read
 // back from Kafka and decoded through the registry, the real path.
 package demo
 
@@ -57,10 +58,12 @@ type Options struct {
 	CycleTimeout time.Duration
 }
 
-// DefaultChurn is the change applied between cycles.
+// DefaultChurn is the change applied between cycles. The employment and cost center changes
+// leave their person's updated_at alone, as Personio does: an incremental sync does not see
+// them, the next full sync does.
 var DefaultChurn = personiotest.Churn{
 	Hires: 2, Terminations: 1, Deletions: 1, Renames: 2, EmailChanges: 1, AttributeChanges: 1,
-	SalaryChanges: 3, Bonuses: 1,
+	SalaryChanges: 3, Bonuses: 1, EmploymentChanges: 1, CostCenterChanges: 1,
 }
 
 // Summary is what a demo run did.
@@ -147,8 +150,11 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 			kind = syncrun.Incremental
 		}
 		var churned string
+		var employmentOnly int
 		if i > 1 {
-			churned = describe(sim.Churn(o.Churn))
+			res := sim.Churn(o.Churn)
+			churned = describe(res)
+			employmentOnly = len(res.EmploymentChanges) + len(res.CostCenterChanges)
 		}
 		if !o.JSON {
 			fmt.Fprintf(o.Out, "\n── cycle %d/%d · %s sync", i, o.Cycles, kind)
@@ -156,6 +162,9 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 				fmt.Fprintf(o.Out, " · since the last cycle: %s", churned)
 			}
 			fmt.Fprintln(o.Out, " ──")
+			if kind == syncrun.Incremental && employmentOnly > 0 {
+				fmt.Fprintln(o.Out, "   (employment-only changes leave the person's updated_at alone: the next full sync shows them)")
+			}
 		}
 		cctx, cancel := context.WithTimeout(ctx, o.CycleTimeout)
 		res, err := stack.Runner.Run(cctx, kind)
@@ -321,5 +330,7 @@ func describe(c personiotest.ChurnResult) string {
 	add(len(c.AttributeChanges), "attribute change", "attribute changes")
 	add(len(c.SalaryChanges), "salary change", "salary changes")
 	add(len(c.Bonuses), "bonus", "bonuses")
+	add(len(c.EmploymentChanges), "employment change", "employment changes")
+	add(len(c.CostCenterChanges), "cost center change", "cost center changes")
 	return strings.Join(parts, ", ")
 }
