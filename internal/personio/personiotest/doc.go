@@ -93,7 +93,8 @@
 // person or employment moves its updated_at strictly forward using the clock;
 // compensation-only and employment-only changes leave the person's updated_at alone, as
 // Personio does, so only the person's employment listing (updated_at.gt) shows the latter.
-// DefaultChurnMix makes no employment-only changes. A deleted person takes their employments and compensations along; employments of
+// DefaultChurnMix makes one of each employment-only change per tick. A deleted person takes
+// their employments and compensations along; employments of
 // others that name them as supervisor keep the reference.
 //
 // # Faults

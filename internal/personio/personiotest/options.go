@@ -264,10 +264,11 @@ type Options struct {
 	Webhooks WebhookOptions
 }
 
-// DefaultChurnMix is the background churn per tick when Options.ChurnMix is zero.
+// DefaultChurnMix is the background churn per tick when Options.ChurnMix is zero. Its
+// employment and cost center changes leave their person's updated_at alone.
 var DefaultChurnMix = Churn{
 	Hires: 2, Terminations: 1, Deletions: 1, Renames: 1, EmailChanges: 1,
-	AttributeChanges: 1, SalaryChanges: 2, Bonuses: 1,
+	AttributeChanges: 1, SalaryChanges: 2, Bonuses: 1, EmploymentChanges: 1, CostCenterChanges: 1,
 }
 
 func (o Options) withDefaults() Options {
