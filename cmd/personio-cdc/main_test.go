@@ -20,7 +20,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 
+	"github.com/personio-cdc/personio-cdc/internal/config"
 	"github.com/personio-cdc/personio-cdc/internal/personio/personiotest"
+	"github.com/personio-cdc/personio-cdc/pipeline/change"
+	"github.com/personio-cdc/personio-cdc/pipeline/extract"
+	"github.com/personio-cdc/personio-cdc/pipeline/sync/oracle"
 )
 
 // Secret values of the test world; none may reach logs, /status or stdout.
@@ -167,8 +171,10 @@ func TestDemoJSONEmitsCreatesUpdatesDeletes(t *testing.T) {
 	if ops["d"] != ops["tombstone"] {
 		t.Errorf("every delete needs a tombstone: %d d, %d tombstones", ops["d"], ops["tombstone"])
 	}
-	if !entities["personio.persons"] || !entities["personio.compensations"] {
-		t.Errorf("topics seen: %v", entities)
+	for _, e := range change.Names() {
+		if !entities["personio."+e] {
+			t.Errorf("no event on personio.%s; topics seen: %v", e, entities)
+		}
 	}
 }
 
@@ -444,8 +450,10 @@ func TestRunServesMetricsStatusAndStopsOnSignal(t *testing.T) {
 	}
 }
 
-// checkReplayAndTail reads the topics back: replay's current state matches the simulator, and
-// tail --from-beginning prints every record, then stops cleanly on a signal.
+// checkReplayAndTail reads the topics back: replay's current state of every entity's topic
+// (persons, compensations, employments: change.Entities) matches the simulator, and tail
+// --from-beginning prints every record of every topic, decoded (JSON and text), then stops
+// cleanly on a signal.
 func checkReplayAndTail(t *testing.T, w *world) {
 	t.Helper()
 	ctx := t.Context()
@@ -454,43 +462,99 @@ func checkReplayAndTail(t *testing.T, w *world) {
 		t.Fatalf("replay: exit %d\n%s", code, errOut)
 	}
 	truth := w.sim.Truth()
-	var records, live int
+	want, err := oracle.Expected(truth, testTenant, extract.Windows(time.Now(), config.Default().Sync.CompensationLookbackMonths))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var records int
+	perTopic := map[string]int{} // records per topic
+	live := map[string]int{}
 	for _, line := range strings.Split(out, "\n") {
 		var topic string
 		var rec, keys, lv int
 		if n, _ := fmt.Sscanf(line, "%s %d %d %d", &topic, &rec, &keys, &lv); n == 4 {
 			records += rec
-			if topic == "personio.persons" {
-				live = lv
-			}
+			perTopic[topic] = rec
+			live[topic] = lv
 		}
 	}
-	if live != len(truth.Persons) || records == 0 {
-		t.Errorf("replay: %d live persons, simulator has %d; %d records\n%s", live, len(truth.Persons), records, out)
+	for _, e := range change.Entities() {
+		topic := "personio." + string(e)
+		if live[topic] != want.Len(e) || perTopic[topic] == 0 {
+			t.Errorf("replay: %s has %d live keys in %d records, simulator %d\n%s", topic, live[topic], perTopic[topic], want.Len(e), out)
+		}
 	}
 	code, out, _ = invoke(ctx, w.env, "replay", "--topic", "persons", "--output", "json")
 	if n := strings.Count(out, "\n"); code != exitOK || n != len(truth.Persons) {
 		t.Errorf("replay --output json: exit %d, %d lines, want %d", code, n, len(truth.Persons))
 	}
 	assertNoSecrets(t, "replay", out)
-
-	tctx, cancel := context.WithCancel(ctx)
-	var stdout, stderr syncBuffer
-	a := &app{stdout: &stdout, stderr: &stderr, getenv: func(k string) string { return w.env[k] }}
-	done := make(chan int, 1)
-	go func() { done <- runMain(tctx, a, []string{"tail", "--from-beginning", "--output", "json"}) }()
-	for i := 0; strings.Count(stdout.String(), "\n") < records; i++ {
-		if i > 3000 {
-			t.Fatalf("tail printed %d of %d records\n%s", strings.Count(stdout.String(), "\n"), records, stderr.String())
+	// An entity name stands for its topic: the employments, each naming its person.
+	code, out, _ = invoke(ctx, w.env, "replay", "--topic", "employments", "--output", "json")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != exitOK || len(lines) != want.Len(change.Employments) {
+		t.Errorf("replay --topic employments: exit %d, %d lines, want %d", code, len(lines), want.Len(change.Employments))
+	}
+	persons := map[string]bool{}
+	for _, p := range truth.Persons {
+		persons[p.ID] = true
+	}
+	for _, l := range lines {
+		var m struct {
+			Topic string `json:"topic"`
+			Value struct {
+				After struct {
+					PersonID           string `json:"person_id"`
+					WeeklyWorkingHours any    `json:"weekly_working_hours"`
+				} `json:"after"`
+			} `json:"value"`
 		}
-		time.Sleep(10 * time.Millisecond)
+		if err := json.Unmarshal([]byte(l), &m); err != nil || m.Topic != "personio.employments" || !persons[m.Value.After.PersonID] {
+			t.Errorf("replay --topic employments: line %s (%v): want an employment of a person of the simulator", l, err)
+			break
+		}
 	}
-	cancel()
-	if code := <-done; code != exitOK {
-		t.Errorf("tail exit %d after a signal\n%s", code, stderr.String())
-	}
-	if got := strings.Count(stdout.String(), "\n"); got != records {
-		t.Errorf("tail printed %d records, replay read %d", got, records)
+
+	// tail, JSON and text: every record of every topic.
+	for _, output := range []string{"json", "text"} {
+		tctx, cancel := context.WithCancel(ctx)
+		var stdout, stderr syncBuffer
+		a := &app{stdout: &stdout, stderr: &stderr, getenv: func(k string) string { return w.env[k] }}
+		done := make(chan int, 1)
+		go func() { done <- runMain(tctx, a, []string{"tail", "--from-beginning", "--output", output}) }()
+		for i := 0; strings.Count(stdout.String(), "\n") < records; i++ {
+			if i > 3000 {
+				t.Fatalf("tail --output %s printed %d of %d records\n%s", output, strings.Count(stdout.String(), "\n"), records, stderr.String())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		cancel()
+		if code := <-done; code != exitOK {
+			t.Errorf("tail --output %s: exit %d after a signal\n%s", output, code, stderr.String())
+		}
+		if got := strings.Count(stdout.String(), "\n"); got != records {
+			t.Errorf("tail --output %s printed %d records, replay read %d", output, got, records)
+		}
+		got := map[string]int{}
+		for _, l := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
+			if output == "json" {
+				var m struct {
+					Topic string `json:"topic"`
+				}
+				_ = json.Unmarshal([]byte(l), &m)
+				got[m.Topic]++
+				continue
+			}
+			// "<op> <entity> <key> ...": the entity column names the topic's entity.
+			if f := strings.Fields(l); len(f) > 2 && strings.HasPrefix(f[2], testTenant+":") {
+				got["personio."+f[1]]++
+			}
+		}
+		for topic, n := range perTopic {
+			if got[topic] != n {
+				t.Errorf("tail --output %s printed %d records of %s, replay read %d", output, got[topic], topic, n)
+			}
+		}
 	}
 }
 
