@@ -7,6 +7,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/personio-cdc/personio-cdc/pipeline/change"
 )
 
 func TestMetricsAndStatus(t *testing.T) {
@@ -40,6 +42,24 @@ func TestMetricsAndStatus(t *testing.T) {
 		"personio_cdc_sync_duration_seconds", "personio_cdc_sync_runs_total", "personio_cdc_changes_total",
 		"personio_cdc_entities_extracted_total", "personio_cdc_last_successful_sync_timestamp_seconds",
 		"personio_cdc_state_entities", "personio_cdc_state_rebuilds_total", "personio_cdc_state_rebuild_duration_seconds",
+	}
+	// Every entity (change.Entities: persons, compensations, employments) has its series.
+	for _, e := range change.Entities() {
+		name := string(e)
+		for _, tc := range []struct {
+			what string
+			c    prometheus.Collector
+			want float64
+		}{
+			{"created", r.metrics.Changes.WithLabelValues(name, "c"), float64(want.Len(e))},
+			{"extracted", r.metrics.EntitiesExtracted.WithLabelValues(name), float64(want.Len(e))},
+			{"in state", r.metrics.StateEntities.WithLabelValues(name), float64(want.Len(e))},
+			{"last success", r.metrics.LastSuccessfulSync.WithLabelValues(name), float64(res.Ended.UnixMilli()) / 1000},
+		} {
+			if got := testutil.ToFloat64(tc.c); got != tc.want || got == 0 {
+				t.Errorf("%s %s = %v, want %v (not 0)", name, tc.what, got, tc.want)
+			}
+		}
 	}
 	if n, err := testutil.GatherAndCount(reg, names...); err != nil || n == 0 {
 		t.Errorf("gather: %d series, %v", n, err)
