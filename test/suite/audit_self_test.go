@@ -31,8 +31,8 @@ func TestIntegrationCrashAuditCatches(t *testing.T) {
 	}
 	// Person 1 is in the truth of both epochs; person 2 was deleted by the churn before epoch 1.
 	epochs := []epoch{
-		{start: offsets{topic: {0: 0}}, persons: map[string]bool{*key("1"): true, *key("2"): true}},
-		{start: offsets{topic: {0: 3}}, persons: map[string]bool{*key("1"): true}},
+		{start: offsets{topic: {0: 0}}, keys: map[change.Entity]map[string]bool{change.Persons: {*key("1"): true, *key("2"): true}}},
+		{start: offsets{topic: {0: 3}}, keys: map[change.Entity]map[string]bool{change.Persons: {*key("1"): true}}},
 	}
 	deleted := map[string]bool{"2": true}
 
@@ -74,6 +74,63 @@ func TestIntegrationCrashAuditCatches(t *testing.T) {
 			var got []string
 			errorf := func(format string, args ...any) { got = append(got, fmt.Sprintf(format, args...)) }
 			checkTopic(errorf, topic, change.Persons, tc.recs, epochs, deleted)
+			all := strings.Join(got, "\n")
+			switch {
+			case tc.want == "" && len(got) > 0:
+				t.Errorf("clean topic reported:\n%s", all)
+			case tc.want != "" && !strings.Contains(all, tc.want):
+				t.Errorf("defect not reported as %q; got:\n%s", tc.want, all)
+			}
+		})
+	}
+}
+
+// TestIntegrationCrashAuditCatchesEmploymentDeletes checks the employments topic's false-delete
+// rule: an employment may be deleted only once it left the truth, and only with its person
+// (the churn deletes no employment alone).
+func TestIntegrationCrashAuditCatchesEmploymentDeletes(t *testing.T) {
+	const topic = "t.employments"
+	key := func(id string) *string { k := tenant + ":" + id; return &k }
+	emp := func(id, person string) map[string]any {
+		return map[string]any{"id": id, "person_id": person, "status": "ACTIVE"}
+	}
+	ev := func(id, person string, offset int64, op, eventID string, version int) integration.VerifiedRecord {
+		v := map[string]any{"event_id": eventID, "op": op, "version": json.Number(fmt.Sprint(version)),
+			"before": nil, "after": emp(id, person), "changed_fields": []any{}}
+		if op == "d" {
+			v["before"], v["after"] = emp(id, person), nil
+		}
+		return integration.VerifiedRecord{Topic: topic, Offset: offset, Key: key(id),
+			Headers: map[string]string{"event_id": eventID, "op": op}, Value: v}
+	}
+	tomb := func(id string, offset int64) integration.VerifiedRecord {
+		return integration.VerifiedRecord{Topic: topic, Offset: offset, Key: key(id)}
+	}
+	// Employment e1 of person 1 is in the truth of both epochs; e2 of person 2 left it when the
+	// churn deleted person 2; e3 of person 1 left it without its person (not a churn the
+	// simulator makes: a delete of it is false).
+	epochs := []epoch{
+		{start: offsets{topic: {0: 0}}, keys: map[change.Entity]map[string]bool{change.Employments: {*key("e1"): true, *key("e2"): true, *key("e3"): true}}},
+		{start: offsets{topic: {0: 3}}, keys: map[change.Entity]map[string]bool{change.Employments: {*key("e1"): true}}},
+	}
+	deleted := map[string]bool{"2": true}
+	cases := []struct {
+		name string
+		recs []integration.VerifiedRecord
+		want string
+	}{
+		{"delete with its person", []integration.VerifiedRecord{ev("e1", "1", 0, "c", "a", 1), ev("e2", "2", 1, "c", "b", 1),
+			ev("e2", "2", 3, "d", "c", 2), tomb("e2", 4)}, ""},
+		{"delete while in the truth", []integration.VerifiedRecord{ev("e1", "1", 0, "c", "a", 1),
+			ev("e1", "1", 3, "d", "b", 2), tomb("e1", 4)}, "FALSE DELETE: the key is in the truth"},
+		{"delete of a living person's employment", []integration.VerifiedRecord{ev("e3", "1", 0, "c", "a", 1),
+			ev("e3", "1", 3, "d", "b", 2), tomb("e3", 4)}, "FALSE DELETE: the churn never deleted the employment's person"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			errorf := func(format string, args ...any) { got = append(got, fmt.Sprintf(format, args...)) }
+			checkTopic(errorf, topic, change.Employments, tc.recs, epochs, deleted)
 			all := strings.Join(got, "\n")
 			switch {
 			case tc.want == "" && len(got) > 0:

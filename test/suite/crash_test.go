@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/personio-cdc/personio-cdc/internal/personio/personiotest"
+	"github.com/personio-cdc/personio-cdc/pipeline/change"
 	"github.com/personio-cdc/personio-cdc/test/integration"
 )
 
@@ -78,6 +79,9 @@ func TestIntegrationCrash(t *testing.T) {
 			ch := personiotest.Churn{
 				Hires: rng.IntN(6), Terminations: rng.IntN(3), Deletions: rng.IntN(3), Renames: rng.IntN(6),
 				EmailChanges: rng.IntN(3), AttributeChanges: rng.IntN(3), SalaryChanges: rng.IntN(8), Bonuses: rng.IntN(5),
+				// Employment-only changes: the person's updated_at stays, only a listing of
+				// the person's employments shows them.
+				EmploymentChanges: rng.IntN(4), CostCenterChanges: rng.IntN(3),
 			}
 			start := endOffsets(t, topics...)
 			res := s.churn(ch)
@@ -99,7 +103,7 @@ func TestIntegrationCrash(t *testing.T) {
 		}
 		kinds[kind]++
 		// The modes take turns so that even a short run covers each; the delays are random.
-		mode := []string{"publish", "random", "early", "publish", "random", "finish", "publish", "random"}[i%8]
+		mode := []string{"publish", "random", "early", "publish", "listing", "finish", "publish", "random"}[i%8]
 		before := endOffsets(t, topics...)
 		requests := s.stats().Total
 		p := c.start(kind)
@@ -110,13 +114,17 @@ func TestIntegrationCrash(t *testing.T) {
 				t.Fatalf("cycle %d: %s sync exited %d without a kill; result %s; log:\n%s", i, kind, code, p.stdout, p.logTail())
 			}
 			phase = phaseCompleted
+		case mode == "listing": // kill once Personio was asked, a little later: before anything is published
+			extra := time.Duration(rng.IntN(60)) * time.Millisecond
+			phase = killWhen(t, p, 3*expected, func() bool { return s.stats().Total > requests }, extra,
+				s, requests, topics, before)
 		case mode == "early": // kill early: state rebuild, schema registration, first requests
 			deadline := time.Now().Add(time.Duration(5+rng.IntN(195)) * time.Millisecond)
 			phase = killWhen(t, p, time.Minute, func() bool { return !time.Now().Before(deadline) }, 0,
 				s, requests, topics, before)
-		case mode == "publish": // kill once it publishes (persons, or compensations every other time), a little later
+		case mode == "publish": // kill once it publishes (each entity's topic in turn), a little later
 			extra := time.Duration(rng.IntN(40)) * time.Millisecond
-			watch := topics[publishTurns%2]
+			watch := topics[publishTurns%len(topics)]
 			publishTurns++
 			was := (offsets{watch: before[watch]}).total()
 			phase = killWhen(t, p, 3*expected, func() bool { return endOffsets(t, watch).total() > was }, extra,
@@ -153,9 +161,14 @@ func TestIntegrationCrash(t *testing.T) {
 
 	tl := audit(t, c, epochs, churnDeleted, s.truth())
 	killed := cycles - kills[phaseCompleted]
-	t.Logf("crash suite summary: %d cycles (%v), %d killed (startup %d, listing %d, publishing %d: persons only %d, compensations only %d, both %d), %d ran to the end (%d checked against the truth right after); churn %+v; %s; wall time %s",
-		cycles, kinds, killed, kills[phaseStartup], kills[phaseListing], kills[phasePublishing],
-		kills[phasePublishing+": persons"], kills[phasePublishing+": compensations"], kills[phasePublishing+": both"],
+	published := map[string]int{} // publishing kills by the topics that had grown
+	for ph, n := range kills {
+		if grown, ok := strings.CutPrefix(ph, phasePublishing+": "); ok {
+			published[grown] = n
+		}
+	}
+	t.Logf("crash suite summary: %d cycles (%v), %d killed (startup %d, listing %d, publishing %d: by topics grown %v), %d ran to the end (%d checked against the truth right after); churn %+v; %s; wall time %s",
+		cycles, kinds, killed, kills[phaseStartup], kills[phaseListing], kills[phasePublishing], published,
 		kills[phaseCompleted], converged, churned, tl, time.Since(began).Round(time.Second))
 	if cycles >= 8 && kills[phasePublishing] == 0 {
 		t.Error("no kill landed while publishing: the suite did not test what it claims")
@@ -166,8 +179,8 @@ func TestIntegrationCrash(t *testing.T) {
 }
 
 // killWhen polls until cond holds (then waits extra and SIGKILLs p) or p exits, at most for
-// limit. It returns the phase the kill landed in; a kill while publishing names the topics
-// that had grown ("publishing: persons", "publishing: compensations", "publishing: both").
+// limit. It returns the phase the kill landed in; a kill while publishing names the entities
+// whose topics had grown ("publishing: persons", "publishing: persons+employments", …).
 func killWhen(t *testing.T, p *proc, limit time.Duration, cond func() bool, extra time.Duration,
 	s *sim, requests int64, topics []string, before offsets) string {
 	t.Helper()
@@ -194,10 +207,8 @@ func killWhen(t *testing.T, p *proc, limit time.Duration, cond func() bool, extr
 	switch {
 	case p.code != -1: // it ended by itself just before the kill
 		return phaseCompleted
-	case len(grown) == 2:
-		return phasePublishing + ": both"
-	case len(grown) == 1:
-		return phasePublishing + ": " + grown[0]
+	case len(grown) > 0:
+		return phasePublishing + ": " + strings.Join(grown, "+")
 	case asked:
 		return phaseListing
 	default:
@@ -214,6 +225,8 @@ func addChurn(a, b personiotest.Churn) personiotest.Churn {
 	a.AttributeChanges += b.AttributeChanges
 	a.SalaryChanges += b.SalaryChanges
 	a.Bonuses += b.Bonuses
+	a.EmploymentChanges += b.EmploymentChanges
+	a.CostCenterChanges += b.CostCenterChanges
 	return a
 }
 
@@ -264,6 +277,28 @@ func TestIntegrationCrashIncrementalCatchesUp(t *testing.T) {
 	if missing > 0 {
 		t.Errorf("after the kill and a complete incremental sync, %d of %d persons are still not on the topic: they wait for the next full sync", missing, companySize)
 	}
+	// An incremental sync reads the employments of the persons it lists only: those of the
+	// persons the killed sync published wait for the next full sync (or the rolling refresh).
+	emps := c.prefix + "." + string(change.Employments)
+	liveEmps := map[string]bool{}
+	for _, rec := range integration.RunVerifier(t, emps) {
+		if rec.Value == nil || rec.Value["op"] == "d" {
+			delete(liveEmps, *rec.Key)
+			continue
+		}
+		liveEmps[*rec.Key] = true
+	}
+	var empsMissing, empsTotal int
+	tr := s.truth()
+	for _, tp := range tr.Persons {
+		for _, e := range tr.Employments[tp.ID] {
+			empsTotal++
+			if !liveEmps[change.Key(tenant, e.ID)] {
+				empsMissing++
+			}
+		}
+	}
+	t.Logf("after the incremental sync: %d of %d employments not on the topic yet (the full sync below publishes them)", empsMissing, empsTotal)
 	c.syncOK("full", 3*time.Minute)
 	tl := audit(t, c, []epoch{newEpoch(t, offsets{}, s.truth())}, map[string]bool{}, s.truth())
 	t.Logf("after a full sync: %s", tl)
@@ -290,7 +325,8 @@ func TestIntegrationCrashService(t *testing.T) {
 	churn := func() {
 		start := endOffsets(t, topics...)
 		res := s.churn(personiotest.Churn{Hires: rng.IntN(3), Terminations: rng.IntN(2), Deletions: rng.IntN(2),
-			Renames: rng.IntN(3), EmailChanges: rng.IntN(2), SalaryChanges: rng.IntN(4), Bonuses: rng.IntN(3)})
+			Renames: rng.IntN(3), EmailChanges: rng.IntN(2), SalaryChanges: rng.IntN(4), Bonuses: rng.IntN(3),
+			EmploymentChanges: rng.IntN(3), CostCenterChanges: rng.IntN(2)})
 		for _, id := range res.Deletions {
 			churnDeleted[id] = true
 		}

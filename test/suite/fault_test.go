@@ -63,7 +63,7 @@ func (f *faultEnv) churn(ch personiotest.Churn) {
 }
 
 var standardChurn = personiotest.Churn{Hires: 3, Terminations: 2, Deletions: 2, Renames: 3, EmailChanges: 1,
-	AttributeChanges: 1, SalaryChanges: 4, Bonuses: 2}
+	AttributeChanges: 1, SalaryChanges: 4, Bonuses: 2, EmploymentChanges: 2, CostCenterChanges: 2}
 
 // converged checks the end state: a further full sync without faults publishes nothing (the
 // topics already hold the truth), and the audit of every topic passes.
@@ -257,7 +257,8 @@ func TestIntegrationFaultKafkaRestart(t *testing.T) {
 	f := newFaultEnv(t, []string{"--persons", "120", "--seed", "9092", "--no-rate-limit", "--latency", "10ms", "--latency-jitter", "10ms"},
 		"COMPENSATION_RATE_LIMIT_PER_MINUTE=120", "COMPENSATION_RATE_BURST=1")
 	f.c.syncOK("full", 2*time.Minute)
-	f.churn(personiotest.Churn{Hires: 10, Terminations: 3, Deletions: 3, Renames: 10, SalaryChanges: 15, Bonuses: 10})
+	f.churn(personiotest.Churn{Hires: 10, Terminations: 3, Deletions: 3, Renames: 10, SalaryChanges: 15, Bonuses: 10,
+		EmploymentChanges: 5, CostCenterChanges: 5})
 	topics := f.c.topics()
 	start := endOffsets(t, topics...)
 	p := f.c.start("full")
@@ -309,7 +310,8 @@ func TestIntegrationFaultKafkaRestartService(t *testing.T) {
 	restarted := make(chan error, 1)
 	churns := 0
 	churn := func() {
-		f.churn(personiotest.Churn{Hires: 1, Renames: 1, SalaryChanges: 2, Bonuses: 1, Deletions: churns % 3 / 2})
+		f.churn(personiotest.Churn{Hires: 1, Renames: 1, SalaryChanges: 2, Bonuses: 1, Deletions: churns % 3 / 2,
+			EmploymentChanges: 1, CostCenterChanges: churns % 2})
 		churns++
 		time.Sleep(300 * time.Millisecond)
 	}

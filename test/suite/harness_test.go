@@ -27,6 +27,7 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/personio-cdc/personio-cdc/internal/personio/personiotest"
+	"github.com/personio-cdc/personio-cdc/pipeline/change"
 	"github.com/personio-cdc/personio-cdc/test/integration"
 )
 
@@ -244,7 +245,15 @@ func newCDC(t testing.TB, s *sim, extra ...string) *cdc {
 	return &cdc{t: t, env: append(vars, extra...), prefix: prefix, dir: t.TempDir()}
 }
 
-func (c *cdc) topics() []string { return []string{c.prefix + ".persons", c.prefix + ".compensations"} }
+// topics returns the topic of every entity the service publishes (change.Entities), in the
+// order runs list them: persons first.
+func (c *cdc) topics() []string {
+	var out []string
+	for _, e := range change.Names() {
+		out = append(out, c.prefix+"."+e)
+	}
+	return out
+}
 
 // proc is one running personio-cdc.
 type proc struct {
