@@ -317,7 +317,11 @@ func TestIntegrationCrashService(t *testing.T) {
 	began := time.Now()
 	s := startSim(t, "--persons", "150", "--seed", strconv.FormatInt(seed, 10), "--no-rate-limit",
 		"--latency", "10ms", "--latency-jitter", "10ms")
-	c := newCDC(t, s, "ADMIN_ADDR=127.0.0.1:0", "FULL_SYNC_INTERVAL=4s", "INCREMENTAL_SYNC_INTERVAL=1s")
+	// Without the employment refresh: its rotation re-reads an employment whose change moved no
+	// updated_at within EMPLOYMENT_REFRESH_PERIOD (at least 10 minutes), so the full syncs read
+	// the employments here and converge within the test.
+	c := newCDC(t, s, "ADMIN_ADDR=127.0.0.1:0", "FULL_SYNC_INTERVAL=4s", "INCREMENTAL_SYNC_INTERVAL=1s",
+		"EMPLOYMENT_REFRESH_PERIOD=0")
 	topics := c.topics()
 	epochs := []epoch{newEpoch(t, endOffsets(t, topics...), s.truth())}
 	churnDeleted := map[string]bool{}

@@ -297,7 +297,10 @@ func TestIntegrationFaultKafkaRestart(t *testing.T) {
 // and carries on. Once the churn stops, two more full syncs must leave the truth on the topics.
 func TestIntegrationFaultKafkaRestartService(t *testing.T) {
 	f := newFaultEnv(t, []string{"--persons", "100", "--seed", "9093", "--no-rate-limit", "--latency", "5ms", "--latency-jitter", "10ms"},
-		"ADMIN_ADDR=127.0.0.1:0", "FULL_SYNC_INTERVAL=3s", "INCREMENTAL_SYNC_INTERVAL=1s")
+		"ADMIN_ADDR=127.0.0.1:0", "FULL_SYNC_INTERVAL=3s", "INCREMENTAL_SYNC_INTERVAL=1s",
+		// The full syncs read the employments (the refresh would take its period to re-read
+		// an employment whose change moved no updated_at).
+		"EMPLOYMENT_REFRESH_PERIOD=0")
 	p := f.c.startArgs("run")
 	defer func() {
 		if !p.exited() {
