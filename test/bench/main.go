@@ -27,7 +27,7 @@ func run() error {
 	var (
 		scale   = flag.String("scale", envOr("BENCH_SCALE", "full"), "full or small")
 		doc     = flag.String("doc", "docs/BENCHMARKS.md", "document whose results block is replaced (empty: none)")
-		only    = flag.String("only", "", "comma list of groups to run: api, process, pipeline, refresh (default all; api includes comp, the compensation-limit figures); publish runs only publish_vs_raw; refresh needs no Kafka")
+		only    = flag.String("only", "", "comma list of groups to run: api, process, pipeline, refresh, webhook (default all; api includes comp, the compensation-limit figures); publish runs only publish_vs_raw; refresh needs no Kafka")
 		child   = flag.String("child-rebuild", "", "internal: rebuild the state of this topic prefix and report")
 		command = flag.String("command", "make bench", "command recorded in the document")
 		batch   = flag.Int("publish-batch", 0, "events per producer call of our publisher (0: the service default)")
@@ -46,7 +46,7 @@ func run() error {
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(os.Stderr, "%s  "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
 	}
-	groups := map[string]bool{"api": true, "pipeline": true, "process": true, "refresh": true}
+	groups := map[string]bool{"api": true, "pipeline": true, "process": true, "refresh": true, "webhook": true}
 	if *only != "" {
 		groups = map[string]bool{}
 		for g := range strings.SplitSeq(*only, ",") {
@@ -55,7 +55,7 @@ func run() error {
 	}
 
 	var e env
-	if groups["api"] || groups["process"] || groups["pipeline"] || groups["publish"] {
+	if groups["api"] || groups["process"] || groups["pipeline"] || groups["publish"] || groups["webhook"] {
 		if e, err = envFromOS(); err != nil {
 			return err
 		}
@@ -91,6 +91,17 @@ func run() error {
 	}
 	if groups["publish"] && !groups["pipeline"] {
 		f, err := publishFigures(ctx, e, persons, *batch, logf)
+		if err != nil {
+			return err
+		}
+		figs = append(figs, f...)
+	}
+	if groups["webhook"] {
+		steady, incr := time.Minute, 15*time.Second
+		if *scale != "full" {
+			steady, incr = 20*time.Second, 5*time.Second
+		}
+		f, err := webhookFigures(ctx, sc, e, steady, incr, logf)
 		if err != nil {
 			return err
 		}
