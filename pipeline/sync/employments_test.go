@@ -23,6 +23,7 @@ type employmentSource struct {
 	fail        map[string]bool // person id → the listing fails
 	empty       map[string]bool // person id → the listing completes with no employment
 	personsFail bool            // the persons listing fails after its first page
+	yearZero    string          // a person listed with a created_at in year 0 (an invalid item)
 }
 
 var errEmploymentsBroken = errors.New("employment listing broken")
@@ -42,15 +43,17 @@ func (s *employmentSource) ListEmployments(ctx context.Context, personID string,
 
 func (s *employmentSource) ListPersons(ctx context.Context, f personio.PersonFilter, fn func([]personio.Person) error) error {
 	s.mu.Lock()
-	broken := s.personsFail
+	broken, yearZero := s.personsFail, s.yearZero
 	s.mu.Unlock()
-	if !broken {
-		return s.Source.ListPersons(ctx, f, fn)
-	}
 	pages := 0
 	return s.Source.ListPersons(ctx, f, func(p []personio.Person) error {
-		if pages++; pages > 1 {
+		if pages++; broken && pages > 1 {
 			return fmt.Errorf("list persons: %w", errEmploymentsBroken)
+		}
+		for i := range p {
+			if p[i].ID == yearZero {
+				p[i].CreatedAt = "0000-01-01T00:00:00Z"
+			}
 		}
 		return fn(p)
 	})
@@ -307,6 +310,47 @@ func TestRunGoneEmploymentsOnly(t *testing.T) {
 		t.Errorf("employments %+v; want complete, nobody's employment read", er)
 	}
 	// The next normal full sync reads everyone's and publishes the truth.
+	run(t, r, Full)
+	h.checkTopics(h.expected())
+}
+
+// TestRunInvalidPersonDeletesNoEmployment: a persons listing that ran to its end with an id on
+// every item, but skipped an invalid one, deletes no person; the employments of the persons
+// it did not list are not deleted either, so that a person and their employments leave the
+// topics together. Before, the employments of a person gone went while the person stayed, with
+// employment ids pointing at deleted records.
+func TestRunInvalidPersonDeletesNoEmployment(t *testing.T) {
+	h := newHarness(t, 30)
+	src := &employmentSource{Source: h.client}
+	r := h.runner(func(c *Config) { c.Source = src })
+	run(t, r, Full)
+	stored := h.replay(change.Employments)
+	gone := h.sim.Churn(personiotest.Churn{Deletions: 1}).Deletions
+	if len(gone) != 1 {
+		t.Fatalf("churn deleted %v", gone)
+	}
+	src.mu.Lock()
+	src.yearZero = personWithEmployments(t, h.sim.Truth(), 1, gone...)
+	src.mu.Unlock()
+
+	res, err := r.Run(t.Context(), Full)
+	if err != nil {
+		t.Fatalf("full sync: %v", err)
+	}
+	if pr := res.Entity(string(change.Persons)); pr.Outcome != Partial || pr.Changes["d"] != 0 {
+		t.Fatalf("persons %+v; want partial (the invalid item) without deletes", pr)
+	}
+	if er := res.Entity(string(change.Employments)); er.Changes["d"] != 0 {
+		t.Errorf("employments %+v; the persons listing that deleted nobody deleted employments", er)
+	}
+	if d := deletes(h.replay(change.Employments), stored); len(d) != 0 {
+		t.Errorf("employment deletes %v while their person %s stays on the persons topic", d, gone[0])
+	}
+
+	// Once the item is valid again, the person and their employments go together.
+	src.mu.Lock()
+	src.yearZero = ""
+	src.mu.Unlock()
 	run(t, r, Full)
 	h.checkTopics(h.expected())
 }

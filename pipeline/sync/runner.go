@@ -350,6 +350,12 @@ func (r *Runner) run(ctx context.Context, res *Result, only []change.Entity, o r
 			er.norm.UsePolicy(r.cfg.FieldPolicy)
 			runs[snap.Entity] = er
 		}
+		if pr := runs[change.Persons]; snap.Rest && pr != nil && (pr.invalid || !pr.complete) {
+			// The persons listing the employments snapshot learnt who is gone from deletes
+			// nobody (an invalid item, an incomplete scope): nor are the gone persons'
+			// employments deleted, so that a person and their employments go together.
+			snap.Rest = false
+		}
 		er.add(snap, r.metrics)
 		if er.received < expected[snap.Entity] {
 			continue

@@ -38,9 +38,6 @@ type hostileCase struct {
 	// expect returns what the topics must hold after the hostile sync: the truth now, changed
 	// only as far as the case justifies. before is the truth the clean sync published.
 	expect func(t *testing.T, before, now personiotest.Truth) personiotest.Truth
-	// employments, when set, returns the employments the employments topic must hold (by
-	// person id), where they differ from expect's.
-	employments func(t *testing.T, before, now personiotest.Truth) map[string][]personio.Employment
 	// markerIsData: the case serves HostileMarker as a person's data, so the topics carry it.
 	markerIsData bool
 	// check runs further checks after the hostile sync.
@@ -94,10 +91,10 @@ func hostileCases() []hostileCase {
 		{
 			hostile: personiotest.HostileDateYearZero,
 			churn:   personiotest.Churn{Deletions: 2, Renames: 3, SalaryChanges: 3},
-			expect:  keepNewestAndDeleted,
-			// The listing ran to its end with an id on every item: the employments of the
-			// persons it no longer lists are gone although their person records stay.
-			employments: employmentsOfListed,
+			// The invalid person's scope withholds every person delete, and with them the
+			// deletes of the gone persons' employments: a person and their employments go
+			// together.
+			expect: keepNewestAndDeleted,
 		},
 		{
 			hostile:  personiotest.HostileFutureUpdated,
@@ -192,11 +189,7 @@ func runHostile(t *testing.T, hc hostileCase) {
 	// The topics, through the independent consumer: the truth minus what the case justifies,
 	// nothing invented, no false delete.
 	want := hc.expect(t, before, f.s.truth())
-	var emps map[string][]personio.Employment
-	if hc.employments != nil {
-		emps = hc.employments(t, before, f.s.truth())
-	}
-	tl, recs := auditRecords(t, f.c, f.epochs, f.deleted, want, emps)
+	tl, recs := auditRecords(t, f.c, f.epochs, f.deleted, want)
 	t.Logf("after the hostile sync: %s", tl)
 	if !hc.markerIsData {
 		noMarkerOnTopics(t, recs)
@@ -387,20 +380,6 @@ func keepNewestAndDeleted(t *testing.T, before, now personiotest.Truth) personio
 		}
 	}
 	return keepPersons(t, before, now, ids...)
-}
-
-// employmentsOfListed are the employments the topic holds after a persons listing that ran
-// to its end with an id on every item, whatever it withheld for an invalid person: those of the
-// persons it listed (now's), the invalid one's as before, none of the persons the churn deleted
-// (extract: the employments snapshot's Rest).
-func employmentsOfListed(_ *testing.T, before, now personiotest.Truth) map[string][]personio.Employment {
-	out := map[string][]personio.Employment{}
-	for _, p := range now.Persons {
-		out[p.ID] = now.Employments[p.ID]
-	}
-	newest := now.Persons[len(now.Persons)-1].ID
-	out[newest] = before.Employments[newest]
-	return out
 }
 
 // withoutPerson returns tr without the person id in Persons; their employments stay (the
