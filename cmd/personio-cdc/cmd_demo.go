@@ -17,11 +17,11 @@ const demoExamples = `  personio-cdc demo                                     # 
 // cmdDemo runs the embedded demo: simulated Personio, in-process Kafka and registry.
 func cmdDemo(ctx context.Context, a *app, args []string) int {
 	f := newFlags(a, "demo", "demo [--cycles N] [--persons M] [--output text|json] [--pause D]", demoExamples, 0)
-	cycles := f.Int("cycles", 4, "sync cycles to run (the company changes between cycles)")
+	cycles := f.Int("cycles", 4, "sync cycles to run (the company changes between cycles); a last change then arrives by webhook")
 	persons := f.Int("persons", 25, "size of the simulated company")
 	seed := f.Int64("seed", 1, "seed of the simulated company and its changes")
 	output := f.String("output", "text", "text (one readable line per event) or json (one JSON event per line, nothing else)")
-	pause := f.Duration("pause", 0, "wait between cycles (e.g. 2s) to follow along")
+	pause := f.Duration("pause", 0, "wait after each cycle (e.g. 2s) to follow along")
 	logLevel := f.String("log-level", "error", "service log level on stderr: debug, info, warn or error")
 	if _, code, ok := f.parse(a, args); !ok {
 		return code

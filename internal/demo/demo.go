@@ -3,7 +3,10 @@
 // in-process schema registry (srfake). It runs sync cycles while the simulated company hires,
 // fires, renames, changes salaries and changes employments (hours, positions, cost centers;
 // their person's updated_at stays), and prints every event as a consumer decodes it: read
-// back from Kafka and decoded through the registry, the real path.
+// back from Kafka and decoded through the registry, the real path. After the cycles, a last
+// churn is delivered by the simulator's webhooks to the service's receiver on loopback, and
+// its targeted runs publish it without any sync: each such event is printed with the time
+// from the change to its record on Kafka.
 package demo
 
 import (
@@ -23,6 +26,7 @@ import (
 	"github.com/personio-cdc/personio-cdc/internal/config"
 	"github.com/personio-cdc/personio-cdc/internal/inspect"
 	"github.com/personio-cdc/personio-cdc/internal/kafka"
+	"github.com/personio-cdc/personio-cdc/internal/personio"
 	"github.com/personio-cdc/personio-cdc/internal/personio/personiotest"
 	"github.com/personio-cdc/personio-cdc/internal/service"
 	syncrun "github.com/personio-cdc/personio-cdc/pipeline/sync"
@@ -45,7 +49,8 @@ type Options struct {
 	JSON bool
 	// Color colours the readable output (for terminals).
 	Color bool
-	// Pause waits between cycles, so that a person can follow along (default none).
+	// Pause waits after each cycle (before the next and before the webhook step), so that a
+	// person can follow along (default none).
 	Pause time.Duration
 	// Out receives the events.
 	Out io.Writer
@@ -75,7 +80,22 @@ type Summary struct {
 	// what the simulator holds: they match when the pipeline lost and invented nothing.
 	Live  map[string]int
 	Truth map[string]int
+	// Webhook counts the events of the webhook step (source.sync_kind "webhook") by entity,
+	// and WebhookLatency holds, per event, the time from the churn to its Kafka record.
+	Webhook        map[string]int
+	WebhookLatency []time.Duration
 }
+
+// WebhookChurn is the change the webhook step makes: changes Personio sends webhooks for
+// (names, a termination, employment and cost center changes), none touching compensations,
+// which have no webhooks and stay polled.
+var WebhookChurn = personiotest.Churn{Renames: 2, Terminations: 1, EmploymentChanges: 1, CostCenterChanges: 1}
+
+// The receiver's token and path in the demo (loopback only).
+const (
+	demoWebhookToken = "demo-webhook-token-0123456789"
+	demoWebhookPath  = config.DefaultWebhookPath
+)
 
 // demoRate lets the demo run in seconds; the simulator enforces the same budget.
 var demoRate = personiotest.Rate{PerMinute: 60000, Burst: 200}
@@ -107,7 +127,7 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	if o.CycleTimeout <= 0 {
 		o.CycleTimeout = 2 * time.Minute
 	}
-	sum := Summary{Events: map[string]int{}, Live: map[string]int{}, Truth: map[string]int{}}
+	sum := Summary{Events: map[string]int{}, Live: map[string]int{}, Truth: map[string]int{}, Webhook: map[string]int{}}
 
 	// The simulated world: Personio, Kafka and a schema registry, all on 127.0.0.1.
 	sim, err := personiotest.New(personiotest.Options{
@@ -115,6 +135,8 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 		// As much history as the service looks back, so that the replay can be compared
 		// with the simulator's truth.
 		CompensationMonths: config.Default().Sync.CompensationLookbackMonths,
+		// Deliveries go to the receiver on loopback at once; a failed one is retried soon.
+		Webhooks: personiotest.WebhookOptions{Backoff: 100 * time.Millisecond},
 	})
 	if err != nil {
 		return sum, fmt.Errorf("simulator: %w", err)
@@ -187,13 +209,20 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 		if res.Outcome != syncrun.Complete {
 			return sum, fmt.Errorf("cycle %d: sync %s: %s", i, res.Outcome, strings.Join(res.Errors, "; "))
 		}
-		if o.Pause > 0 && i < o.Cycles {
+		if o.Pause > 0 {
 			select {
 			case <-time.After(o.Pause):
 			case <-ctx.Done():
 				return sum, ctx.Err()
 			}
 		}
+	}
+
+	if err := webhookStep(ctx, o, sim, stack, p); err != nil {
+		if ctx.Err() != nil {
+			return sum, ctx.Err()
+		}
+		return sum, fmt.Errorf("webhooks: %w", err)
 	}
 
 	// Replay the topics like a new consumer and compare with the simulator's truth.
@@ -244,6 +273,9 @@ func Config(personioURL string, brokers []string, registryURL string) config.Con
 	cfg.Kafka.ReplicationFactor = 1
 	cfg.SchemaRegistry.URL = registryURL
 	cfg.Admin.Addr = "127.0.0.1:0"
+	cfg.Webhook.Addr = "127.0.0.1:0"
+	cfg.Webhook.Path = demoWebhookPath
+	cfg.Webhook.Token = config.Secret(demoWebhookToken)
 	return cfg
 }
 
@@ -256,6 +288,9 @@ type printer struct {
 	seen   map[string]map[int]int64 // next unread offset per topic and partition
 	people *inspect.People
 	sum    *Summary
+	// changedAt, when set, is when the webhook step's churn happened: events of a targeted
+	// run are counted and printed with their latency from it.
+	changedAt time.Time
 }
 
 func (p *printer) printNew(ctx context.Context) error {
@@ -279,10 +314,17 @@ func (p *printer) printNew(ctx context.Context) error {
 			}
 			p.sum.Events[m.Op()]++
 			p.people.Observe(m)
+			suffix := ""
+			if !p.changedAt.IsZero() && syncKind(m) == string(syncrun.Webhook) {
+				lat := max(0, m.Timestamp.Sub(p.changedAt))
+				p.sum.Webhook[m.Entity()]++
+				p.sum.WebhookLatency = append(p.sum.WebhookLatency, lat)
+				suffix = fmt.Sprintf("  · by webhook, on Kafka in %s", lat.Round(time.Millisecond))
+			}
 			if p.o.JSON {
 				return enc.Encode(m)
 			}
-			_, err = fmt.Fprintln(p.o.Out, "   "+style.Summary(m))
+			_, err = fmt.Fprintln(p.o.Out, "   "+style.Summary(m)+suffix)
 			return err
 		})
 		if err != nil && !errors.Is(err, context.Canceled) {
@@ -333,4 +375,90 @@ func describe(c personiotest.ChurnResult) string {
 	add(len(c.EmploymentChanges), "employment change", "employment changes")
 	add(len(c.CostCenterChanges), "cost center change", "cost center changes")
 	return strings.Join(parts, ", ")
+}
+
+// syncKind returns the event's source.sync_kind ("" for a tombstone).
+func syncKind(m inspect.Message) string {
+	src, _ := m.Value.Get("source").(inspect.Object)
+	return src.String("sync_kind")
+}
+
+// webhookStep registers a webhook for the service's receiver (plain http on loopback, which
+// the simulator allows there only), makes WebhookChurn, waits until the simulator delivered
+// every event and the targeted runs published them, and prints what they published. No sync
+// runs meanwhile: what appears came by webhook.
+func webhookStep(ctx context.Context, o Options, sim *personiotest.Server, stack *service.Stack, p *printer) error {
+	hooks, err := service.NewWebhooks(stack.Config, stack.Targets, nil, prometheus.NewRegistry(), o.Logger)
+	if err != nil {
+		return err
+	}
+	if hooks == nil {
+		return errors.New("the webhook trigger is off")
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.CycleTimeout)
+	defer cancel()
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	go func() { done <- hooks.Run(stop, ctx) }()
+	stopped := false
+	stopHooks := func() error {
+		if stopped {
+			return nil
+		}
+		stopped = true
+		close(stop)
+		return <-done
+	}
+	defer func() { _ = stopHooks() }()
+	for hooks.ListenAddr() == nil {
+		select {
+		case err := <-done:
+			stopped = true
+			return fmt.Errorf("receiver: %w", err)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	url := "http://" + hooks.ListenAddr().String() + demoWebhookPath
+	if _, err := stack.Personio.CreateWebhook(ctx, personio.WebhookSpec{URL: url, Description: "personio-cdc demo",
+		Status: personio.WebhookEnabled, Token: demoWebhookToken, EnabledEvents: personio.PersonEvents}); err != nil {
+		return fmt.Errorf("register: %w", err)
+	}
+	p.changedAt = time.Now()
+	res := sim.Churn(WebhookChurn)
+	if !o.JSON {
+		fmt.Fprintf(o.Out, "\n── webhooks · no sync runs · %s, delivered by the simulator's webhooks to the receiver on %s ──\n",
+			describe(res), hooks.ListenAddr())
+	}
+	// Settled: nothing left to deliver, nothing queued or in flight in the receiver.
+	q := hooks.Receiver.Queue()
+	for sim.WebhookStats().Pending > 0 || q.Len() > 0 || q.InFlight() > 0 {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("deliveries not published: simulator %+v, queued %d, in flight %d", sim.WebhookStats(), q.Len(), q.InFlight())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if err := stopHooks(); err != nil {
+		return fmt.Errorf("receiver: %w", err)
+	}
+	if st := sim.WebhookStats(); st.GivenUp > 0 {
+		return fmt.Errorf("the simulator gave up %d deliveries", st.GivenUp)
+	}
+	if err := p.printNew(ctx); err != nil {
+		return fmt.Errorf("read back: %w", err)
+	}
+	if !o.JSON {
+		var slowest time.Duration
+		for _, l := range p.sum.WebhookLatency {
+			slowest = max(slowest, l)
+		}
+		n := 0
+		for _, c := range p.sum.Webhook {
+			n += c
+		}
+		fmt.Fprintf(o.Out, "   %d events published by webhook, the last on Kafka %s after the change\n", n, slowest.Round(time.Millisecond))
+	}
+	return nil
 }

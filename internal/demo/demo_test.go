@@ -2,6 +2,8 @@ package demo
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"github.com/personio-cdc/personio-cdc/internal/personio/personiotest"
 	"runtime"
 	"strings"
@@ -117,5 +119,88 @@ func TestDefaultChurnShowsEmploymentOnlyChanges(t *testing.T) {
 	}
 	if empOnly == 0 {
 		t.Errorf("the last full sync shows no employment update without an event of its person:\n%s", out.String())
+	}
+}
+
+// TestWebhookStepPublishesByWebhook checks that the demo's last step publishes its churn by
+// webhook: the JSON events after the cycles carry source.sync_kind "webhook" for the persons
+// and the employments the churn changed, each readable line of that step says so, and the
+// replay still matches the simulator.
+func TestWebhookStepPublishesByWebhook(t *testing.T) {
+	var out bytes.Buffer
+	sum, err := Run(t.Context(), Options{Cycles: 2, Persons: 12, Seed: 5, JSON: true, Out: &out})
+	if err != nil {
+		t.Fatalf("Run: %v\n%s", err, out.String())
+	}
+	byKind := map[string]map[string]int{}
+	dec := json.NewDecoder(&out)
+	for dec.More() {
+		var m struct {
+			Headers map[string]string `json:"headers"`
+			Value   *struct {
+				Source struct {
+					SyncKind string `json:"sync_kind"`
+				} `json:"source"`
+			} `json:"value"`
+		}
+		if err := dec.Decode(&m); err != nil {
+			t.Fatalf("decode: %v", err)
+		}
+		if m.Value == nil {
+			continue
+		}
+		k := m.Value.Source.SyncKind
+		if byKind[k] == nil {
+			byKind[k] = map[string]int{}
+		}
+		byKind[k][m.Headers["entity"]]++
+	}
+	hooks := byKind["webhook"]
+	for _, e := range []string{"persons", "employments"} {
+		if hooks[e] == 0 {
+			t.Errorf("no %s event with sync_kind webhook; events by kind and entity: %v", e, byKind)
+		}
+	}
+	if hooks["compensations"] != 0 {
+		t.Errorf("%d compensations events by webhook: compensations have no webhooks", hooks["compensations"])
+	}
+	for e, n := range hooks {
+		if sum.Webhook[e] != n {
+			t.Errorf("summary counts %d %s events by webhook, the output %d", sum.Webhook[e], e, n)
+		}
+	}
+	if len(sum.WebhookLatency) != hooks["persons"]+hooks["employments"] {
+		t.Errorf("%d latencies for %v", len(sum.WebhookLatency), hooks)
+	}
+	for topic, want := range sum.Truth {
+		if sum.Live[topic] != want {
+			t.Errorf("%s: replay has %d current entities, simulator %d", topic, sum.Live[topic], want)
+		}
+	}
+}
+
+// TestWebhookStepReadable checks the readable output of the webhook step: a header, one line
+// per event published by webhook (and none in the sync cycles), and a closing count.
+func TestWebhookStepReadable(t *testing.T) {
+	var out bytes.Buffer
+	sum, err := Run(t.Context(), Options{Cycles: 2, Persons: 12, Seed: 5, Out: &out})
+	if err != nil {
+		t.Fatalf("Run: %v\n%s", err, out.String())
+	}
+	text := out.String()
+	cycles, step, ok := strings.Cut(text, "── webhooks · no sync runs")
+	if !ok {
+		t.Fatalf("no webhook step in the output:\n%s", text)
+	}
+	if strings.Contains(cycles, "by webhook") {
+		t.Errorf("a sync cycle's event is marked as by webhook:\n%s", cycles)
+	}
+	lines := strings.Count(step, "· by webhook, on Kafka in ")
+	want := sum.Webhook["persons"] + sum.Webhook["employments"]
+	if lines == 0 || lines != want {
+		t.Errorf("%d lines by webhook, the summary counts %d:\n%s", lines, want, step)
+	}
+	if !strings.Contains(step, fmt.Sprintf("%d events published by webhook", want)) {
+		t.Errorf("no closing count of %d:\n%s", want, step)
 	}
 }
