@@ -106,6 +106,10 @@ func run() error {
 			return err
 		}
 		figs = append(figs, f...)
+		if f, err = burstFigures(ctx, sc, e, incr, logf); err != nil {
+			return err
+		}
+		figs = append(figs, f...)
 	}
 	if groups["refresh"] {
 		f, err := refreshFigures(ctx, logf)
