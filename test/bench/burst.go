@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -147,15 +146,8 @@ func (b burstTargets) FetchTargets(ctx context.Context, persons, emps []string) 
 // full sync it fires the burst (the simulator delivers it at once), waits until every delivery
 // is processed, and returns the requests the targeted runs made ÷ the fewest they need.
 func burstFigures(ctx context.Context, sc apiScale, e env, incr time.Duration, logf func(string, ...any)) ([]Figure, error) {
-	sim, err := personiotest.New(personiotest.Options{Persons: burstCompany, Seed: 14,
-		RateLimit:             personiotest.Rate{PerMinute: sc.api.perSecond * 60, Burst: sc.api.burst},
-		CompensationRateLimit: personiotest.Rate{PerMinute: sc.comp.perSecond * 60, Burst: sc.comp.burst},
-		Faults:                personiotest.Faults{Latency: sc.latency, LatencyJitter: sc.jitter},
-		Webhooks:              personiotest.WebhookOptions{Backoff: 100 * time.Millisecond}})
+	sim, vars, err := webhookSetup(sc, e, burstCompany, 14, "bench-burst")
 	if err != nil {
-		return nil, err
-	}
-	if err := sim.Start("127.0.0.1:0"); err != nil {
 		return nil, err
 	}
 	defer sim.Close()
@@ -164,15 +156,7 @@ func burstFigures(ctx context.Context, sc apiScale, e env, incr time.Duration, l
 		return nil, err
 	}
 	defer restore()
-	ln, err := net.Listen("tcp", "127.0.0.1:0") // a free port for WEBHOOK_ADDR
-	if err != nil {
-		return nil, err
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	vars := serviceEnv(e, sim.URL(), topicPrefix("bench-burst"), sc.api, sc.comp)
 	vars["SYNC_EMPLOYMENT_DETAILS"] = "true"
-	vars["WEBHOOK_ADDR"], vars["WEBHOOK_TOKEN"], vars["WEBHOOK_PATH"] = addr, benchToken, benchHookURL
 	stack, reg, err := newStack(vars)
 	if err != nil {
 		return nil, err
@@ -216,8 +200,7 @@ func burstFigures(ctx context.Context, sc apiScale, e env, incr time.Duration, l
 	if err, _ := firstErr.Load().(error); err != nil {
 		return nil, err
 	}
-	if _, err := stack.Personio.CreateWebhook(ctx, personio.WebhookSpec{URL: "http://" + addr + benchHookURL,
-		Description: "bench", Status: personio.WebhookEnabled, Token: benchToken, EnabledEvents: personio.PersonEvents}); err != nil {
+	if err := registerHook(ctx, stack, vars); err != nil {
 		return nil, err
 	}
 

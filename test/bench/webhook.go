@@ -68,26 +68,11 @@ func quantile(ds []time.Duration, q float64) time.Duration {
 // time from the change to the end of the targeted run that published it (Kafka acknowledged),
 // with incremental syncs every incr in between.
 func webhookFigures(ctx context.Context, sc apiScale, e env, steady, incr time.Duration, logf func(string, ...any)) ([]Figure, error) {
-	sim, err := personiotest.New(personiotest.Options{Persons: sc.persons, Seed: 7,
-		RateLimit:             personiotest.Rate{PerMinute: sc.api.perSecond * 60, Burst: sc.api.burst},
-		CompensationRateLimit: personiotest.Rate{PerMinute: sc.comp.perSecond * 60, Burst: sc.comp.burst},
-		Faults:                personiotest.Faults{Latency: sc.latency, LatencyJitter: sc.jitter},
-		Webhooks:              personiotest.WebhookOptions{Backoff: 100 * time.Millisecond}})
+	sim, vars, err := webhookSetup(sc, e, sc.persons, 7, "bench-webhook")
 	if err != nil {
-		return nil, err
-	}
-	if err := sim.Start("127.0.0.1:0"); err != nil {
 		return nil, err
 	}
 	defer sim.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0") // a free port for WEBHOOK_ADDR
-	if err != nil {
-		return nil, err
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	vars := serviceEnv(e, sim.URL(), topicPrefix("bench-webhook"), sc.api, sc.comp)
-	vars["WEBHOOK_ADDR"], vars["WEBHOOK_TOKEN"], vars["WEBHOOK_PATH"] = addr, benchToken, benchHookURL
 	stack, reg, err := newStack(vars)
 	if err != nil {
 		return nil, err
@@ -130,8 +115,7 @@ func webhookFigures(ctx context.Context, sc apiScale, e env, steady, incr time.D
 	if err := tr.runs[0].check(); err != nil {
 		return nil, err
 	}
-	if _, err := stack.Personio.CreateWebhook(ctx, personio.WebhookSpec{URL: "http://" + addr + benchHookURL,
-		Description: "bench", Status: personio.WebhookEnabled, Token: benchToken, EnabledEvents: personio.PersonEvents}); err != nil {
+	if err := registerHook(ctx, stack, vars); err != nil {
 		return nil, err
 	}
 	logf("webhooks: %d changes/s for %s, incremental syncs every %s ...", webhookRate, steady, incr)
@@ -180,4 +164,41 @@ func webhookFigures(ctx context.Context, sc apiScale, e env, steady, incr time.D
 		{Name: "webhook_latency_p50_seconds", Value: quantile(lat, 0.5).Seconds(), Unit: "s", Note: note},
 		{Name: "webhook_latency_p99_seconds", Value: quantile(lat, 0.99).Seconds(), Unit: "s", Goal: "<= 5", Note: note},
 	}, nil
+}
+
+// webhookSetup starts a simulator of persons at the API scale's budgets and latency that
+// delivers its webhooks at once, and returns it with the service's settings against it: the
+// topics under prefix, the receiver on a free loopback port with the bench's token and path.
+// The caller closes the simulator.
+func webhookSetup(sc apiScale, e env, persons int, seed int64, prefix string) (*personiotest.Server, map[string]string, error) {
+	sim, err := personiotest.New(personiotest.Options{Persons: persons, Seed: seed,
+		RateLimit:             personiotest.Rate{PerMinute: sc.api.perSecond * 60, Burst: sc.api.burst},
+		CompensationRateLimit: personiotest.Rate{PerMinute: sc.comp.perSecond * 60, Burst: sc.comp.burst},
+		Faults:                personiotest.Faults{Latency: sc.latency, LatencyJitter: sc.jitter},
+		Webhooks:              personiotest.WebhookOptions{Backoff: 100 * time.Millisecond}})
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := sim.Start("127.0.0.1:0"); err != nil {
+		return nil, nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0") // a free port for WEBHOOK_ADDR
+	if err != nil {
+		_ = sim.Close()
+		return nil, nil, err
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	vars := serviceEnv(e, sim.URL(), topicPrefix(prefix), sc.api, sc.comp)
+	vars["WEBHOOK_ADDR"], vars["WEBHOOK_TOKEN"], vars["WEBHOOK_PATH"] = addr, benchToken, benchHookURL
+	return sim, vars, nil
+}
+
+// registerHook registers the service's receiver (vars, of webhookSetup) with the simulator,
+// enabled for the person and employment events, as `personio-cdc webhooks register` does
+// (over plain http: the simulator allows it on loopback).
+func registerHook(ctx context.Context, stack *service.Stack, vars map[string]string) error {
+	_, err := stack.Personio.CreateWebhook(ctx, personio.WebhookSpec{URL: "http://" + vars["WEBHOOK_ADDR"] + benchHookURL,
+		Description: "bench", Status: personio.WebhookEnabled, Token: benchToken, EnabledEvents: personio.PersonEvents})
+	return err
 }
