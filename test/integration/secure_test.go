@@ -31,6 +31,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/personio-cdc/personio-cdc/internal/personio/personiotest"
+	"github.com/personio-cdc/personio-cdc/pipeline/change"
 )
 
 // maxRefusedConnections bounds the connections a command that is refused at start-up (a wrong
@@ -87,7 +88,10 @@ func TestIntegrationSecure(t *testing.T) {
 	secrets := []string{kafkaPassword, registryPassword}
 
 	prefix := UniqueTopic(t, "secure")
-	topics := []string{prefix + ".persons", prefix + ".compensations"}
+	var topics []string // every entity's topic, in change.Entities' order
+	for _, e := range change.Entities() {
+		topics = append(topics, prefix+"."+string(e))
+	}
 
 	t.Run("SyncReplayTail", func(t *testing.T) {
 		res := runCDC(t, bin, base(prefix), 3*time.Minute, secrets, "sync", "--output", "json")
@@ -108,10 +112,22 @@ func TestIntegrationSecure(t *testing.T) {
 		for _, e := range out.Entities {
 			published[e.Entity] = e.Changes["c"]
 		}
-		if out.Outcome != "complete" || published["persons"] != persons || published["compensations"] == 0 {
-			t.Fatalf("sync outcome %q, published %v; want complete, %d persons and some compensations", out.Outcome, published, persons)
+		if out.Outcome != "complete" || published["persons"] != persons || published["compensations"] == 0 || published["employments"] == 0 {
+			t.Fatalf("sync outcome %q, published %v; want complete, %d persons, some employments and compensations", out.Outcome, published, persons)
 		}
-		total := published["persons"] + published["compensations"]
+		total := 0
+		for _, n := range published {
+			total += n
+		}
+		// every topic holds what the sync published to it, and no more
+		matches := func(byTopic map[string]int) bool {
+			for _, e := range change.Entities() {
+				if byTopic[prefix+"."+string(e)] != published[string(e)] {
+					return false
+				}
+			}
+			return byTopic[prefix+".persons"] == persons
+		}
 
 		// The schemas were registered through the proxy that demands basic auth.
 		for _, topic := range topics {
@@ -126,15 +142,15 @@ func TestIntegrationSecure(t *testing.T) {
 			t.Fatalf("replay exited %d\nstderr: %s", res.code, res.stderr)
 		}
 		byTopic := countEvents(t, "replay", res.stdout)
-		if byTopic[topics[0]] != persons || byTopic[topics[0]]+byTopic[topics[1]] != total {
-			t.Fatalf("replay decoded %v; want %d persons and %d events in all", byTopic, persons, total)
+		if !matches(byTopic) {
+			t.Fatalf("replay decoded %v; want %d persons and what the sync published, %v", byTopic, persons, published)
 		}
 
 		// tail from the beginning prints every event, then runs on until interrupted.
 		lines := tailEvents(t, bin, base(prefix), secrets, total)
 		byTopic = countEvents(t, "tail", strings.Join(lines, "\n"))
-		if byTopic[topics[0]] != persons || byTopic[topics[0]]+byTopic[topics[1]] != total {
-			t.Fatalf("tail printed %v; want %d persons and %d events in all", byTopic, persons, total)
+		if !matches(byTopic) {
+			t.Fatalf("tail printed %v; want %d persons and what the sync published, %v", byTopic, persons, published)
 		}
 
 		// The independent consumer (librdkafka, Confluent's Avro deserializer) reads the same
@@ -147,7 +163,7 @@ func TestIntegrationSecure(t *testing.T) {
 					decoded++
 				}
 			}
-			want := published[[]string{"persons", "compensations"}[i]]
+			want := published[string(change.Entities()[i])]
 			if len(recs) != want || decoded != want {
 				t.Errorf("verifier read %d records of %s, %d decoded; want %d", len(recs), topic, decoded, want)
 			}
@@ -203,7 +219,7 @@ func TestIntegrationSecure(t *testing.T) {
 				checkRefused(t, res, "SCHEMA_REGISTRY_PASSWORD")
 			})
 		}
-		if n := recordsIn(t, env, fresh+".persons", fresh+".compensations"); n != 0 {
+		if n := recordsIn(t, env, fresh+".persons", fresh+".employments", fresh+".compensations"); n != 0 {
 			t.Errorf("a sync refused by the registry left %d records on its topics", n)
 		}
 	})
