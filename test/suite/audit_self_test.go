@@ -36,11 +36,7 @@ func TestIntegrationCrashAuditCatches(t *testing.T) {
 	}
 	deleted := map[string]bool{"2": true}
 
-	cases := []struct {
-		name string
-		recs []integration.VerifiedRecord
-		want string // "" for a clean topic
-	}{
+	cases := []auditCase{
 		{"clean", []integration.VerifiedRecord{ev("1", 0, "c", "a", 1, "X"), ev("2", 1, "c", "b", 1, "Y"),
 			ev("1", 2, "u", "c", 2, "Z"), ev("2", 3, "d", "d", 2, ""), tomb("2", 4)}, ""},
 		{"consistent duplicate", []integration.VerifiedRecord{ev("1", 0, "c", "a", 1, "X"), ev("1", 1, "c", "a", 1, "X")}, ""},
@@ -69,20 +65,7 @@ func TestIntegrationCrashAuditCatches(t *testing.T) {
 			return r
 		}()}, "do not match"},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			var got []string
-			errorf := func(format string, args ...any) { got = append(got, fmt.Sprintf(format, args...)) }
-			checkTopic(errorf, topic, change.Persons, tc.recs, epochs, deleted)
-			all := strings.Join(got, "\n")
-			switch {
-			case tc.want == "" && len(got) > 0:
-				t.Errorf("clean topic reported:\n%s", all)
-			case tc.want != "" && !strings.Contains(all, tc.want):
-				t.Errorf("defect not reported as %q; got:\n%s", tc.want, all)
-			}
-		})
-	}
+	checkAuditCases(t, topic, change.Persons, cases, epochs, deleted)
 }
 
 // TestIntegrationCrashAuditCatchesEmploymentDeletes checks the employments topic's false-delete
@@ -114,11 +97,7 @@ func TestIntegrationCrashAuditCatchesEmploymentDeletes(t *testing.T) {
 		{start: offsets{topic: {0: 3}}, keys: map[change.Entity]map[string]bool{change.Employments: {*key("e1"): true}}},
 	}
 	deleted := map[string]bool{"2": true}
-	cases := []struct {
-		name string
-		recs []integration.VerifiedRecord
-		want string
-	}{
+	cases := []auditCase{
 		{"delete with its person", []integration.VerifiedRecord{ev("e1", "1", 0, "c", "a", 1), ev("e2", "2", 1, "c", "b", 1),
 			ev("e2", "2", 3, "d", "c", 2), tomb("e2", 4)}, ""},
 		{"delete while in the truth", []integration.VerifiedRecord{ev("e1", "1", 0, "c", "a", 1),
@@ -126,11 +105,26 @@ func TestIntegrationCrashAuditCatchesEmploymentDeletes(t *testing.T) {
 		{"delete of a living person's employment", []integration.VerifiedRecord{ev("e3", "1", 0, "c", "a", 1),
 			ev("e3", "1", 3, "d", "b", 2), tomb("e3", 4)}, "FALSE DELETE: the churn never deleted the employment's person"},
 	}
+	checkAuditCases(t, topic, change.Employments, cases, epochs, deleted)
+}
+
+// auditCase is a topic's records and the defect the audit must report in them ("" for a clean
+// topic).
+type auditCase struct {
+	name string
+	recs []integration.VerifiedRecord
+	want string
+}
+
+// checkAuditCases runs the audit of one entity's topic (checkTopic) over each case: a clean
+// topic reports nothing, a defect is reported with its words.
+func checkAuditCases(t *testing.T, topic string, entity change.Entity, cases []auditCase, epochs []epoch, deleted map[string]bool) {
+	t.Helper()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var got []string
 			errorf := func(format string, args ...any) { got = append(got, fmt.Sprintf(format, args...)) }
-			checkTopic(errorf, topic, change.Employments, tc.recs, epochs, deleted)
+			checkTopic(errorf, topic, entity, tc.recs, epochs, deleted)
 			all := strings.Join(got, "\n")
 			switch {
 			case tc.want == "" && len(got) > 0:
