@@ -95,3 +95,22 @@ func TestMurmur2BalancerMatchesJava(t *testing.T) {
 		}
 	}
 }
+
+// Partition, which the consumer group hashes tenant names with, places a key where a Java
+// producer would.
+func TestPartitionMatchesJava(t *testing.T) {
+	keys := []string{"", "a", "acme", "globex-gmbh", "ümlaut", "tenant-042"}
+	for i := range 300 {
+		keys = append(keys, fmt.Sprintf("company-%d", i))
+	}
+	for _, n := range []int{1, 2, 7, 64, 100} {
+		for _, k := range keys {
+			if got, want := Partition([]byte(k), n), javaPartition([]byte(k), n); got != want {
+				t.Fatalf("Partition(%q, %d) = %d, Java %d", k, n, got, want)
+			}
+		}
+	}
+	if got, want := Partition(nil, 64), javaPartition(nil, 64); got != want {
+		t.Fatalf("Partition(nil, 64) = %d, want the empty key's %d", got, want)
+	}
+}
