@@ -19,6 +19,9 @@ type token struct {
 type authority struct {
 	clientID, clientSecret string
 	ttl                    time.Duration
+	// prefix starts every token issued: "papi-", or "papi-<company>-" for a company of
+	// Companies, whose router finds the company a bearer token belongs to by it.
+	prefix string
 
 	mu     sync.Mutex
 	tokens map[string]token
@@ -29,6 +32,7 @@ func newAuthority(opts Options) *authority {
 		clientID:     opts.ClientID,
 		clientSecret: opts.ClientSecret,
 		ttl:          opts.TokenTTL,
+		prefix:       "papi-",
 		tokens:       make(map[string]token),
 	}
 }
@@ -37,7 +41,7 @@ func newAuthority(opts Options) *authority {
 func (a *authority) issue(clientID string, now time.Time, early time.Duration) string {
 	var b [24]byte
 	_, _ = rand.Read(b[:])
-	tok := "papi-" + hex.EncodeToString(b[:])
+	tok := a.prefix + hex.EncodeToString(b[:])
 	ttl := a.ttl
 	if early > 0 && early < ttl {
 		ttl = early
