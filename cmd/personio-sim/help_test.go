@@ -15,7 +15,8 @@ func TestHelpNamesTheDefaultCredential(t *testing.T) {
 	}
 	help := stderr.String()
 	head, _, _ := strings.Cut(help, "  -addr")
-	for _, want := range []string{"client_id=sim-client", "client_secret=sim-secret", "POST /v2/auth/token"} {
+	for _, want := range []string{"client_id=sim-client", "client_secret=sim-secret", "POST /v2/auth/token",
+		"--companies N", "client_id=company-01", "<--client-secret>-NN (sim-secret-01", "/admin/companies/company-NN/"} {
 		if !strings.Contains(head, want) {
 			t.Errorf("--help does not say %q before the flags:\n%s", want, help)
 		}

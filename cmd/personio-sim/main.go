@@ -5,6 +5,13 @@
 // It prints its base URL as the first line of stdout and serves until SIGINT or SIGTERM. It
 // accepts the credential sim-client / sim-secret unless --client-id and --client-secret say
 // otherwise.
+//
+// With --companies N (N > 1) it serves N companies on the one listener (see
+// personiotest.NewCompanies): company-01 … company-NN, each with --persons persons of its
+// own, the client_id company-NN and the client_secret <--client-secret>-NN
+// (sim-secret-01, …); --credentials-dir writes each secret to DIR/company-NN.secret. Admin
+// endpoints are per company under /admin/companies/company-NN/; GET /admin/companies lists
+// them.
 // Exit codes: 0 after a signal, 1 on a runtime error, 2 on a bad flag.
 package main
 
@@ -30,8 +37,10 @@ func main() {
 }
 
 type config struct {
-	addr string
-	opts personiotest.Options
+	addr      string
+	companies int
+	credsDir  string
+	opts      personiotest.Options
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -47,12 +56,19 @@ Unless --client-id and --client-secret say otherwise it accepts the test credent
 client_id=%s client_secret=%s (POST /v2/auth/token with
 grant_type=client_credentials, form-encoded).
 
+With --companies N (N > 1) it serves N companies, each with --persons persons of its own:
+client_id=company-01 … company-NN, client_secret=<--client-secret>-NN (%s-01, …);
+--credentials-dir DIR writes each secret to DIR/company-NN.secret. Their admin endpoints
+are under /admin/companies/company-NN/ (GET /admin/companies lists them).
+
 Flags:
-`, personiotest.DefaultClientID, personiotest.DefaultClientSecret)
+`, personiotest.DefaultClientID, personiotest.DefaultClientSecret, personiotest.DefaultClientSecret)
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:0", "listen address")
-	fs.IntVar(&o.Persons, "persons", personiotest.DefaultPersons, "number of persons to generate")
+	fs.IntVar(&c.companies, "companies", 1, "number of companies served on the listener (1: one company with --client-id/--client-secret)")
+	fs.StringVar(&c.credsDir, "credentials-dir", "", "with --companies > 1: write each company's client secret to DIR/company-NN.secret")
+	fs.IntVar(&o.Persons, "persons", personiotest.DefaultPersons, "number of persons to generate (per company)")
 	fs.Int64Var(&o.Seed, "seed", 1, "seed of the generated data (same seed, same data)")
 	fs.StringVar(&o.PublicURL, "public-url", "", "origin clients reach the simulator at, named by profile picture URLs (default: the listen URL)")
 	fs.StringVar(&o.ClientID, "client-id", personiotest.DefaultClientID, "accepted client_id")
@@ -89,7 +105,7 @@ Flags:
 	fs.DurationVar(&o.Faults.LatencyJitter, "latency-jitter", 0, "random extra latency, uniform in [0, jitter)")
 	fs.DurationVar(&o.Faults.TokenTTL, "early-token-expiry", 0, "tokens expire after this although expires_in says --token-ttl (0 = off)")
 	fs.BoolVar(&o.Faults.TokenFaults, "token-faults", false, "inject faults into the token endpoints too")
-	fs.DurationVar(&o.ChurnEvery, "churn-every", 0, "apply background churn at this interval (0 = off)")
+	fs.DurationVar(&o.ChurnEvery, "churn-every", 0, "apply background churn at this interval, in every company (0 = off)")
 	fs.DurationVar(&o.Webhooks.Backoff, "webhook-backoff", personiotest.DefaultWebhookBackoff, "wait before the first retry of a failed webhook delivery, doubled each time")
 	fs.IntVar(&o.Webhooks.Attempts, "webhook-attempts", personiotest.DefaultWebhookAttempts, "attempts of a webhook delivery before it is given up")
 	fs.BoolVar(&o.Webhooks.AllowHTTP, "webhook-allow-http", false, "accept http:// webhook URLs on any host (default: https://, or http:// on loopback)")
@@ -108,6 +124,19 @@ Flags:
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
+	if c.companies < 1 || c.companies > personiotest.MaxCompanies {
+		return c, fmt.Errorf("--companies must be 1 to %d, got %d", personiotest.MaxCompanies, c.companies)
+	}
+	if c.companies > 1 {
+		clientIDSet := false
+		fs.Visit(func(f *flag.Flag) { clientIDSet = clientIDSet || f.Name == "client-id" })
+		if clientIDSet {
+			return c, errors.New("--client-id names the one company's client; with --companies > 1 they are company-01 … company-NN")
+		}
+		o.ClientID = ""
+	} else if c.credsDir != "" {
+		return c, errors.New("--credentials-dir needs --companies > 1")
+	}
 	return c, nil
 }
 
@@ -117,6 +146,33 @@ func hostileNames() []string {
 		out[i] = string(h)
 	}
 	return out
+}
+
+// sim is what run serves: one company (*personiotest.Server) or several
+// (*personiotest.Companies).
+type sim interface {
+	Start(addr string) error
+	URL() string
+	Close() error
+}
+
+// newSim builds the simulator cfg describes and, for several companies, writes their
+// credentials to --credentials-dir.
+func newSim(cfg config) (sim, error) {
+	if cfg.companies == 1 {
+		return personiotest.New(cfg.opts)
+	}
+	cs, err := personiotest.NewCompanies(cfg.companies, cfg.opts)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.credsDir != "" {
+		if _, err := cs.WriteCredentials(cfg.credsDir); err != nil {
+			_ = cs.Close()
+			return nil, err
+		}
+	}
+	return cs, nil
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -129,7 +185,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 2
 	}
-	srv, err := personiotest.New(cfg.opts)
+	srv, err := newSim(cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 2
@@ -148,7 +204,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		_ = srv.Close()
 		return 1
 	}
-	logger.Info("personio simulator serving", "url", srv.URL(), "persons", cfg.opts.Persons, "seed", cfg.opts.Seed)
+	if cfg.companies == 1 {
+		logger.Info("personio simulator serving", "url", srv.URL(), "persons", cfg.opts.Persons, "seed", cfg.opts.Seed)
+	} else {
+		logger.Info("personio simulator serving", "url", srv.URL(), "companies", cfg.companies, "persons_per_company", cfg.opts.Persons, "seed", cfg.opts.Seed)
+	}
 
 	<-ctx.Done()
 	stop() // a second signal ends the process at once

@@ -148,6 +148,28 @@
 // list), limit 1–200 (default 100), paged by cursor. Personio's redelivery endpoint is not
 // simulated (its public reference could not be checked).
 //
+// # Many companies
+//
+// NewCompanies(n, opts) (NewTestCompanies in tests, personio-sim --companies N) serves n
+// companies on one listener, for a service that holds many Personio accounts. Each company is
+// a Server of its own built from opts: --persons persons, rate budgets, compensation limits,
+// faults, churn (ChurnEvery churns every company), hidden fields, hostile cases and webhooks,
+// all its own. Company i (1-based) has the id and client_id CompanyID(i) (company-01, …,
+// company-100), the client_secret CompanySecret(opts.ClientSecret, i) (sim-secret-01, …),
+// the data seed CompanySeed(opts.Seed, i) (company-01 keeps the seed: its data are New's) and
+// the webhook company_id i. Companies.WriteCredentials(dir) writes each secret to
+// dir/<id>.secret. A token request goes to the company its client_id names, an API request
+// to the company that issued its bearer token (papi-<id>-…), which checks the token itself;
+// what names no company is answered by company-01 (400 invalid_client, 401). Person ids are
+// drawn per company from one range, so some repeat across companies as different people.
+//
+// Admin endpoints of a company are under /admin/companies/{id}/ (…/truth, …/churn,
+// …/faults, …/stats, …/hidden-fields, …/hostile); GET /admin/companies lists the companies
+// (id, client_id, seed, persons, webhook_company_id, admin). POST /admin/churn and PUT
+// /admin/faults apply to every company (the churn reply maps ids to results); the other
+// unqualified paths answer 404 with more than one company and are the only company's with one.
+// In Go, Companies.Company(id) and Companies.Servers() give each company's Server.
+//
 // # Admin endpoints
 //
 // POST /admin/churn (JSON Churn), GET /admin/truth, PUT /admin/faults (JSON Faults,
