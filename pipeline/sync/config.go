@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -72,6 +73,11 @@ type Config struct {
 	// entity out: no employment is requested, published or deleted. Persons carry their
 	// employments as ids either way.
 	EmploymentDetails bool
+	// Entities are the entities the runner syncs (a tenant's selection, SYNC_ENTITIES); nil
+	// syncs every entity (change.Entities). EmploymentDetails false leaves employments out
+	// either way. An entity left out is never listed, published or deleted: its state and
+	// topic are as other tenants' runners leave them, and WithEntities naming it fails.
+	Entities []change.Entity
 	// PersonChains is into how many created_at ranges a full persons listing is split, each
 	// listed at the same time, in [1, MaxPersonChains]. See extract.WithPersonChains.
 	PersonChains int
@@ -142,6 +148,16 @@ func (c *Config) validate() error {
 	}
 	if c.TopicPrefix == "" {
 		bad("topic prefix is required")
+	}
+	for i, e := range c.Entities {
+		if _, err := change.Describe(e); err != nil {
+			bad("entities: %v", err)
+		} else if slices.Contains(c.Entities[:i], e) {
+			bad("entities: %s named twice", e)
+		}
+	}
+	if c.Entities != nil && len(c.Entities) == 0 {
+		bad("entities: an empty selection syncs nothing (nil syncs every entity)")
 	}
 	if c.LookbackMonths < 0 {
 		bad("look-back months must be >= 0, got %d", c.LookbackMonths)

@@ -2,12 +2,15 @@ package sync
 
 import (
 	"context"
+	"errors"
 	"slices"
+	"strings"
 	gosync "sync"
 	"testing"
 	"time"
 
 	"github.com/personio-cdc/personio-cdc/internal/personio"
+	"github.com/personio-cdc/personio-cdc/pipeline/change"
 	"github.com/personio-cdc/personio-cdc/pipeline/extract"
 )
 
@@ -148,5 +151,55 @@ func TestRunListingSettings(t *testing.T) {
 	}
 	if src.employments == 0 {
 		t.Error("employment details on: no employment listing")
+	}
+}
+
+// A tenant's entity selection (Config.Entities) is all its runner lists, publishes and shows:
+// the other entities are neither requested nor in the result, and a run that names one fails.
+func TestRunnerEntitySelection(t *testing.T) {
+	h := newHarness(t, 8)
+	tests := []struct {
+		name              string
+		entities          []change.Entity
+		persons, comps    bool
+		employments       bool
+		wantResultEntries []string
+	}{
+		{"persons and compensations", []change.Entity{change.Compensations, change.Persons}, true, true, false, []string{"persons", "compensations"}},
+		{"compensations alone", []change.Entity{change.Compensations}, false, true, false, []string{"compensations"}},
+		{"persons and employments", []change.Entity{change.Persons, change.Employments}, true, false, true, []string{"persons", "employments"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := &recordingSource{Source: h.client}
+			r := h.runner(func(c *Config) { c.Source = src; c.Entities = tt.entities })
+			res := run(t, r, Full)
+			var got []string
+			for _, e := range res.Entities {
+				got = append(got, e.Entity)
+			}
+			if strings.Join(got, ",") != strings.Join(tt.wantResultEntries, ",") {
+				t.Errorf("result entities %v, want %v", got, tt.wantResultEntries)
+			}
+			if (len(src.persons) > 0) != tt.persons || (len(src.compensations) > 0) != tt.comps || (src.employments > 0) != tt.employments {
+				t.Errorf("listed persons %d times, compensations %d, employments %d; want persons %v, compensations %v, employments %v",
+					len(src.persons), len(src.compensations), src.employments, tt.persons, tt.comps, tt.employments)
+			}
+			for _, e := range change.Entities() {
+				if slices.Contains(tt.entities, e) {
+					continue
+				}
+				if _, err := r.Run(t.Context(), Full, WithEntities(e)); !errors.Is(err, ErrUnknownEntity) {
+					t.Errorf("a run of %s, not selected: %v, want ErrUnknownEntity", e, err)
+				}
+			}
+		})
+	}
+	for _, bad := range [][]change.Entity{{}, {"absences"}, {change.Persons, change.Persons}} {
+		cfg := h.config()
+		cfg.Entities = bad
+		if _, err := New(cfg); err == nil {
+			t.Errorf("New with entities %v: no error", bad)
+		}
 	}
 }

@@ -28,8 +28,8 @@ import (
 )
 
 // Entities returns the entities a Runner may sync, in the order results list them: every
-// entity with a descriptor (change.Entities). Config.EmploymentDetails false leaves
-// employments out of a Runner's.
+// entity with a descriptor (change.Entities). Config.Entities narrows a Runner's;
+// Config.EmploymentDetails false leaves employments out of it.
 func Entities() []change.Entity { return change.Entities() }
 
 // Runner runs syncs of one tenant: it keeps the state (rebuilt from the output topics when it
@@ -105,10 +105,9 @@ func New(cfg Config) (*Runner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sync: %w", err)
 	}
-	entities := change.Entities()
-	if !cfg.EmploymentDetails {
-		entities = slices.DeleteFunc(entities, func(e change.Entity) bool { return e == change.Employments })
-	}
+	entities := slices.DeleteFunc(change.Entities(), func(e change.Entity) bool {
+		return (e == change.Employments && !cfg.EmploymentDetails) || (cfg.Entities != nil && !slices.Contains(cfg.Entities, e))
+	})
 	pub, err := publish.New(publish.Config{TopicPrefix: cfg.TopicPrefix, Entities: entities,
 		Encoder: cfg.Codec, Registry: cfg.Registry, Producer: cfg.Producer, BatchSize: cfg.PublishBatchSize})
 	if err != nil {
@@ -203,7 +202,7 @@ func (o runOptions) selected(entities []change.Entity) ([]change.Entity, error) 
 			return nil, err
 		}
 		if !slices.Contains(entities, e) {
-			return nil, fmt.Errorf("%w %q: the runner does not sync it (SYNC_EMPLOYMENT_DETAILS)", ErrUnknownEntity, e)
+			return nil, fmt.Errorf("%w %q: the runner does not sync it (SYNC_ENTITIES, SYNC_EMPLOYMENT_DETAILS or the tenant's entities)", ErrUnknownEntity, e)
 		}
 	}
 	var out []change.Entity
