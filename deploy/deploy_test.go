@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -377,5 +378,44 @@ func TestPrometheusRuleMatchesAlerts(t *testing.T) {
 	b, _ := json.Marshal(dig(op, "spec", "groups"))
 	if len(a) < 100 || string(a) != string(b) {
 		t.Errorf("kubernetes/prometheusrule.yaml differs from prometheus/alerts.yml; copy the groups over")
+	}
+}
+
+// The example tenants file loads (its secret files made up in a temporary directory), and its
+// closing list names every field a tenant may have.
+func TestTenantsExample(t *testing.T) {
+	b, err := os.ReadFile("tenants.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	const secrets = "/var/run/secrets/personio/"
+	for _, name := range []string{"acme-gmbh", "globex-se", "initech"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("secret-of-"+name), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(dir, "tenants.yaml")
+	if err := os.WriteFile(path, bytes.ReplaceAll(b, []byte(secrets), []byte(dir+"/")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfgs, err := config.LoadTenants(path, config.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, c := range cfgs {
+		names = append(names, c.Personio.Tenant)
+	}
+	if strings.Join(names, ",") != "acme-gmbh,globex-se,initech" {
+		t.Errorf("tenants %v", names)
+	}
+	if got := fmt.Sprint(cfgs[2].Sync.Synced()); got != "[persons compensations]" {
+		t.Errorf("initech syncs %s", got)
+	}
+	for _, k := range config.TenantKeys() {
+		if !regexp.MustCompile(`(?m)^#.*\b` + k + `\b`).Match(b) {
+			t.Errorf("tenants.example.yaml does not list the field %s", k)
+		}
 	}
 }

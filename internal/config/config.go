@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,6 +19,9 @@ import (
 // Config is every setting of personio-cdc. The zero value is not useful: start from Default or
 // Load.
 type Config struct {
+	// Tenants says where the tenants come from when one process serves several (TENANTS_FILE);
+	// see LoadTenants.
+	Tenants        TenantSource
 	Personio       Personio
 	Kafka          Kafka
 	SchemaRegistry SchemaRegistry
@@ -25,6 +29,14 @@ type Config struct {
 	Admin          Admin
 	Webhook        Webhook
 	Log            Log
+}
+
+// TenantSource is the file of tenants (see LoadTenants) and how often it is read again for
+// changes (WatchTenants). Without a file the process serves the one tenant of the PERSONIO_*
+// settings.
+type TenantSource struct {
+	File         string
+	PollInterval time.Duration
 }
 
 // Personio is how to reach and authenticate against the Personio API.
@@ -97,6 +109,9 @@ type Sync struct {
 	// the persons whose updated_at moved in an incremental one). False leaves the entity out.
 	// Persons carry their employment ids either way.
 	EmploymentDetails bool
+	// Entities are the entities synced (SYNC_ENTITIES); empty: every entity (less the
+	// employments when EmploymentDetails is false). Use Synced for the effective list.
+	Entities []change.Entity
 	// EmploymentRefreshPeriod is the longest a person's employments go without being read
 	// again by the rolling refresh (0 disables it); EmploymentRefreshBudgetShare is the
 	// largest share of the request budget the refresh may spend (see internal/refresh).
@@ -119,6 +134,27 @@ type Sync struct {
 	// FieldPolicy is the policy read from FieldPolicyFile when the configuration was loaded
 	// (nil without one). It is not a setting of its own.
 	FieldPolicy *change.Policy
+}
+
+// Synced returns the entities the settings sync, in the order of change.Entities: those of
+// Entities (every entity when it is empty), less the employments when EmploymentDetails is
+// false.
+func (s Sync) Synced() []change.Entity {
+	var out []change.Entity
+	for _, e := range change.Entities() {
+		if s.Syncs(e) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// Syncs reports whether the settings sync entity e (see Synced).
+func (s Sync) Syncs(e change.Entity) bool {
+	if e == change.Employments && !s.EmploymentDetails {
+		return false
+	}
+	return len(s.Entities) == 0 || slices.Contains(s.Entities, e)
 }
 
 // Admin is the HTTP endpoint for /metrics, /healthz, /readyz and /status, and the process'

@@ -3,9 +3,12 @@ package config
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/personio-cdc/personio-cdc/pipeline/change"
 )
 
 // Group is a set of related settings. A command loads only the groups it uses, so that, for
@@ -117,6 +120,35 @@ func list(p func(c *Config) *[]string) (func(*Config, string) error, func(*Confi
 		func(c *Config) string { return strings.Join(*p(c), ",") }
 }
 
+// entities parses a comma-separated list of entity names: each known, none twice.
+func entities(p func(c *Config) *[]change.Entity) (func(*Config, string) error, func(*Config) string) {
+	return func(c *Config, v string) error {
+			var out []change.Entity
+			for part := range strings.SplitSeq(v, ",") {
+				e := change.Entity(strings.TrimSpace(part))
+				if e == "" {
+					continue
+				}
+				if _, err := change.Describe(e); err != nil {
+					return fmt.Errorf("%q is not an entity (want %s)", e, change.NameList())
+				}
+				if slices.Contains(out, e) {
+					return fmt.Errorf("names %s twice", e)
+				}
+				out = append(out, e)
+			}
+			*p(c) = out
+			return nil
+		},
+		func(c *Config) string {
+			names := make([]string, len(*p(c)))
+			for i, e := range *p(c) {
+				names[i] = string(e)
+			}
+			return strings.Join(names, ",")
+		}
+}
+
 func def(env, flag, dflt, usage string, g Group, set func(*Config, string) error, get func(*Config) string) setting {
 	return setting{env: env, flag: flag, def: dflt, usage: usage, group: g, set: set, get: get}
 }
@@ -185,6 +217,14 @@ var settings = func() []setting {
 	{
 		set, get := dur(func(c *Config) *time.Duration { return &c.Personio.RequestTimeout })
 		add(def("PERSONIO_REQUEST_TIMEOUT", "request-timeout", "30s", "timeout of one API request", GroupPersonio, set, get).withKind("duration"))
+	}
+	{
+		set, get := str(func(c *Config) *string { return &c.Tenants.File })
+		add(def("TENANTS_FILE", "tenants-file", "", "YAML file of the tenants (name, credential files, budgets, intervals, entities per tenant); empty: the one tenant of the PERSONIO_* settings", GroupPersonio, set, get).withKind("path"))
+	}
+	{
+		set, get := dur(func(c *Config) *time.Duration { return &c.Tenants.PollInterval })
+		add(def("TENANTS_POLL_INTERVAL", "tenants-poll-interval", "10s", "how often TENANTS_FILE and its credential files are read again for changes", GroupPersonio, set, get).withKind("duration"))
 	}
 
 	// Kafka.
@@ -283,6 +323,10 @@ var settings = func() []setting {
 	{
 		set, get := boolean(func(c *Config) *bool { return &c.Sync.EmploymentDetails })
 		add(boolDef("SYNC_EMPLOYMENT_DETAILS", "sync-employment-details", "true", "list employments as their own stream, topic <prefix>.employments (one request per person listed); false leaves employments out", GroupSync, set, get))
+	}
+	{
+		set, get := entities(func(c *Config) *[]change.Entity { return &c.Sync.Entities })
+		add(def("SYNC_ENTITIES", "sync-entities", "", "comma-separated entities to sync ("+change.NameList()+"); empty: every entity; employments need persons", GroupSync, set, get).withKind("entity,…"))
 	}
 	{
 		set, get := dur(func(c *Config) *time.Duration { return &c.Sync.EmploymentRefreshPeriod })

@@ -6,10 +6,13 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/personio-cdc/personio-cdc/pipeline/change"
 )
 
 var (
@@ -37,20 +40,36 @@ func (c Config) problems(groups Group) []Problem {
 	if groups&GroupPersonio != 0 {
 		p := c.Personio
 		checkURL(bad, "PERSONIO_BASE_URL", p.BaseURL)
-		if p.ClientID == "" {
-			bad("PERSONIO_CLIENT_ID", "is required")
+		if c.Tenants.File != "" {
+			// Each tenant of the file has its own name and credential: one given here as
+			// well would be either ignored or shared by every tenant, both a guess.
+			for _, id := range []struct {
+				name string
+				set  bool
+			}{{"PERSONIO_TENANT", p.Tenant != ""}, {"PERSONIO_CLIENT_ID", p.ClientID != ""}, {"PERSONIO_CLIENT_SECRET", p.ClientSecret.IsSet()}} {
+				if id.set {
+					bad(id.name, "is set, but TENANTS_FILE names the tenants and their credentials: unset one of them")
+				}
+			}
+		} else {
+			if p.ClientID == "" {
+				bad("PERSONIO_CLIENT_ID", "is required")
+			}
+			if !p.ClientSecret.IsSet() {
+				bad("PERSONIO_CLIENT_SECRET", "is required (or PERSONIO_CLIENT_SECRET_FILE)")
+			}
+			if p.Tenant == "" {
+				bad("PERSONIO_TENANT", "is required: a stable name for the Personio account, e.g. acme-gmbh")
+			}
 		}
 		checkControl(bad, "PERSONIO_CLIENT_ID", p.ClientID)
 		checkControl(bad, "PERSONIO_APP_ID", p.AppID)
 		checkControl(bad, "PERSONIO_PARTNER_ID", p.PartnerID)
-		if !p.ClientSecret.IsSet() {
-			bad("PERSONIO_CLIENT_SECRET", "is required (or PERSONIO_CLIENT_SECRET_FILE)")
-		}
-		switch {
-		case p.Tenant == "":
-			bad("PERSONIO_TENANT", "is required: a stable name for the Personio account, e.g. acme-gmbh")
-		case !tenantRE.MatchString(p.Tenant):
+		if p.Tenant != "" && !tenantRE.MatchString(p.Tenant) {
 			bad("PERSONIO_TENANT", "%q must be 1-63 letters, digits, '.', '_' or '-' (no ':'), starting with a letter or digit", p.Tenant)
+		}
+		if c.Tenants.PollInterval < time.Second {
+			bad("TENANTS_POLL_INTERVAL", "must be at least 1s")
 		}
 		checkRate(bad, "PERSONIO_RATE_LIMIT_PER_MINUTE", p.RateLimitPerMinute)
 		if p.RateBurst < 1 {
@@ -153,6 +172,14 @@ func (c Config) problems(groups Group) []Problem {
 		// Written so that NaN, which compares false, fails too.
 		if !(s.DeleteGuardRatio > 0 && s.DeleteGuardRatio <= 1) {
 			bad("DELETE_GUARD_RATIO", "must be greater than 0 and at most 1")
+		}
+		if slices.Contains(s.Entities, change.Employments) {
+			if !s.EmploymentDetails {
+				bad("SYNC_ENTITIES", "names employments, but SYNC_EMPLOYMENT_DETAILS is false: drop one of them")
+			}
+			if !slices.Contains(s.Entities, change.Persons) {
+				bad("SYNC_ENTITIES", "names employments without persons: employments are read per person of the persons listing, whose high-water mark only a persons sync moves")
+			}
 		}
 		if s.EmploymentRefreshPeriod != 0 && s.EmploymentRefreshPeriod < 10*time.Minute {
 			bad("EMPLOYMENT_REFRESH_PERIOD", "(%s) must be at least 10m, or 0 to disable the rolling refresh of employments", s.EmploymentRefreshPeriod)
