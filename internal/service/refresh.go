@@ -11,6 +11,7 @@ import (
 	"github.com/personio-cdc/personio-cdc/internal/config"
 	"github.com/personio-cdc/personio-cdc/internal/kafka"
 	"github.com/personio-cdc/personio-cdc/internal/refresh"
+	"github.com/personio-cdc/personio-cdc/pipeline/change"
 	syncrun "github.com/personio-cdc/personio-cdc/pipeline/sync"
 )
 
@@ -62,9 +63,10 @@ func (s *Scheduler) RefreshStatus() *refresh.Status {
 // NewRefresh builds the rolling refresh of employments from cfg: the planner (its metrics on
 // reg), the journal on the Kafka client kc, and the options of the scheduled syncs while it
 // runs. It returns nil when EMPLOYMENT_REFRESH_PERIOD is 0, when the runner does not sync
-// employments (SYNC_EMPLOYMENT_DETAILS=false), or when reader is nil.
+// employments (SYNC_EMPLOYMENT_DETAILS=false, SYNC_ENTITIES or the tenant's entities without
+// them), or when reader is nil.
 func NewRefresh(cfg config.Config, reader EmploymentReader, kc *kafka.Client, reg prometheus.Registerer) (*Refresh, error) {
-	if cfg.Sync.EmploymentRefreshPeriod == 0 || !cfg.Sync.EmploymentDetails || reader == nil {
+	if cfg.Sync.EmploymentRefreshPeriod == 0 || !cfg.Sync.Syncs(change.Employments) || reader == nil {
 		return nil, nil
 	}
 	pc := refresh.DefaultConfig()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"github.com/personio-cdc/personio-cdc/internal/codec"
 	"github.com/personio-cdc/personio-cdc/internal/config"
 	"github.com/personio-cdc/personio-cdc/internal/personio"
+	"github.com/personio-cdc/personio-cdc/pipeline/change"
 	syncrun "github.com/personio-cdc/personio-cdc/pipeline/sync"
 )
 
@@ -249,6 +251,31 @@ func TestRunnerConfig(t *testing.T) {
 	if rc.Tenant != "acme" || rc.TopicPrefix != "hr" || rc.LookbackMonths != 5 || rc.DeleteGuardRatio != 0.3 ||
 		!rc.DeleteGuardOverride || rc.EmploymentDetails || rc.PersonChains != 12 || rc.CompensationSubWindows != 2 || rc.PublishBatchSize != 300 {
 		t.Errorf("runner config does not follow the settings: %+v", rc)
+	}
+	// A tenant's entity selection (TENANTS_FILE entities, SYNC_ENTITIES) reaches its runner,
+	// and the rolling refresh of employments follows it.
+	for _, tt := range []struct {
+		entities []change.Entity
+		details  bool
+		want     []change.Entity
+	}{
+		{nil, true, change.Entities()},
+		{nil, false, []change.Entity{change.Persons, change.Compensations}},
+		{[]change.Entity{change.Compensations, change.Persons}, true, []change.Entity{change.Persons, change.Compensations}},
+		{[]change.Entity{change.Persons, change.Employments}, true, []change.Entity{change.Persons, change.Employments}},
+	} {
+		cfg := config.Default()
+		cfg.Personio.Tenant = "acme"
+		cfg.Sync.Entities, cfg.Sync.EmploymentDetails = tt.entities, tt.details
+		rc := RunnerConfig(cfg)
+		employments := slices.Contains(tt.want, change.Employments)
+		if !slices.Equal(rc.Entities, tt.want) || rc.EmploymentDetails != employments {
+			t.Errorf("entities %v, details %v: runner entities %v, details %v; want %v", tt.entities, tt.details, rc.Entities, rc.EmploymentDetails, tt.want)
+		}
+		r, err := NewRefresh(cfg, RunnerEmployments{}, nil, prometheus.NewRegistry())
+		if err != nil || (r != nil) != employments {
+			t.Errorf("entities %v, details %v: refresh %v (%v), want one: %v", tt.entities, tt.details, r != nil, err, employments)
+		}
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/personio-cdc/personio-cdc/internal/personio"
 	"github.com/personio-cdc/personio-cdc/internal/redact"
 	"github.com/personio-cdc/personio-cdc/internal/refresh"
+	"github.com/personio-cdc/personio-cdc/pipeline/change"
 	syncrun "github.com/personio-cdc/personio-cdc/pipeline/sync"
 )
 
@@ -97,7 +98,10 @@ func RunnerConfig(cfg config.Config) syncrun.Config {
 	rc.LookbackMonths = cfg.Sync.CompensationLookbackMonths
 	rc.DeleteGuardRatio = cfg.Sync.DeleteGuardRatio
 	rc.DeleteGuardOverride = cfg.Sync.DeleteGuardOverride
-	rc.EmploymentDetails = cfg.Sync.EmploymentDetails
+	// The entities of the settings (SYNC_ENTITIES, SYNC_EMPLOYMENT_DETAILS) or of the
+	// tenant's entry in TENANTS_FILE.
+	rc.Entities = cfg.Sync.Synced()
+	rc.EmploymentDetails = cfg.Sync.Syncs(change.Employments)
 	rc.PersonChains = cfg.Sync.PersonListChains
 	rc.CompensationSubWindows = cfg.Sync.CompensationSubWindows
 	rc.PublishBatchSize = cfg.Sync.PublishBatchSize
