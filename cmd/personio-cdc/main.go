@@ -189,12 +189,34 @@ func (f *flags) parse(a *app, args []string) (cfg config.Config, code int, ok bo
 		return config.Default(), exitOK, true
 	}
 	cfg, err = f.loader.Load(a.getenv)
+	if err == nil && f.loader.Groups()&config.GroupPersonio != 0 {
+		cfg, err = oneTenant(cfg)
+	}
 	if err != nil {
 		fmt.Fprintf(a.stderr, "%s: %v\n", f.Name(), err)
 		fmt.Fprintf(a.stderr, "Run '%s --help' for every setting.\n", f.Name())
 		return cfg, exitConfig, false
 	}
 	return cfg, exitOK, true
+}
+
+// oneTenant resolves TENANTS_FILE for the commands that serve one tenant: the file is loaded
+// and checked whole (config.Tenants), and a file of one tenant is that tenant's configuration.
+// A file of several is refused, naming them, until one process serves many tenants.
+func oneTenant(cfg config.Config) (config.Config, error) {
+	cfgs, err := config.Tenants(cfg)
+	if err != nil {
+		return cfg, err
+	}
+	if len(cfgs) > 1 {
+		names := make([]string, len(cfgs))
+		for i, c := range cfgs {
+			names[i] = c.Personio.Tenant
+		}
+		return cfg, fmt.Errorf("TENANTS_FILE %s: its %d tenants (%s) are valid, but this build serves one tenant per process: "+
+			"list one tenant in the file, or run a process per tenant", cfg.Tenants.File, len(cfgs), strings.Join(names, ", "))
+	}
+	return cfgs[0], nil
 }
 
 // redacted returns a copy of a whose stdout and stderr carry none of cfg's secrets, and a
