@@ -203,3 +203,21 @@ func TestRunnerEntitySelection(t *testing.T) {
 		}
 	}
 }
+
+// A tenant that syncs no persons (entities: [compensations]) has nothing a webhook delivery
+// could refresh: its targeted runs do nothing instead of failing every delivery.
+func TestFetchTargetsWithoutPersons(t *testing.T) {
+	h := newHarness(t, 4)
+	src := &recordingSource{Source: h.client}
+	r := h.runner(func(c *Config) { c.Source = src; c.Entities = []change.Entity{change.Compensations} })
+	ids := h.sim.Truth().Persons
+	if len(ids) == 0 {
+		t.Fatal("no persons in the simulator")
+	}
+	if err := r.FetchTargets(t.Context(), []string{ids[0].ID}, []string{ids[0].ID}); err != nil {
+		t.Fatalf("a targeted run of a tenant without persons: %v, want nothing to do", err)
+	}
+	if len(src.persons) != 0 || src.employments != 0 {
+		t.Errorf("listed persons %d times, employments %d: want none", len(src.persons), src.employments)
+	}
+}

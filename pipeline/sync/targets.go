@@ -29,6 +29,7 @@ var errNoGetter = errors.New("sync: the source cannot read one person")
 // includes the rest of that sync), and a scheduled Run waits for it in turn. It returns an
 // error when the run failed (a guard, a publish failure, ctx); a Partial run (some person could
 // not be read) returns nil: what was read is published, and the periodic syncs cover the rest.
+// A runner that syncs no persons (Config.Entities) has nothing to fetch and returns nil.
 func (r *Runner) FetchTargets(ctx context.Context, persons, employmentsOf []string) error {
 	var ids []string
 	for _, id := range slices.Concat(persons, employmentsOf) {
@@ -36,8 +37,8 @@ func (r *Runner) FetchTargets(ctx context.Context, persons, employmentsOf []stri
 			ids = append(ids, id)
 		}
 	}
-	if len(ids) == 0 {
-		return nil
+	if len(ids) == 0 || !slices.Contains(r.entities, change.Persons) {
+		return nil // nothing to fetch, or a runner that syncs no persons (a tenant's entities)
 	}
 	o := runOptions{personIDs: ids, entities: []change.Entity{change.Persons}}
 	if slices.Contains(r.entities, change.Employments) {
