@@ -126,13 +126,18 @@ func (r *recentEvents) prune(now time.Time) {
 }
 
 // recordingRunner passes every sync to Runner and records what it published in events.
+// after, when set, is called once each sync returned.
 type recordingRunner struct {
 	Runner
 	events *recentEvents
+	after  func()
 }
 
 func (r recordingRunner) Run(ctx context.Context, kind syncrun.Kind, opts ...syncrun.RunOption) (syncrun.Result, error) {
 	res, err := r.Runner.Run(ctx, kind, opts...)
 	r.events.record(res, time.Now())
+	if r.after != nil {
+		r.after()
+	}
 	return res, err
 }

@@ -10,9 +10,17 @@ import (
 	"github.com/personio-cdc/personio-cdc/internal/admin"
 )
 
+// Looper is what Serve runs until the stop signal: a *Scheduler, or a tenant.Manager running
+// one scheduler per tenant (see Scheduler.Loop for the contract).
+type Looper interface {
+	Loop(stop <-chan struct{}, work context.Context) error
+	// Busy reports whether a sync is running.
+	Busy() bool
+}
+
 // Lifecycle is the long-running service: the sync schedule and the admin endpoints.
 type Lifecycle struct {
-	Scheduler *Scheduler
+	Scheduler Looper
 	Admin     *admin.Server
 	// ShutdownTimeout bounds how long a sync in flight may run on after the stop signal.
 	ShutdownTimeout time.Duration

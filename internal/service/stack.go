@@ -1,6 +1,7 @@
 package service
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -34,6 +35,21 @@ type Stack struct {
 	// Targets runs the webhook trigger's targeted fetches (the runner); nil leaves the webhook
 	// receiver off whatever WEBHOOK_ADDR says.
 	Targets TargetReader
+	// Reader reads the topics for this tenant's state, the erasure list and the refresh
+	// journal: the Kafka client, or a tenant's view of a shared replay (tenant.Replay).
+	Reader syncrun.TopicReader
+
+	shared bool // Kafka and Registry belong to the caller: Close leaves them open
+}
+
+// Shared are the clients the tenants of one process share: one Kafka client, one schema
+// registry client, and the reader of the topics for each tenant's state.
+type Shared struct {
+	Kafka    *kafka.Client
+	Registry *codec.Registry
+	// Reader reads the topics for the tenant's state (default Kafka); a tenant's view of a
+	// tenant.Replay reads each topic once for every tenant of the process.
+	Reader syncrun.TopicReader
 }
 
 // Redactor returns the redactor of cfg's secrets: the Personio client secret, the Kafka SASL
@@ -51,19 +67,44 @@ func Build(cfg config.Config, reg prometheus.Registerer, logger *slog.Logger) (*
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	redacted := Redactor(cfg).Logger(logger)
+	kc, err := NewKafka(cfg, reg, redacted)
+	if err != nil {
+		return nil, fmt.Errorf("kafka client: %w", err)
+	}
+	sr, err := NewRegistry(cfg, redacted, codec.WithRegisterer(reg))
+	if err != nil {
+		_ = kc.Close()
+		return nil, fmt.Errorf("schema registry client: %w", err)
+	}
+	s, err := BuildTenant(cfg, Shared{Kafka: kc, Registry: sr}, reg, logger)
+	if err != nil {
+		_ = kc.Close()
+		return nil, err
+	}
+	s.shared = false
+	return s, nil
+}
+
+// BuildTenant builds one tenant's stack on clients the process shares: its own Personio
+// client (and rate limiters) and sync runner, its metrics on reg (for many tenants, a
+// registerer that labels them with the tenant). Close leaves the shared clients open.
+func BuildTenant(cfg config.Config, sh Shared, reg prometheus.Registerer, logger *slog.Logger) (*Stack, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if sh.Kafka == nil || sh.Registry == nil {
+		return nil, errors.New("service: the shared Kafka and schema registry clients are required")
+	}
 	red := Redactor(cfg)
 	logger = red.Logger(logger)
-	s := &Stack{Config: cfg, Logger: logger, Redact: red}
+	s := &Stack{Config: cfg, Logger: logger, Redact: red, Kafka: sh.Kafka, Registry: sh.Registry, Reader: sh.Reader, shared: true}
+	if s.Reader == nil {
+		s.Reader = sh.Kafka
+	}
 	var err error
 	if s.Personio, err = NewPersonio(cfg, reg, logger.With("component", "personio")); err != nil {
 		return nil, fmt.Errorf("personio client: %w", err)
-	}
-	if s.Kafka, err = NewKafka(cfg, reg, logger); err != nil {
-		return nil, fmt.Errorf("kafka client: %w", err)
-	}
-	if s.Registry, err = NewRegistry(cfg, logger, codec.WithRegisterer(reg)); err != nil {
-		_ = s.Kafka.Close()
-		return nil, fmt.Errorf("schema registry client: %w", err)
 	}
 	if p := cfg.Sync.FieldPolicy; p.Active() {
 		// Field names and a fingerprint only: a record changes once when they change.
@@ -75,13 +116,12 @@ func Build(cfg config.Config, reg prometheus.Registerer, logger *slog.Logger) (*
 	rc.Producer = s.Kafka
 	rc.Registry = s.Registry
 	rc.Codec = codec.New(s.Registry)
-	rc.Reader = s.Kafka
+	rc.Reader = s.Reader
 	rc.Admin = s.Kafka
 	rc.TopicSpec = TopicTemplate(cfg)
 	rc.Registerer = reg
 	rc.Logger = logger.With("component", "sync")
 	if s.Runner, err = syncrun.New(rc); err != nil {
-		_ = s.Kafka.Close()
 		return nil, fmt.Errorf("sync runner: %w", err)
 	}
 	s.Employments = RunnerEmployments{Runner: s.Runner, Stamps: s.Runner.PersonStamps}
@@ -110,8 +150,13 @@ func RunnerConfig(cfg config.Config) syncrun.Config {
 	return rc
 }
 
-// Close releases the Kafka connections.
-func (s *Stack) Close() error { return s.Kafka.Close() }
+// Close releases the Kafka connections, unless the stack shares them (BuildTenant).
+func (s *Stack) Close() error {
+	if s.shared {
+		return nil
+	}
+	return s.Kafka.Close()
+}
 
 // ReadyChecks are the /readyz checks: Kafka and the schema registry answer, and every schema id
 // the service publishes under still names its schema in the registry (a registry that lost its
@@ -142,12 +187,21 @@ type Status struct {
 	Settings config.Config `json:"settings"`
 }
 
-// Lifecycle returns the long-running service for `run`: the schedule from the config, the
-// admin server on ADMIN_ADDR serving reg, the readiness checks and /status.
-func (s *Stack) Lifecycle(reg *prometheus.Registry, version string) (*Lifecycle, error) {
-	started := time.Now().UTC()
-	events := &recentEvents{}
-	runner := recordingRunner{Runner: s.Runner, events: events}
+// Unit is one tenant's long-running part of `run`: its scheduler (with the employment refresh),
+// its webhook trigger, and what /status shows of it.
+type Unit struct {
+	Stack     *Stack
+	Scheduler *Scheduler
+	// Webhooks is the webhook trigger; nil without WEBHOOK_ADDR.
+	Webhooks *Webhooks
+	events   *recentEvents
+}
+
+// Unit builds the tenant's scheduler, refresh and webhook trigger from the stack's config,
+// their metrics on reg. afterRun, when set, is called after every sync the scheduler runs.
+func (s *Stack) Unit(reg prometheus.Registerer, afterRun func()) (*Unit, error) {
+	u := &Unit{Stack: s, events: &recentEvents{}}
+	runner := recordingRunner{Runner: s.Runner, events: u.events, after: afterRun}
 	opts := []SchedulerOption{WithRegisterer(reg)}
 	reader := s.Employments
 	if re, ok := reader.(RunnerEmployments); ok {
@@ -159,19 +213,41 @@ func (s *Stack) Lifecycle(reg *prometheus.Registry, version string) (*Lifecycle,
 		return nil, err
 	}
 	if r != nil {
+		if j, ok := r.Journal.(*refresh.Journal); ok && s.Reader != nil {
+			j.Reader = s.Reader
+		}
 		opts = append(opts, WithRefresh(*r))
 	}
+	u.Scheduler = NewScheduler(runner, Schedule{
+		Full:        s.Config.Sync.FullInterval,
+		Incremental: s.Config.Sync.IncrementalInterval,
+	}, s.Logger.With("component", "scheduler"), opts...)
+	if u.Webhooks, err = NewWebhooks(s.Config, s.Targets, s.Personio, reg, s.Logger); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// Activity returns the /status activity of the tenant.
+func (u *Unit) Activity() Activity {
+	return Activity{Tenant: u.Stack.Config.Personio.Tenant, EventsLast24h: u.events.counts(time.Now()),
+		PersonioAPI: apiActivity(u.Stack.Personio, u.Stack.Config.Personio)}
+}
+
+// Lifecycle returns the long-running service for `run`: the schedule from the config, the
+// admin server on ADMIN_ADDR serving reg, the readiness checks and /status.
+func (s *Stack) Lifecycle(reg *prometheus.Registry, version string) (*Lifecycle, error) {
+	started := time.Now().UTC()
+	u, err := s.Unit(reg, nil)
+	if err != nil {
+		return nil, err
+	}
 	l := &Lifecycle{
-		Scheduler: NewScheduler(runner, Schedule{
-			Full:        s.Config.Sync.FullInterval,
-			Incremental: s.Config.Sync.IncrementalInterval,
-		}, s.Logger.With("component", "scheduler"), opts...),
+		Scheduler:       u.Scheduler,
+		Webhooks:        u.Webhooks,
 		ShutdownTimeout: s.Config.Admin.ShutdownTimeout,
 		Close:           s.Close,
 		Logger:          s.Logger,
-	}
-	if l.Webhooks, err = NewWebhooks(s.Config, s.Targets, s.Personio, reg, s.Logger); err != nil {
-		return nil, err
 	}
 	checks := append([]admin.Check{{Name: "shutdown", Func: l.Stopping}}, s.ReadyChecks()...)
 	srv, err := admin.New(admin.Options{
@@ -181,10 +257,9 @@ func (s *Stack) Lifecycle(reg *prometheus.Registry, version string) (*Lifecycle,
 		Ready:      checks,
 		Status: func() any {
 			st := Status{Service: "personio-cdc", Version: version, Started: started,
-				Tenants: []syncrun.Status{s.Runner.Status()}, Schedule: l.Scheduler.Status(), Settings: s.Config,
-				EmploymentRefresh: l.Scheduler.RefreshStatus(),
-				Activity: []Activity{{Tenant: s.Config.Personio.Tenant, EventsLast24h: events.counts(time.Now()),
-					PersonioAPI: apiActivity(s.Personio, s.Config.Personio)}}}
+				Tenants: []syncrun.Status{s.Runner.Status()}, Schedule: u.Scheduler.Status(), Settings: s.Config,
+				EmploymentRefresh: u.Scheduler.RefreshStatus(),
+				Activity:          []Activity{u.Activity()}}
 			raw, err := s.Redact.JSON(st)
 			if err != nil {
 				return map[string]string{"error": "status not available"}

@@ -146,6 +146,16 @@ func (r *Runner) HighWaterMark() time.Time {
 	return r.hwmView
 }
 
+// StateTopics returns the topics a state rebuild reads: the topic of every entity the runner
+// syncs, and the erasures topic (read after it).
+func (r *Runner) StateTopics() []string {
+	out := make([]string, 0, len(r.entities)+1)
+	for _, e := range r.entities {
+		out = append(out, r.Topic(e))
+	}
+	return append(out, erasure.Topic(r.cfg.TopicPrefix))
+}
+
 // Topic returns the topic of an entity.
 func (r *Runner) Topic(e change.Entity) string { return publish.Topic(r.cfg.TopicPrefix, e) }
 
