@@ -14,6 +14,7 @@ import (
 	"github.com/personio-cdc/personio-cdc/internal/personio"
 	"github.com/personio-cdc/personio-cdc/internal/refresh"
 	"github.com/personio-cdc/personio-cdc/internal/service"
+	"github.com/personio-cdc/personio-cdc/internal/tenant"
 	syncrun "github.com/personio-cdc/personio-cdc/pipeline/sync"
 )
 
@@ -30,8 +31,12 @@ func metricSets(t *testing.T, rec prometheus.Registerer) {
 	}
 	_ = kc.Close()
 	syncrun.NewMetrics(rec)
-	if _, err := codec.NewRegistry("http://127.0.0.1:9", codec.WithRegisterer(rec)); err != nil {
+	sr, err := codec.NewRegistry("http://127.0.0.1:9", codec.WithRegisterer(rec))
+	if err != nil {
 		t.Fatalf("schema registry client: %v", err)
+	}
+	if _, err := tenant.New(tenant.Options{Kafka: kc, Registry: sr, Registerer: rec}, nil); err != nil {
+		t.Fatalf("tenant manager: %v", err)
 	}
 	metrics.New(rec, metrics.BuildInfo{Version: "test"})
 	service.NewScheduler(nil, service.Schedule{Full: time.Hour}, nil, service.WithRegisterer(rec))

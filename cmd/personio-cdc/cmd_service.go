@@ -14,6 +14,7 @@ import (
 	"github.com/personio-cdc/personio-cdc/internal/metrics"
 	"github.com/personio-cdc/personio-cdc/internal/progress"
 	"github.com/personio-cdc/personio-cdc/internal/service"
+	"github.com/personio-cdc/personio-cdc/internal/tenant"
 	"github.com/personio-cdc/personio-cdc/pipeline/change"
 	syncrun "github.com/personio-cdc/personio-cdc/pipeline/sync"
 )
@@ -34,22 +35,42 @@ func cmdRun(ctx context.Context, a *app, args []string) int {
 	logger.Debug("configuration", "config", cfg) // secrets redact themselves
 	bi := metrics.ReadBuildInfo(version)
 	reg := metrics.NewRegistry(bi)
-	stack, err := service.Build(cfg, reg, logger)
+	shared, err := service.NewShared(cfg, reg, logger)
 	if err != nil {
 		return fail(a, "run", err)
 	}
 	// A refused credential or certificate stops the service now; a server that is not up yet
 	// does not (the schedule retries it).
-	if err := service.CheckAccess(ctx, cfg, stack.Kafka, stack.Registry); err != nil {
-		_ = stack.Close()
+	if err := service.CheckAccess(ctx, cfg, shared.Kafka, shared.Registry); err != nil {
+		_ = shared.Kafka.Close()
 		return fail(a, "run", err)
 	}
-	life, err := stack.Lifecycle(reg, bi.Version)
-	if err != nil {
-		_ = stack.Close()
-		return fail(a, "run", err)
+	// One tenant, the environment's, until the tenants file (config.LoadTenants) is wired.
+	tenants := []config.Config{cfg}
+	// One tenant alone keeps the old behaviour: its fatal error stops the process.
+	mgr, err := tenant.New(tenant.Options{Kafka: shared.Kafka, Registry: shared.Registry, Registerer: reg,
+		Logger: logger, StopOnFatal: len(tenants) == 1}, tenants)
+	if err == nil {
+		var life *service.Lifecycle
+		if life, err = mgr.Lifecycle(reg, bi.Version, cfg); err == nil {
+			return serve(ctx, life, logger, bi.Version, cfg, tenants)
+		}
 	}
-	logger.Info("personio-cdc starting", "version", bi.Version, "tenant", cfg.Personio.Tenant,
+	_ = shared.Kafka.Close()
+	if errors.Is(err, tenant.ErrConfig) {
+		fmt.Fprintf(a.stderr, "personio-cdc run: %v\n", err)
+		return exitConfig
+	}
+	return fail(a, "run", err)
+}
+
+// serve runs the lifecycle until a signal or a fatal error and maps the end to an exit code.
+func serve(ctx context.Context, life *service.Lifecycle, logger *slog.Logger, version string, cfg config.Config, tenants []config.Config) int {
+	names := make([]string, len(tenants))
+	for i, c := range tenants {
+		names[i] = c.Personio.Tenant
+	}
+	logger.Info("personio-cdc starting", "version", version, "tenants", strings.Join(names, ","),
 		"topics", strings.Join(service.Topics(cfg), ","), "full_sync_interval", cfg.Sync.FullInterval,
 		"incremental_sync_interval", cfg.Sync.IncrementalInterval)
 	if err := life.Serve(ctx); err != nil {

@@ -406,22 +406,24 @@ func TestRunServesMetricsStatusAndStopsOnSignal(t *testing.T) {
 	}
 	for _, series := range []string{
 		`personio_cdc_build_info{`,
-		// The full sync, and the employment refresh's batches (runs of kind full) after it.
-		`personio_cdc_sync_runs_total{kind="full",result="complete"} `,
-		`personio_cdc_employment_refresh_persons ` + fmt.Sprint(testPersons),
-		`personio_cdc_changes_total{entity="persons",op="c"} ` + fmt.Sprint(testPersons),
-		`personio_cdc_last_successful_sync_timestamp_seconds{entity="persons"}`,
-		`personio_cdc_last_successful_sync_timestamp_seconds{entity="compensations"}`,
+		// The full sync, and the employment refresh's batches (runs of kind full) after it. Every
+		// per-tenant series carries the tenant label; the shared Kafka client's do not.
+		`personio_cdc_sync_runs_total{kind="full",result="complete",tenant="acme"} `,
+		`personio_cdc_employment_refresh_persons{tenant="acme"} ` + fmt.Sprint(testPersons),
+		`personio_cdc_changes_total{entity="persons",op="c",tenant="acme"} ` + fmt.Sprint(testPersons),
+		`personio_cdc_last_successful_sync_timestamp_seconds{entity="persons",tenant="acme"}`,
+		`personio_cdc_last_successful_sync_timestamp_seconds{entity="compensations",tenant="acme"}`,
 		`personio_cdc_api_requests_total{`,
 		`personio_cdc_kafka_messages_written_total{topic="personio.persons"}`,
-		`personio_cdc_state_entities{entity="persons"} ` + fmt.Sprint(testPersons),
+		`personio_cdc_state_entities{entity="persons",tenant="acme"} ` + fmt.Sprint(testPersons),
+		`personio_cdc_state_topic_reads_total{topic="personio.persons"} 1`,
 		`go_goroutines`,
 	} {
 		if !strings.Contains(metrics, series) {
 			t.Errorf("/metrics lacks %s", series)
 		}
 	}
-	for _, want := range []string{`"tenant": "acme"`, `"PERSONIO_CLIENT_SECRET": "\u003credacted\u003e"`, `"SCHEMA_REGISTRY_PASSWORD": "\u003credacted\u003e"`, `"FULL_SYNC_INTERVAL": "1h0m0s"`} {
+	for _, want := range []string{`"tenant": "acme"`, `"state": "running"`, `"PERSONIO_CLIENT_SECRET": "\u003credacted\u003e"`, `"SCHEMA_REGISTRY_PASSWORD": "\u003credacted\u003e"`, `"FULL_SYNC_INTERVAL": "1h0m0s"`} {
 		if !strings.Contains(status, want) {
 			t.Errorf("/status lacks %s:\n%s", want, status)
 		}

@@ -67,23 +67,36 @@ func Build(cfg config.Config, reg prometheus.Registerer, logger *slog.Logger) (*
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	redacted := Redactor(cfg).Logger(logger)
-	kc, err := NewKafka(cfg, reg, redacted)
+	sh, err := NewShared(cfg, reg, logger)
 	if err != nil {
-		return nil, fmt.Errorf("kafka client: %w", err)
+		return nil, err
 	}
-	sr, err := NewRegistry(cfg, redacted, codec.WithRegisterer(reg))
+	s, err := BuildTenant(cfg, sh, reg, logger)
 	if err != nil {
-		_ = kc.Close()
-		return nil, fmt.Errorf("schema registry client: %w", err)
-	}
-	s, err := BuildTenant(cfg, Shared{Kafka: kc, Registry: sr}, reg, logger)
-	if err != nil {
-		_ = kc.Close()
+		_ = sh.Kafka.Close()
 		return nil, err
 	}
 	s.shared = false
 	return s, nil
+}
+
+// NewShared builds the clients the tenants of a process share from cfg's Kafka and schema
+// registry settings, their metrics on reg. The caller closes Kafka.
+func NewShared(cfg config.Config, reg prometheus.Registerer, logger *slog.Logger) (Shared, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	logger = Redactor(cfg).Logger(logger)
+	kc, err := NewKafka(cfg, reg, logger)
+	if err != nil {
+		return Shared{}, fmt.Errorf("kafka client: %w", err)
+	}
+	sr, err := NewRegistry(cfg, logger, codec.WithRegisterer(reg))
+	if err != nil {
+		_ = kc.Close()
+		return Shared{}, fmt.Errorf("schema registry client: %w", err)
+	}
+	return Shared{Kafka: kc, Registry: sr}, nil
 }
 
 // BuildTenant builds one tenant's stack on clients the process shares: its own Personio

@@ -454,3 +454,37 @@ func TestReleaseWaitsForTheSync(t *testing.T) {
 	}
 	waitFor(t, "other's sync", func() bool { return lastOutcome(m, "other") == syncrun.Complete })
 }
+
+// TestValidateTenantSets: a set of tenants is refused whole when a tenant has no name, a name
+// is configured twice, or WEBHOOK_ADDR is set with more than one tenant; each error names the
+// tenant and the setting.
+func TestValidateTenantSets(t *testing.T) {
+	named := func(name, hook string) config.Config {
+		c := config.Default()
+		c.Personio.Tenant = name
+		c.Webhook.Addr = hook
+		return c
+	}
+	for _, tc := range []struct {
+		name string
+		cfgs []config.Config
+		want string // "" for valid
+	}{
+		{"one", []config.Config{named("acme", "")}, ""},
+		{"one with webhooks", []config.Config{named("acme", ":8080")}, ""},
+		{"two", []config.Config{named("acme", ""), named("globex", "")}, ""},
+		{"unnamed", []config.Config{named("acme", ""), named("", "")}, "tenant 2 has no name"},
+		{"twice", []config.Config{named("acme", ""), named("acme", "")}, `tenant "acme" is configured twice`},
+		{"webhooks with two", []config.Config{named("acme", ":8080"), named("globex", ":8080")}, "WEBHOOK_ADDR is set for tenant \"acme\""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := Validate(tc.cfgs)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("Validate = %v, want nil", err)
+			case tc.want != "" && (!errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("Validate = %v, want ErrConfig naming %q", err, tc.want)
+			}
+		})
+	}
+}
