@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
-	"github.com/segmentio/kafka-go/protocol"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -34,10 +32,11 @@ const (
 	tailMaxWait     = time.Second
 )
 
-// ReadToEnd calls fn for every record of topic from the first offset of each
-// partition up to the high-water mark taken when the call starts; records
-// written later are not read, so the call finishes without waiting for new
-// data. Within a partition fn sees records in offset order; partitions are
+// ReadToEnd calls fn for every committed record of topic from the first offset
+// of each partition up to its last stable offset taken when the call starts
+// (the high-water mark when no transaction is open); records written later are
+// not read, so the call finishes without waiting for new data or for an open
+// transaction. Records of aborted transactions are skipped (see committed.go). Within a partition fn sees records in offset order; partitions are
 // fetched in parallel and interleave. fn is called from the calling goroutine
 // only, never concurrently. Offsets may have gaps (compaction). An fn error
 // stops the read and is returned as is.
@@ -79,7 +78,7 @@ func (t TopicReplay) Replay(ctx context.Context, fn func(key string, value []byt
 	})
 }
 
-// Tail calls fn for every record of topic, starting at the first offset of
+// Tail calls fn for every committed record of topic (see ReadToEnd), starting at the first offset of
 // each partition (fromBeginning) or at the current end, and keeps waiting for
 // new records until ctx is done, when it returns ctx.Err(). Partitions added
 // after the call starts are not followed. fn is called from the calling
@@ -164,7 +163,7 @@ func (c *Client) offsetsRetried(ctx context.Context, topic string) (first, end m
 	}
 }
 
-// offsets returns the first offset and the high-water mark of every
+// offsets returns the first offset and the last stable offset of every
 // partition of topic.
 func (c *Client) offsets(ctx context.Context, topic string) (first, end map[int]int64, err error) {
 	md, err := c.client.Metadata(ctx, &kafkago.MetadataRequest{Topics: []string{topic}})
@@ -194,6 +193,8 @@ func (c *Client) offsets(ctx context.Context, topic string) (first, end map[int]
 		}
 		resp, err := c.client.ListOffsets(ctx, &kafkago.ListOffsetsRequest{
 			Topics: map[string][]kafkago.OffsetRequest{topic: reqs},
+			// The end is the last stable offset: a transaction still open is not waited for.
+			IsolationLevel: kafkago.ReadCommitted,
 		})
 		if err != nil {
 			return nil, err
@@ -234,10 +235,7 @@ func (c *Client) readPartition(ctx context.Context, topic string, p int, offset,
 			maxWait = tailMaxWait
 		}
 		started := time.Now()
-		resp, err := c.client.Fetch(ctx, &kafkago.FetchRequest{
-			Topic: topic, Partition: p, Offset: offset,
-			MinBytes: 1, MaxBytes: fetchMaxBytes, MaxWait: maxWait,
-		})
+		resp, err := c.fetchCommitted(ctx, topic, p, offset, maxWait)
 		if err == nil && resp.Error != nil {
 			if errors.Is(resp.Error, kafkago.OffsetOutOfRange) && resp.LogStartOffset > offset {
 				offset = resp.LogStartOffset // retention removed the start
@@ -259,9 +257,16 @@ func (c *Client) readPartition(ctx context.Context, topic string, p int, offset,
 			continue
 		}
 		failures = 0
-		chunk, next, err := readRecords(resp.Records, p, offset, end)
+		chunk, next, err := readCommitted(resp, p, offset, end)
 		if err != nil {
 			return fmt.Errorf("fetch %s/%d at offset %d: decode: %w", topic, p, offset, err)
+		}
+		if len(chunk) == 0 && next > offset {
+			// Only aborted records or transaction markers: nothing to deliver, but the
+			// read moves past them.
+			empty = 0
+			offset = next
+			continue
 		}
 		if len(chunk) == 0 {
 			if resp.Throttle > 0 {
@@ -301,46 +306,4 @@ func (c *Client) readPartition(ctx context.Context, topic string, p int, offset,
 		}
 	}
 	return nil
-}
-
-// readRecords copies the records of one fetch answer in [offset, end) and
-// returns the next offset to fetch.
-func readRecords(rr kafkago.RecordReader, p int, offset, end int64) ([]Record, int64, error) {
-	var chunk []Record
-	next := offset
-	for {
-		r, err := rr.ReadRecord()
-		if errors.Is(err, io.EOF) {
-			return chunk, next, nil
-		}
-		if err != nil {
-			return nil, offset, err
-		}
-		if r.Offset < offset {
-			continue // batches may start before the requested offset
-		}
-		if end >= 0 && r.Offset >= end {
-			return chunk, next, nil
-		}
-		key, err := protocol.ReadAll(r.Key)
-		if err != nil {
-			return nil, offset, err
-		}
-		value, err := protocol.ReadAll(r.Value)
-		if err != nil {
-			return nil, offset, err
-		}
-		var headers []Header
-		if len(r.Headers) > 0 {
-			headers = make([]Header, len(r.Headers))
-			for i, h := range r.Headers {
-				headers[i] = Header{Key: h.Key, Value: append([]byte(nil), h.Value...)}
-			}
-		}
-		if chunk == nil {
-			chunk = make([]Record, 0, 256)
-		}
-		chunk = append(chunk, Record{Partition: p, Offset: r.Offset, Key: key, Value: value, Headers: headers, Time: r.Time})
-		next = r.Offset + 1
-	}
 }
