@@ -13,6 +13,7 @@ import (
 
 	kafkago "github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/protocol"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // ErrWouldReorder marks a message that failed retryably but was not retried
@@ -22,6 +23,11 @@ var ErrWouldReorder = errors.New("kafka: not retried: a later message with the s
 
 // ErrTooLarge is matched by the *TooLargeError of a message larger than its topic accepts.
 var ErrTooLarge = errors.New("kafka: message too large for its topic")
+
+// ErrFenced is matched by the error of a TxnProducer whose transactional id a later producer
+// took over (the tenant moved to another instance): this producer can no longer publish, and
+// no retry changes that. The tenant must stop here.
+var ErrFenced = errors.New("kafka: fenced: another producer took the transactional id over")
 
 // ErrClosed is returned by a Client after Close.
 var ErrClosed = errors.New("kafka: client closed")
@@ -90,11 +96,14 @@ func Retryable(err error) bool {
 	if err == nil {
 		return false
 	}
+	if errors.Is(err, ErrFenced) {
+		return false // another instance owns the transactional id now
+	}
 	var pe *PublishError
 	if errors.As(err, &pe) {
 		return pe.Retryable()
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, ErrClosed) {
+	if errors.Is(err, context.Canceled) || errors.Is(err, ErrClosed) || errors.Is(err, ErrFenced) {
 		return false
 	}
 	if Refused(err) != "" {
@@ -114,6 +123,10 @@ func Retryable(err error) bool {
 	var ke kafkago.Error
 	if errors.As(err, &ke) {
 		return ke.Temporary() || ke.Timeout()
+	}
+	var kge *kerr.Error // franz-go's (TxnProducer)
+	if errors.As(err, &kge) {
+		return kge.Retriable
 	}
 	var we kafkago.WriteErrors
 	if errors.As(err, &we) {
@@ -152,6 +165,8 @@ func reason(err error) string {
 		return "canceled"
 	case errors.Is(err, ErrWouldReorder):
 		return "would_reorder"
+	case errors.Is(err, ErrFenced):
+		return "fenced"
 	case errors.Is(err, ErrTooLarge):
 		return "message_too_large"
 	case errors.As(err, &ke):
