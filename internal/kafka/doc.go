@@ -15,6 +15,15 @@
 //   - Tail: an unbounded follow of a topic (the tail command);
 //   - Ping: a metadata round trip for readiness probes.
 //
+// Every read is read_committed (see committed.go): it ends at the last stable offset and skips
+// aborted transactions, which kafka-go's own fetch would deliver.
+//
+// TxnProducer is the other producer: one per tenant, on franz-go's kgo, publishing each call
+// in one Kafka transaction under the transactional id <group>.<tenant>. Taking the id over
+// fences the previous owner (ErrFenced), so that an instance paused while its tenant moved to
+// another cannot publish for it when it wakes up. kgo rather than kafka-go because kafka-go has
+// no transactional (nor idempotent) producer.
+//
 // kafka-go has no idempotent producer. Delivery is at-least-once and the
 // pipeline's event ids are deterministic, so a message that is written twice
 // is recognisable; what must never happen is that two messages of one key
