@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -239,4 +241,52 @@ func TestTxnWriteAfterTakeoverIsFenced(t *testing.T) {
 	if got := readValues(t, c, "acme.persons"); !slices.Equal(got, []string{"b"}) {
 		t.Fatalf("readers see %q, want [b]", got)
 	}
+}
+
+// A topic that does not exist is not created by publishing to it: the call fails, nothing of
+// it is visible, and the producer goes on with the next call.
+func TestTxnPublishToMissingTopic(t *testing.T) {
+	cluster := newCluster(t, kfake.SeedTopics(1, "acme.persons"))
+	c, _, _ := newClient(t, cluster)
+	p := newTxnProducer(t, cluster, TxnID("g", "acme"), nil)
+	err := p.Publish(t.Context(), []Message{
+		{Topic: "acme.persons", Key: []byte("acme:1"), Value: []byte("lost")},
+		{Topic: "missing", Key: []byte("acme:1"), Value: []byte("v")},
+	})
+	if err == nil || errors.Is(err, ErrFenced) || Acked(err, 0) {
+		t.Fatalf("publish to a missing topic = %v", err)
+	}
+	if n, _ := c.Partitions(t.Context(), "missing"); n != 0 {
+		t.Fatal("the topic was auto-created")
+	}
+	if err := p.Publish(t.Context(), []Message{{Topic: "acme.persons", Key: []byte("acme:1"), Value: []byte("next")}}); err != nil {
+		t.Fatalf("publish after a failed one: %v", err)
+	}
+	if got := readValues(t, c, "acme.persons"); !slices.Equal(got, []string{"next"}) {
+		t.Fatalf("readers see %q, want [next]", got)
+	}
+}
+
+// Closing a producer, fenced or not, leaves no goroutine of kgo behind.
+func TestTxnNoGoroutineLeak(t *testing.T) {
+	cluster := newCluster(t, kfake.SeedTopics(1, "t"))
+	a := newTxnProducer(t, cluster, "g.leak", nil)
+	if err := a.Publish(t.Context(), keyedMessages("t", 10)); err != nil {
+		t.Fatal(err)
+	}
+	b := newTxnProducer(t, cluster, "g.leak", nil)
+	if err := a.Publish(t.Context(), keyedMessages("t", 10)); !errors.Is(err, ErrFenced) {
+		t.Fatalf("fenced publish = %v", err)
+	}
+	_ = a.Close()
+	_ = b.Close()
+	var stacks string
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		buf := make([]byte, 1<<20)
+		stacks = string(buf[:runtime.Stack(buf, true)])
+		if !strings.Contains(stacks, "franz-go/pkg/kgo.") && !strings.Contains(stacks, "internal/kafka.(*TxnProducer)") {
+			return
+		}
+	}
+	t.Fatalf("goroutines left after Close:\n%s", stacks)
 }
