@@ -25,12 +25,16 @@ const runExamples = `  PERSONIO_TENANT=acme PERSONIO_CLIENT_ID=… PERSONIO_CLIE
 `
 
 // cmdRun is the service: syncs on a schedule, admin endpoints, orderly shutdown on SIGTERM.
+// It serves every tenant of TENANTS_FILE (or the one of the PERSONIO_* settings) and applies
+// the file's changes without a restart.
 func cmdRun(ctx context.Context, a *app, args []string) int {
 	f := newFlags(a, "run", "run [flags]", runExamples, config.GroupAll)
+	f.many = true
 	cfg, code, ok := f.parse(a, args)
 	if !ok {
 		return code
 	}
+	tenants := f.tenants
 	a, logger := redacted(a, cfg)
 	logger.Debug("configuration", "config", cfg) // secrets redact themselves
 	bi := metrics.ReadBuildInfo(version)
@@ -45,14 +49,15 @@ func cmdRun(ctx context.Context, a *app, args []string) int {
 		_ = shared.Kafka.Close()
 		return fail(a, "run", err)
 	}
-	// One tenant, the environment's, until the tenants file (config.LoadTenants) is wired.
-	tenants := []config.Config{cfg}
 	// One tenant alone keeps the old behaviour: its fatal error stops the process.
 	mgr, err := tenant.New(tenant.Options{Kafka: shared.Kafka, Registry: shared.Registry, Registerer: reg,
 		Logger: logger, StopOnFatal: len(tenants) == 1}, tenants)
 	if err == nil {
 		var life *service.Lifecycle
 		if life, err = mgr.Lifecycle(reg, bi.Version, cfg); err == nil {
+			if cfg.Tenants.File != "" {
+				go watchTenants(ctx, mgr, cfg, logger)
+			}
 			return serve(ctx, life, logger, bi.Version, cfg, tenants)
 		}
 	}
@@ -62,6 +67,21 @@ func cmdRun(ctx context.Context, a *app, args []string) int {
 		return exitConfig
 	}
 	return fail(a, "run", err)
+}
+
+// watchTenants applies every change of TENANTS_FILE to the running tenants until ctx ends; a
+// file that does not load, or a set the manager refuses, changes nothing.
+func watchTenants(ctx context.Context, mgr *tenant.Manager, base config.Config, logger *slog.Logger) {
+	config.WatchTenants(ctx, base.Tenants.File, base, base.Tenants.PollInterval, func(cfgs []config.Config, err error) {
+		if err == nil {
+			err = mgr.Apply(ctx, cfgs)
+		}
+		if err != nil {
+			logger.Error("tenants file not applied; the tenants of the last good file go on", "err", err)
+			return
+		}
+		logger.Debug("tenants file applied", "tenants", len(cfgs))
+	})
 }
 
 // serve runs the lifecycle until a signal or a fatal error and maps the end to an exit code.

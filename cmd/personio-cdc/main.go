@@ -136,6 +136,10 @@ func mainUsage(w io.Writer) {
 type flags struct {
 	*flag.FlagSet
 	loader *config.Loader // nil for commands without settings
+	// tenants is every tenant of TENANTS_FILE (or the one of the PERSONIO_* settings) after
+	// parse, for a command that serves many (many set); the others get one tenant's config.
+	many    bool
+	tenants []config.Config
 }
 
 // newFlags builds a command's FlagSet. synopsis and examples feed --help; groups are the
@@ -189,7 +193,11 @@ func (f *flags) parse(a *app, args []string) (cfg config.Config, code int, ok bo
 		return config.Default(), exitOK, true
 	}
 	cfg, err = f.loader.Load(a.getenv)
-	if err == nil && f.loader.Groups()&config.GroupPersonio != 0 {
+	switch {
+	case err != nil || f.loader.Groups()&config.GroupPersonio == 0:
+	case f.many:
+		f.tenants, err = config.Tenants(cfg)
+	default:
 		cfg, err = oneTenant(cfg)
 	}
 	if err != nil {

@@ -277,7 +277,7 @@ func (m *Manager) stopUnits(units []*unit, cancel bool) {
 		u.cancel()
 		m.replay.Forget(u.name)
 		m.stopped.DeletePartialMatch(prometheus.Labels{"tenant": u.name})
-		m.logger.Info("tenant stopped", "tenant", u.name)
+		u.logger.Info("tenant stopped")
 	}
 }
 
@@ -340,6 +340,7 @@ type unit struct {
 	name   string
 	cfg    config.Config
 	reg    *prometheus.Registry // the tenant's metrics, labelled tenant
+	logger *slog.Logger         // names the tenant, redacts its secrets
 	stack  *service.Stack
 	svc    *service.Unit
 	halt   func() // stops its schedule and webhook trigger
@@ -367,7 +368,8 @@ func (m *Manager) build(c config.Config, work context.Context) *unit {
 	u := &unit{name: name, cfg: c, reg: prometheus.NewRegistry(), stop: stopCh, work: ctx, cancel: cancel,
 		done: make(chan struct{}), halt: func() { once.Do(func() { close(stopCh) }) }, state: StateRunning,
 		since: time.Now().UTC()}
-	logger := m.logger.With("tenant", name)
+	logger := service.Redactor(c).Logger(m.logger.With("tenant", name))
+	u.logger = logger
 	wreg := prometheus.WrapRegistererWith(prometheus.Labels{"tenant": name}, u.reg)
 	var err error
 	u.stack, err = service.BuildTenant(c, service.Shared{Kafka: m.opts.Kafka, Registry: m.opts.Registry,
@@ -440,8 +442,8 @@ func (m *Manager) markStopped(u *unit, reason string, err error) {
 	u.state, u.reason, u.err, u.since = StateStopped, reason, err.Error(), time.Now().UTC()
 	u.mu.Unlock()
 	m.stopped.WithLabelValues(u.name, reason).Set(1)
-	m.logger.Error("tenant stopped; the other tenants keep syncing; it starts again when its settings change",
-		"tenant", u.name, "reason", reason, "err", err)
+	u.logger.Error("tenant stopped; the other tenants keep syncing; it starts again when its settings change",
+		"reason", reason, "err", err)
 }
 
 // Gather implements prometheus.Gatherer: the metrics of every started tenant, each labelled
