@@ -127,8 +127,11 @@ type fakeOwner struct {
 	l    *ledger
 }
 
-func (o fakeOwner) Own(_ context.Context, tenants []string) error { o.l.own(o.name, tenants); return nil }
-func (o fakeOwner) Release(tenants []string)                    { o.l.release(o.name, tenants) }
+func (o fakeOwner) Own(_ context.Context, tenants []string) error {
+	o.l.own(o.name, tenants)
+	return nil
+}
+func (o fakeOwner) Release(tenants []string) { o.l.release(o.name, tenants) }
 
 // network is a member's connections to the brokers, which the test can break in two ways:
 // sever closes every connection and refuses new ones (a firewall that rejects: the client sees
