@@ -300,13 +300,17 @@ func TestKubernetesManifests(t *testing.T) {
 		{"runAsNonRoot", dig(pod, "securityContext", "runAsNonRoot"), true},
 		{"readOnlyRootFilesystem", dig(c, "securityContext", "readOnlyRootFilesystem"), true},
 		{"allowPrivilegeEscalation", dig(c, "securityContext", "allowPrivilegeEscalation"), false},
-		{"replicas", dig(dep, "spec", "replicas"), 1},
 		{"strategy", dig(dep, "spec", "strategy", "type"), "Recreate"},
 		{"args", dig(c, "args", 0), "run"},
 		{"ADMIN_ADDR", cm["ADMIN_ADDR"], ":9464"},
 		{"service port", dig(m["Service"], "spec", "ports", 0, "targetPort"), "admin"},
 		{"monitor port", dig(m["ServiceMonitor"], "spec", "endpoints", 0, "port"), "admin"},
 		{"monitor path", dig(m["ServiceMonitor"], "spec", "endpoints", 0, "path"), "/metrics"},
+	}
+	// More than one replica only shares tenants out through the consumer group: without
+	// GROUP_ID every replica would sync every tenant.
+	if replicas, _ := dig(dep, "spec", "replicas").(int); replicas < 1 || (replicas > 1 && !cfg.Membership.Grouped()) {
+		t.Errorf("replicas = %d: at least 1, and more only with GROUP_ID set (it is %q)", replicas, cfg.Membership.GroupID)
 	}
 	for _, ck := range checks {
 		if ck.got != ck.want {

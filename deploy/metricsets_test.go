@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"context"
 	"regexp"
 	"testing"
 	"time"
@@ -9,6 +10,8 @@ import (
 
 	"github.com/personio-cdc/personio-cdc/internal/admin"
 	"github.com/personio-cdc/personio-cdc/internal/codec"
+	"github.com/personio-cdc/personio-cdc/internal/config"
+	"github.com/personio-cdc/personio-cdc/internal/group"
 	"github.com/personio-cdc/personio-cdc/internal/kafka"
 	"github.com/personio-cdc/personio-cdc/internal/metrics"
 	"github.com/personio-cdc/personio-cdc/internal/personio"
@@ -48,7 +51,18 @@ func metricSets(t *testing.T, rec prometheus.Registerer) {
 	if _, err := admin.New(admin.Options{Addr: "127.0.0.1:0", Gatherer: prometheus.NewRegistry(), Registerer: rec}); err != nil {
 		t.Fatalf("admin server: %v", err)
 	}
+	gc := config.Default()
+	gc.Membership.GroupID = "personio-cdc"
+	if _, err := group.New(service.GroupOptions(gc, nil, nopOwner{}, kc, rec, nil)); err != nil {
+		t.Fatalf("consumer group: %v", err)
+	}
 }
+
+// nopOwner is the consumer group's Owner in metricSets: the group is never run.
+type nopOwner struct{}
+
+func (nopOwner) Own(context.Context, []string) error { return nil }
+func (nopOwner) Release([]string)                    {}
 
 // recorder is a prometheus.Registerer that remembers the name of every metric described to it.
 type recorder struct {

@@ -28,6 +28,7 @@ type Config struct {
 	Sync           Sync
 	Admin          Admin
 	Webhook        Webhook
+	Membership     Membership
 	Log            Log
 }
 

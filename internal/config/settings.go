@@ -13,21 +13,22 @@ import (
 
 // Group is a set of related settings. A command loads only the groups it uses, so that, for
 // example, `tail` needs no Personio credentials.
-type Group uint8
+type Group uint16
 
 // The setting groups.
 const (
-	GroupPersonio Group = 1 << iota // Personio API access and rate limits
-	GroupKafka                      // brokers, security, topics
-	GroupRegistry                   // schema registry
-	GroupSync                       // schedule and delete guard
-	GroupAdmin                      // admin HTTP server and shutdown
-	GroupLog                        // log format and level
-	GroupTopics                     // producer compression and how topics are created
-	GroupWebhook                    // webhook receiver (see webhook.go)
+	GroupPersonio   Group = 1 << iota // Personio API access and rate limits
+	GroupKafka                        // brokers, security, topics
+	GroupRegistry                     // schema registry
+	GroupSync                         // schedule and delete guard
+	GroupAdmin                        // admin HTTP server and shutdown
+	GroupLog                          // log format and level
+	GroupTopics                       // producer compression and how topics are created
+	GroupWebhook                      // webhook receiver (see webhook.go)
+	GroupMembership                   // the consumer group instances share tenants through (see membership.go)
 
 	// GroupAll is everything the service (`run`) needs.
-	GroupAll = GroupPersonio | GroupKafka | GroupRegistry | GroupSync | GroupAdmin | GroupLog | GroupTopics | GroupWebhook
+	GroupAll = GroupPersonio | GroupKafka | GroupRegistry | GroupSync | GroupAdmin | GroupLog | GroupTopics | GroupWebhook | GroupMembership
 )
 
 // setting is one configurable value: its environment variable, its flag (empty for secrets,
@@ -368,6 +369,7 @@ var settings = func() []setting {
 	}
 
 	out = append(out, webhookSettings()...)
+	out = append(out, membershipSettings()...)
 
 	// Log.
 	{

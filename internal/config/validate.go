@@ -208,6 +208,9 @@ func (c Config) problems(groups Group) []Problem {
 	if groups&GroupWebhook != 0 {
 		c.webhookProblems(bad)
 	}
+	if groups&GroupMembership != 0 {
+		c.membershipProblems(bad)
+	}
 	if groups&GroupLog != 0 {
 		switch c.Log.Format {
 		case "text", "json":

@@ -52,14 +52,20 @@ func NewPersonio(c config.Config, reg prometheus.Registerer, logger *slog.Logger
 
 // NewKafka builds the Kafka client.
 func NewKafka(c config.Config, reg prometheus.Registerer, logger *slog.Logger) (*kafka.Client, error) {
-	return kafka.New(kafka.Config{
+	kc := KafkaConfig(c)
+	kc.Registerer, kc.Logger = reg, logger
+	return kafka.New(kc)
+}
+
+// KafkaConfig is how every Kafka client of the service reaches the brokers: brokers, TLS, SASL
+// and the producer's compression.
+func KafkaConfig(c config.Config) kafka.Config {
+	return kafka.Config{
 		Brokers:     c.Kafka.Brokers,
 		TLS:         kafka.TLSConfig{Enabled: c.Kafka.TLSEnabled, CAFile: c.Kafka.TLSCAFile},
 		SASL:        kafka.SASLConfig{Mechanism: strings.ToUpper(c.Kafka.SASLMechanism), Username: c.Kafka.SASLUsername, Password: c.Kafka.SASLPassword.Value()},
 		Compression: c.Kafka.Compression,
-		Registerer:  reg,
-		Logger:      logger,
-	})
+	}
 }
 
 // TopicTemplate is how the service creates a missing topic: the configured partitions and
