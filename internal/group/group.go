@@ -23,7 +23,9 @@ import (
 type Owner interface {
 	// Own starts syncing the named tenants. ctx is Run's: it ends when Run ends. An error means
 	// the tenants could not be taken (e.g. the fence was not acquired): the group releases them
-	// again and retries a few seconds later.
+	// again and retries a few seconds later. Own runs inside the group's assignment callback:
+	// it should start the tenants and return, leaving long work (the state rebuild) to them;
+	// until it returns this member cannot hand partitions on in the next rebalance.
 	Own(ctx context.Context, tenants []string) error
 	// Release stops the named tenants and returns only once none of them syncs or publishes
 	// any more: the group hands their partitions to another member only after it returned.
@@ -381,6 +383,13 @@ func (g *Group) member(ctx context.Context) error {
 	g.sess = s
 	g.mu.Unlock()
 
+	defer func() {
+		g.mu.Lock()
+		if g.sess == s {
+			g.sess = nil
+		}
+		g.mu.Unlock()
+	}()
 	tick := time.NewTicker(min(g.opts.HeartbeatInterval, time.Second))
 	defer tick.Stop()
 	for expired := false; !expired; {
