@@ -12,7 +12,8 @@
 // a member owns exactly the configured tenants that hash onto the partitions it holds. Nothing
 // is ever written to or read from the work topic: its partitions are only the unit of
 // assignment, and the member switches fetching off (membership, heartbeats and rebalances run
-// in the client's own goroutines, whether or not anything polls).
+// in the client's own goroutines, whether or not anything polls; without BlockRebalanceOnPoll
+// no poll gates the rebalance callbacks).
 //
 // The cooperative-sticky assignor (KIP-429) moves only the partitions that must move: a joining
 // instance takes a fair share from the others and nobody else stops, a leaving instance's
@@ -37,9 +38,10 @@
 //
 // The coordinator drops a member it has not heard from for the session timeout and gives its
 // partitions to the others; it cannot tell the member, which is out of reach. So the member
-// keeps its own lease, renewed by every answered Heartbeat, JoinGroup and SyncGroup from the
-// time the request was sent, and running out after 2/3 of the session timeout: well before the
-// coordinator's timer, which started no earlier than that request arrived. When the lease runs
+// keeps its own lease, renewed by every answered Heartbeat (from the time it was sent: the
+// coordinator's timer restarted no earlier than it arrived) and every answered JoinGroup and
+// SyncGroup (from the answer: the coordinator restarts every member's timer when it completes
+// them), and running out after 2/3 of the session timeout, well before the coordinator's timer. When the lease runs
 // out the member releases every tenant (cause "lease" of personio_cdc_group_lost_total), gives
 // this member up and joins again with a new one, which is given partitions only after the old
 // one was dropped. A join the coordinator holds (a rebalance waiting for slower members) keeps

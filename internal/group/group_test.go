@@ -12,6 +12,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/personio-cdc/personio-cdc/internal/kafka"
 )
@@ -135,6 +137,26 @@ func TestLease(t *testing.T) {
 	if !l.expired(t0.Add(70 * time.Second)) {
 		t.Fatal("a join in flight kept the lease past the rebalance timeout")
 	}
+	// Answers through the hook: a heartbeat renews from when it was sent, a join that waited
+	// long at the coordinator from when its answer came; failed round trips renew nothing.
+	l3 := newLease(20*time.Second, 60*time.Second)
+	l3.OnBrokerE2E(kgo.BrokerMetadata{}, kmsg.Heartbeat.Int16(), kgo.BrokerE2E{ReadErr: errors.New("reset")})
+	if l3.expired(time.Now().Add(time.Hour)) {
+		t.Fatal("a failed heartbeat renewed the lease")
+	}
+	l3.OnBrokerE2E(kgo.BrokerMetadata{}, kmsg.Heartbeat.Int16(), kgo.BrokerE2E{ReadWait: 15 * time.Second})
+	if !l3.expired(time.Now().Add(6 * time.Second)) {
+		t.Fatal("a heartbeat answered after 15 s renewed from its answer, not from when it was sent")
+	}
+	l3.OnBrokerWrite(kgo.BrokerMetadata{}, kmsg.JoinGroup.Int16(), 100, 0, 0, nil)
+	if l3.expired(time.Now().Add(50 * time.Second)) {
+		t.Fatal("the join in flight did not keep the lease")
+	}
+	l3.OnBrokerE2E(kgo.BrokerMetadata{}, kmsg.JoinGroup.Int16(), kgo.BrokerE2E{ReadWait: 45 * time.Second})
+	if l3.expired(time.Now().Add(19 * time.Second)) {
+		t.Fatal("a join answered after 45 s at the coordinator left no lease")
+	}
+
 	// Wall-clock time counts even where the monotonic clock stood still (a suspended machine).
 	l2 := newLease(20*time.Second, 60*time.Second)
 	l2.renew(t0)

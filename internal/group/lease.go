@@ -12,9 +12,9 @@ import (
 // drops a member it has not heard from for the session timeout and gives its partitions to
 // others, without being able to tell the member (it is unreachable). So the member keeps a
 // lease that it renews with every answered group request (Heartbeat, JoinGroup, SyncGroup) and
-// lets it run out earlier than the coordinator's timer, which starts no earlier than the
-// request was sent: when the lease is gone, the coordinator may be about to hand the
-// partitions on, and the member must already have released its tenants.
+// lets it run out earlier than the coordinator's timer (see OnBrokerE2E for when that timer
+// restarts): when the lease is gone, the coordinator may be about to hand the partitions on,
+// and the member must already have released its tenants.
 //
 // A JoinGroup or SyncGroup in flight keeps the lease: the coordinator holds a join until every
 // member rejoined (up to the rebalance timeout) and does not expire a member whose join it
@@ -55,8 +55,11 @@ func (l *lease) OnBrokerWrite(_ kgo.BrokerMetadata, key int16, _ int, _, timeToW
 	}
 }
 
-// OnBrokerE2E renews the lease with an answered Heartbeat, JoinGroup or SyncGroup, from the
-// time the request was sent.
+// OnBrokerE2E renews the lease with an answered Heartbeat, JoinGroup or SyncGroup. The
+// coordinator restarts a member's session timer when a heartbeat arrives, so a heartbeat renews
+// from the time it was sent; it restarts every member's timer when it completes a join or a sync
+// and answers at once, so those renew from the time the answer came (a join may have waited at
+// the coordinator for longer than the lease).
 func (l *lease) OnBrokerE2E(_ kgo.BrokerMetadata, key int16, e kgo.BrokerE2E) {
 	if key != kmsg.Heartbeat.Int16() && !isJoin(key) {
 		return
@@ -68,6 +71,10 @@ func (l *lease) OnBrokerE2E(_ kgo.BrokerMetadata, key int16, e kgo.BrokerE2E) {
 		l.joining = time.Time{}
 	}
 	if e.WriteErr != nil || e.ReadErr != nil {
+		return
+	}
+	if isJoin(key) {
+		l.renewLocked(now)
 		return
 	}
 	l.renewLocked(now.Add(-e.DurationE2E()))
