@@ -457,3 +457,58 @@ func TestIntegrationGroupSharesTenants(t *testing.T) {
 		t.Errorf("after every member stopped, the ledger still has owners: %v", owners)
 	}
 }
+
+// TestIntegrationGroupSecure: a member reaches the group over the broker's SASL_SSL listener
+// (SCRAM-SHA-512, this run's CA) with the same kafka.Config the service's other clients use,
+// creates the work topic and owns every tenant.
+func TestIntegrationGroupSecure(t *testing.T) {
+	brokers := os.Getenv("PERSONIO_CDC_SECURE_KAFKA_BROKERS")
+	pwFile := os.Getenv("PERSONIO_CDC_SECURE_KAFKA_SASL_PASSWORD_FILE")
+	if brokers == "" || pwFile == "" {
+		t.Fatal("PERSONIO_CDC_SECURE_* is not set: start the test environment (scripts/testenv up) and source .testenv/env")
+	}
+	pw, err := os.ReadFile(pwFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc := kafka.Config{
+		Brokers: strings.Split(brokers, ","),
+		TLS:     kafka.TLSConfig{Enabled: true, CAFile: os.Getenv("PERSONIO_CDC_SECURE_KAFKA_CA_FILE")},
+		SASL: kafka.SASLConfig{Mechanism: os.Getenv("PERSONIO_CDC_SECURE_KAFKA_SASL_MECHANISM"),
+			Username: os.Getenv("PERSONIO_CDC_SECURE_KAFKA_SASL_USERNAME"), Password: strings.TrimSpace(string(pw))},
+	}
+	admin, err := kafka.New(kc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	suffix := make([]byte, 4)
+	_, _ = rand.Read(suffix)
+	id := "group-secure-" + hex.EncodeToString(suffix)
+	l := newLedger()
+	tenants := []string{"acme", "globex", "initech", "umbrella"}
+	g, err := New(Options{Kafka: kc, GroupID: id, Topic: id + ".work", Partitions: 3,
+		SessionTimeout: testSession, HeartbeatInterval: 500 * time.Millisecond,
+		Tenants: tenants, Owner: fakeOwner{name: "s", l: l}, Admin: admin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	deadline := time.Now().Add(time.Minute)
+	for len(l.owners()) < len(tenants) && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	owned := len(l.owners())
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("Run = %v, want context.Canceled", err)
+	}
+	if owned != len(tenants) {
+		t.Fatalf("owned %d of %d tenants within a minute over SASL_SSL", owned, len(tenants))
+	}
+	if n := len(l.owners()); n != 0 {
+		t.Errorf("%d tenants still owned after Run returned", n)
+	}
+}
