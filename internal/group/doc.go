@@ -41,12 +41,13 @@
 // keeps its own lease, renewed by every answered Heartbeat (from the time it was sent: the
 // coordinator's timer restarted no earlier than it arrived) and every answered JoinGroup and
 // SyncGroup (from the answer: the coordinator restarts every member's timer when it completes
-// them), and running out after 2/3 of the session timeout, well before the coordinator's timer. When the lease runs
-// out the member releases every tenant (cause "lease" of personio_cdc_group_lost_total), gives
-// this member up and joins again with a new one, which can be given the old one's partitions
-// only after the coordinator dropped it. A join the coordinator holds (a rebalance waiting for slower members) keeps
-// the lease for up to one rebalance timeout. Elapsed time is the longer of the monotonic and the
-// wall clock, so a paused virtual machine counts as time gone by.
+// them), and running out after 2/3 of the session timeout, well before the coordinator's timer.
+// When the lease runs out the member releases every tenant (cause "lease" of
+// personio_cdc_group_lost_total), gives this member up and joins again with a new one, which can
+// be given the old one's partitions only after the coordinator dropped it. A join the
+// coordinator holds (a rebalance waiting for slower members) keeps the lease for up to one
+// rebalance timeout. Elapsed time is the longer of the monotonic and the wall clock, so a paused
+// virtual machine counts as time gone by.
 //
 // The lease is a promise about this process only. A process frozen (SIGSTOP, a long pause)
 // past the session timeout wakes up with its tenants already owned elsewhere and may publish
