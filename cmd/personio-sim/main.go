@@ -18,6 +18,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -109,6 +110,18 @@ Flags:
 	fs.DurationVar(&o.Webhooks.Backoff, "webhook-backoff", personiotest.DefaultWebhookBackoff, "wait before the first retry of a failed webhook delivery, doubled each time")
 	fs.IntVar(&o.Webhooks.Attempts, "webhook-attempts", personiotest.DefaultWebhookAttempts, "attempts of a webhook delivery before it is given up")
 	fs.BoolVar(&o.Webhooks.AllowHTTP, "webhook-allow-http", false, "accept http:// webhook URLs on any host (default: https://, or http:// on loopback)")
+	fs.Func("webhook-ca-file", "PEM file of the certificate authorities https:// deliveries trust instead of the system's (a test receiver's own CA)", func(v string) error {
+		pem, err := os.ReadFile(v)
+		if err != nil {
+			return fmt.Errorf("--webhook-ca-file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("--webhook-ca-file %s: no PEM certificate in it", v)
+		}
+		o.Webhooks.RootCAs = pool
+		return nil
+	})
 	fs.Func("hidden-fields", "comma-separated fields left out of replies, as for a credential without their scope (e.g. email,custom_attributes.iban,amount)", func(v string) error {
 		o.HiddenFields = strings.Split(v, ",")
 		return nil

@@ -175,6 +175,6 @@
 // POST /admin/churn (JSON Churn), GET /admin/truth, PUT /admin/faults (JSON Faults,
 // durations as Go duration strings, the hostile ones as redirect_api, redirect_token,
 // endless_empty_pages, expires_in, omit_expires_in and echo_secret), PUT and GET /admin/hidden-fields,
-// PUT and GET /admin/hostile and GET /admin/stats. They need no token and are never
+// PUT and GET /admin/hostile, GET /admin/stats and GET /admin/webhooks (WebhookStats). They need no token and are never
 // faulted or rate-limited.
 package personiotest

@@ -52,6 +52,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("PUT /admin/faults", s.adminPutFaults)
 	mux.HandleFunc("GET /admin/faults", s.adminGetFaults)
 	mux.HandleFunc("GET /admin/stats", s.adminStats)
+	mux.HandleFunc("GET /admin/webhooks", s.adminWebhooks)
 	mux.HandleFunc("PUT /admin/hidden-fields", s.adminPutHidden)
 	mux.HandleFunc("GET /admin/hidden-fields", s.adminGetHidden)
 	mux.HandleFunc("PUT /admin/hostile", s.adminPutHostile)
@@ -903,4 +904,9 @@ func (s *Server) adminGetFaults(w http.ResponseWriter, _ *http.Request) {
 
 func (s *Server) adminStats(w http.ResponseWriter, _ *http.Request) {
 	writeAdminJSON(w, http.StatusOK, s.Stats())
+}
+
+// adminWebhooks serves WebhookStats: what a test running personio-sim as a process waits on.
+func (s *Server) adminWebhooks(w http.ResponseWriter, _ *http.Request) {
+	writeAdminJSON(w, http.StatusOK, s.WebhookStats())
 }

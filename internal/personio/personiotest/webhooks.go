@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"container/heap"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -59,6 +61,9 @@ type WebhookOptions struct {
 	// AllowHTTP accepts http:// webhook URLs on any host. Without it, http:// is accepted
 	// for loopback hosts only (tests, the demo); Personio accepts https:// only.
 	AllowHTTP bool
+	// RootCAs, when not nil, are the certificate authorities deliveries to https:// URLs
+	// trust instead of the system's: a test's receiver serving TLS with its own CA.
+	RootCAs *x509.CertPool
 }
 
 func (o WebhookOptions) withDefaults() WebhookOptions {
@@ -192,12 +197,19 @@ type hookHub struct {
 }
 
 func newHookHub(opts WebhookOptions, now func() time.Time, stop <-chan struct{}) *hookHub {
+	var transport http.RoundTripper // nil: http.DefaultTransport
+	if opts.RootCAs != nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.TLSClientConfig = &tls.Config{RootCAs: opts.RootCAs, MinVersion: tls.VersionTLS12}
+		transport = t
+	}
 	return &hookHub{
 		opts: opts, now: now, stop: stop,
 		hooks: map[string]*webhook{},
 		wake:  make(chan struct{}, 1),
 		client: &http.Client{
-			Timeout: opts.Timeout,
+			Transport: transport,
+			Timeout:   opts.Timeout,
 			// Personio does not follow redirects.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},

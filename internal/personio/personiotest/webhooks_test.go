@@ -2,6 +2,7 @@ package personiotest
 
 import (
 	"bytes"
+	"crypto/x509"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -372,5 +373,41 @@ func TestWebhookEventsEndpoint(t *testing.T) {
 	}
 	if resp, _ := c.get("/v2/webhooks/nope/events"); resp.StatusCode != 404 {
 		t.Errorf("unknown webhook: %d", resp.StatusCode)
+	}
+}
+
+// WebhookOptions.RootCAs: deliveries to a receiver serving TLS with its own certificate
+// authority fail without it (the system's roots do not know it) and arrive with it; GET
+// /admin/webhooks serves the counters.
+func TestWebhookRootCAs(t *testing.T) {
+	var got atomic.Int64
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { got.Add(1) }))
+	t.Cleanup(srv.Close)
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	for _, trust := range []bool{false, true} {
+		o := hookOptions()
+		if trust {
+			o.Webhooks.RootCAs = pool
+		}
+		s := NewTestServer(t, o)
+		createHook(t, newAPIClient(t, s), map[string]any{"url": srv.URL, "description": "cdc", "status": "ENABLED",
+			"auth_type": "NONE", "enabled_events": []string{personio.EventPersonUpdated}})
+		before := got.Load()
+		s.FireWebhookEvent(personio.EventPersonUpdated, "1000017", "")
+		st := waitIdle(t, s)
+		if delivered := got.Load() - before; trust != (delivered == 1 && st.Delivered == 1) || !trust && (delivered != 0 || st.GivenUp != 1) {
+			t.Errorf("RootCAs set %v: %d requests reached the receiver, stats %+v", trust, delivered, st)
+		}
+		resp, err := http.Get(s.URL() + "/admin/webhooks")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var served WebhookStats
+		err = json.NewDecoder(resp.Body).Decode(&served)
+		resp.Body.Close()
+		if err != nil || served != st {
+			t.Errorf("GET /admin/webhooks served %+v (%v), want %+v", served, err, st)
+		}
 	}
 }
