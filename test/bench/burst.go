@@ -146,7 +146,7 @@ func (b burstTargets) FetchTargets(ctx context.Context, persons, emps []string) 
 // full sync it fires the burst (the simulator delivers it at once), waits until every delivery
 // is processed, and returns the requests the targeted runs made ÷ the fewest they need.
 func burstFigures(ctx context.Context, sc apiScale, e env, incr time.Duration, logf func(string, ...any)) ([]Figure, error) {
-	sim, vars, err := webhookSetup(sc, e, burstCompany, 14, "bench-burst")
+	sim, vars, err := webhookSetup(sc, e, burstCompany, 14, "bench-burst", personiotest.WebhookOptions{})
 	if err != nil {
 		return nil, err
 	}

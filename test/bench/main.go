@@ -27,7 +27,7 @@ func run() error {
 	var (
 		scale   = flag.String("scale", envOr("BENCH_SCALE", "full"), "full or small")
 		doc     = flag.String("doc", "docs/BENCHMARKS.md", "document whose results block is replaced (empty: none)")
-		only    = flag.String("only", "", "comma list of groups to run: api, process, pipeline, refresh, webhook (default all; api includes comp, the compensation-limit figures); publish runs only publish_vs_raw; refresh needs no Kafka")
+		only    = flag.String("only", "", "comma list of groups to run: api, process, pipeline, refresh, webhook (default all; api includes comp, the compensation-limit figures); publish runs only publish_vs_raw; webhook-latency and webhook-kill run one part of webhook; refresh needs no Kafka")
 		child   = flag.String("child-rebuild", "", "internal: rebuild the state of this topic prefix and report")
 		command = flag.String("command", "make bench", "command recorded in the document")
 		batch   = flag.Int("publish-batch", 0, "events per producer call of our publisher (0: the service default)")
@@ -55,7 +55,8 @@ func run() error {
 	}
 
 	var e env
-	if groups["api"] || groups["process"] || groups["pipeline"] || groups["publish"] || groups["webhook"] {
+	if groups["api"] || groups["process"] || groups["pipeline"] || groups["publish"] || groups["webhook"] ||
+		groups["webhook-latency"] || groups["webhook-kill"] {
 		if e, err = envFromOS(); err != nil {
 			return err
 		}
@@ -96,17 +97,27 @@ func run() error {
 		}
 		figs = append(figs, f...)
 	}
-	if groups["webhook"] {
-		steady, incr := time.Minute, 15*time.Second
-		if *scale != "full" {
-			steady, incr = 20*time.Second, 5*time.Second
-		}
+	steady, incr := time.Minute, 15*time.Second
+	if *scale != "full" {
+		steady, incr = 20*time.Second, 5*time.Second
+	}
+	if groups["webhook"] || groups["webhook-latency"] {
 		f, err := webhookFigures(ctx, sc, e, steady, incr, logf)
 		if err != nil {
 			return err
 		}
 		figs = append(figs, f...)
-		if f, err = burstFigures(ctx, sc, e, incr, logf); err != nil {
+	}
+	if groups["webhook"] {
+		f, err := burstFigures(ctx, sc, e, incr, logf)
+		if err != nil {
+			return err
+		}
+		figs = append(figs, f...)
+	}
+	if groups["webhook"] || groups["webhook-kill"] {
+		f, err := lostAfterKillFigures(ctx, sc, e, incr, logf)
+		if err != nil {
 			return err
 		}
 		figs = append(figs, f...)

@@ -68,7 +68,7 @@ func quantile(ds []time.Duration, q float64) time.Duration {
 // time from the change to the end of the targeted run that published it (Kafka acknowledged),
 // with incremental syncs every incr in between.
 func webhookFigures(ctx context.Context, sc apiScale, e env, steady, incr time.Duration, logf func(string, ...any)) ([]Figure, error) {
-	sim, vars, err := webhookSetup(sc, e, sc.persons, 7, "bench-webhook")
+	sim, vars, err := webhookSetup(sc, e, sc.persons, 7, "bench-webhook", personiotest.WebhookOptions{})
 	if err != nil {
 		return nil, err
 	}
@@ -169,13 +169,17 @@ func webhookFigures(ctx context.Context, sc apiScale, e env, steady, incr time.D
 // webhookSetup starts a simulator of persons at the API scale's budgets and latency that
 // delivers its webhooks at once, and returns it with the service's settings against it: the
 // topics under prefix, the receiver on a free loopback port with the bench's token and path.
-// The caller closes the simulator.
-func webhookSetup(sc apiScale, e env, persons int, seed int64, prefix string) (*personiotest.Server, map[string]string, error) {
+// The caller closes the simulator. hooks are the simulator's delivery options (a zero Backoff
+// is 100 ms).
+func webhookSetup(sc apiScale, e env, persons int, seed int64, prefix string, hooks personiotest.WebhookOptions) (*personiotest.Server, map[string]string, error) {
+	if hooks.Backoff == 0 {
+		hooks.Backoff = 100 * time.Millisecond
+	}
 	sim, err := personiotest.New(personiotest.Options{Persons: persons, Seed: seed,
 		RateLimit:             personiotest.Rate{PerMinute: sc.api.perSecond * 60, Burst: sc.api.burst},
 		CompensationRateLimit: personiotest.Rate{PerMinute: sc.comp.perSecond * 60, Burst: sc.comp.burst},
 		Faults:                personiotest.Faults{Latency: sc.latency, LatencyJitter: sc.jitter},
-		Webhooks:              personiotest.WebhookOptions{Backoff: 100 * time.Millisecond}})
+		Webhooks:              hooks})
 	if err != nil {
 		return nil, nil, err
 	}
