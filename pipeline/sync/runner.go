@@ -71,6 +71,12 @@ type Runner struct {
 	// targets counts the targeted runs (FetchTargets) waiting for running or holding it: a
 	// Run then waits for the runner instead of returning ErrRunning.
 	targets atomic.Int32
+	// jobs are the targeted runs waiting for the runner that a sync holding it may run in
+	// between two snapshots (see yieldable); jobReady (capacity 1) is signalled when one is
+	// added.
+	jobsMu   gosync.Mutex
+	jobs     []*targetJob
+	jobReady chan struct{}
 
 	mu      gosync.Mutex // guards hwmView and webhookMark for readers outside a run
 	hwmView time.Time
@@ -125,11 +131,12 @@ func New(cfg Config) (*Runner, error) {
 	}
 	return &Runner{
 		cfg: cfg, entities: entities, guard: guard, ext: ext, differ: differ, pub: pub,
-		metrics: NewMetrics(cfg.Registerer),
-		board:   newStatusBoard(cfg.Tenant, names),
-		log:     cfg.Logger.With("component", "sync", "tenant", cfg.Tenant),
-		readers: readers,
-		dirty:   true,
+		metrics:  NewMetrics(cfg.Registerer),
+		board:    newStatusBoard(cfg.Tenant, names),
+		log:      cfg.Logger.With("component", "sync", "tenant", cfg.Tenant),
+		readers:  readers,
+		dirty:    true,
+		jobReady: make(chan struct{}, 1),
 	}, nil
 }
 
@@ -174,6 +181,10 @@ type runOptions struct {
 	entities      []change.Entity
 	employmentsOf []string
 	goneOnly      bool
+	// nested is a targeted run inside a scheduled sync that yielded the runner to it
+	// (runJobs): it uses the sync's schemas, topics, state and erasure list, and leaves the
+	// erasures to the sync's end.
+	nested bool
 }
 
 // WithGoneEmploymentsOnly makes a run read no employment listing of the persons it lists
@@ -266,10 +277,16 @@ func (r *Runner) runLocked(ctx context.Context, kind Kind, only []change.Entity,
 		r.board.begin(res)
 	}
 
-	r.published = false
+	if !o.nested {
+		r.published = false
+	}
 	err := r.run(ctx, &res, only, o)
-	if eerr := r.enforceAfterRun(ctx); eerr != nil && err == nil {
-		err = eerr
+	// A nested run leaves the erasures to the sync it ran inside: r.published tells that sync
+	// to read them again once it ends.
+	if !o.nested {
+		if eerr := r.enforceAfterRun(ctx); eerr != nil && err == nil {
+			err = eerr
+		}
 	}
 
 	res.Ended = r.cfg.Now()
@@ -305,8 +322,10 @@ func (r *Runner) runLocked(ctx context.Context, kind Kind, only []change.Entity,
 
 // run does the work of Run; res is filled in as entities finish.
 func (r *Runner) run(ctx context.Context, res *Result, only []change.Entity, o runOptions) error {
-	if err := r.prepare(ctx, res); err != nil {
-		return err
+	if !o.nested { // a targeted run inside a sync uses the sync's schemas, topics and state
+		if err := r.prepare(ctx, res); err != nil {
+			return err
+		}
 	}
 
 	req := extract.Request{Entities: only, EmploymentsOf: o.employmentsOf, GoneEmploymentsOnly: o.goneOnly,
@@ -332,18 +351,34 @@ func (r *Runner) run(ctx context.Context, res *Result, only []change.Entity, o r
 
 	// A refused credential stops every listing: the others would only be refused too.
 	ectx, cancel := context.WithCancelCause(ctx)
-	r.guard.arm(cancel)
+	disarm := r.guard.arm(cancel)
 	snaps := r.ext.Extract(ectx, req)
 	defer func() {
 		cancel(nil)
 		for range snaps { // drain: the extractor stops and closes the channel
 		}
-		r.guard.arm(nil)
+		disarm()
 	}()
 
 	src := change.Source{Tenant: r.cfg.Tenant, SyncID: res.SyncID, SyncKind: string(res.Kind), ExtractedAt: res.Started}
 	runs := map[change.Entity]*entityRun{}
-	for snap := range snaps {
+	closed := map[change.Entity]bool{} // entities whose run finished: published, in the state
+	for {
+		var jobs <-chan struct{} // nil: targeted runs wait
+		if res.Kind != Webhook && r.yieldable(only, closed) {
+			jobs = r.jobReady
+		}
+		var snap extract.Snapshot
+		select {
+		case s, ok := <-snaps:
+			if !ok {
+				return r.runEnd(ctx, ectx)
+			}
+			snap = s
+		case <-jobs:
+			r.runJobs()
+			continue
+		}
 		er := runs[snap.Entity]
 		if er == nil {
 			dr, err := r.differ.Begin(r.store, snap.Entity, src)
@@ -369,7 +404,9 @@ func (r *Runner) run(ctx context.Context, res *Result, only []change.Entity, o r
 		if er.received < expected[snap.Entity] {
 			continue
 		}
-		if err := r.finish(ectx, er, res.Kind); err != nil {
+		err := r.finish(ectx, er, res.Kind)
+		closed[snap.Entity] = true
+		if err != nil {
 			// A refused credential cancelled the run: that, not the cancellation it caused, is
 			// why this entity could not finish.
 			if cause := context.Cause(ectx); ctx.Err() == nil && errors.Is(cause, personio.ErrAuth) {
@@ -378,6 +415,11 @@ func (r *Runner) run(ctx context.Context, res *Result, only []change.Entity, o r
 			return err
 		}
 	}
+}
+
+// runEnd is what a run whose extraction ended returns: ctx's error, a refused credential, or
+// nil.
+func (r *Runner) runEnd(ctx, ectx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -402,21 +444,34 @@ func credentialError(cause error) error {
 type authGuard struct {
 	extract.Source
 
-	mu     gosync.Mutex
-	cancel context.CancelCauseFunc // of the run in progress; nil between runs
+	mu      gosync.Mutex
+	next    int
+	cancels map[int]context.CancelCauseFunc // of the runs in progress (a targeted run inside a sync: two)
 }
 
-func (g *authGuard) arm(cancel context.CancelCauseFunc) {
+// arm makes a refused credential cancel the extraction of a run until disarm is called. A
+// credential refused to one run is refused to every other: each armed run is cancelled.
+func (g *authGuard) arm(cancel context.CancelCauseFunc) (disarm func()) {
 	g.mu.Lock()
-	g.cancel = cancel
-	g.mu.Unlock()
+	defer g.mu.Unlock()
+	if g.cancels == nil {
+		g.cancels = map[int]context.CancelCauseFunc{}
+	}
+	id := g.next
+	g.next++
+	g.cancels[id] = cancel
+	return func() {
+		g.mu.Lock()
+		delete(g.cancels, id)
+		g.mu.Unlock()
+	}
 }
 
 func (g *authGuard) check(err error) error {
 	if err != nil && errors.Is(err, personio.ErrAuth) {
 		g.mu.Lock()
-		if g.cancel != nil {
-			g.cancel(err)
+		for _, cancel := range g.cancels {
+			cancel(err)
 		}
 		g.mu.Unlock()
 	}

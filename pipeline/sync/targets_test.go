@@ -329,3 +329,222 @@ func TestRunWaitsForATargetedRun(t *testing.T) {
 		t.Errorf("a sync during a targeted run: %v, want it to wait and succeed", err)
 	}
 }
+
+// compBlockSource is targetSource whose compensation listings wait, once block is set, until
+// it is closed (blocked is closed when the first one waits).
+type compBlockSource struct {
+	*targetSource
+	mu      gosync.Mutex
+	block   chan struct{}
+	blocked chan struct{}
+}
+
+func (s *compBlockSource) ListCompensations(ctx context.Context, f personio.CompensationFilter, fn func([]personio.Compensation) error) error {
+	s.mu.Lock()
+	block, blocked := s.block, s.blocked
+	if blocked != nil {
+		close(blocked)
+		s.blocked = nil
+	}
+	s.mu.Unlock()
+	if block != nil {
+		select {
+		case <-block:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return s.Client.ListCompensations(ctx, f, fn)
+}
+
+// TestFetchTargetsDuringSyncCompensations: a targeted run that arrives while a scheduled sync
+// lists compensations runs inside that sync once the sync published its persons, instead of
+// waiting for the compensations (webhook_latency_p99_seconds was 37 s at 10,000 persons for
+// that wait). The persons topic then holds, for the person changed after the sync's persons
+// listing, the sync's events and the targeted run's "u" after them, versions in sequence; the
+// topics equal the truth when the sync ends, a full sync after it publishes nothing (no stale
+// listing of the sync undid the targeted run), and the high-water mark is the sync's.
+func TestFetchTargetsDuringSyncCompensations(t *testing.T) {
+	h := newHarness(t, 30)
+	src := &compBlockSource{targetSource: &targetSource{Client: h.client}}
+	r := h.runner(func(c *Config) { c.Source = src })
+	run(t, r, Full)
+	first := h.sim.Churn(personiotest.Churn{Renames: 1}).Renames[0]
+
+	release := make(chan struct{})
+	src.mu.Lock()
+	src.block, src.blocked = release, make(chan struct{})
+	blocked := src.blocked
+	src.mu.Unlock()
+	synced := make(chan error, 1)
+	go func() { _, err := r.Run(t.Context(), Incremental); synced <- err }()
+	<-blocked
+	// The sync published its persons (the rename) and waits for the compensations.
+	for deadline := time.Now().Add(time.Minute); len(h.replay(change.Persons).Versions[change.Key(tenant, first)]) < 2; {
+		if time.Now().After(deadline) {
+			t.Fatal("the incremental sync did not publish the renamed person")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	hwm := r.HighWaterMark()
+	second := h.sim.Churn(personiotest.Churn{Renames: 1}).Renames[0]
+	fetched := make(chan error, 1)
+	go func() { fetched <- r.FetchTargets(t.Context(), []string{second}, nil) }()
+	var order []string
+	select {
+	case err := <-fetched:
+		order = append(order, "targeted run returned")
+		if err != nil {
+			t.Errorf("FetchTargets: %v", err)
+		}
+		close(release)
+	case <-time.After(30 * time.Second): // breaks the deadlock of a runner that makes it wait
+		order = append(order, "compensations released")
+		close(release)
+		if err := <-fetched; err != nil {
+			t.Errorf("FetchTargets: %v", err)
+		}
+		order = append(order, "targeted run returned")
+	}
+	if err := <-synced; err != nil {
+		t.Fatalf("incremental sync: %v", err)
+	}
+	if order[0] != "targeted run returned" {
+		t.Errorf("order %q: the targeted run waited for the sync's compensation listing", order)
+	}
+	rp := h.replay(change.Persons)
+	key := change.Key(tenant, second)
+	if vs := rp.Versions[key]; !slices.Equal(vs, []int64{1, 2}) {
+		t.Errorf("versions of the person renamed during the sync: %v, want [1 2]", vs)
+	}
+	var kinds []string
+	for _, m := range rp.Messages {
+		if m.Key == key && !m.Tombstone {
+			kinds = append(kinds, m.Event.Source.SyncKind)
+		}
+	}
+	if !slices.Equal(kinds, []string{string(Full), string(Webhook)}) {
+		t.Errorf("events of the person renamed during the sync by sync kind: %v, want [full webhook]", kinds)
+	}
+	if got := r.HighWaterMark(); !got.Equal(hwm) {
+		t.Errorf("high-water mark %s after the targeted run, want the sync's %s", got, hwm)
+	}
+	h.checkTopics(h.expected())
+	if res := run(t, r, Full); res.Published() != 0 {
+		t.Errorf("a full sync after the targeted run published %d events (%+v)", res.Published(), res.Entities)
+	}
+}
+
+// TestFetchTargetsWaitsForSyncPersons: a targeted run never runs while the sync holding the
+// runner has its persons listing open. Here the full sync has read its page of persons, then
+// a person is renamed and a targeted run of that person asked for while the sync's listing is
+// still open: had it run then, the sync would have diffed its older read of the person after
+// it and published the old name again as a "u". It runs once the sync's persons are
+// published instead, and the topics equal the truth.
+func TestFetchTargetsWaitsForSyncPersons(t *testing.T) {
+	h := newHarness(t, 30)
+	src := &pageHold{targetSource: &targetSource{Client: h.client}, held: make(chan struct{}), release: make(chan struct{})}
+	r := h.runner(func(c *Config) { c.Source = src; c.PersonChains = 1 })
+	run(t, r, Full)
+	src.mu.Lock()
+	src.armed = true
+	src.mu.Unlock()
+	synced := make(chan error, 1)
+	go func() { _, err := r.Run(t.Context(), Full); synced <- err }()
+	<-src.held // the sync has read a page of persons; its listing stays open
+	renamed := h.sim.Churn(personiotest.Churn{Renames: 1}).Renames[0]
+	src.mu.Lock()
+	inPage := slices.Contains(src.page, renamed)
+	src.mu.Unlock()
+	if !inPage {
+		t.Fatalf("the renamed person %s is not in the page the sync read: the test needs one page of persons", renamed)
+	}
+	fetched := make(chan error, 1)
+	go func() { fetched <- r.FetchTargets(t.Context(), []string{renamed}, nil) }()
+	// Release the listing once the targeted run waits for the runner (or ran, wrongly).
+	for done := false; !done; {
+		select {
+		case err := <-fetched:
+			fetched <- err
+			done = true
+		default:
+			r.jobsMu.Lock()
+			done = len(r.jobs) > 0
+			r.jobsMu.Unlock()
+			time.Sleep(time.Millisecond)
+		}
+	}
+	src.open()
+	if err := <-fetched; err != nil {
+		t.Errorf("FetchTargets: %v", err)
+	}
+	if err := <-synced; err != nil {
+		t.Errorf("full sync: %v", err)
+	}
+	src.mu.Lock()
+	if src.byIDWhileHeld > 0 {
+		t.Errorf("%d listings by id while the sync's persons listing was open", src.byIDWhileHeld)
+	}
+	src.mu.Unlock()
+	if vs := h.replay(change.Persons).Versions[change.Key(tenant, renamed)]; !slices.Equal(vs, []int64{1, 2}) {
+		t.Errorf("versions of the renamed person %v, want [1 2]", vs)
+	}
+	h.checkTopics(h.expected())
+}
+
+// pageHold is targetSource whose first unfiltered persons listing, once armed, hands its
+// first page to the run and then waits for open; it counts the listings by id made
+// meanwhile (and opens then, so that a runner that lets them through does not deadlock).
+type pageHold struct {
+	*targetSource
+	mu            gosync.Mutex
+	armed         bool
+	page          []string // the ids of the held page
+	held          chan struct{}
+	release       chan struct{}
+	opened        bool
+	byIDWhileHeld int
+}
+
+func (s *pageHold) open() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.opened {
+		s.opened = true
+		close(s.release)
+	}
+}
+
+func (s *pageHold) ListPersons(ctx context.Context, f personio.PersonFilter, fn func([]personio.Person) error) error {
+	if len(f.IDs) > 0 {
+		s.mu.Lock()
+		held := s.page != nil && !s.opened
+		if held {
+			s.byIDWhileHeld++
+		}
+		s.mu.Unlock()
+		if held {
+			s.open()
+		}
+		return s.targetSource.ListPersons(ctx, f, fn)
+	}
+	return s.targetSource.ListPersons(ctx, f, func(page []personio.Person) error {
+		err := fn(page)
+		s.mu.Lock()
+		hold := s.armed && s.page == nil
+		if hold {
+			for _, p := range page {
+				s.page = append(s.page, p.ID)
+			}
+		}
+		s.mu.Unlock()
+		if hold {
+			close(s.held)
+			select {
+			case <-s.release:
+			case <-ctx.Done():
+			}
+		}
+		return err
+	})
+}
