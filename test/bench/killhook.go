@@ -152,11 +152,20 @@ func notOnTopics(ctx context.Context, stack *service.Stack, prefix string, truth
 	return n, nil
 }
 
+// killCompany is the size of the simulated company of webhook_lost_after_kill: the burst's
+// changes fall on about 300 of its persons.
+const killCompany = 330
+
+// killAfterRuns is how many targeted runs complete after the first half of the burst was fired
+// before the kill: the first takes the first person alone, the next ones up to 50 (those
+// queued meanwhile), so that the kill lands while the burst is being processed.
+const killAfterRuns = 3
+
 // lostAfterKillFigures measures webhook_lost_after_kill. The built `personio-cdc run` (a child
 // process, employment details on, incremental syncs every incr, the receiver on a loopback
 // port registered with the simulator) runs its first full sync; then a burst of churn that
-// fires burstDeliveries webhook events about some 300 of burstCompany persons starts, and the
-// child is SIGKILLed once the first half was fired and a targeted run completed. The
+// fires burstDeliveries webhook events about some 300 of killCompany persons starts, and the
+// child is SIGKILLed once the first half was fired and killAfterRuns targeted runs completed. The
 // simulator gives up each delivery after one attempt, so the second half, fired while the
 // receiver is down, and every person queued or in flight in the dead process exist only at
 // Personio's events endpoint. The service is started again with its webhook trigger alone
@@ -177,7 +186,7 @@ func lostAfterKillFigures(ctx context.Context, sc apiScale, e env, incr time.Dur
 	if err != nil {
 		return nil, err
 	}
-	sim, vars, err := webhookSetup(sc, e, burstCompany, 21, "bench-killhook", personiotest.WebhookOptions{Attempts: 1})
+	sim, vars, err := webhookSetup(sc, e, killCompany, 21, "bench-killhook", personiotest.WebhookOptions{Attempts: 1})
 	if err != nil {
 		return nil, err
 	}
@@ -224,7 +233,7 @@ func lostAfterKillFigures(ctx context.Context, sc apiScale, e env, incr time.Dur
 			return nil
 		}
 	}
-	logf("webhook kill: `personio-cdc run` (child) runs its first full sync of %d persons with employment details ...", burstCompany)
+	logf("webhook kill: `personio-cdc run` (child) runs its first full sync of %d persons with employment details ...", killCompany)
 	if err := waitFor(ctx, 15*time.Minute, "the first full sync", func() (bool, error) {
 		return strings.Contains(log.String(), `"msg":"sync complete","component":"scheduler","kind":"full"`), alive()
 	}); err != nil {
@@ -259,7 +268,7 @@ func lostAfterKillFigures(ctx context.Context, sc apiScale, e env, incr time.Dur
 			}
 		}
 	}
-	logf("webhook kill: burst of %d deliveries, SIGKILL once half were fired and a targeted run completed ...", burstDeliveries)
+	logf("webhook kill: burst of %d deliveries, SIGKILL once half were fired and %d targeted runs completed ...", burstDeliveries, killAfterRuns)
 	runs0, err := completedTargetedRuns(ctx, admin)
 	if err != nil {
 		return nil, err
@@ -267,13 +276,23 @@ func lostAfterKillFigures(ctx context.Context, sc apiScale, e env, incr time.Dur
 	burst(burstDeliveries / 2)
 	if err := waitFor(ctx, 5*time.Minute, "a targeted run", func() (bool, error) {
 		n, err := completedTargetedRuns(ctx, admin)
-		return n > runs0, errors.Join(err, alive())
+		return n >= runs0+killAfterRuns, errors.Join(err, alive())
 	}); err != nil {
 		return nil, err
 	}
 	_ = cmd.Process.Kill()
 	<-exited
 	atKill := sim.WebhookStats()
+	killTruth := sim.Truth()
+	keysAtKill, err := changedKeys(before, killTruth)
+	if err != nil {
+		return nil, err
+	}
+	notAtKill, err := notOnTopics(ctx, stack, vars["TOPIC_PREFIX"], killTruth, keysAtKill)
+	if err != nil {
+		return nil, err
+	}
+	changedAtKill := len(keysAtKill[change.Persons]) + len(keysAtKill[change.Employments])
 	burst(burstDeliveries)
 	if err := waitFor(ctx, time.Minute, "the deliveries to the dead receiver", func() (bool, error) {
 		return sim.WebhookStats().Pending == 0, nil
@@ -340,8 +359,8 @@ func lostAfterKillFigures(ctx context.Context, sc apiScale, e env, incr time.Dur
 		len(keys[change.Persons])+len(keys[change.Employments]), took.Seconds())
 	return []Figure{{
 		Name: "webhook_lost_after_kill", Value: float64(lost), Goal: "== 0",
-		Note: fmt.Sprintf("%d deliveries about %d of %d persons (churn: renames, email, employment and cost center changes, hires, terminations, deletions), employment details on, incremental syncs every %s; `personio-cdc run` SIGKILLed after %d deliveries and a targeted run, the simulator giving each delivery one attempt (%d given up); of the %d persons and employments the burst changed (created, updated or deleted), %d were not on the topics after the kill; restarted with the webhook trigger alone (no sync ran): catch-up and targeted runs done in %.1f s, %d still not on the topics",
-			fired, len(named), burstCompany, incr, atKill.Delivered-st0.Delivered, givenUp,
+		Note: fmt.Sprintf("%d deliveries about %d of %d persons (churn: renames, email, employment and cost center changes, hires, terminations, deletions), employment details on, incremental syncs every %s; `personio-cdc run` SIGKILLed after %d deliveries and %d targeted runs (%d of the %d records changed by then on the topics), the simulator giving each delivery one attempt (%d given up); of the %d persons and employments the burst changed (created, updated or deleted), %d were not on the topics after the kill; restarted with the webhook trigger alone (no sync ran): catch-up and targeted runs done in %.1f s, %d still not on the topics",
+			fired, len(named), killCompany, incr, atKill.Delivered-st0.Delivered, killAfterRuns, changedAtKill-notAtKill, changedAtKill, givenUp,
 			len(keys[change.Persons])+len(keys[change.Employments]), missingAtKill, took.Seconds(), lost),
 	}}, nil
 }
