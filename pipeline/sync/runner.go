@@ -34,7 +34,9 @@ func Entities() []change.Entity { return change.Entities() }
 
 // Runner runs syncs of one tenant: it keeps the state (rebuilt from the output topics when it
 // is unknown), extracts, diffs, publishes and records what happened. Runs do not overlap: a
-// Run while another is in progress returns ErrRunning.
+// Run while another is in progress returns ErrRunning; a targeted run (FetchTargets) waiting
+// for the runner runs inside the sync that holds it, between two of its snapshots, once that
+// sync is done with the entities the targeted run covers.
 type Runner struct {
 	cfg      Config
 	entities []change.Entity // the entities this runner syncs, in the order results list them
