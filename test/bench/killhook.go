@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -60,6 +61,18 @@ func waitFor(ctx context.Context, limit time.Duration, what string, cond func() 
 	}
 }
 
+// fullSyncLogged reports whether a JSON log holds the scheduler's record of a complete full
+// sync.
+func fullSyncLogged(log string) bool {
+	for line := range strings.SplitSeq(log, "\n") {
+		var rec struct{ Msg, Component, Kind string }
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "sync complete" && rec.Component == "scheduler" && rec.Kind == "full" {
+			return true
+		}
+	}
+	return false
+}
+
 // completedTargetedRuns reads, from the /metrics of the service at admin, how many targeted
 // runs completed.
 func completedTargetedRuns(ctx context.Context, admin string) (int, error) {
@@ -76,17 +89,30 @@ func completedTargetedRuns(ctx context.Context, admin string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	const series = `personio_cdc_sync_runs_total{kind="webhook",result="complete"} `
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, series); ok {
-			var n float64
-			if _, err := fmt.Sscan(v, &n); err != nil {
-				return 0, fmt.Errorf("metrics line %q: %w", line, err)
-			}
-			return int(n), nil
+	return webhookRunsIn(string(b))
+}
+
+// webhookRunsIn returns the complete targeted runs a Prometheus text exposition counts:
+// personio_cdc_sync_runs_total with kind="webhook" and result="complete", summed over its other
+// labels (tenant).
+func webhookRunsIn(metrics string) (int, error) {
+	n := 0.0
+	for line := range strings.SplitSeq(metrics, "\n") {
+		rest, ok := strings.CutPrefix(line, "personio_cdc_sync_runs_total{")
+		if !ok {
+			continue
 		}
+		labels, value, ok := strings.Cut(rest, "} ")
+		if !ok || !strings.Contains(labels, `kind="webhook"`) || !strings.Contains(labels, `result="complete"`) {
+			continue
+		}
+		var v float64
+		if _, err := fmt.Sscan(value, &v); err != nil {
+			return 0, fmt.Errorf("metrics line %q: %w", line, err)
+		}
+		n += v
 	}
-	return 0, nil
+	return int(n), nil
 }
 
 // freeLoopback returns a loopback address no one listens on now.
@@ -235,7 +261,7 @@ func lostAfterKillFigures(ctx context.Context, sc apiScale, e env, incr time.Dur
 	}
 	logf("webhook kill: `personio-cdc run` (child) runs its first full sync of %d persons with employment details ...", killCompany)
 	if err := waitFor(ctx, 15*time.Minute, "the first full sync", func() (bool, error) {
-		return strings.Contains(log.String(), `"msg":"sync complete","component":"scheduler","kind":"full"`), alive()
+		return fullSyncLogged(log.String()), alive()
 	}); err != nil {
 		return nil, err
 	}

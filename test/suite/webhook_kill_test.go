@@ -98,17 +98,38 @@ func (s *sim) webhookStats() personiotest.WebhookStats {
 	return st
 }
 
-// waitLog waits until the log of p holds want, failing t when p exits or limit passes.
-func waitLog(t *testing.T, p *proc, want string, limit time.Duration) {
+// waitLog waits until p logged a JSON record with every field of want (e.g. msg and kind),
+// failing t when p exits or limit passes.
+func waitLog(t *testing.T, p *proc, want map[string]string, limit time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(limit)
-	for !strings.Contains(p.log(), want) {
+	for findRecord(p, want) == nil {
 		if p.exited() || time.Now().After(deadline) {
 			p.kill()
-			t.Fatalf("the service did not log %s within %s (exit %d); log:\n%s", want, limit, p.code, p.logTail())
+			t.Fatalf("the service did not log %v within %s (exit %d); log:\n%s", want, limit, p.code, p.logTail())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// findRecord returns the first JSON log record of p with every field of want, or nil.
+func findRecord(p *proc, want map[string]string) map[string]any {
+	for line := range strings.SplitSeq(p.log(), "\n") {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) != nil {
+			continue
+		}
+		match := true
+		for k, v := range want {
+			if s, _ := rec[k].(string); s != v {
+				match = false
+			}
+		}
+		if match {
+			return rec
+		}
+	}
+	return nil
 }
 
 // TestIntegrationCrashWebhookBurst: `personio-cdc run` with its webhook receiver on (TLS, the
@@ -150,7 +171,7 @@ func TestIntegrationCrashWebhookBurst(t *testing.T) {
 	epochs := []epoch{newEpoch(t, endOffsets(t, topics...), s.truth())}
 
 	p := c.startArgs("run")
-	waitLog(t, p, `"msg":"sync complete","component":"scheduler","kind":"full"`, 2*time.Minute)
+	waitLog(t, p, map[string]string{"msg": "sync complete", "component": "scheduler", "kind": "full"}, 2*time.Minute)
 	reg := c.startArgs("webhooks", "register")
 	if code := reg.wait(t, time.Minute); code != 0 {
 		t.Fatalf("webhooks register exited %d: %s\n%s", code, reg.stdout, reg.logTail())
@@ -221,8 +242,8 @@ func TestIntegrationCrashWebhookBurst(t *testing.T) {
 	}
 
 	p = c.startArgs("run")
-	waitLog(t, p, `"msg":"webhook catch-up done"`, 3*time.Minute)
-	catchUp := logRecord(t, p, "webhook catch-up done")
+	waitLog(t, p, map[string]string{"msg": "webhook catch-up done"}, 3*time.Minute)
+	catchUp := findRecord(p, map[string]string{"msg": "webhook catch-up done"})
 	if n, _ := catchUp["events"].(float64); n == 0 {
 		t.Errorf("the catch-up after the restart listed no event: %v", catchUp)
 	}
@@ -268,17 +289,4 @@ func TestIntegrationCrashWebhookBurst(t *testing.T) {
 	if byKind["webhook"] == 0 {
 		t.Error("no event of a targeted run on the topics: the webhooks were not tested")
 	}
-}
-
-// logRecord returns the fields of the first JSON log line of p whose msg is msg.
-func logRecord(t *testing.T, p *proc, msg string) map[string]any {
-	t.Helper()
-	for line := range strings.SplitSeq(p.log(), "\n") {
-		var rec map[string]any
-		if json.Unmarshal([]byte(line), &rec) == nil && rec["msg"] == msg {
-			return rec
-		}
-	}
-	t.Fatalf("no log line %q; log:\n%s", msg, p.logTail())
-	return nil
 }
