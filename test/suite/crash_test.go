@@ -357,7 +357,7 @@ func TestIntegrationCrashService(t *testing.T) {
 	// The churn has stopped: the service's first full sync must converge on its own.
 	p := c.startArgs("run")
 	deadline := time.Now().Add(2 * time.Minute)
-	for !strings.Contains(p.log(), `"msg":"sync complete","component":"scheduler","kind":"full"`) {
+	for p.schedulerSyncs("full") == 0 {
 		if p.exited() || time.Now().After(deadline) {
 			p.kill()
 			t.Fatalf("the service did not complete a full sync; log:\n%s", p.logTail())

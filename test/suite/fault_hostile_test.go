@@ -447,7 +447,7 @@ func incrementalAfterFuture(t *testing.T, h *hostileEnv) {
 		}
 	}()
 	syncs := func(kind string) int {
-		return strings.Count(p.log(), `"msg":"sync complete","component":"scheduler","kind":"`+kind+`"`)
+		return p.schedulerSyncs(kind)
 	}
 	waitFor := func(what string, cond func() bool) {
 		t.Helper()

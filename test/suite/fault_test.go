@@ -346,7 +346,7 @@ func TestIntegrationFaultKafkaRestartService(t *testing.T) {
 	}
 
 	fulls := func() int {
-		return strings.Count(p.log(), `"msg":"sync complete","component":"scheduler","kind":"full"`)
+		return p.schedulerSyncs("full")
 	}
 	n0 := fulls()
 	deadline := time.Now().Add(2 * time.Minute)

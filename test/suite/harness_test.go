@@ -342,6 +342,24 @@ func (p *proc) log() string {
 	return string(b)
 }
 
+// schedulerSyncs counts the scheduler's "sync complete" log lines of kind (every kind when
+// empty) in the JSON log of `run`, whatever the order of their attributes.
+func (p *proc) schedulerSyncs(kind string) int {
+	n := 0
+	for line := range strings.Lines(p.log()) {
+		var rec struct {
+			Msg, Component, Kind string
+		}
+		if json.Unmarshal([]byte(line), &rec) != nil {
+			continue
+		}
+		if rec.Msg == "sync complete" && rec.Component == "scheduler" && (kind == "" || rec.Kind == kind) {
+			n++
+		}
+	}
+	return n
+}
+
 func (p *proc) logTail() string {
 	s := p.log()
 	if len(s) > 4000 {
