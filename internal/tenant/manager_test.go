@@ -17,6 +17,7 @@ import (
 
 	"github.com/personio-cdc/personio-cdc/internal/codec"
 	"github.com/personio-cdc/personio-cdc/internal/config"
+	"github.com/personio-cdc/personio-cdc/internal/group"
 	"github.com/personio-cdc/personio-cdc/internal/kafka"
 	"github.com/personio-cdc/personio-cdc/internal/personio/personiotest"
 	"github.com/personio-cdc/personio-cdc/internal/service"
@@ -25,6 +26,9 @@ import (
 	syncrun "github.com/personio-cdc/personio-cdc/pipeline/sync"
 	"github.com/personio-cdc/personio-cdc/pipeline/sync/oracle"
 )
+
+// The manager is what the consumer group hands tenants to.
+var _ group.Owner = (*Manager)(nil)
 
 // env is one process's shared parts against kfake and srfake.
 type env struct {
