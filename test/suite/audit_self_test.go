@@ -124,7 +124,7 @@ func checkAuditCases(t *testing.T, topic string, entity change.Entity, cases []a
 		t.Run(tc.name, func(t *testing.T) {
 			var got []string
 			errorf := func(format string, args ...any) { got = append(got, fmt.Sprintf(format, args...)) }
-			checkTopic(errorf, topic, entity, tc.recs, epochs, deleted)
+			checkTopic(errorf, topic, tenant, entity, tc.recs, epochs, deleted)
 			all := strings.Join(got, "\n")
 			switch {
 			case tc.want == "" && len(got) > 0:

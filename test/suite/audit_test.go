@@ -32,7 +32,13 @@ type epoch struct {
 
 func newEpoch(t testing.TB, start offsets, tr personiotest.Truth) epoch {
 	t.Helper()
-	want, err := expected(tr, nil) // no windows: compensations are added below
+	return newTenantEpoch(t, tenant, start, tr)
+}
+
+// newTenantEpoch is newEpoch for the keys of tenant name (one company of many on shared topics).
+func newTenantEpoch(t testing.TB, name string, start offsets, tr personiotest.Truth) epoch {
+	t.Helper()
+	want, err := expectedFor(tr, name, nil) // no windows: compensations are added below
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +54,7 @@ func newEpoch(t testing.TB, start offsets, tr personiotest.Truth) epoch {
 		if err != nil {
 			t.Fatal(err)
 		}
-		e.keys[change.Compensations][change.Key(tenant, rec.RecordID())] = true
+		e.keys[change.Compensations][change.Key(name, rec.RecordID())] = true
 	}
 	return e
 }
@@ -125,7 +131,7 @@ func auditRecords(t *testing.T, c *cdc, epochs []epoch, churnDeleted map[string]
 		topic := topics[i]
 		recs := integration.RunVerifier(t, topic)
 		all = append(all, recs...)
-		tl, live := checkTopic(t.Errorf, topic, entity, recs, epochs, churnDeleted)
+		tl, live := checkTopic(t.Errorf, topic, tenant, entity, recs, epochs, churnDeleted)
 		tl.Keys = len(live)
 		total.add(tl)
 		if cmp := compare[entity]; cmp != nil {
@@ -145,7 +151,8 @@ type seen struct {
 
 // checkTopic checks the records of one topic, in partition and offset order, reporting every
 // violation through errorf; it returns what it counted and the live keys' "after" records.
-func checkTopic(errorf func(format string, args ...any), topic string, entity change.Entity, recs []integration.VerifiedRecord,
+// The records are those of tenant name (keys "<name>:<id>"; auditTenants splits shared topics).
+func checkTopic(errorf func(format string, args ...any), topic, name string, entity change.Entity, recs []integration.VerifiedRecord,
 	epochs []epoch, churnDeleted map[string]bool) (tally, map[string]map[string]any) {
 	var tl tally
 	live := map[string]map[string]any{}
@@ -257,7 +264,7 @@ func checkTopic(errorf func(format string, args ...any), topic string, entity ch
 			if epochs[ep].keys[entity][key] {
 				fail("%s: FALSE DELETE: the key is in the truth of epoch %d", at, ep)
 			}
-			if entity == change.Persons && !churnDeleted[strings.TrimPrefix(key, tenant+":")] {
+			if entity == change.Persons && !churnDeleted[strings.TrimPrefix(key, name+":")] {
 				fail("%s: FALSE DELETE: the churn never deleted this person", at)
 			}
 			if entity == change.Employments {
@@ -324,7 +331,12 @@ func windows() []personio.Window { return extract.Windows(time.Now(), lookback) 
 // whether or not their person is in tr.Persons: a hostile case's expectation may leave a
 // person out of the persons topic (a record too large to publish) but not their employments.
 func expected(tr personiotest.Truth, ws []personio.Window) (oracle.State, error) {
-	st, err := oracle.Expected(tr, tenant, ws)
+	return expectedFor(tr, tenant, ws)
+}
+
+// expectedFor is expected for the keys of tenant name.
+func expectedFor(tr personiotest.Truth, name string, ws []personio.Window) (oracle.State, error) {
+	st, err := oracle.Expected(tr, name, ws)
 	if err != nil {
 		return nil, err
 	}
@@ -339,7 +351,7 @@ func expected(tr personiotest.Truth, ws []personio.Window) (oracle.State, error)
 			if err != nil {
 				return nil, err
 			}
-			emps[change.Key(tenant, rec.RecordID())] = h
+			emps[change.Key(name, rec.RecordID())] = h
 		}
 	}
 	st[change.Employments] = emps
@@ -385,6 +397,13 @@ func checkConverged(t *testing.T, c *cdc, tr personiotest.Truth, kind string) {
 // replayHashes replays every topic with the service's own reader and codec.
 func replayHashes(t *testing.T, c *cdc) map[change.Entity]map[string]change.Hash {
 	t.Helper()
+	return replayTopics(t, c.topics())
+}
+
+// replayTopics replays topics (one per entity, in change.Entities order) with the service's
+// own reader (read_committed) and codec: every key's content hash, by entity.
+func replayTopics(t *testing.T, topics []string) map[change.Entity]map[string]change.Hash {
+	t.Helper()
 	env := integration.Env(t)
 	kc, err := kafka.New(kafka.Config{Brokers: env.Brokers})
 	if err != nil {
@@ -399,7 +418,7 @@ func replayHashes(t *testing.T, c *cdc) map[change.Entity]map[string]change.Hash
 	defer cancel()
 	out := map[change.Entity]map[string]change.Hash{}
 	for i, e := range change.Entities() {
-		rp, err := oracle.ReplayTopic(ctx, kc, codec.New(reg), c.topics()[i], e)
+		rp, err := oracle.ReplayTopic(ctx, kc, codec.New(reg), topics[i], e)
 		if err != nil {
 			t.Fatalf("replay %s: %v", e, err)
 		}

@@ -208,13 +208,13 @@ func setHostile(t *testing.T, s *sim, cases ...personiotest.Hostile) {
 	if cases == nil {
 		cases = []personiotest.Hostile{}
 	}
-	s.admin(http.MethodPut, "/admin/hostile", cases, nil)
+	s.call(http.MethodPut, "/hostile", cases, nil)
 }
 
 func hostileState(t *testing.T, s *sim) personiotest.HostileState {
 	t.Helper()
 	var st personiotest.HostileState
-	s.admin(http.MethodGet, "/admin/hostile", nil, &st)
+	s.call(http.MethodGet, "/hostile", nil, &st)
 	return st
 }
 

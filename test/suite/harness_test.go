@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -87,6 +88,17 @@ type sim struct {
 	t   testing.TB
 	url string
 	cmd *exec.Cmd
+	// admin is the root of the admin endpoints: /admin, or /admin/companies/<id> for one
+	// company of a simulator serving several (company).
+	admin string
+}
+
+// company returns the view of company id (personiotest.CompanyID) of a simulator started
+// with --companies: truth, churn, stats and faults of that company alone.
+func (s *sim) company(id string) *sim {
+	c := *s
+	c.admin = "/admin/companies/" + id
+	return &c
 }
 
 // startSim starts personio-sim with args and waits for the URL it prints first.
@@ -106,7 +118,7 @@ func startSim(t testing.TB, args ...string) *sim {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &sim{t: t, cmd: cmd}
+	s := &sim{t: t, cmd: cmd, admin: "/admin"}
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		done := make(chan struct{})
@@ -141,7 +153,8 @@ func startSim(t testing.TB, args ...string) *sim {
 	return s
 }
 
-func (s *sim) admin(method, path string, in, out any) {
+// call sends one admin request; path is relative to s.admin ("/truth").
+func (s *sim) call(method, path string, in, out any) {
 	s.t.Helper()
 	var body io.Reader
 	if in != nil {
@@ -153,7 +166,7 @@ func (s *sim) admin(method, path string, in, out any) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, s.url+path, body)
+	req, err := http.NewRequestWithContext(ctx, method, s.url+s.admin+path, body)
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -175,24 +188,24 @@ func (s *sim) admin(method, path string, in, out any) {
 
 func (s *sim) churn(c personiotest.Churn) personiotest.ChurnResult {
 	var res personiotest.ChurnResult
-	s.admin(http.MethodPost, "/admin/churn", c, &res)
+	s.call(http.MethodPost, "/churn", c, &res)
 	return res
 }
 
 func (s *sim) truth() personiotest.Truth {
 	var tr personiotest.Truth
-	s.admin(http.MethodGet, "/admin/truth", nil, &tr)
+	s.call(http.MethodGet, "/truth", nil, &tr)
 	return tr
 }
 
 func (s *sim) stats() personiotest.Stats {
 	var st personiotest.Stats
-	s.admin(http.MethodGet, "/admin/stats", nil, &st)
+	s.call(http.MethodGet, "/stats", nil, &st)
 	return st
 }
 
 func (s *sim) setFaults(f personiotest.Faults) {
-	s.admin(http.MethodPut, "/admin/faults", f, nil)
+	s.call(http.MethodPut, "/faults", f, nil)
 }
 
 // statusCount sums the API replies of a status over every endpoint.
@@ -216,6 +229,17 @@ type cdc struct {
 
 func newCDC(t testing.TB, s *sim, extra ...string) *cdc {
 	t.Helper()
+	return newCDCEnv(t, append([]string{
+		"PERSONIO_CLIENT_ID=" + personiotest.DefaultClientID,
+		"PERSONIO_CLIENT_SECRET=" + personiotest.DefaultClientSecret,
+		"PERSONIO_TENANT=" + tenant,
+	}, extra...), s)
+}
+
+// newCDCEnv is newCDC without a tenant: tenant holds the tenant's settings (PERSONIO_TENANT
+// and its credential, or TENANTS_FILE) and any extra settings.
+func newCDCEnv(t testing.TB, tenant []string, s *sim) *cdc {
+	t.Helper()
 	env := integration.Env(t)
 	brokers = env.Brokers
 	prefix := integration.UniqueTopic(t, "safety")
@@ -223,9 +247,6 @@ func newCDC(t testing.TB, s *sim, extra ...string) *cdc {
 		"PATH=" + os.Getenv("PATH"),
 		"HOME=" + os.Getenv("HOME"),
 		"PERSONIO_BASE_URL=" + s.url,
-		"PERSONIO_CLIENT_ID=" + personiotest.DefaultClientID,
-		"PERSONIO_CLIENT_SECRET=" + personiotest.DefaultClientSecret,
-		"PERSONIO_TENANT=" + tenant,
 		"KAFKA_BROKERS=" + strings.Join(env.Brokers, ","),
 		"SCHEMA_REGISTRY_URL=" + env.RegistryURL,
 		"TOPIC_PREFIX=" + prefix,
@@ -242,7 +263,7 @@ func newCDC(t testing.TB, s *sim, extra ...string) *cdc {
 		"LOG_FORMAT=json",
 		"LOG_LEVEL=info",
 	}
-	return &cdc{t: t, env: append(vars, extra...), prefix: prefix, dir: t.TempDir()}
+	return &cdc{t: t, env: append(vars, tenant...), prefix: prefix, dir: t.TempDir()}
 }
 
 // topics returns the topic of every entity the service publishes (change.Entities), in the
@@ -279,6 +300,13 @@ func (c *cdc) start(kind string) *proc {
 // startArgs runs personio-cdc with args.
 func (c *cdc) startArgs(args ...string) *proc {
 	c.t.Helper()
+	return c.startEnv(nil, args...)
+}
+
+// startEnv runs personio-cdc with args and extra settings on top of c's (e.g. one instance's
+// ADMIN_ADDR).
+func (c *cdc) startEnv(extra []string, args ...string) *proc {
+	c.t.Helper()
 	c.runs++
 	logPath := filepath.Join(c.dir, fmt.Sprintf("sync-%03d.log", c.runs))
 	logf, err := os.Create(logPath)
@@ -286,7 +314,7 @@ func (c *cdc) startArgs(args ...string) *proc {
 		c.t.Fatal(err)
 	}
 	cmd := exec.Command(filepath.Join(binaries(c.t), "personio-cdc"), args...)
-	cmd.Env = c.env
+	cmd.Env = append(slices.Clone(c.env), extra...)
 	p := &proc{cmd: cmd, stderr: logPath, stdout: new(bytes.Buffer), done: make(chan struct{})}
 	cmd.Stdout = p.stdout
 	cmd.Stderr = logf

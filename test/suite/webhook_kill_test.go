@@ -94,7 +94,7 @@ func freeAddr(t *testing.T) string {
 
 func (s *sim) webhookStats() personiotest.WebhookStats {
 	var st personiotest.WebhookStats
-	s.admin(http.MethodGet, "/admin/webhooks", nil, &st)
+	s.call(http.MethodGet, "/webhooks", nil, &st)
 	return st
 }
 
