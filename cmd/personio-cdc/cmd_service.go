@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/personio-cdc/personio-cdc/internal/config"
+	"github.com/personio-cdc/personio-cdc/internal/group"
 	"github.com/personio-cdc/personio-cdc/internal/metrics"
 	"github.com/personio-cdc/personio-cdc/internal/progress"
 	"github.com/personio-cdc/personio-cdc/internal/service"
@@ -49,32 +50,60 @@ func cmdRun(ctx context.Context, a *app, args []string) int {
 		_ = shared.Kafka.Close()
 		return fail(a, "run", err)
 	}
-	// One tenant alone keeps the old behaviour: its fatal error stops the process.
-	mgr, err := tenant.New(tenant.Options{Kafka: shared.Kafka, Registry: shared.Registry, Registerer: reg,
-		Logger: logger, StopOnFatal: len(tenants) == 1}, tenants)
+	// One tenant alone keeps the old behaviour: its fatal error stops the process. In a
+	// consumer group the tenants are shared out between instances and each publishes through
+	// its own fenced producer.
+	grouped := cfg.Membership.Grouped()
+	opts := tenant.Options{Kafka: shared.Kafka, Registry: shared.Registry, Registerer: reg, Logger: logger,
+		StopOnFatal: len(tenants) == 1 && !grouped, Assigned: grouped}
+	if grouped {
+		opts.Group, opts.Fence = cfg.Membership.GroupID, service.KafkaConfig(cfg)
+	}
+	mgr, err := tenant.New(opts, tenants)
+	var g *group.Group
+	if err == nil && grouped {
+		g, err = group.New(service.GroupOptions(cfg, tenantNames(tenants), mgr, shared.Kafka, reg,
+			logger.With("component", "group")))
+		if err == nil {
+			mgr.ReportGroup(g.Status)
+		}
+	}
 	if err == nil {
 		var life *service.Lifecycle
 		if life, err = mgr.Lifecycle(reg, bi.Version, cfg); err == nil {
 			if cfg.Tenants.File != "" {
-				go watchTenants(ctx, mgr, cfg, logger)
+				go watchTenants(ctx, mgr, g, cfg, logger)
 			}
-			return serve(ctx, life, logger, bi.Version, cfg, tenants)
+			return serve(ctx, life, g, logger, bi.Version, cfg, tenants)
 		}
 	}
 	_ = shared.Kafka.Close()
-	if errors.Is(err, tenant.ErrConfig) {
+	if errors.Is(err, tenant.ErrConfig) || errors.Is(err, group.ErrInvalidOptions) {
 		fmt.Fprintf(a.stderr, "personio-cdc run: %v\n", err)
 		return exitConfig
 	}
 	return fail(a, "run", err)
 }
 
-// watchTenants applies every change of TENANTS_FILE to the running tenants until ctx ends; a
-// file that does not load, or a set the manager refuses, changes nothing.
-func watchTenants(ctx context.Context, mgr *tenant.Manager, base config.Config, logger *slog.Logger) {
+// tenantNames returns the tenants' names in configuration order.
+func tenantNames(cfgs []config.Config) []string {
+	names := make([]string, len(cfgs))
+	for i, c := range cfgs {
+		names[i] = c.Personio.Tenant
+	}
+	return names
+}
+
+// watchTenants applies every change of TENANTS_FILE to the running tenants (and, in a
+// consumer group, to the tenants the group shares out) until ctx ends; a file that does not
+// load, or a set the manager refuses, changes nothing.
+func watchTenants(ctx context.Context, mgr *tenant.Manager, g *group.Group, base config.Config, logger *slog.Logger) {
 	config.WatchTenants(ctx, base.Tenants.File, base, base.Tenants.PollInterval, func(cfgs []config.Config, err error) {
 		if err == nil {
 			err = mgr.Apply(ctx, cfgs)
+		}
+		if err == nil && g != nil {
+			err = g.SetTenants(tenantNames(cfgs))
 		}
 		if err != nil {
 			logger.Error("tenants file not applied; the tenants of the last good file go on", "err", err)
@@ -84,21 +113,42 @@ func watchTenants(ctx context.Context, mgr *tenant.Manager, base config.Config, 
 	})
 }
 
-// serve runs the lifecycle until a signal or a fatal error and maps the end to an exit code.
-func serve(ctx context.Context, life *service.Lifecycle, logger *slog.Logger, version string, cfg config.Config, tenants []config.Config) int {
-	names := make([]string, len(tenants))
-	for i, c := range tenants {
-		names[i] = c.Personio.Tenant
-	}
-	logger.Info("personio-cdc starting", "version", version, "tenants", strings.Join(names, ","),
+// serve runs the lifecycle (and the consumer group's membership, g, when not nil) until a
+// signal or a fatal error and maps the end to an exit code. Shutdown order in a group: the
+// signal makes the member release its tenants (their syncs cancelled, each stopped before it
+// returns) and leave the group, so that the other instances take them at once, while the
+// lifecycle stops the schedules and the admin server; the Kafka client closes last.
+func serve(ctx context.Context, life *service.Lifecycle, g *group.Group, logger *slog.Logger, version string, cfg config.Config, tenants []config.Config) int {
+	logger.Info("personio-cdc starting", "version", version, "tenants", strings.Join(tenantNames(tenants), ","),
 		"topics", strings.Join(service.Topics(cfg), ","), "full_sync_interval", cfg.Sync.FullInterval,
-		"incremental_sync_interval", cfg.Sync.IncrementalInterval)
-	if err := life.Serve(ctx); err != nil {
-		if service.IsFatal(err) {
-			logger.Error("personio-cdc stopped: a sync failed in a way no retry can fix", "err", err)
-		} else {
-			logger.Error("personio-cdc stopped with an error", "err", err)
-		}
+		"incremental_sync_interval", cfg.Sync.IncrementalInterval, "group", cfg.Membership.GroupID)
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	groupDone := make(chan error, 1)
+	if g != nil {
+		go func() {
+			err := g.Run(sctx)
+			if ctx.Err() == nil && err != nil && !errors.Is(err, context.Canceled) {
+				logger.Error("personio-cdc stopping: the consumer group cannot be joined", "err", err)
+				cancel()
+			}
+			groupDone <- err
+		}()
+	} else {
+		groupDone <- nil
+	}
+	err := life.Serve(sctx)
+	cancel()
+	gerr := <-groupDone
+	switch {
+	case err != nil && service.IsFatal(err):
+		logger.Error("personio-cdc stopped: a sync failed in a way no retry can fix", "err", err)
+	case err != nil:
+		logger.Error("personio-cdc stopped with an error", "err", err)
+	case ctx.Err() == nil && gerr != nil && !errors.Is(gerr, context.Canceled):
+		err = gerr
+	}
+	if err != nil {
 		return exitError
 	}
 	return exitOK

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -88,7 +89,14 @@ func TestTenantsFile(t *testing.T) {
 // TestRunServesEveryTenantOfTheFile: run serves every tenant of TENANTS_FILE in one process
 // (/status lists them, each synced from its own Personio account), and picks up a change of
 // the file without a restart: a removed tenant stops, an added one starts.
-func TestRunServesEveryTenantOfTheFile(t *testing.T) {
+func TestRunServesEveryTenantOfTheFile(t *testing.T) { testRunServesTenants(t, false) }
+
+// TestRunSharesTenantsInAGroup: with GROUP_ID the same process joins the consumer group,
+// which assigns it every tenant (it is the only member), /status shows its membership, and a
+// reload of the file reaches the group's share-out too.
+func TestRunSharesTenantsInAGroup(t *testing.T) { testRunServesTenants(t, true) }
+
+func testRunServesTenants(t *testing.T, grouped bool) {
 	w := newWorld(t)
 	rate := personiotest.Rate{PerMinute: 60000, Burst: 200}
 	sims := personiotest.NewTestCompanies(t, 3, personiotest.Options{Persons: 5, Seed: 3, RateLimit: rate, CompensationRateLimit: rate})
@@ -114,6 +122,9 @@ func TestRunServesEveryTenantOfTheFile(t *testing.T) {
 	write("defaults:\n  incremental_sync_interval: 0s\n  employment_refresh_period: 0s\ntenants:\n" + entry(1) + entry(2))
 	addr := freeAddr(t)
 	env := w.with("TENANTS_FILE", path, "TENANTS_POLL_INTERVAL", "1s", "ADMIN_ADDR", addr)
+	if grouped {
+		env["GROUP_ID"], env["GROUP_WORK_PARTITIONS"], env["GROUP_SESSION_TIMEOUT"] = "cdc", "8", "6s"
+	}
 	for _, k := range []string{"PERSONIO_TENANT", "PERSONIO_CLIENT_ID", "PERSONIO_CLIENT_SECRET_FILE", "PERSONIO_BASE_URL"} {
 		delete(env, k)
 	}
@@ -140,6 +151,9 @@ func TestRunServesEveryTenantOfTheFile(t *testing.T) {
 				Outcome string `json:"outcome"`
 			} `json:"last_result"`
 		} `json:"tenants"`
+		Group *struct {
+			Owned []string `json:"owned_tenants"`
+		} `json:"group"`
 	}
 	// synced waits until /status shows exactly the tenants want, each with a complete sync.
 	synced := func(want ...string) {
@@ -159,6 +173,11 @@ func TestRunServesEveryTenantOfTheFile(t *testing.T) {
 				for i, st := range d.States {
 					tn := d.Tenants[i]
 					ok = ok && st.Tenant == want[i] && st.State == "running" && tn.Tenant == want[i] && tn.Last != nil && tn.Last.Outcome == "complete"
+				}
+				if grouped {
+					ok = ok && d.Group != nil && slices.Equal(d.Group.Owned, want)
+				} else if d.Group != nil {
+					t.Fatalf("/status shows a group without GROUP_ID: %s", body)
 				}
 				if ok {
 					return

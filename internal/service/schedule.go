@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/personio-cdc/personio-cdc/internal/codec"
+	"github.com/personio-cdc/personio-cdc/internal/kafka"
 	"github.com/personio-cdc/personio-cdc/internal/personio"
 	syncrun "github.com/personio-cdc/personio-cdc/pipeline/sync"
 )
@@ -290,6 +291,11 @@ func (s *Scheduler) runOnce(ctx context.Context, kind syncrun.Kind) (rep runRepo
 		s.logger.Error("sync refused: a schema id no longer names the service's schema and the registry does not register it again",
 			"kind", kind, "sync_id", res.SyncID, "err", err)
 		return rep, nil
+	case err != nil && errors.Is(err, kafka.ErrFenced):
+		// Another instance of the consumer group took the tenant over and fenced this one:
+		// nothing this sync wrote is visible to read_committed readers, and no retry may write.
+		return rep, Fatal(fmt.Errorf("another instance took this tenant over (its transactional id was fenced); "+
+			"this instance publishes nothing more for it: %w", err))
 	case err != nil && errors.Is(err, codec.ErrIncompatible):
 		return rep, Fatal(fmt.Errorf("the schema registry rejects a schema as incompatible with its subject; "+
 			"restore the compatibility or register a compatible schema, then restart: %w", err))

@@ -16,6 +16,7 @@ import (
 	"github.com/personio-cdc/personio-cdc/internal/redact"
 	"github.com/personio-cdc/personio-cdc/internal/refresh"
 	"github.com/personio-cdc/personio-cdc/pipeline/change"
+	"github.com/personio-cdc/personio-cdc/pipeline/publish"
 	syncrun "github.com/personio-cdc/personio-cdc/pipeline/sync"
 )
 
@@ -50,6 +51,10 @@ type Shared struct {
 	// Reader reads the topics for the tenant's state (default Kafka); a tenant's view of a
 	// tenant.Replay reads each topic once for every tenant of the process.
 	Reader syncrun.TopicReader
+	// Producer, when set, publishes the tenant's events instead of Kafka: in a consumer group
+	// (GROUP_ID) the tenant's transactional producer, which fences the instance that owned the
+	// tenant before (kafka.TxnProducer).
+	Producer publish.Producer
 }
 
 // Redactor returns the redactor of cfg's secrets: the Personio client secret, the Kafka SASL
@@ -127,6 +132,9 @@ func BuildTenant(cfg config.Config, sh Shared, reg prometheus.Registerer, logger
 	rc := RunnerConfig(cfg)
 	rc.Source = s.Personio
 	rc.Producer = s.Kafka
+	if sh.Producer != nil {
+		rc.Producer = sh.Producer
+	}
 	rc.Registry = s.Registry
 	rc.Codec = codec.New(s.Registry)
 	rc.Reader = s.Reader

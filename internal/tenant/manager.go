@@ -24,6 +24,7 @@ import (
 
 	"github.com/personio-cdc/personio-cdc/internal/codec"
 	"github.com/personio-cdc/personio-cdc/internal/config"
+	"github.com/personio-cdc/personio-cdc/internal/group"
 	"github.com/personio-cdc/personio-cdc/internal/kafka"
 	"github.com/personio-cdc/personio-cdc/internal/personio"
 	"github.com/personio-cdc/personio-cdc/internal/service"
@@ -54,6 +55,15 @@ type Options struct {
 	Gather time.Duration
 	// Reader reads the topics for the tenants' state (default Kafka).
 	Reader TopicReader
+	// Group is the consumer group's id (GROUP_ID) when instances share the tenants out. Each
+	// tenant then publishes through a transactional producer of its own, transactional id
+	// "<Group>.<tenant>", built on Fence's connection settings. Before its first sync reads
+	// the state, a started tenant takes that id over, which fences the instance that owned the
+	// tenant before: whatever that instance still writes is aborted and never seen by a
+	// read_committed reader, and its next write fails (the tenant stops there with reason
+	// "fenced"). Empty: the tenants publish through Kafka, unfenced (one instance).
+	Group string
+	Fence kafka.Config
 }
 
 // Tenant states in /status.
@@ -74,6 +84,8 @@ const (
 	ReasonWebhookListen      = "webhook_listen"
 	ReasonBuild              = "invalid_settings"
 	ReasonFatal              = "fatal"
+	// ReasonFenced: another instance of the group took the tenant over (see Options.Group).
+	ReasonFenced = "fenced"
 )
 
 // ErrConfig marks a set of tenant configurations Apply or New refuses as a whole.
@@ -95,6 +107,8 @@ type Manager struct {
 	units   map[string]*unit
 	loop    *loopState // nil outside Loop
 	fatal   chan error // StopOnFatal: the first fatal error of a tenant
+
+	groupStatus func() group.Status // ReportGroup; nil outside a consumer group
 }
 
 // loopState is the lifetime of Loop: tenants started while it runs drain under work.
@@ -343,7 +357,8 @@ type unit struct {
 	logger *slog.Logger         // names the tenant, redacts its secrets
 	stack  *service.Stack
 	svc    *service.Unit
-	halt   func() // stops its schedule and webhook trigger
+	fence  *kafka.TxnProducer // nil outside a consumer group
+	halt   func()             // stops its schedule and webhook trigger
 	stop   <-chan struct{}
 	work   context.Context
 	cancel context.CancelFunc
@@ -371,9 +386,19 @@ func (m *Manager) build(c config.Config, work context.Context) *unit {
 	logger := service.Redactor(c).Logger(m.logger.With("tenant", name))
 	u.logger = logger
 	wreg := prometheus.WrapRegistererWith(prometheus.Labels{"tenant": name}, u.reg)
+	sh := service.Shared{Kafka: m.opts.Kafka, Registry: m.opts.Registry, Reader: m.replay.Reader(name)}
 	var err error
-	u.stack, err = service.BuildTenant(c, service.Shared{Kafka: m.opts.Kafka, Registry: m.opts.Registry,
-		Reader: m.replay.Reader(name)}, wreg, logger)
+	if m.opts.Group != "" {
+		// Lazy: nothing connects here (m.mu is held); run takes the id over before the first sync.
+		fc := m.opts.Fence
+		fc.Registerer, fc.Logger = wreg, logger.With("component", "kafka-txn")
+		u.fence, err = kafka.NewTxnProducer(ctx, fc, kafka.TxnID(m.opts.Group, name),
+			kafka.TxnLazy(), kafka.TxnSizeLimits(m.opts.Kafka))
+		sh.Producer = u.fence
+	}
+	if err == nil {
+		u.stack, err = service.BuildTenant(c, sh, wreg, logger)
+	}
 	if err == nil {
 		u.svc, err = u.stack.Unit(wreg, func() {
 			if !u.first.Swap(true) {
@@ -383,6 +408,9 @@ func (m *Manager) build(c config.Config, work context.Context) *unit {
 	}
 	if err != nil {
 		u.svc = nil
+		if u.fence != nil {
+			_ = u.fence.Close()
+		}
 		close(u.done)
 		m.markStopped(u, ReasonBuild, err)
 		return u
@@ -398,6 +426,17 @@ func (m *Manager) build(c config.Config, work context.Context) *unit {
 func (m *Manager) run(u *unit) {
 	defer close(u.done)
 	stop, work := u.stop, u.work
+	if u.fence != nil {
+		defer u.fence.Close()
+		if err := m.acquire(u); err != nil {
+			if !errors.Is(err, context.Canceled) {
+				m.mu.Lock()
+				m.markStopped(u, ReasonFenced, err)
+				m.mu.Unlock()
+			}
+			return
+		}
+	}
 	var wg gosync.WaitGroup
 	var hooksErr error
 	if u.svc.Webhooks != nil {
@@ -418,6 +457,8 @@ func (m *Manager) run(u *unit) {
 	}
 	reason := ReasonFatal
 	switch {
+	case errors.Is(err, kafka.ErrFenced):
+		reason = ReasonFenced
 	case errors.Is(err, personio.ErrAuth):
 		reason = ReasonCredentialRefused
 	case errors.Is(err, codec.ErrIncompatible):
@@ -433,6 +474,33 @@ func (m *Manager) run(u *unit) {
 		case m.fatal <- err:
 		default:
 		}
+	}
+}
+
+// acquire takes the tenant's transactional id over before its first sync (Options.Group),
+// retrying while Kafka is out of reach until the tenant is stopped. It returns nil once the
+// id is this instance's, context.Canceled when the tenant was stopped first, or the error
+// that no retry fixes (another producer took the id in between: kafka.ErrFenced).
+func (m *Manager) acquire(u *unit) error {
+	backoff := time.Second
+	for {
+		err := u.fence.Acquire(u.work)
+		if err == nil {
+			u.logger.Info("tenant's transactional id taken over: an earlier owner is fenced")
+			return nil
+		}
+		if errors.Is(err, kafka.ErrFenced) {
+			return err
+		}
+		u.logger.Warn("taking the tenant's transactional id over failed; retrying", "err", err, "backoff", backoff)
+		select {
+		case <-u.stop:
+			return context.Canceled
+		case <-u.work.Done():
+			return context.Canceled
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 30*time.Second)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/personio-cdc/personio-cdc/internal/admin"
 	"github.com/personio-cdc/personio-cdc/internal/config"
+	"github.com/personio-cdc/personio-cdc/internal/group"
 	"github.com/personio-cdc/personio-cdc/internal/redact"
 	"github.com/personio-cdc/personio-cdc/internal/refresh"
 	"github.com/personio-cdc/personio-cdc/internal/service"
@@ -34,6 +35,15 @@ type State struct {
 type Status struct {
 	service.Status
 	TenantStates []State `json:"tenant_states"`
+	// Group is this instance's membership of the consumer group (GROUP_ID); absent outside one.
+	Group *group.Status `json:"group,omitempty"`
+}
+
+// ReportGroup makes /status show the consumer group membership fn returns (group.Group.Status).
+func (m *Manager) ReportGroup(fn func() group.Status) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.groupStatus = fn
 }
 
 // States returns the state of every configured tenant, in configuration order.
@@ -72,6 +82,10 @@ func (m *Manager) Status(version string, started time.Time, base config.Config) 
 	st.TenantStates = m.States()
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.groupStatus != nil {
+		gs := m.groupStatus()
+		st.Group = &gs
+	}
 	for _, c := range m.configs {
 		u, ok := m.units[c.Personio.Tenant]
 		if !ok || u.svc == nil {
