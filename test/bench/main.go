@@ -27,7 +27,7 @@ func run() error {
 	var (
 		scale   = flag.String("scale", envOr("BENCH_SCALE", "full"), "full or small")
 		doc     = flag.String("doc", "docs/BENCHMARKS.md", "document whose results block is replaced (empty: none)")
-		only    = flag.String("only", "", "comma list of groups to run: api, process, pipeline, refresh, webhook (default all; api includes comp, the compensation-limit figures); publish runs only publish_vs_raw; webhook-latency and webhook-kill run one part of webhook; refresh needs no Kafka")
+		only    = flag.String("only", "", "comma list of groups to run: api, process, pipeline, refresh, webhook, tenants (default all; api includes comp, the compensation-limit figures); publish runs only publish_vs_raw; webhook-latency and webhook-kill run one part of webhook; refresh needs no Kafka")
 		child   = flag.String("child-rebuild", "", "internal: rebuild the state of this topic prefix and report")
 		command = flag.String("command", "make bench", "command recorded in the document")
 		batch   = flag.Int("publish-batch", 0, "events per producer call of our publisher (0: the service default)")
@@ -46,7 +46,7 @@ func run() error {
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(os.Stderr, "%s  "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
 	}
-	groups := map[string]bool{"api": true, "pipeline": true, "process": true, "refresh": true, "webhook": true}
+	groups := map[string]bool{"api": true, "pipeline": true, "process": true, "refresh": true, "webhook": true, "tenants": true}
 	if *only != "" {
 		groups = map[string]bool{}
 		for g := range strings.SplitSeq(*only, ",") {
@@ -56,7 +56,7 @@ func run() error {
 
 	var e env
 	if groups["api"] || groups["process"] || groups["pipeline"] || groups["publish"] || groups["webhook"] ||
-		groups["webhook-latency"] || groups["webhook-kill"] {
+		groups["webhook-latency"] || groups["webhook-kill"] || groups["tenants"] {
 		if e, err = envFromOS(); err != nil {
 			return err
 		}
@@ -117,6 +117,18 @@ func run() error {
 	}
 	if groups["webhook"] || groups["webhook-kill"] {
 		f, err := lostAfterKillFigures(ctx, sc, e, incr, logf)
+		if err != nil {
+			return err
+		}
+		figs = append(figs, f...)
+	}
+	if groups["tenants"] {
+		ts := tenantsScale{tenants: 100, persons: 1000, factor: 30, idle: time.Minute}
+		if *scale != "full" {
+			ts = tenantsScale{tenants: 10, persons: 100, factor: 60, idle: 20 * time.Second}
+			notes = append(notes, "Tenants figures at small scale: 10 tenants of 100 persons, the CPU figure's schedule compressed by 60; the tenants_100_* figures are for those, not 100 of 1,000.")
+		}
+		f, err := tenantsFigures(ctx, e, ts, logf)
 		if err != nil {
 			return err
 		}
