@@ -593,15 +593,23 @@ func (tb *tenantsBench) rebalance(ctx context.Context, sc tenantsScale) (rebalan
 			owned[i] = st.owned()
 			total += len(owned[i])
 		}
-		return n == len(tb.names) && total == len(tb.names) && len(owned[0]) > 0,
+		return n == len(tb.names) && total == len(tb.names),
 			fmt.Sprintf("%d of %d tenants synced; the instances run %d, %d and %d", n, len(tb.names), len(owned[0]), len(owned[1]), len(owned[2]))
 	}, insts...)
 	if err != nil {
 		return rebalanceResult{}, err
 	}
-	victim := owned[0]
-	tb.logf("tenants: started in %s; the instances run %d, %d and %d tenants; killing the first",
-		time.Since(began).Round(time.Second), len(owned[0]), len(owned[1]), len(owned[2]))
+	// The victim is the instance with the most tenants (the work topic's partitions, not the
+	// tenants, are what the group spreads evenly).
+	v := 0
+	for i := range owned {
+		if len(owned[i]) > len(owned[v]) {
+			v = i
+		}
+	}
+	victim := owned[v]
+	tb.logf("tenants: started in %s; the instances run %d, %d and %d tenants; killing instance %d",
+		time.Since(began).Round(time.Second), len(owned[0]), len(owned[1]), len(owned[2]), v+1)
 	byName := map[string]*personiotest.Server{}
 	for i, name := range tb.names {
 		byName[name] = tb.cos.Servers()[i]
@@ -613,13 +621,19 @@ func (tb *tenantsBench) rebalance(ctx context.Context, sc tenantsScale) (rebalan
 	}
 	change()
 	killed := time.Now()
-	_ = insts[0].cmd.Process.Kill()
-	<-insts[0].done
+	_ = insts[v].cmd.Process.Kill()
+	<-insts[v].done
 	change()
 	changed := time.Now()
+	var others []*child
+	for i, c := range insts {
+		if i != v {
+			others = append(others, c)
+		}
+	}
 	var done map[string]time.Time
 	err = waitUntil(ctx, 10*time.Minute, "the killed instance's tenants synced elsewhere", func() (bool, string) {
-		done = firstFull(changed, insts[1].log, insts[2].log)
+		done = firstFull(changed, others[0].log, others[1].log)
 		n := 0
 		for _, name := range victim {
 			if _, ok := done[name]; ok {
@@ -627,7 +641,7 @@ func (tb *tenantsBench) rebalance(ctx context.Context, sc tenantsScale) (rebalan
 			}
 		}
 		return n == len(victim), fmt.Sprintf("%d of %d synced", n, len(victim))
-	}, insts[1:]...)
+	}, others...)
 	if err != nil {
 		return rebalanceResult{}, err
 	}

@@ -29,6 +29,28 @@ type instance struct {
 
 func (in *instance) status() (instanceStatus, bool) { return status(in.addr) }
 
+// warnings returns the last three warning or error records of each tenant of names in logs.
+func warnings(names []string, logs ...string) string {
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	last := map[string][]string{}
+	for _, path := range logs {
+		for _, l := range logLines(path) {
+			if want[l.Tenant] && (l.Level == "WARN" || l.Level == "ERROR") {
+				last[l.Tenant] = append(last[l.Tenant], fmt.Sprintf("%s %s %q %s", l.Time.Format("15:04:05.000"), l.Level, l.Msg, l.Err))
+			}
+		}
+	}
+	var b strings.Builder
+	for _, n := range names {
+		ls := last[n]
+		fmt.Fprintf(&b, "\n  %s: %s", n, strings.Join(ls[max(0, len(ls)-3):], "; "))
+	}
+	return b.String()
+}
+
 // TestIntegrationTenantsGroup is issue 15's proof: three `personio-cdc run` instances of one
 // deployment (one GROUP_ID, one TENANTS_FILE of 30 tenants) against one simulator serving 30
 // companies. Once every tenant synced, the companies churn; one instance is SIGKILLed while it
@@ -46,7 +68,7 @@ func TestIntegrationTenantsGroup(t *testing.T) {
 	seed := envInt(t, envSeed, 20261127) + 15
 	rng := rand.New(rand.NewPCG(uint64(seed), 0x7e4a))
 	credDir := filepath.Join(t.TempDir(), "credentials")
-	s := startSim(t, "--companies", strconv.Itoa(companies), "--persons", "12", "--seed", strconv.FormatInt(seed, 10),
+	s := startSim(t, "--companies", strconv.Itoa(companies), "--persons", "40", "--seed", strconv.FormatInt(seed, 10),
 		"--no-rate-limit", "--latency", "5ms", "--latency-jitter", "5ms", "--credentials-dir", credDir)
 	path, names := writeTenantsFile(t, t.TempDir(), credDir, companies, map[string]string{
 		"full_sync_interval": "8s", "incremental_sync_interval": "2s"})
@@ -135,7 +157,10 @@ func TestIntegrationTenantsGroup(t *testing.T) {
 
 	// 1. Every tenant synced once, wherever the group put it.
 	waitFor(90*time.Second, "every tenant synced once", func() bool { return len(missing(names, synced(began))) == 0 },
-		func() string { return fmt.Sprintf("tenants without a complete full sync: %v", missing(names, synced(began))) }, insts...)
+		func() string {
+			miss := missing(names, synced(began))
+			return fmt.Sprintf("tenants without a complete full sync: %v; their last warnings: %s", miss, warnings(miss, logs()...))
+		}, insts...)
 	t.Logf("%6s  every tenant completed a full sync", since(began))
 
 	// 2. Churn, and SIGKILL A while it syncs.
@@ -194,21 +219,29 @@ func TestIntegrationTenantsGroup(t *testing.T) {
 		ownership = fmt.Sprintf("B runs %d, C runs %d", len(ob), len(oc))
 		return okB && okC && slices.Equal(both, names)
 	}, func() string {
-		return fmt.Sprintf("tenants without a full sync since the last churn: %v; %s", missing(names, synced(lastChurn)), ownership)
+		miss := missing(names, synced(lastChurn))
+		return fmt.Sprintf("tenants without a full sync since the last churn: %v; %s; their last warnings: %s",
+			miss, ownership, warnings(miss, logs()...))
 	}, B, C)
 	t.Logf("%6s  every tenant completed a full sync after the last churn; %s", since(began), ownership)
 
 	// The fence, as B saw it.
 	fenced, _ := metric(B.addr, "personio_cdc_kafka_fenced_total")
 	lost, _ := metric(B.addr, "personio_cdc_group_lost_total")
-	var fenceLines int
+	var refused int
 	for _, l := range logLines(B.p.stderr) {
-		if strings.Contains(strings.ToLower(l.Msg+" "+l.Err), "fenced") {
-			fenceLines++
+		if (l.Level == "WARN" || l.Level == "ERROR") && strings.Contains(strings.ToLower(l.Msg+" "+l.Err), "fenced") {
+			refused++
 		}
 	}
-	t.Logf("instance B after it resumed: personio_cdc_kafka_fenced_total %g, personio_cdc_group_lost_total %g, %d log records naming the fence",
-		fenced, lost, fenceLines)
+	t.Logf("instance B after it resumed: personio_cdc_kafka_fenced_total %g, personio_cdc_group_lost_total %g, %d warnings or errors naming the fence",
+		fenced, lost, refused)
+	// B woke up with its tenants owned elsewhere: it must have noticed, by its lease (it
+	// released them) or by the fence (a write refused).
+	if fenced+lost == 0 {
+		t.Errorf("instance B was frozen %s past its session timeout, yet neither lost its lease (personio_cdc_group_lost_total 0) nor was fenced (personio_cdc_kafka_fenced_total 0)",
+			groupSessionTimeout)
+	}
 
 	for _, in := range []*instance{B, C} {
 		_ = in.p.cmd.Process.Signal(syscall.SIGTERM)
