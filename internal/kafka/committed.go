@@ -14,9 +14,9 @@ import (
 )
 
 // Every read of this package is read_committed, like a Java consumer with
-// isolation.level=read_committed: a read ends at the last stable offset (the first offset of
-// the oldest transaction still open, or the high-water mark when none is), and skips the
-// records of aborted transactions and the transaction markers. Without transactions on a topic
+// isolation.level=read_committed: it skips the records of aborted transactions and the
+// transaction markers, and a bounded read waits for the transactions open when it started
+// (see offsets in read.go). Without transactions on a topic
 // that is exactly what read_uncommitted reads.
 //
 // kafka-go sends the isolation level (FetchRequest.IsolationLevel, ListOffsetsRequest's) but

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -72,37 +73,56 @@ func TestReadToEndSkipsAbortedTransactions(t *testing.T) {
 	}
 }
 
-// A transaction still open when the read starts ends the read at the last stable offset: the
-// read neither waits for it nor delivers its records (they may still be aborted).
-func TestReadToEndStopsAtAnOpenTransaction(t *testing.T) {
-	cluster := newCluster(t, kfake.SeedTopics(1, "t"))
-	c, _, _ := newClient(t, cluster)
-	txnWrite(t, cluster, "g.acme", "t", true, "c1")
-	open, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.TransactionalID("g.other"),
-		kgo.DefaultProduceTopic("t"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer open.Close()
-	openTxn(t, open, "open1", "open2")
-	ctx, cancel := context.WithTimeout(t.Context(), readTestTimeout)
-	defer cancel()
-	var got []string
-	err = c.ReadToEnd(ctx, "t", func(r Record) error {
-		got = append(got, string(r.Value))
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("ReadToEnd with a transaction open: %v", err)
-	}
-	if !slices.Equal(got, []string{"c1"}) {
-		t.Fatalf("ReadToEnd read %q, want [c1]: nothing of the open transaction", got)
-	}
-	if err := open.EndTransaction(t.Context(), kgo.TryCommit); err != nil {
-		t.Fatal(err)
-	}
-	if got := readValues(t, c, "t"); !slices.Equal(got, []string{"c1", "open1", "open2"}) {
-		t.Fatalf("after the commit ReadToEnd read %q", got)
+// A transaction open when a read starts holds the last stable offset below records other
+// producers committed after it began. The read waits for it to end, so that it misses
+// none of those committed records, and then reads it if it committed and skips it if it
+// aborted.
+func TestReadToEndWaitsForAnOpenTransaction(t *testing.T) {
+	for _, commit := range []bool{true, false} {
+		t.Run(map[bool]string{true: "commit", false: "abort"}[commit], func(t *testing.T) {
+			cluster := newCluster(t, kfake.SeedTopics(1, "t"))
+			c, _, _ := newClient(t, cluster)
+			txnWrite(t, cluster, "g.acme", "t", true, "c1")
+			open, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.TransactionalID("g.other"),
+				kgo.DefaultProduceTopic("t"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer open.Close()
+			openTxn(t, open, "open1", "open2")
+			txnWrite(t, cluster, "g.globex", "t", true, "c2") // committed behind the open transaction
+			ctx, cancel := context.WithTimeout(t.Context(), readTestTimeout)
+			defer cancel()
+			type result struct {
+				got []string
+				err error
+			}
+			done := make(chan result, 1)
+			go func() {
+				var r result
+				r.err = c.ReadToEnd(ctx, "t", func(rec Record) error {
+					r.got = append(r.got, string(rec.Value))
+					return nil
+				})
+				done <- r
+			}()
+			time.Sleep(300 * time.Millisecond) // the read takes its end offsets meanwhile
+			end := kgo.TryAbort
+			want := []string{"c1", "c2"}
+			if commit {
+				end, want = kgo.TryCommit, []string{"c1", "open1", "open2", "c2"}
+			}
+			if err := open.EndTransaction(t.Context(), end); err != nil {
+				t.Fatal(err)
+			}
+			r := <-done
+			if r.err != nil {
+				t.Fatalf("ReadToEnd with a transaction open at its start: %v", r.err)
+			}
+			if !slices.Equal(r.got, want) {
+				t.Fatalf("ReadToEnd read %q, want %q: every record committed before the read began, and the open transaction as it ended", r.got, want)
+			}
+		})
 	}
 }
 

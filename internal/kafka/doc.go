@@ -15,8 +15,9 @@
 //   - Tail: an unbounded follow of a topic (the tail command);
 //   - Ping: a metadata round trip for readiness probes.
 //
-// Every read is read_committed (see committed.go): it ends at the last stable offset and skips
-// aborted transactions, which kafka-go's own fetch would deliver.
+// Every read is read_committed (see committed.go): it skips aborted transactions, which
+// kafka-go's own fetch would deliver, and ReadToEnd ends at the high-water mark of its start
+// once the transactions open then have ended.
 //
 // TxnProducer is the other producer: one per tenant, on franz-go's kgo, publishing each call
 // in one Kafka transaction under the transactional id <group>.<tenant>. Taking the id over

@@ -33,10 +33,11 @@ const (
 )
 
 // ReadToEnd calls fn for every committed record of topic from the first offset
-// of each partition up to its last stable offset taken when the call starts
-// (the high-water mark when no transaction is open); records written later are
-// not read, so the call finishes without waiting for new data or for an open
-// transaction. Records of aborted transactions are skipped (see committed.go). Within a partition fn sees records in offset order; partitions are
+// of each partition up to its high-water mark taken when the call starts;
+// records written later are not read, so the call finishes without waiting for
+// new data. A transaction open at the start is waited for (see offsets): its
+// records are read if it commits and skipped if it aborts, as are the records
+// of every aborted transaction (see committed.go). Within a partition fn sees records in offset order; partitions are
 // fetched in parallel and interleave. fn is called from the calling goroutine
 // only, never concurrently. Offsets may have gaps (compaction). An fn error
 // stops the read and is returned as is.
@@ -163,8 +164,8 @@ func (c *Client) offsetsRetried(ctx context.Context, topic string) (first, end m
 	}
 }
 
-// offsets returns the first offset and the last stable offset of every
-// partition of topic.
+// offsets returns the first offset and the high-water mark of every partition of
+// topic, once no transaction open at the call's start is still open below the mark.
 func (c *Client) offsets(ctx context.Context, topic string) (first, end map[int]int64, err error) {
 	md, err := c.client.Metadata(ctx, &kafkago.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
@@ -185,17 +186,14 @@ func (c *Client) offsets(ctx context.Context, topic string) (first, end map[int]
 	if len(partitions) == 0 {
 		return nil, nil, kafkago.UnknownTopicOrPartition
 	}
-	// Two requests: brokers reject a partition listed twice in one.
-	list := func(ts int64) (map[int]int64, error) {
+	// Separate requests: brokers reject a partition listed twice in one.
+	list := func(ts int64, iso kafkago.IsolationLevel) (map[int]int64, error) {
 		reqs := make([]kafkago.OffsetRequest, len(partitions))
 		for i, p := range partitions {
 			reqs[i] = kafkago.OffsetRequest{Partition: p, Timestamp: ts}
 		}
 		resp, err := c.client.ListOffsets(ctx, &kafkago.ListOffsetsRequest{
-			Topics: map[string][]kafkago.OffsetRequest{topic: reqs},
-			// The end is the last stable offset: a transaction still open is not waited for.
-			IsolationLevel: kafkago.ReadCommitted,
-		})
+			Topics: map[string][]kafkago.OffsetRequest{topic: reqs}, IsolationLevel: iso})
 		if err != nil {
 			return nil, err
 		}
@@ -215,13 +213,36 @@ func (c *Client) offsets(ctx context.Context, topic string) (first, end map[int]
 		}
 		return out, nil
 	}
-	if first, err = list(kafkago.FirstOffset); err != nil {
+	if first, err = list(kafkago.FirstOffset, kafkago.ReadCommitted); err != nil {
 		return nil, nil, err
 	}
-	if end, err = list(kafkago.LastOffset); err != nil {
+	// The end is the high-water mark when the call starts: every record written before it,
+	// committed by then or later. A transaction open at that moment holds the last stable
+	// offset below the mark, and with it every record other producers committed after the
+	// transaction began: ending at the last stable offset would miss those committed records
+	// (a tenant's new owner would rebuild a state behind its own topic while another tenant
+	// publishes). So the read waits until the transactions open at the start have ended
+	// (committed, aborted, or aborted by the transaction timeout or a fence), which a
+	// transaction of one publish takes milliseconds to do.
+	if end, err = list(kafkago.LastOffset, kafkago.ReadUncommitted); err != nil {
 		return nil, nil, err
 	}
-	return first, end, nil
+	for pause := 10 * time.Millisecond; ; pause = min(2*pause, time.Second) {
+		stable, err := list(kafkago.LastOffset, kafkago.ReadCommitted)
+		if err != nil {
+			return nil, nil, err
+		}
+		open := false
+		for p, hwm := range end {
+			open = open || stable[p] < hwm
+		}
+		if !open {
+			return first, end, nil
+		}
+		if err := sleep(ctx, pause); err != nil {
+			return nil, nil, err
+		}
+	}
 }
 
 // readPartition fetches partition p from offset until end (exclusive; -1

@@ -49,22 +49,27 @@ func TestIntegrationFence(t *testing.T) {
 		if !paused {
 			return
 		}
-		// A's records are written, its transaction open. A read now ends at the last stable
-		// offset, before the open transaction, instead of waiting for it or reading it.
-		var open []string
-		if err := kc.ReadToEnd(t.Context(), topic, func(r kafka.Record) error {
-			open = append(open, string(r.Key)+"="+string(r.Value))
-			return nil
-		}); err != nil {
-			t.Errorf("read with a transaction open: %v", err)
-		}
-		if want := []string{"acme:1=1", "acme:1=2", "acme:1=3"}; !slices.Equal(open, want) {
-			t.Errorf("read with a transaction open: %q, want %q", open, want)
-		}
+		// A's records are written, its transaction open. A read that starts now waits for
+		// the transaction to end (it may hold back records others committed after it began)
+		// and then skips A's records, which the takeover aborts.
+		read := make(chan []string, 1)
+		go func() {
+			var open []string
+			if err := kc.ReadToEnd(t.Context(), topic, func(r kafka.Record) error {
+				open = append(open, string(r.Key)+"="+string(r.Value))
+				return nil
+			}); err != nil {
+				t.Errorf("read with a transaction open: %v", err)
+			}
+			read <- open
+		}()
 		// The tenant moves now.
 		var err error
 		if b, err = kafka.NewTxnProducer(t.Context(), cfg, id); err != nil {
 			t.Errorf("the new owner: %v", err)
+		}
+		if open, want := <-read, []string{"acme:1=1", "acme:1=2", "acme:1=3"}; !slices.Equal(open, want) {
+			t.Errorf("read with a transaction open: %q, want %q", open, want)
 		}
 	}))
 	if err != nil {
