@@ -11,9 +11,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sasl"
-	"github.com/twmb/franz-go/pkg/sasl/plain"
-	"github.com/twmb/franz-go/pkg/sasl/scram"
 )
 
 // TxnProducer publishes one tenant's messages in Kafka transactions under one transactional
@@ -136,22 +133,23 @@ func TxnID(group, tenant string) string { return group + "." + tenant }
 
 func (p *TxnProducer) kgoOptions(o txnOptions) ([]kgo.Opt, error) {
 	cfg := p.cfg
-	kopts := []kgo.Opt{
-		kgo.SeedBrokers(cfg.Brokers...),
-		kgo.ClientID(cfg.ClientID),
+	kopts, err := cfg.FranzOpts() // brokers, client id, dial timeout, TLS, SASL, the logger
+	if err != nil {
+		return nil, err
+	}
+	kopts = append(kopts,
 		kgo.TransactionalID(p.id),
 		kgo.TransactionTimeout(o.txnTimeout),
 		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)), // murmur2 like the Java client
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProduceRequestTimeout(cfg.WriteTimeout),
-		kgo.RecordDeliveryTimeout(time.Duration(cfg.MaxAttempts) * cfg.WriteTimeout),
+		kgo.RecordDeliveryTimeout(time.Duration(cfg.MaxAttempts)*cfg.WriteTimeout),
 		kgo.ProducerLinger(0),
-		kgo.DialTimeout(cfg.DialTimeout),
 		// No topic is created by producing to it.
 		kgo.UnknownTopicRetries(2),
 		kgo.ProducerBatchMaxBytesFn(p.batchLimit),
 		kgo.MaxBufferedRecords(max(cfg.BatchSize*10, 10000)),
-	}
+	)
 	switch strings.ToLower(cfg.Compression) {
 	case CompressionGzip:
 		kopts = append(kopts, kgo.ProducerBatchCompression(kgo.GzipCompression()))
@@ -163,25 +161,6 @@ func (p *TxnProducer) kgoOptions(o txnOptions) ([]kgo.Opt, error) {
 		kopts = append(kopts, kgo.ProducerBatchCompression(kgo.ZstdCompression()))
 	default:
 		kopts = append(kopts, kgo.ProducerBatchCompression(kgo.NoCompression()))
-	}
-	tlsCfg, err := cfg.tlsConfig()
-	if err != nil {
-		return nil, err
-	}
-	if tlsCfg != nil {
-		kopts = append(kopts, kgo.DialTLSConfig(tlsCfg))
-	}
-	var mech sasl.Mechanism
-	switch strings.ToUpper(cfg.SASL.Mechanism) {
-	case SASLPlain:
-		mech = plain.Auth{User: cfg.SASL.Username, Pass: cfg.SASL.Password}.AsMechanism()
-	case SASLScramSHA256:
-		mech = scram.Auth{User: cfg.SASL.Username, Pass: cfg.SASL.Password}.AsSha256Mechanism()
-	case SASLScramSHA512:
-		mech = scram.Auth{User: cfg.SASL.Username, Pass: cfg.SASL.Password}.AsSha512Mechanism()
-	}
-	if mech != nil {
-		kopts = append(kopts, kgo.SASL(mech))
 	}
 	return kopts, nil
 }
