@@ -275,22 +275,10 @@ func lostAfterKillFigures(ctx context.Context, sc apiScale, e env, incr time.Dur
 	churns := 0
 	burst := func(until int64) {
 		for sim.WebhookStats().Fired-st0.Fired < until {
-			ch := personiotest.Churn{Renames: 3, EmailChanges: 1, EmploymentChanges: 3, CostCenterChanges: 2}
-			switch churns % 10 {
-			case 3:
-				ch.Terminations = 1
-			case 6:
-				ch.Hires = 1
-			case 9:
-				ch.Deletions = 1
-			}
-			res := sim.Churn(ch)
+			res := sim.Churn(personiotest.BurstChurn(churns))
 			churns++
-			for _, ids := range [][]string{res.Hires, res.Terminations, res.Deletions, res.Renames, res.EmailChanges,
-				res.EmploymentChanges, res.CostCenterChanges} {
-				for _, id := range ids {
-					named[id] = true
-				}
+			for _, id := range res.Persons() {
+				named[id] = true
 			}
 		}
 	}

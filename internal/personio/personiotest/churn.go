@@ -52,6 +52,33 @@ type ChurnResult struct {
 	CostCenterChanges []string `json:"cost_center_changes,omitempty"`
 }
 
+// BurstChurn is the i-th churn (from 0) of a burst of webhook deliveries: three renames, an
+// e-mail change, three employment and two cost-center changes, and every tenth churn in turn a
+// termination (i%10 == 3), a hire (6) or a deletion (9).
+func BurstChurn(i int) Churn {
+	ch := Churn{Renames: 3, EmailChanges: 1, EmploymentChanges: 3, CostCenterChanges: 2}
+	switch i % 10 {
+	case 3:
+		ch.Terminations = 1
+	case 6:
+		ch.Hires = 1
+	case 9:
+		ch.Deletions = 1
+	}
+	return ch
+}
+
+// Persons returns the ids of the persons a churn of the webhook events' kinds touched: hires,
+// terminations, deletions, renames, e-mail, employment and cost-center changes (repeats kept).
+func (r ChurnResult) Persons() []string {
+	var ids []string
+	for _, l := range [][]string{r.Hires, r.Terminations, r.Deletions, r.Renames, r.EmailChanges,
+		r.EmploymentChanges, r.CostCenterChanges} {
+		ids = append(ids, l...)
+	}
+	return ids
+}
+
 // timestamp returns the time to stamp a change with: the clock to the second, never before
 // the last stamp handed out, and strictly after prev (the entity's previous updated_at).
 func (d *dataset) timestamp(now, prev time.Time) time.Time {
