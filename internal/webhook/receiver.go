@@ -3,8 +3,6 @@ package webhook
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/subtle"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -165,43 +163,7 @@ func (r *Receiver) Run(ctx context.Context) error {
 
 // Serve serves on ln (closing it) until ctx ends; with TLS files set, it serves HTTPS.
 func (r *Receiver) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{
-		Handler: r.Handler(),
-		// The handler only enqueues; these bound what a slow or hostile client can hold.
-		ReadHeaderTimeout: time.Second,
-		ReadTimeout:       2 * time.Second,
-		WriteTimeout:      AnswerWithin,
-		IdleTimeout:       time.Minute,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(r.log.Handler(), slog.LevelDebug),
-	}
-	tlsOn := r.opts.TLSCertFile != ""
-	if tlsOn {
-		cert, err := tls.LoadX509KeyPair(r.opts.TLSCertFile, r.opts.TLSKeyFile)
-		if err != nil {
-			_ = ln.Close()
-			return fmt.Errorf("webhook: TLS certificate: %w", err)
-		}
-		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
-		ln = tls.NewListener(ln, srv.TLSConfig)
-	}
-	r.log.Info("webhook receiver listening", "addr", ln.Addr().String(), "path", r.opts.Path, "tls", tlsOn)
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("webhook: serve: %w", err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), AnswerWithin)
-	defer cancel()
-	err := srv.Shutdown(sctx)
-	<-errc
-	r.log.Info("webhook receiver stopped")
-	if err != nil {
-		return fmt.Errorf("webhook: shutdown: %w", err)
-	}
-	return nil
+	return serveHTTP(ctx, ln, r.Handler(), r.opts.TLSCertFile, r.opts.TLSKeyFile, r.opts.Path, r.log)
 }
 
 // reply writes a short JSON status; it never echoes anything of the request.
@@ -226,12 +188,7 @@ func (r *Receiver) serveDelivery(w http.ResponseWriter, req *http.Request) {
 // authorized compares the Authorization header with the token in constant time (both are
 // hashed first, so that not even their lengths are compared).
 func (r *Receiver) authorized(req *http.Request) bool {
-	got := req.Header.Values("Authorization")
-	if len(got) != 1 {
-		return false
-	}
-	sum := sha256.Sum256([]byte(got[0]))
-	return subtle.ConstantTimeCompare(sum[:], r.token[:]) == 1
+	return tokenMatches(req, r.token)
 }
 
 // handle decides the reply of one delivery; it never blocks on anything but reading the
