@@ -44,6 +44,9 @@ type tenantEntry struct {
 	Name             yaml.Node `yaml:"name" env:"PERSONIO_TENANT"`
 	ClientID         yaml.Node `yaml:"client_id" env:"PERSONIO_CLIENT_ID"`
 	ClientSecretFile yaml.Node `yaml:"client_secret_file" env:"PERSONIO_CLIENT_SECRET"`
+	// WebhookTokenFile names the file of the tenant's webhook token (WEBHOOK_TOKEN): its
+	// deliveries on <WEBHOOK_PATH>/<name> must carry it. Default: the process's WEBHOOK_TOKEN.
+	WebhookTokenFile yaml.Node `yaml:"webhook_token_file" env:"WEBHOOK_TOKEN"`
 	// ClientSecret is refused with a message saying why: secrets come from files only.
 	ClientSecret yaml.Node      `yaml:"client_secret"`
 	Settings     tenantSettings `yaml:",inline"`
@@ -100,7 +103,8 @@ func given(v any) []tenantField {
 }
 
 // TenantKeys returns the fields a tenant entry of TENANTS_FILE may have, in documentation
-// order: name, client_id, client_secret_file and then those the defaults block may have too.
+// order: name, client_id, client_secret_file, webhook_token_file and then those the defaults
+// block may have too.
 func TenantKeys() []string {
 	var out []string
 	for _, t := range []reflect.Type{reflect.TypeFor[tenantEntry](), reflect.TypeFor[tenantSettings]()} {
@@ -260,10 +264,19 @@ func (l *tenantLoader) load(base Config) []Config {
 		if t.ClientSecretFile.Kind == 0 {
 			l.bad(line, label, "client_secret_file is required: the file holding the tenant's Personio client secret")
 			failed["PERSONIO_CLIENT_SECRET"] = true
-		} else if secret, ok := l.secret(&t.ClientSecretFile, label); ok {
+		} else if secret, ok := l.secret(&t.ClientSecretFile, label, "client_secret_file"); ok {
 			c.Personio.ClientSecret = Secret(secret)
 		} else {
 			failed["PERSONIO_CLIENT_SECRET"] = true
+		}
+		c.Webhook.PerTenant = true
+		if t.WebhookTokenFile.Kind != 0 {
+			set["WEBHOOK_TOKEN"] = tenantField{key: "webhook_token_file", node: &t.WebhookTokenFile}
+			if token, ok := l.secret(&t.WebhookTokenFile, label, "webhook_token_file"); ok {
+				c.Webhook.Token = Secret(token)
+			} else {
+				failed["WEBHOOK_TOKEN"] = true
+			}
 		}
 		l.apply(&c, label, append(given(t), given(&t.Settings)...), set, failed)
 		if t.Name.Kind == 0 {
@@ -375,12 +388,14 @@ func (l *tenantLoader) decodeProblems(err error, items []*yaml.Node) {
 			l.bad(line, where, "client_secret is not allowed: secrets come from files only; name the file with client_secret_file in each tenant (the value is not printed)")
 		case typ == "tenantFile":
 			l.bad(line, where, "unknown field %q: the file has tenants: and optionally defaults:", field)
-		case typ == "tenantSettings" && (field == "name" || field == "client_id" || field == "client_secret_file"):
+		case typ == "tenantSettings" && (field == "name" || field == "client_id" || field == "client_secret_file" || field == "webhook_token_file"):
 			l.bad(line, where, "%s belongs to each tenant, not to the defaults", field)
 		default:
 			known := TenantKeys()
 			if typ == "tenantSettings" {
-				known = slices.DeleteFunc(known, func(k string) bool { return k == "name" || k == "client_id" || k == "client_secret_file" })
+				known = slices.DeleteFunc(known, func(k string) bool {
+					return k == "name" || k == "client_id" || k == "client_secret_file" || k == "webhook_token_file"
+				})
 			}
 			l.bad(line, where, "unknown field %q (known: %s)", field, strings.Join(known, ", "))
 		}
@@ -420,7 +435,7 @@ func yamlMessage(err error) string {
 // setting and in failed the settings whose value was refused.
 func (l *tenantLoader) apply(c *Config, where string, fields []tenantField, set map[string]tenantField, failed map[string]bool) {
 	for _, f := range fields {
-		if f.env == "PERSONIO_CLIENT_SECRET" {
+		if f.env == "PERSONIO_CLIENT_SECRET" || f.env == "WEBHOOK_TOKEN" {
 			continue // read by secret
 		}
 		f.where = where
@@ -477,9 +492,9 @@ func (l *tenantLoader) value(f tenantField, where string) (string, bool) {
 
 // secret reads the secret file a tenant names. Problems never contain the path: a secret
 // pasted there instead of a path would otherwise be printed.
-func (l *tenantLoader) secret(n *yaml.Node, where string) (string, bool) {
+func (l *tenantLoader) secret(n *yaml.Node, where, key string) (string, bool) {
 	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" || strings.TrimSpace(n.Value) == "" {
-		l.bad(n.Line, where, "client_secret_file must name a file")
+		l.bad(n.Line, where, "%s must name a file", key)
 		return "", false
 	}
 	p := strings.TrimSpace(n.Value)
@@ -489,13 +504,13 @@ func (l *tenantLoader) secret(n *yaml.Node, where string) (string, bool) {
 	b, err := os.ReadFile(p)
 	if err != nil {
 		l.write([]byte("unreadable"))
-		l.bad(n.Line, where, "client_secret_file: the file it names cannot be read: %s (its value is not printed, in case it is the secret itself)", readProblem(err))
+		l.bad(n.Line, where, "%s: the file it names cannot be read: %s (its value is not printed, in case it is the secret itself)", key, readProblem(err))
 		return "", false
 	}
 	l.write(b)
 	v := strings.TrimRight(string(b), "\r\n")
 	if v == "" {
-		l.bad(n.Line, where, "client_secret_file: the file it names is empty")
+		l.bad(n.Line, where, "%s: the file it names is empty", key)
 		return "", false
 	}
 	return v, true

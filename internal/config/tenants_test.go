@@ -423,3 +423,58 @@ func TestTenantFieldsNameSettings(t *testing.T) {
 		}
 	}
 }
+
+// A tenant's webhook_token_file is its webhook token (the process's WEBHOOK_TOKEN otherwise);
+// every tenant of the file has its own path and URL; a short or unreadable token file is
+// refused naming the field, never the value.
+func TestTenantWebhookTokens(t *testing.T) {
+	dir := tenantDir(t)
+	must(t, os.WriteFile(filepath.Join(dir, "secrets", "acme-hook"), []byte("Bearer acme-hook-6a0f2c9e\n"), 0o600))
+	must(t, os.WriteFile(filepath.Join(dir, "secrets", "short"), []byte("short"), 0o600))
+	base := tenantBase()
+	base.Webhook.Addr, base.Webhook.Token, base.Webhook.URL = ":8443", "Bearer process-token-3c1d", "https://cdc.example.com/webhooks/personio"
+	p := writeTenants(t, dir, `
+tenants:
+  - {name: acme, client_id: ca, client_secret_file: secrets/acme, webhook_token_file: secrets/acme-hook}
+  - {name: globex, client_id: cg, client_secret_file: secrets/globex}
+`)
+	cfgs, err := LoadTenants(p, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfgs[0].Webhook.Token.Value(); got != "Bearer acme-hook-6a0f2c9e" {
+		t.Errorf("acme's token = %q", got)
+	}
+	if got := cfgs[1].Webhook.Token.Value(); got != "Bearer process-token-3c1d" {
+		t.Errorf("globex's token = %q, want the process's", got)
+	}
+	if got := cfgs[0].Webhook.TenantURL("acme"); got != "https://cdc.example.com/webhooks/personio/acme" {
+		t.Errorf("acme's URL = %q", got)
+	}
+	cfgs[0].Webhook.URL = "https://cdc.example.com/webhooks/personio/acme"
+	if got := cfgs[0].Webhook.TenantURL("acme"); got != "https://cdc.example.com/webhooks/personio/acme" {
+		t.Errorf("acme's URL given whole = %q", got)
+	}
+	if got := base.Webhook.TenantURL("acme"); got != base.Webhook.URL {
+		t.Errorf("a tenant of the PERSONIO_* settings: URL %q, want %q", got, base.Webhook.URL)
+	}
+
+	p = writeTenants(t, dir, `
+tenants:
+  - {name: acme, client_id: ca, client_secret_file: secrets/acme, webhook_token_file: secrets/short}
+  - {name: globex, client_id: cg, client_secret_file: secrets/globex, webhook_token_file: secrets/none}
+`)
+	_, err = LoadTenants(p, base)
+	if err == nil {
+		t.Fatal("LoadTenants accepted a short and a missing token file")
+	}
+	for _, want := range []string{`tenant #1 "acme": webhook_token_file must be at least 16 characters`,
+		`tenant #2 "globex": webhook_token_file: the file it names cannot be read`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "secrets/") {
+		t.Errorf("error %q names a secret file", err)
+	}
+}

@@ -25,6 +25,29 @@ type Webhook struct {
 	QueueSize int
 	// URL is the public https:// URL Personio delivers to (register only).
 	URL string
+	// PerTenant is set for a tenant of TENANTS_FILE (LoadTenants): its deliveries arrive on
+	// <Path>/<tenant> and its URL is <URL>/<tenant> (TenantURL). A process of one tenant of
+	// the PERSONIO_* settings keeps <Path> and <URL>.
+	PerTenant bool
+}
+
+// TenantURL returns the URL Personio delivers tenant's events to: URL itself for a tenant of
+// the PERSONIO_* settings or a URL that already ends in /<tenant>, else URL with /<tenant>
+// appended to its path. Empty while URL is.
+func (w Webhook) TenantURL(tenant string) string {
+	if !w.PerTenant || w.URL == "" || tenant == "" {
+		return w.URL
+	}
+	u, err := url.Parse(w.URL)
+	if err != nil {
+		return w.URL
+	}
+	if strings.HasSuffix(u.Path, "/"+tenant) {
+		return w.URL
+	}
+	u.Path = strings.TrimRight(u.Path, "/") + "/" + tenant
+	u.RawPath = ""
+	return u.String()
 }
 
 // MinWebhookTokenLength is the shortest WEBHOOK_TOKEN accepted: it is the only proof that a

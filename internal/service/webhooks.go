@@ -51,6 +51,11 @@ type Webhooks struct {
 	URL    string
 	Addr   string
 	Logger *slog.Logger
+	// Router, when set, is the process's listener of every tenant's deliveries (see
+	// webhook.Router): Run registers the receiver there under Tenant instead of listening on
+	// Addr, and unregisters it when it returns.
+	Router *webhook.Router
+	Tenant string
 
 	mu   sync.Mutex
 	addr net.Addr // where the receiver listens, once it does
@@ -74,7 +79,8 @@ func NewWebhooks(cfg config.Config, reader TargetReader, events webhook.EventLis
 	if err != nil {
 		return nil, fmt.Errorf("webhook receiver: %w", err)
 	}
-	return &Webhooks{Receiver: rcv, Reader: reader, Events: events, URL: cfg.Webhook.URL, Addr: cfg.Webhook.Addr, Logger: logger}, nil
+	return &Webhooks{Receiver: rcv, Reader: reader, Events: events, URL: cfg.Webhook.TenantURL(cfg.Personio.Tenant),
+		Addr: cfg.Webhook.Addr, Logger: logger, Tenant: cfg.Personio.Tenant}, nil
 }
 
 // ListenAddr returns the address the receiver listens on; nil before it does.
@@ -87,15 +93,19 @@ func (w *Webhooks) ListenAddr() net.Addr {
 // Run serves deliveries and hands the queue to targeted runs until stop is closed; a targeted
 // run in flight then finishes under work (which the lifecycle cancels when its drain time is
 // up). A start-up catch-up reads what Personio kept since the watermark. It returns an error
-// only when the receiver cannot listen.
+// only when the receiver cannot listen. With a Router it listens on nothing: the router hands
+// it the tenant's deliveries from start until stop.
 func (w *Webhooks) Run(stop <-chan struct{}, work context.Context) error {
-	ln, err := net.Listen("tcp", w.Addr)
-	if err != nil {
-		return fmt.Errorf("webhook: listen %s: %w", w.Addr, err)
+	var ln net.Listener
+	if w.Router == nil {
+		var err error
+		if ln, err = net.Listen("tcp", w.Addr); err != nil {
+			return fmt.Errorf("webhook: listen %s: %w", w.Addr, err)
+		}
+		w.mu.Lock()
+		w.addr = ln.Addr()
+		w.mu.Unlock()
 	}
-	w.mu.Lock()
-	w.addr = ln.Addr()
-	w.mu.Unlock()
 	ctx, cancel := context.WithCancel(context.WithoutCancel(work))
 	defer cancel()
 	go func() {
@@ -107,13 +117,24 @@ func (w *Webhooks) Run(stop <-chan struct{}, work context.Context) error {
 	}()
 	var wg sync.WaitGroup
 	serveErr := make(chan error, 1)
-	wg.Go(func() {
-		err := w.Receiver.Serve(ctx, ln)
-		if err != nil {
-			cancel() // without a receiver there is nothing to catch up or consume
-		}
-		serveErr <- err
-	})
+	if w.Router != nil {
+		// From stop on, the tenant's deliveries get 503 (Personio retries them), not a queue
+		// nobody takes from any more.
+		w.Router.Register(w.Tenant, w.Receiver)
+		wg.Go(func() {
+			<-ctx.Done()
+			w.Router.Unregister(w.Tenant, w.Receiver)
+		})
+		serveErr <- nil
+	} else {
+		wg.Go(func() {
+			err := w.Receiver.Serve(ctx, ln)
+			if err != nil {
+				cancel() // without a receiver there is nothing to catch up or consume
+			}
+			serveErr <- err
+		})
+	}
 	wg.Go(func() { w.catchUp(ctx) })
 	wg.Go(func() {
 		// Batches stop being taken at stop; the one in flight runs under work.

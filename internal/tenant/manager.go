@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"reflect"
 	"slices"
 	"sort"
@@ -28,6 +29,7 @@ import (
 	"github.com/personio-cdc/personio-cdc/internal/kafka"
 	"github.com/personio-cdc/personio-cdc/internal/personio"
 	"github.com/personio-cdc/personio-cdc/internal/service"
+	"github.com/personio-cdc/personio-cdc/internal/webhook"
 )
 
 // Options are the parts of the process every tenant shares.
@@ -109,6 +111,9 @@ type Manager struct {
 	fatal   chan error // StopOnFatal: the first fatal error of a tenant
 
 	groupStatus func() group.Status // ReportGroup; nil outside a consumer group
+
+	hooks    *webhook.Router // the process's webhook listener; nil without WEBHOOK_ADDR
+	hookAddr net.Addr        // where it listens while Loop runs
 }
 
 // loopState is the lifetime of Loop: tenants started while it runs drain under work.
@@ -146,14 +151,60 @@ func New(opts Options, cfgs []config.Config) (*Manager, error) {
 			Help: "1 while the tenant is stopped on an error no retry fixes (reason: credential_refused, schema_incompatible, webhook_listen, invalid_settings, fatal); the other tenants keep syncing.",
 		}, []string{"tenant", "reason"}),
 	}
+	if len(cfgs) > 0 && cfgs[0].Webhook.Addr != "" {
+		w := cfgs[0].Webhook
+		r, err := webhook.NewRouter(webhook.RouterOptions{Addr: w.Addr, Path: w.Path, TLSCertFile: w.TLSCertFile,
+			TLSKeyFile: w.TLSKeyFile, Registerer: opts.Registerer, Logger: opts.Logger.With("component", "webhook")})
+		if err != nil {
+			return nil, fmt.Errorf("%w: webhook receiver: %w", ErrConfig, err)
+		}
+		r.Configure(routes(cfgs))
+		m.hooks = r
+	}
 	return m, nil
 }
 
+// routes are the tenants' paths and tokens on the webhook listener.
+func routes(cfgs []config.Config) []webhook.Route {
+	out := make([]webhook.Route, 0, len(cfgs))
+	for _, c := range cfgs {
+		out = append(out, webhook.Route{Tenant: c.Personio.Tenant, Token: c.Webhook.Token.Value()})
+	}
+	return out
+}
+
+// WebhookAddr returns where the process's webhook listener listens while Loop runs; nil
+// before, after, or without WEBHOOK_ADDR.
+func (m *Manager) WebhookAddr() net.Addr {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.hookAddr
+}
+
 // Validate checks a set of tenant configurations as a whole: every tenant named, no name
-// twice, and WEBHOOK_ADDR only with one tenant (the receiver serves one tenant; see README).
+// twice, and with WEBHOOK_ADDR one listener for all (the process's settings) and a webhook
+// token of its own for each tenant (a token must not open another tenant's path).
 func Validate(cfgs []config.Config) error {
 	var errs []error
 	seen := map[string]bool{}
+	tokens := map[string]string{} // token → tenant
+	for i, c := range cfgs {
+		w := c.Webhook
+		if i > 0 && (w.Addr != cfgs[0].Webhook.Addr || w.Path != cfgs[0].Webhook.Path ||
+			w.TLSCertFile != cfgs[0].Webhook.TLSCertFile || w.TLSKeyFile != cfgs[0].Webhook.TLSKeyFile) {
+			errs = append(errs, fmt.Errorf("%w: tenant %q has webhook listener settings (WEBHOOK_ADDR, WEBHOOK_PATH, WEBHOOK_TLS_*) "+
+				"other than tenant %q: the process has one listener", ErrConfig, c.Personio.Tenant, cfgs[0].Personio.Tenant))
+		}
+		if w.Addr == "" || len(cfgs) < 2 {
+			continue
+		}
+		if other, ok := tokens[w.Token.Value()]; ok {
+			errs = append(errs, fmt.Errorf("%w: tenants %q and %q have the same webhook token: give each its own "+
+				"(webhook_token_file in the tenants file)", ErrConfig, other, c.Personio.Tenant))
+		} else {
+			tokens[w.Token.Value()] = c.Personio.Tenant
+		}
+	}
 	for i, c := range cfgs {
 		name := c.Personio.Tenant
 		switch {
@@ -163,10 +214,6 @@ func Validate(cfgs []config.Config) error {
 			errs = append(errs, fmt.Errorf("%w: tenant %q is configured twice", ErrConfig, name))
 		}
 		seen[name] = true
-		if c.Webhook.Addr != "" && len(cfgs) > 1 {
-			errs = append(errs, fmt.Errorf("%w: WEBHOOK_ADDR is set for tenant %q: the webhook receiver serves one tenant, "+
-				"and %d are configured; unset WEBHOOK_ADDR (the scheduled syncs still find every change)", ErrConfig, name, len(cfgs)))
-		}
 	}
 	return errors.Join(errs...)
 }
@@ -199,6 +246,9 @@ func (m *Manager) Apply(ctx context.Context, cfgs []config.Config) error {
 	m.mu.Lock()
 	m.configs = slices.Clone(cfgs)
 	m.mu.Unlock()
+	if m.hooks != nil {
+		m.hooks.Configure(routes(cfgs))
+	}
 	m.reconcile(ctx)
 	return nil
 }
@@ -319,6 +369,19 @@ func (m *Manager) Loop(stop <-chan struct{}, work context.Context) error {
 		m.change.Unlock()
 		return errors.New("tenant: Loop is already running")
 	}
+	hookErr := make(chan error, 1)
+	hookCtx, hookStop := context.WithCancel(context.WithoutCancel(work))
+	defer hookStop()
+	if m.hooks != nil {
+		ln, err := net.Listen("tcp", m.configs[0].Webhook.Addr)
+		if err != nil {
+			m.mu.Unlock()
+			m.change.Unlock()
+			return fmt.Errorf("webhook: listen %s: %w", m.configs[0].Webhook.Addr, err)
+		}
+		m.hookAddr = ln.Addr()
+		go func() { hookErr <- m.hooks.Serve(hookCtx, ln) }()
+	}
 	m.loop = &loopState{work: work}
 	m.startLocked()
 	m.mu.Unlock()
@@ -330,6 +393,8 @@ func (m *Manager) Loop(stop <-chan struct{}, work context.Context) error {
 	case <-work.Done():
 		err = work.Err()
 	case err = <-m.fatal:
+	case err = <-hookErr:
+		hookErr <- nil // served: nothing more to wait for
 	}
 
 	m.change.Lock()
@@ -345,7 +410,16 @@ func (m *Manager) Loop(stop <-chan struct{}, work context.Context) error {
 	m.mu.Lock()
 	m.units = map[string]*unit{}
 	m.loop = nil
+	m.hookAddr = nil
 	m.mu.Unlock()
+	if m.hooks != nil {
+		// The tenants unregistered when they stopped: deliveries got 503 since, which
+		// Personio retries.
+		hookStop()
+		if herr := <-hookErr; err == nil && herr != nil {
+			err = herr
+		}
+	}
 	return err
 }
 
@@ -405,6 +479,9 @@ func (m *Manager) build(c config.Config, work context.Context) *unit {
 				m.replay.Forget(name) // its first sync read what it was going to read
 			}
 		})
+	}
+	if err == nil && u.svc.Webhooks != nil && m.hooks != nil {
+		u.svc.Webhooks.Router = m.hooks // the process listens; the tenant registers its path
 	}
 	if err != nil {
 		u.svc = nil

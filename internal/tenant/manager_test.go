@@ -460,13 +460,18 @@ func TestReleaseWaitsForTheSync(t *testing.T) {
 }
 
 // TestValidateTenantSets: a set of tenants is refused whole when a tenant has no name, a name
-// is configured twice, or WEBHOOK_ADDR is set with more than one tenant; each error names the
-// tenant and the setting.
+// is configured twice, or, with WEBHOOK_ADDR, two tenants share a webhook token; each error
+// names the tenant and the setting.
 func TestValidateTenantSets(t *testing.T) {
 	named := func(name, hook string) config.Config {
 		c := config.Default()
 		c.Personio.Tenant = name
 		c.Webhook.Addr = hook
+		c.Webhook.Token = config.Secret("token-of-" + name + "-0123456789")
+		return c
+	}
+	shared := func(c config.Config) config.Config {
+		c.Webhook.Token = "one-token-for-all-0123456789"
 		return c
 	}
 	for _, tc := range []struct {
@@ -479,7 +484,10 @@ func TestValidateTenantSets(t *testing.T) {
 		{"two", []config.Config{named("acme", ""), named("globex", "")}, ""},
 		{"unnamed", []config.Config{named("acme", ""), named("", "")}, "tenant 2 has no name"},
 		{"twice", []config.Config{named("acme", ""), named("acme", "")}, `tenant "acme" is configured twice`},
-		{"webhooks with two", []config.Config{named("acme", ":8080"), named("globex", ":8080")}, "WEBHOOK_ADDR is set for tenant \"acme\""},
+		{"webhooks with two", []config.Config{named("acme", ":8080"), named("globex", ":8080")}, ""},
+		{"webhooks with one token", []config.Config{shared(named("acme", ":8080")), shared(named("globex", ":8080"))},
+			`tenants "acme" and "globex" have the same webhook token`},
+		{"two listeners", []config.Config{named("acme", ":8080"), named("globex", ":8081")}, `tenant "globex" has webhook listener settings`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := Validate(tc.cfgs)
