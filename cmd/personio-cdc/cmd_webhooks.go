@@ -11,7 +11,8 @@ import (
 )
 
 const webhooksExamples = `  WEBHOOK_TOKEN_FILE=/run/secrets/webhook-token personio-cdc webhooks register --webhook-url https://cdc.example.com/webhooks/personio
-  personio-cdc webhooks list
+  TENANTS_FILE=tenants.yaml personio-cdc webhooks register --file-tenant acme-gmbh --webhook-url https://cdc.example.com/webhooks/personio
+`+"    (registers https://cdc.example.com/webhooks/personio/acme-gmbh with the tenant's webhook_token_file)\n"+`  personio-cdc webhooks list
   personio-cdc webhooks delete --id 2e4324b0-1b0e-11ee-a7f7-e37ffd9b3a44
 `
 
@@ -41,6 +42,8 @@ func cmdWebhooks(ctx context.Context, a *app, args []string) int {
 		return exitConfig
 	}
 	f := newFlags(a, "webhooks "+sub, synopsis, webhooksExamples, groups)
+	f.many = true // a tenant of TENANTS_FILE, chosen by --file-tenant
+	tenantName := f.String("file-tenant", "", "the tenant of TENANTS_FILE whose subscription to manage (required when the file lists several)")
 	var description, events, id *string
 	switch sub {
 	case "register":
@@ -49,15 +52,21 @@ func cmdWebhooks(ctx context.Context, a *app, args []string) int {
 	case "delete":
 		id = f.String("id", "", "id of the webhook to delete (see webhooks list)")
 	}
-	cfg, code, ok := f.parse(a, args)
+	base, code, ok := f.parse(a, args)
 	if !ok {
 		return code
+	}
+	cfg, err := chooseTenant(base, f.tenants, *tenantName)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "personio-cdc webhooks %s: %v\n", sub, err)
+		return exitConfig
 	}
 	var spec personio.WebhookSpec
 	switch sub {
 	case "register":
 		spec = personio.WebhookSpec{
-			URL: cfg.Webhook.URL, Description: *description, Status: personio.WebhookEnabled,
+			// A tenant of TENANTS_FILE is delivered to on its own path: <WEBHOOK_URL>/<tenant>.
+			URL: cfg.Webhook.TenantURL(cfg.Personio.Tenant), Description: *description, Status: personio.WebhookEnabled,
 			AuthType: personio.WebhookAuthToken, Token: cfg.Webhook.Token.Value(),
 		}
 		if spec.Description == "" {
@@ -73,7 +82,7 @@ func cmdWebhooks(ctx context.Context, a *app, args []string) int {
 			missing = append(missing, "WEBHOOK_URL (--webhook-url) is required")
 		}
 		if spec.Token == "" {
-			missing = append(missing, "WEBHOOK_TOKEN (or WEBHOOK_TOKEN_FILE) is required")
+			missing = append(missing, "WEBHOOK_TOKEN (or WEBHOOK_TOKEN_FILE, or the tenant's webhook_token_file) is required")
 		}
 		if len(spec.EnabledEvents) == 0 {
 			missing = append(missing, "--events names no event")
@@ -89,6 +98,9 @@ func cmdWebhooks(ctx context.Context, a *app, args []string) int {
 		}
 	}
 	a, logger := redacted(a, cfg)
+	if sub == "register" && cfg.Webhook.PerTenant {
+		fmt.Fprintf(a.stdout, "tenant %s: deliveries go to %s (WEBHOOK_PATH/%s on the receiver)\n", cfg.Personio.Tenant, spec.URL, cfg.Personio.Tenant)
+	}
 	pc, err := service.NewPersonio(cfg, nil, logger.With("component", "personio"))
 	if err != nil {
 		return fail(a, "webhooks "+sub, err)
@@ -118,4 +130,24 @@ func cmdWebhooks(ctx context.Context, a *app, args []string) int {
 		fmt.Fprintf(a.stdout, "deleted webhook %s\n", *id)
 	}
 	return exitOK
+}
+
+// chooseTenant returns the configuration of the tenant named name among tenants (those of
+// TENANTS_FILE, or the one of the PERSONIO_* settings); an empty name is the only tenant.
+func chooseTenant(base config.Config, tenants []config.Config, name string) (config.Config, error) {
+	names := make([]string, len(tenants))
+	for i, c := range tenants {
+		if name != "" && c.Personio.Tenant == name {
+			return c, nil
+		}
+		names[i] = c.Personio.Tenant
+	}
+	switch {
+	case name == "" && len(tenants) == 1:
+		return tenants[0], nil
+	case name == "":
+		return base, fmt.Errorf("--file-tenant is required: TENANTS_FILE lists %d tenants (%s)", len(tenants), strings.Join(names, ", "))
+	default:
+		return base, fmt.Errorf("--file-tenant %q is not a configured tenant (%s)", name, strings.Join(names, ", "))
+	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -77,5 +78,51 @@ func TestWebhooksCommandRefusesBadInput(t *testing.T) {
 		if code, out, errOut := invoke(t.Context(), env, args...); code != exitConfig {
 			t.Errorf("%s: exit %d, want %d: %s %s", name, code, exitConfig, out, errOut)
 		}
+	}
+}
+
+// `webhooks register --file-tenant` subscribes a tenant of TENANTS_FILE on its own path,
+// <WEBHOOK_URL>/<tenant>, with the tenant's webhook_token_file; a file of several tenants
+// needs --file-tenant.
+func TestWebhooksRegisterATenantOfTheFile(t *testing.T) {
+	co := personiotest.NewTestCompanies(t, 2, personiotest.Options{Persons: 3, NoRateLimit: true})
+	dir := t.TempDir()
+	var doc strings.Builder
+	doc.WriteString("tenants:\n")
+	for i, name := range []string{"acme", "globex"} {
+		secret, token := filepath.Join(dir, name+".secret"), filepath.Join(dir, name+".hook")
+		if err := os.WriteFile(secret, []byte(personiotest.CompanySecret("", i+1)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(token, []byte("Bearer whk-never-printed-"+name+"-0a1b"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&doc, "  - {name: %s, client_id: %s, client_secret_file: %s, webhook_token_file: %s, base_url: %s}\n",
+			name, personiotest.CompanyID(i+1), secret, token, co.URL())
+	}
+	path := filepath.Join(dir, "tenants.yaml")
+	if err := os.WriteFile(path, []byte(doc.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"TENANTS_FILE": path}
+	const url = "https://cdc.example.com/webhooks/personio"
+
+	if code, out, errOut := invoke(t.Context(), env, "webhooks", "register", "--webhook-url", url); code != exitConfig ||
+		!strings.Contains(errOut, "--file-tenant is required") {
+		t.Errorf("register without --file-tenant: %d %s %s", code, out, errOut)
+	}
+	code, out, errOut := invoke(t.Context(), env, "webhooks", "register", "--file-tenant", "globex", "--webhook-url", url)
+	if code != exitOK || !strings.Contains(out, url+"/globex") || strings.Contains(out+errOut, "whk-never-printed") {
+		t.Fatalf("register --file-tenant globex: %d %s %s", code, out, errOut)
+	}
+	code, out, errOut = invoke(t.Context(), env, "webhooks", "list", "--file-tenant", "globex")
+	if code != exitOK || !strings.Contains(out, url+"/globex") {
+		t.Fatalf("list --file-tenant globex: %d %s %s", code, out, errOut)
+	}
+	if code, out, _ = invoke(t.Context(), env, "webhooks", "list", "--file-tenant", "acme"); code != exitOK || !strings.Contains(out, "no webhooks") {
+		t.Errorf("list --file-tenant acme (another company): %d %s", code, out)
+	}
+	if code, _, errOut = invoke(t.Context(), env, "webhooks", "list", "--file-tenant", "initech"); code != exitConfig || !strings.Contains(errOut, "not a configured tenant") {
+		t.Errorf("list --file-tenant initech: %d %s", code, errOut)
 	}
 }
