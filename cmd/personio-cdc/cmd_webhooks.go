@@ -12,7 +12,7 @@ import (
 
 const webhooksExamples = `  WEBHOOK_TOKEN_FILE=/run/secrets/webhook-token personio-cdc webhooks register --webhook-url https://cdc.example.com/webhooks/personio
   TENANTS_FILE=tenants.yaml personio-cdc webhooks register --file-tenant acme-gmbh --webhook-url https://cdc.example.com/webhooks/personio
-`+"    (registers https://cdc.example.com/webhooks/personio/acme-gmbh with the tenant's webhook_token_file)\n"+`  personio-cdc webhooks list
+` + "    (registers https://cdc.example.com/webhooks/personio/acme-gmbh with the tenant's webhook_token_file)\n" + `  personio-cdc webhooks list
   personio-cdc webhooks delete --id 2e4324b0-1b0e-11ee-a7f7-e37ffd9b3a44
 `
 

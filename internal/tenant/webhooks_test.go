@@ -93,7 +93,7 @@ func TestWebhooksOfTwoTenants(t *testing.T) {
 	want := map[string]float64{}
 	for i, name := range names {
 		subscribe(t, co, i+1, m, name)
-		res := co.Company(personiotest.CompanyID(i+1)).Churn(personiotest.Churn{Renames: 2 + i})
+		res := co.Company(personiotest.CompanyID(i + 1)).Churn(personiotest.Churn{Renames: 2 + i})
 		want[name] = float64(len(res.Renames))
 		if want[name] == 0 {
 			t.Fatalf("company %d renamed nobody", i+1)
