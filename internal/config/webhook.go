@@ -11,7 +11,8 @@ import (
 type Webhook struct {
 	// Addr is the receiver's own listener (host:port); empty turns the receiver off.
 	Addr string
-	// Path is the one path deliveries are accepted on.
+	// Path is the base path of the deliveries: tenant T's arrive on <Path>/T (and on Path
+	// while one tenant is configured; see webhook.Router).
 	Path string
 	// Token is what Personio sends verbatim in the Authorization header of every delivery
 	// (auth type TOKEN); the receiver refuses any other value.
@@ -70,7 +71,7 @@ func webhookSettings() []setting {
 	}
 	{
 		set, get := str(func(c *Config) *string { return &c.Webhook.Path })
-		add(def("WEBHOOK_PATH", "webhook-path", DefaultWebhookPath, "the one path the receiver accepts deliveries on", GroupWebhook, set, get).withKind("path"))
+		add(def("WEBHOOK_PATH", "webhook-path", DefaultWebhookPath, "path of the deliveries: tenant T's is <WEBHOOK_PATH>/T (the bare path too while one tenant is configured)", GroupWebhook, set, get).withKind("path"))
 	}
 	{
 		set, get := secret(func(c *Config) *Secret { return &c.Webhook.Token })
