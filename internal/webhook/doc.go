@@ -21,4 +21,10 @@
 //
 // The consumer of the queue (the sync runner's targeted run) takes a Target with Next, fetches
 // and publishes, and reports with Done.
+//
+// A process of many tenants has one listener, the Router: tenant T's deliveries arrive on
+// <path>/T and go to T's Receiver (its token, its queue), which T registers while it runs. A
+// path naming no configured tenant is 404 before the body is read; a configured tenant with no
+// receiver here (another instance of the group owns it) is 503 with Retry-After once its token
+// checked, and Personio retries the delivery.
 package webhook
