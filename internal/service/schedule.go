@@ -303,9 +303,10 @@ func (s *Scheduler) runOnce(ctx context.Context, kind syncrun.Kind) (rep runRepo
 		s.authFailures++
 		if s.authFailures >= FatalAuthFailures {
 			return rep, Fatal(fmt.Errorf("the Personio credential was refused in %d consecutive syncs; "+
-				"fix PERSONIO_CLIENT_ID / PERSONIO_CLIENT_SECRET, then restart: %w", s.authFailures, err))
+				"fix PERSONIO_CLIENT_ID / PERSONIO_CLIENT_SECRET and restart, or, for a tenant of TENANTS_FILE, "+
+				"its client_id / client_secret_file (the changed file starts it again): %w", s.authFailures, err))
 		}
-		s.logger.Error("sync failed: Personio refused the credential; the next sync tries once more, then the service stops",
+		s.logger.Error("sync failed: Personio refused the credential; the next sync tries once more, then the tenant's syncs stop",
 			"kind", kind, "sync_id", res.SyncID, "err", err)
 		return rep, nil
 	case err != nil:
