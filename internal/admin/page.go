@@ -30,22 +30,44 @@ const PageRefresh = 15 * time.Second
 
 // statusDoc is the part of the /status document the page shows.
 type statusDoc struct {
-	Service  string      `json:"service"`
-	Version  string      `json:"version"`
-	Started  time.Time   `json:"started"`
-	Tenants  []docTenant `json:"tenants"`
-	Schedule *struct {
-		NextFull        time.Time `json:"next_full_sync"`
-		NextIncremental time.Time `json:"next_incremental_sync"`
-		FullSyncRetry   *struct {
-			ConsecutiveFailures int       `json:"consecutive_failures"`
-			Reason              string    `json:"reason"`
-			Outcome             string    `json:"outcome"`
-			BackoffSeconds      float64   `json:"backoff_seconds"`
-			NextAttempt         time.Time `json:"next_attempt"`
-		} `json:"full_sync_retry"`
-	} `json:"schedule"`
-	Activity []docActivity `json:"activity"`
+	Service  string       `json:"service"`
+	Version  string       `json:"version"`
+	Started  time.Time    `json:"started"`
+	Tenants  []docTenant  `json:"tenants"`
+	Schedule *docSchedule `json:"schedule"`
+	// TenantStates lists every configured tenant of a process (running here or not) and
+	// Group its consumer group membership; both absent from an older document.
+	TenantStates []docState    `json:"tenant_states"`
+	Group        *docGroup     `json:"group"`
+	Activity     []docActivity `json:"activity"`
+}
+
+type docSchedule struct {
+	NextFull        time.Time `json:"next_full_sync"`
+	NextIncremental time.Time `json:"next_incremental_sync"`
+	FullSyncRetry   *struct {
+		ConsecutiveFailures int       `json:"consecutive_failures"`
+		Reason              string    `json:"reason"`
+		Outcome             string    `json:"outcome"`
+		BackoffSeconds      float64   `json:"backoff_seconds"`
+		NextAttempt         time.Time `json:"next_attempt"`
+	} `json:"full_sync_retry"`
+}
+
+type docState struct {
+	Tenant   string       `json:"tenant"`
+	State    string       `json:"state"`
+	Reason   string       `json:"reason"`
+	Since    time.Time    `json:"since"`
+	Schedule *docSchedule `json:"schedule"`
+}
+
+type docGroup struct {
+	GroupID            string   `json:"group_id"`
+	Generation         int32    `json:"generation"`
+	Partitions         int      `json:"partitions"`
+	AssignedPartitions int      `json:"assigned_partitions"`
+	OwnedTenants       []string `json:"owned_tenants"`
 }
 
 type docTenant struct {
@@ -99,24 +121,28 @@ var pageOps = []struct{ Op, Name string }{{"c", "Created"}, {"u", "Updated"}, {"
 
 // pageData is what the template renders: strings and numbers, formatted here.
 type pageData struct {
-	Refresh  int
-	Now      string
-	Service  string
-	Version  string
-	Started  string
-	Uptime   string
-	Problem  string // the status could not be read
-	Ops      []string
-	OpNames  []string
-	Columns  int // of the entity table, less the first
-	Tenants  []pageTenant
-	Schedule []pageFact // next syncs and the full-sync retry
+	Refresh int
+	Now     string
+	Service string
+	Version string
+	Started string
+	Uptime  string
+	Problem string // the status could not be read
+	Ops     []string
+	OpNames []string
+	Columns int // of the entity table, less the first
+	Tenants []pageTenant
+	// Others are the configured tenants this process does not run now: another instance of
+	// the group runs them, or they stopped (the reason code) or are starting.
+	Others []pageFact
+	Group  []pageFact // the consumer group membership; empty outside a group
 }
 
 type pageTenant struct {
 	Name     string
 	State    string // running or idle
 	LastSync string
+	Schedule []pageFact // next syncs and the full-sync retry
 	Entities []pageEntity
 	API      []pageFact
 	Budgets  []pageBudget
@@ -195,28 +221,66 @@ func (s *Server) pageData(now time.Time) pageData {
 		d.Started = clock(doc.Started)
 		d.Uptime = span(now.Sub(doc.Started))
 	}
-	if sc := doc.Schedule; sc != nil {
-		d.Schedule = append(d.Schedule,
-			pageFact{Key: "next-full", Label: "Next full sync", Value: due(sc.NextFull, now)},
-			pageFact{Key: "next-incremental", Label: "Next incremental sync", Value: due(sc.NextIncremental, now)})
-		if r := sc.FullSyncRetry; r == nil {
-			d.Schedule = append(d.Schedule, pageFact{Key: "retry", Label: "Full-sync retry", Value: "none due"})
-		} else {
-			d.Schedule = append(d.Schedule, []pageFact{
-				{Key: "retry-failures", Label: "Consecutive failed or partial full syncs", Value: strconv.Itoa(r.ConsecutiveFailures), Warn: true},
-				{Key: "retry-reason", Label: "Reason", Value: r.Reason + " (" + r.Outcome + ")"},
-				{Key: "retry-backoff", Label: "Backoff", Value: span(time.Duration(r.BackoffSeconds * float64(time.Second)))},
-				{Key: "retry-next", Label: "Next attempt", Value: due(r.NextAttempt, now)},
-			}...)
+	states := map[string]docState{}
+	for _, st := range doc.TenantStates {
+		states[st.Tenant] = st
+	}
+	running := map[string]bool{}
+	for _, t := range doc.Tenants {
+		running[t.Tenant] = true
+		v := tenantView(t, activityOf(doc.Activity, t.Tenant), now)
+		sc := doc.Schedule // one tenant's process: its schedule
+		if st, ok := states[t.Tenant]; ok && st.Schedule != nil {
+			sc = st.Schedule
+		}
+		v.Schedule = scheduleFacts(sc, now)
+		d.Tenants = append(d.Tenants, v)
+	}
+	for _, st := range doc.TenantStates {
+		if running[st.Tenant] {
+			continue
+		}
+		f := pageFact{Key: "tenant-" + st.Tenant, Label: st.Tenant, Value: strings.ReplaceAll(st.State, "_", " ")}
+		switch st.State {
+		case "stopped":
+			f.Value, f.Warn = fmt.Sprintf("stopped: %s, since %s (%s ago)", st.Reason, clock(st.Since), span(now.Sub(st.Since))), true
+		case "not_owned":
+			f.Value = "another instance of the group runs it"
+		}
+		d.Others = append(d.Others, f)
+	}
+	if g := doc.Group; g != nil {
+		d.Group = []pageFact{
+			{Key: "group-id", Label: "Consumer group", Value: g.GroupID},
+			{Key: "group-generation", Label: "Generation", Value: strconv.Itoa(int(g.Generation)), Warn: g.Generation < 0},
+			{Key: "group-partitions", Label: "Work partitions held", Value: fmt.Sprintf("%d of %d", g.AssignedPartitions, g.Partitions)},
+			{Key: "group-owned", Label: "Tenants run here", Value: fmt.Sprintf("%d of %d configured", len(g.OwnedTenants), len(doc.TenantStates))},
 		}
 	}
-	if len(doc.Tenants) == 0 {
+	if len(doc.Tenants) == 0 && len(doc.TenantStates) == 0 {
 		d.Problem = "No tenant is configured."
 	}
-	for _, t := range doc.Tenants {
-		d.Tenants = append(d.Tenants, tenantView(t, activityOf(doc.Activity, t.Tenant), now))
-	}
 	return d
+}
+
+// scheduleFacts are a tenant's next syncs and its full-sync retry; none when sc is nil.
+func scheduleFacts(sc *docSchedule, now time.Time) []pageFact {
+	if sc == nil {
+		return nil
+	}
+	facts := []pageFact{
+		{Key: "next-full", Label: "Next full sync", Value: due(sc.NextFull, now)},
+		{Key: "next-incremental", Label: "Next incremental sync", Value: due(sc.NextIncremental, now)}}
+	r := sc.FullSyncRetry
+	if r == nil {
+		return append(facts, pageFact{Key: "retry", Label: "Full-sync retry", Value: "none due"})
+	}
+	return append(facts, []pageFact{
+		{Key: "retry-failures", Label: "Consecutive failed or partial full syncs", Value: strconv.Itoa(r.ConsecutiveFailures), Warn: true},
+		{Key: "retry-reason", Label: "Reason", Value: r.Reason + " (" + r.Outcome + ")"},
+		{Key: "retry-backoff", Label: "Backoff", Value: span(time.Duration(r.BackoffSeconds * float64(time.Second)))},
+		{Key: "retry-next", Label: "Next attempt", Value: due(r.NextAttempt, now)},
+	}...)
 }
 
 func activityOf(as []docActivity, tenant string) *docActivity {

@@ -292,3 +292,46 @@ func TestPageRouteAndCount(t *testing.T) {
 		t.Errorf("the page is not counted:\n%s", rec.Body.String())
 	}
 }
+
+// TestPageManyTenantsInAGroup: a process of a consumer group running one of three configured
+// tenants. Each running tenant's card shows its own schedule (from tenant_states; the
+// top-level schedule is set for a one-tenant process only), the tenants it does not run are
+// listed with why, and the group's membership is shown.
+func TestPageManyTenantsInAGroup(t *testing.T) {
+	doc := `{"service": "personio-cdc", "started": "2026-12-06T08:00:00Z",
+  "tenants": [{"tenant": "t1", "running": false, "entities": [{"entity": "persons", "phase": "DONE"}]}],
+  "tenant_states": [
+    {"tenant": "t1", "state": "running", "since": "2026-12-06T08:00:00Z",
+     "schedule": {"next_full_sync": "2026-12-06T10:59:30Z", "next_incremental_sync": "2026-12-06T10:04:30Z"}},
+    {"tenant": "t2", "state": "stopped", "reason": "credential_refused", "since": "2026-12-06T09:00:00Z",
+     "error": "the Personio credential was refused"},
+    {"tenant": "t3", "state": "not_owned"}],
+  "group": {"group_id": "cdc", "member_id": "member-id-9f2e", "generation": 7, "partitions": 64,
+    "assigned_partitions": 21, "owned_tenants": ["t1"]}}`
+	page := renderPage(t, raw(doc))
+	for field, want := range map[string]string{
+		"next-full":        "2026-12-06 10:59:30 UTC",
+		"tenant-t2":        "stopped: credential_refused, since",
+		"tenant-t3":        "another instance of the group runs it",
+		"group-id":         "cdc",
+		"group-generation": "7",
+		"group-partitions": "21 of 64",
+		"group-owned":      "1 of 3 configured",
+	} {
+		if got := fact(t, page, field); !strings.HasPrefix(got, want) {
+			t.Errorf("%s = %q, want it to start with %q", field, got, want)
+		}
+	}
+	if strings.Contains(page, "No tenant is configured") || strings.Contains(page, "member-id-9f2e") ||
+		strings.Contains(page, "credential was refused") {
+		t.Errorf("the page says no tenant is configured, or shows the member id or an error text:\n%s", page)
+	}
+
+	// An instance of the group that runs no tenant now is not a process without tenants.
+	idle := renderPage(t, raw(`{"tenants": [], "tenant_states": [{"tenant": "t1", "state": "not_owned"}],
+	  "group": {"group_id": "cdc", "generation": 7, "partitions": 64, "owned_tenants": []}}`))
+	if strings.Contains(idle, "No tenant is configured") {
+		t.Error("an instance running none of the configured tenants says no tenant is configured")
+	}
+	wantContains(t, idle, "another instance of the group runs it", "0 of 1 configured")
+}
