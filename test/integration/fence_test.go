@@ -27,17 +27,8 @@ import (
 // key, each once, without a gap.
 func TestIntegrationFence(t *testing.T) {
 	env := Env(t)
-	kc, err := kafka.New(kafka.Config{Brokers: env.Brokers})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = kc.Close() })
-	topic := UniqueTopic(t, "fence")
-	if err := kc.EnsureTopics(t.Context(), []kafka.TopicSpec{{Name: topic, Partitions: 3, ReplicationFactor: 1}}); err != nil {
-		t.Fatal(err)
-	}
-	id := kafka.TxnID(UniqueTopic(t, "group"), "acme")
-	cfg := kafka.Config{Brokers: env.Brokers}
+	kc, topic, id, cfg := fenceSetup(t, 3)
+	var err error
 	version := func(key string, v int) kafka.Message {
 		return kafka.Message{Topic: topic, Key: []byte(key), Value: []byte(strconv.Itoa(v)),
 			Headers: []kafka.Header{{Key: "event_id", Value: fmt.Appendf(nil, "%s@%d", key, v)}}}
@@ -161,18 +152,7 @@ func TestIntegrationFence(t *testing.T) {
 // and before it writes (group membership alone cannot stop that write). The tenant moved
 // meanwhile; the old owner's write fails with ErrFenced and nothing of it is visible.
 func TestIntegrationFenceBeforeWrite(t *testing.T) {
-	env := Env(t)
-	kc, err := kafka.New(kafka.Config{Brokers: env.Brokers})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = kc.Close() })
-	topic := UniqueTopic(t, "fence")
-	if err := kc.EnsureTopics(t.Context(), []kafka.TopicSpec{{Name: topic, Partitions: 2, ReplicationFactor: 1}}); err != nil {
-		t.Fatal(err)
-	}
-	id := kafka.TxnID(UniqueTopic(t, "group"), "acme")
-	cfg := kafka.Config{Brokers: env.Brokers}
+	kc, topic, id, cfg := fenceSetup(t, 2)
 	var owners []*kafka.TxnProducer
 	for range 2 {
 		p, err := kafka.NewTxnProducer(t.Context(), cfg, id)
@@ -183,7 +163,7 @@ func TestIntegrationFenceBeforeWrite(t *testing.T) {
 		owners = append(owners, p)
 	}
 	old, current := owners[0], owners[1]
-	err = old.Publish(t.Context(), []kafka.Message{{Topic: topic, Key: []byte("acme:1"), Value: []byte("zombie")}})
+	err := old.Publish(t.Context(), []kafka.Message{{Topic: topic, Key: []byte("acme:1"), Value: []byte("zombie")}})
 	if !errors.Is(err, kafka.ErrFenced) || kafka.Retryable(err) {
 		t.Fatalf("the old owner's write after the takeover = %v, want ErrFenced, not retryable", err)
 	}
@@ -208,4 +188,22 @@ func TestIntegrationFenceBeforeWrite(t *testing.T) {
 	if !slices.Equal(got, []string{"current"}) {
 		t.Fatalf("read_committed read %q, want [current]", got)
 	}
+}
+
+// fenceSetup returns a client of the run's broker, a new topic of that many partitions, a
+// tenant's transactional id of a new group, and the producers' Kafka settings.
+func fenceSetup(t *testing.T, partitions int) (kc *kafka.Client, topic, id string, cfg kafka.Config) {
+	t.Helper()
+	env := Env(t)
+	cfg = kafka.Config{Brokers: env.Brokers}
+	kc, err := kafka.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = kc.Close() })
+	topic = UniqueTopic(t, "fence")
+	if err := kc.EnsureTopics(t.Context(), []kafka.TopicSpec{{Name: topic, Partitions: partitions, ReplicationFactor: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	return kc, topic, kafka.TxnID(UniqueTopic(t, "group"), "acme"), cfg
 }
