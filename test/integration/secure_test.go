@@ -5,16 +5,9 @@ package integration
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -31,6 +24,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/personio-cdc/personio-cdc/internal/personio/personiotest"
+	"github.com/personio-cdc/personio-cdc/internal/tlstest"
 	"github.com/personio-cdc/personio-cdc/pipeline/change"
 )
 
@@ -175,7 +169,7 @@ func TestIntegrationSecure(t *testing.T) {
 	if err := os.WriteFile(wrongPassword, []byte("not-"+kafkaPassword+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	otherCA := writeOtherCA(t)
+	otherCA, _, _ := tlstest.New(t).Write(t, t.TempDir()) // a CA that signed nothing the broker presents
 	refusals := []struct {
 		name, setting string
 		env           []string
@@ -447,33 +441,6 @@ func readSecret(t *testing.T, path string) string {
 		t.Fatalf("%s is empty", path)
 	}
 	return s
-}
-
-// writeOtherCA writes a CA certificate that signed nothing the broker presents.
-func writeOtherCA(t *testing.T) string {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(7),
-		Subject:               pkix.Name{CommonName: "a CA the broker does not use"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		KeyUsage:              x509.KeyUsageCertSign,
-		BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "other-ca.pem")
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
 
 // countingProxy forwards TCP connections to a broker and counts them: how often a client

@@ -3,14 +3,7 @@
 package suite
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -22,6 +15,7 @@ import (
 	"time"
 
 	"github.com/personio-cdc/personio-cdc/internal/personio/personiotest"
+	"github.com/personio-cdc/personio-cdc/internal/tlstest"
 	"github.com/personio-cdc/personio-cdc/pipeline/sync/oracle"
 )
 
@@ -33,53 +27,6 @@ const (
 	hookToken       = "suite-webhook-token-0123456789"
 	hookPath        = "/webhooks/personio"
 )
-
-// hookTLS writes a certificate authority and a certificate for 127.0.0.1 it signed into dir,
-// and returns the paths of the CA's PEM, the certificate's and its key's: the receiver serves
-// TLS with them (WEBHOOK_TLS_*), and personio-sim trusts the CA (--webhook-ca-file), so that
-// the delivery URL is the https:// WEBHOOK_URL the catch-up looks the subscription up by.
-func hookTLS(t *testing.T, dir string) (caFile, certFile, keyFile string) {
-	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "suite webhook CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	leafDER, err := x509.CreateCertificate(rand.Reader, leaf, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	write := func(name, typ string, der []byte) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	return write("ca.pem", "CERTIFICATE", caDER), write("cert.pem", "CERTIFICATE", leafDER), write("key.pem", "EC PRIVATE KEY", keyDER)
-}
 
 // freeAddr returns a loopback address no one listens on now.
 func freeAddr(t *testing.T) string {
@@ -152,7 +99,9 @@ func TestIntegrationCrashWebhookBurst(t *testing.T) {
 	seed := envInt(t, envSeed, 20261127) + 14
 	began := time.Now()
 	dir := t.TempDir()
-	caFile, certFile, keyFile := hookTLS(t, dir)
+	// The receiver serves TLS (WEBHOOK_TLS_*) and personio-sim trusts the CA (--webhook-ca-file),
+	// so that the delivery URL is the https:// WEBHOOK_URL the catch-up looks the subscription up by.
+	caFile, certFile, keyFile := tlstest.New(t).Write(t, dir)
 	s := startSim(t, "--persons", strconv.Itoa(burstCompany), "--seed", strconv.FormatInt(seed, 10), "--no-rate-limit",
 		"--latency", "20ms", "--latency-jitter", "20ms", "--webhook-attempts", "1", "--webhook-ca-file", caFile)
 	addr := freeAddr(t)
