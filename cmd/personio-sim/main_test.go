@@ -31,26 +31,50 @@ func buildSim(t *testing.T) string {
 	return bin
 }
 
-func TestPrintsURLFirstAndServes(t *testing.T) {
+// simProc is a personio-sim process started by startSim.
+type simProc struct {
+	cmd    *exec.Cmd
+	stderr *bytes.Buffer
+	line   string // the first line it printed
+}
+
+// startSim builds and starts personio-sim on a free loopback port with args; it is killed
+// when the test ends unless terminate stopped it.
+func startSim(t *testing.T, args ...string) *simProc {
+	t.Helper()
 	bin := buildSim(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "--addr", "127.0.0.1:0", "--persons", "25", "--seed", "4", "--no-rate-limit")
-	stdout, err := cmd.StdoutPipe()
+	t.Cleanup(cancel)
+	p := &simProc{cmd: exec.CommandContext(ctx, bin, append([]string{"--addr", "127.0.0.1:0"}, args...)...), stderr: &bytes.Buffer{}}
+	stdout, err := p.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
+	p.cmd.Stderr = p.stderr
+	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = cmd.Process.Kill() }()
+	t.Cleanup(func() { _ = p.cmd.Process.Kill() })
+	if p.line, err = bufio.NewReader(stdout).ReadString('\n'); err != nil {
+		t.Fatalf("reading the first line: %v (stderr: %s)", err, p.stderr.String())
+	}
+	return p
+}
 
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		t.Fatalf("reading the first line: %v (stderr: %s)", err, stderr.String())
+// terminate sends SIGTERM and fails t unless the process exits 0.
+func (p *simProc) terminate(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
 	}
+	if err := p.cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v (stderr: %s)", err, p.stderr.String())
+	}
+}
+
+func TestPrintsURLFirstAndServes(t *testing.T) {
+	sim := startSim(t, "--persons", "25", "--seed", "4", "--no-rate-limit")
+	line := sim.line
 	base := strings.TrimSpace(line)
 	u, err := url.Parse(base)
 	if err != nil || u.Scheme != "http" || !strings.HasPrefix(u.Host, "127.0.0.1:") || u.Port() == "0" {
@@ -77,12 +101,7 @@ func TestPrintsURLFirstAndServes(t *testing.T) {
 		t.Fatalf("truth: %d, %d bytes", resp.StatusCode, len(body))
 	}
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("exit after SIGTERM: %v (stderr: %s)", err, stderr.String())
-	}
+	sim.terminate(t)
 }
 
 func TestBadFlags(t *testing.T) {
@@ -152,27 +171,10 @@ func TestHostileFlag(t *testing.T) {
 // --companies 3 serves three companies of --persons each on one listener, with the documented
 // credentials (the secrets also in --credentials-dir) and admin endpoints per company.
 func TestCompaniesFlag(t *testing.T) {
-	bin := buildSim(t)
 	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "--addr", "127.0.0.1:0", "--companies", "3", "--persons", "7", "--no-rate-limit",
+	sim := startSim(t, "--companies", "3", "--persons", "7", "--no-rate-limit",
 		"--client-secret", "s", "--credentials-dir", dir)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Kill() }()
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		t.Fatalf("reading the first line: %v (stderr: %s)", err, stderr.String())
-	}
-	base := strings.TrimSpace(line)
+	base := strings.TrimSpace(sim.line)
 
 	emails := map[string]bool{}
 	for _, id := range []string{"company-01", "company-02", "company-03"} {
@@ -207,10 +209,5 @@ func TestCompaniesFlag(t *testing.T) {
 			emails[p.Email] = true
 		}
 	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("exit after SIGTERM: %v (stderr: %s)", err, stderr.String())
-	}
+	sim.terminate(t)
 }
